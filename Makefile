@@ -1,0 +1,43 @@
+# The two set-up commands a newcomer needs: `make run` and `make test`.
+# Both create .venv and install the project into it when setup.cfg changes.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench browser lint clean
+
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "myflix needs Python 3.11 or newer: set PYTHON=python3.11 (or newer) and try again")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24,<26.3"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@
+
+install: $(STAMP)
+
+## run: the whole pipeline locally on the bundled demo data, then the API and the page
+run: $(STAMP)
+	$(BIN)/myflix run
+
+## test: the whole test suite (installs headless Chromium for the browser test where it can)
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+## bench: every benchmark, each printing its figures and its ratio to a baseline
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+## browser: Debian's chromium and chromium-driver for the browser test, when missing and root
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "chromium/chromedriver missing and not root: the browser test will be skipped (apt-get install chromium chromium-driver)"; fi
+
+lint: $(STAMP)
+	$(BIN)/cfn-lint cfn/*.yaml
+
+clean:
+	rm -rf $(VENV) .myflix .pytest_cache

@@ -1,0 +1,59 @@
+"""The `myflix` command line: the root parser. Each area adds its commands from its own module.
+
+A command module exposes `add_commands(subparsers)`; each parser it adds sets `func=` to a
+callable taking the parsed arguments and returning an exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Areas that add commands; a module missing here is simply not loaded yet.
+COMMAND_MODULES = (
+    "pipeline.cmd_run",        # myflix run (local pipeline run, then serve)
+    "pipeline.cmd_pipeline",   # myflix pipeline definition|upsert|start|status|wait|list|diff|dag|approve
+    "pipeline.cmd_registry",   # myflix registry list|approve (local model registry)
+    "pipeline.cmd_serve",      # myflix serve (API + UI), myflix endpoint (local endpoint)
+    "pipeline.cmd_config",     # myflix config from-stack|show
+)
+
+
+class UserError(Exception):
+    """A problem the user can fix: printed as `myflix: <message>` with exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="myflix",
+        description="MyFlix movie clusters: run the SageMaker pipeline locally or on AWS, and serve it.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue
+            raise
+        module.add_commands(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"myflix: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("myflix: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

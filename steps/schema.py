@@ -1,0 +1,88 @@
+"""The one place that knows MyFlix's names: features, defaults, file names, container paths, AWS names.
+
+Every step script, the pipeline definition, the local runner and the tests import these names
+from here; nothing else spells them out. (The serving side is deployed on its own and reads the
+feature order from the model artefact and the published table, never from this module.)
+
+The defaults follow the source tutorial (see DESIGN.md, "Defaults that follow the source tutorial");
+each is a pipeline parameter, so nothing here is fixed for a user.
+"""
+from __future__ import annotations
+
+# --- IMDb's published files -------------------------------------------------------------------
+BASICS_COLUMNS = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult",
+                  "startYear", "endYear", "runtimeMinutes", "genres")
+RATINGS_COLUMNS = ("tconst", "averageRating", "numVotes")
+IMDB_NULL = "\\N"
+BASICS_FILE_STEM = "title.basics.tsv"     # read as .tsv or .tsv.gz
+RATINGS_FILE_STEM = "title.ratings.tsv"
+ALL_IMDB_GENRES = (
+    "Action", "Adult", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary",
+    "Drama", "Family", "Fantasy", "Film-Noir", "Game-Show", "History", "Horror", "Music",
+    "Musical", "Mystery", "News", "Reality-TV", "Romance", "Sci-Fi", "Short", "Sport",
+    "Talk-Show", "Thriller", "War", "Western",
+)
+
+# --- features ---------------------------------------------------------------------------------
+ID_COLUMN = "tconst"
+# The 26 features, in this order: startYear, runtimeMinutes, one column per kept genre (named
+# exactly as IMDb spells the genre, alphabetical), averageRating, numVotes. Preprocess writes the
+# order it used to features.json; every later step and the API read it from there.
+LEADING_NUMERIC_FEATURES = ("startYear", "runtimeMinutes")
+TRAILING_NUMERIC_FEATURES = ("averageRating", "numVotes")
+DEFAULT_DROPPED_GENRES = ("Short", "Reality-TV", "News", "Game-Show", "Talk-Show", "Adult")
+# catalog.parquet columns (what a person reads; the features are what the model reads)
+CATALOG_COLUMNS = ("tconst", "title", "year", "runtime", "genres", "rating", "votes")
+
+# --- parameter defaults (names match the pipeline parameters and the step arguments) ---------
+DEFAULTS = {
+    # preprocess
+    "title_type": "movie",
+    "year_iqr_multiplier": 1.5,      # IQR fence on startYear; 0 turns the fence off
+    "min_year": 0,                   # > 0: a fixed lower bound used instead of the IQR fence
+    "runtime_cap": 182,              # minutes; longer movies are dropped
+    "runtime_bin_width": 30,         # minutes, for the runtime bins of the quality report
+    "min_rating": 5.0,
+    "min_votes": 500,
+    "dropped_genres": ",".join(DEFAULT_DROPPED_GENRES),
+    "max_bad_fraction": 0.01,        # malformed lines above this share fail the step
+    # train_scaler
+    "scaler": "standard",            # or "minmax"
+    # tune_kmeans
+    "k_min": 2,
+    "k_max": 50,
+    "k_override": 0,                 # > 0: use this k instead of the detected knee
+    "seed": 42,
+    # evaluate
+    "silhouette_sample": 10000,
+    "recall_queries": 500,
+    "recall_k": 10,
+}
+
+# --- file names inside step outputs and model artefacts -------------------------------------
+FEATURES_PARQUET = "features.parquet"
+FEATURES_JSON = "features.json"
+CATALOG_PARQUET = "catalog.parquet"
+QUALITY_JSON = "quality.json"
+SCALER_JOBLIB = "scaler.joblib"
+SCALER_JSON = "scaler.json"
+MODEL_JOBLIB = "model.joblib"
+MODEL_JSON = "model.json"
+MODEL_TARBALL = "model.tar.gz"
+ELBOW_JSON = "elbow.json"
+EVALUATION_JSON = "evaluation.json"
+
+# --- container paths (what a step script knows; the local runner maps them to folders) ------
+PROCESSING_ROOT = "/opt/ml/processing"
+PROCESSING_CODE_DIR = f"{PROCESSING_ROOT}/input/code"
+
+# --- AWS names --------------------------------------------------------------------------------
+GLUE_DATABASE = "myflix"
+GLUE_TABLE = "movie_clusters"
+MODEL_PACKAGE_GROUP = "myflix-movie-clusters"
+PIPELINE_NAME = "myflix-movie-clusters"
+ENDPOINT_NAME = "myflix-movie-clusters"
+# Bucket layout: one prefix per kind of object.
+RAW_PREFIX = "raw"                   # raw/title.basics.tsv.gz, raw/title.ratings.tsv.gz
+CODE_PREFIX = "code"                 # code/<sha256>/... (content-hash keys, never timestamps)
+TABLE_PREFIX = "tables/movie_clusters"   # tables/movie_clusters/<execution id>/part-*.parquet
