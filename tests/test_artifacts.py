@@ -1,0 +1,162 @@
+"""Tests of steps/artifacts.py: digests, safe unpacking, artefact round trips, features reading.
+
+Also holds `write_vega_dataset`, the real-data fixture the other model-step tests use: the 1,142
+complete movies of ../shared/data/vega_movies.json as Preprocess's features/catalog outputs.
+"""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.preprocessing import StandardScaler
+
+from steps import artifacts, schema
+
+VEGA_GENRES = {  # vega's "Major Genre" in IMDb's genre names
+    "Drama": ["Drama"], "Comedy": ["Comedy"], "Action": ["Action"], "Adventure": ["Adventure"],
+    "Thriller/Suspense": ["Thriller"], "Horror": ["Horror"], "Romantic Comedy": ["Comedy", "Romance"],
+    "Musical": ["Musical"], "Documentary": ["Documentary"], "Western": ["Western"],
+    "Black Comedy": ["Comedy"], "Concert/Performance": ["Music"],
+}
+
+
+def feature_names() -> list[str]:
+    genres = [g for g in schema.ALL_IMDB_GENRES if g not in schema.DEFAULT_DROPPED_GENRES]
+    return [*schema.LEADING_NUMERIC_FEATURES, *genres, *schema.TRAILING_NUMERIC_FEATURES]
+
+
+def write_vega_dataset(root: Path, shared_data: Path) -> tuple[Path, Path]:
+    """Write features/ (features.parquet + .json) and catalog/ (catalog.parquet) from vega_movies.json."""
+    rows = json.loads((shared_data / "vega_movies.json").read_text())
+    names = feature_names()
+    genres = names[2:-2]
+    records, catalog = [], []
+    for i, r in enumerate(rows):
+        vals = [r.get(f) for f in ("Release Date", "Running Time min", "Major Genre", "IMDB Rating", "IMDB Votes")]
+        if any(v is None for v in vals):
+            continue
+        year, runtime = int(str(vals[0])[-4:]), int(vals[1])
+        movie_genres = VEGA_GENRES[vals[2]]
+        tconst = f"tt{9000000 + i:07d}"
+        rec = {"tconst": tconst, "startYear": float(year), "runtimeMinutes": float(runtime)}
+        rec.update({g: float(g in movie_genres) for g in genres})
+        rec.update({"averageRating": float(vals[3]), "numVotes": float(vals[4])})
+        records.append(rec)
+        catalog.append({"tconst": tconst, "title": str(r["Title"]), "year": year, "runtime": runtime,
+                        "genres": ",".join(movie_genres), "rating": float(vals[3]), "votes": int(vals[4])})
+    features_dir, catalog_dir = root / "features", root / "catalog"
+    features_dir.mkdir(parents=True)
+    catalog_dir.mkdir(parents=True)
+    pd.DataFrame(records, columns=["tconst", *names]).to_parquet(features_dir / schema.FEATURES_PARQUET, index=False)
+    (features_dir / schema.FEATURES_JSON).write_text(json.dumps({
+        "id_column": "tconst", "features": names, "numeric": [*schema.LEADING_NUMERIC_FEATURES,
+                                                               *schema.TRAILING_NUMERIC_FEATURES],
+        "genres": genres}))
+    pd.DataFrame(catalog, columns=list(schema.CATALOG_COLUMNS)).to_parquet(catalog_dir / schema.CATALOG_PARQUET,
+                                                                           index=False)
+    return features_dir, catalog_dir
+
+
+def tar_folder(folder: Path, tarball: Path) -> Path:
+    """Pack a folder's files at the archive root, as SageMaker packs SM_MODEL_DIR."""
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball, "w:gz") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    return tarball
+
+
+@pytest.fixture
+def vega(tmp_path, shared_data):
+    return write_vega_dataset(tmp_path / "data", shared_data)
+
+
+def test_read_features_keeps_the_recorded_order(vega):
+    features = artifacts.read_features(vega[0])
+    assert features.names == feature_names()
+    assert features.X.dtype == np.float64 and features.X.shape == (1142, 26)
+    assert features.ids[0].startswith("tt")
+    # Reordering the parquet's columns must not change what the model reads.
+    frame = pd.read_parquet(vega[0] / schema.FEATURES_PARQUET)
+    frame[list(reversed(frame.columns))].to_parquet(vega[0] / schema.FEATURES_PARQUET, index=False)
+    assert np.array_equal(artifacts.read_features(vega[0]).X, features.X)
+
+
+def test_read_features_reports_missing_values_and_columns(vega):
+    frame = pd.read_parquet(vega[0] / schema.FEATURES_PARQUET)
+    frame.loc[3, "runtimeMinutes"] = np.nan
+    frame.to_parquet(vega[0] / schema.FEATURES_PARQUET, index=False)
+    with pytest.raises(artifacts.ArtifactError, match="1 of 1142 rows hold a missing"):
+        artifacts.read_features(vega[0])
+    frame.drop(columns=["Drama"]).to_parquet(vega[0] / schema.FEATURES_PARQUET, index=False)
+    with pytest.raises(artifacts.ArtifactError, match="lacks the columns \\['Drama'\\]"):
+        artifacts.read_features(vega[0])
+
+
+def test_scaler_round_trip_through_tarball_and_digest_check(vega, tmp_path):
+    features = artifacts.read_features(vega[0])
+    scaler = StandardScaler().fit(features.X)
+    out = tmp_path / "scaler"
+    meta = artifacts.save_scaler(scaler, "standard", features.names, out)
+    assert meta["sha256"][schema.SCALER_JOBLIB] == artifacts.sha256_file(out / schema.SCALER_JOBLIB)
+    channel = tmp_path / "channel"
+    tar_folder(out, channel / schema.MODEL_TARBALL)
+    loaded, loaded_meta = artifacts.load_scaler(channel)
+    assert np.allclose(loaded.transform(features.X), scaler.transform(features.X))
+    assert loaded_meta["features"] == features.names
+    # The tarball is unpacked once: a second open reuses the folder.
+    unpacked = artifacts.open_model_dir(channel)
+    marker = (unpacked / artifacts.UNPACK_MARKER).stat().st_mtime_ns
+    assert artifacts.open_model_dir(channel) == unpacked == tmp_path / "channel.unpacked"
+    assert (unpacked / artifacts.UNPACK_MARKER).stat().st_mtime_ns == marker
+    # A changed file is refused with the digest message.
+    with open(out / schema.SCALER_JOBLIB, "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(artifacts.ArtifactError, match="does not match the digest recorded when it was written"):
+        artifacts.load_scaler(out)
+
+
+def test_plain_folder_is_returned_as_is(tmp_path):
+    (tmp_path / "m").mkdir()
+    assert artifacts.open_model_dir(tmp_path / "m") == tmp_path / "m"
+    with pytest.raises(artifacts.ArtifactError, match="does not exist"):
+        artifacts.open_model_dir(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "/abs/evil.txt", "a/../../evil.txt"])
+def test_unsafe_tar_entries_are_refused(tmp_path, name):
+    tarball = tmp_path / "in" / schema.MODEL_TARBALL
+    tarball.parent.mkdir()
+    with tarfile.open(tarball, "w:gz") as archive:
+        info = tarfile.TarInfo(name)
+        info.size = 4
+        archive.addfile(info, io.BytesIO(b"evil"))
+    with pytest.raises(artifacts.ArtifactError, match="unsafe path"):
+        artifacts.open_model_dir(tarball.parent)
+    assert not (tmp_path / "evil.txt").exists() and not Path("/abs/evil.txt").exists()
+    assert not (tmp_path / "in.unpacked").exists()
+
+
+def test_links_in_tarball_are_refused(tmp_path):
+    tarball = tmp_path / "in" / schema.MODEL_TARBALL
+    tarball.parent.mkdir()
+    with tarfile.open(tarball, "w:gz") as archive:
+        info = tarfile.TarInfo("model.joblib")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        archive.addfile(info)
+    with pytest.raises(artifacts.ArtifactError, match="neither a file nor a folder"):
+        artifacts.open_model_dir(tarball.parent)
+
+
+def test_model_without_recorded_digest_is_refused(tmp_path):
+    import joblib
+    joblib.dump({"x": 1}, tmp_path / schema.MODEL_JOBLIB)
+    (tmp_path / schema.MODEL_JSON).write_text(json.dumps({"features": [], "k": 2}))
+    with pytest.raises(artifacts.ArtifactError, match="no sha256 recorded"):
+        artifacts.load_model(tmp_path)
