@@ -1,0 +1,160 @@
+"""`myflix config from-stack|show|chalice-stage` against the infra stack created under moto."""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipeline import cmd_config, settings
+from pipeline.cli import UserError, main
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "cfn" / "myflix-infra.yaml"
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def aws_env(tmp_path, monkeypatch):
+    """Fake credentials and region, a private config file, no instance metadata lookups."""
+    for var in ("AWS_PROFILE", "AWS_REGION", "MYFLIX_REGION", "MYFLIX_ROLE_ARN", "MYFLIX_BUCKET",
+                "MYFLIX_PIPELINE_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("MYFLIX_CONFIG", str(tmp_path / "myflix" / "config.json"))
+    return tmp_path / "myflix" / "config.json"
+
+
+def create_stack(name: str = "myflix", region: str = REGION, **parameters: str) -> dict:
+    cfn = boto3.client("cloudformation", region_name=region)
+    with warnings.catch_warnings():
+        # moto's CloudFormation skips a few resource types with a warning (see tests/test_cfn.py)
+        warnings.simplefilter("ignore")
+        cfn.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(),
+                         Capabilities=["CAPABILITY_NAMED_IAM"],
+                         Parameters=[{"ParameterKey": k, "ParameterValue": v}
+                                     for k, v in parameters.items()])
+    return cfn.describe_stacks(StackName=name)["Stacks"][0]
+
+
+def test_from_stack_saves_the_outputs_that_pipeline_commands_resolve(aws_env, capsys):
+    with mock_aws():
+        create_stack("myflix-prod", PipelineName="movies-a", BucketName="acme-movies")
+        assert main(["config", "from-stack", "myflix-prod"]) == 0
+    saved = json.loads(aws_env.read_text())
+    assert saved["region"] == REGION
+    assert saved["bucket"] == "acme-movies"
+    assert saved["role_arn"] == f"arn:aws:iam::123456789012:role/myflix-sagemaker-{REGION}"
+    assert saved["api_role_arn"] == f"arn:aws:iam::123456789012:role/myflix-api-{REGION}"
+    assert saved["pipeline_name"] == "movies-a"
+    assert saved["glue_database"] == "myflix" and saved["glue_table"] == "movie_clusters"
+    assert saved["model_package_group"] == "myflix-movie-clusters"
+    assert saved["stack_name"] == "myflix-prod"
+    # what H4's settings resolution (used by every `myflix pipeline` command) now finds
+    resolved = settings.resolve(env={})
+    assert (resolved.region, resolved.bucket, resolved.pipeline_name) == (REGION, "acme-movies", "movies-a")
+    assert resolved.role == saved["role_arn"]
+    assert "acme-movies" in capsys.readouterr().out
+
+
+def test_from_stack_merges_into_an_existing_config(aws_env):
+    aws_env.parent.mkdir(parents=True)
+    aws_env.write_text(json.dumps({"bucket": "old-bucket", "my_own_key": 7}))
+    with mock_aws():
+        create_stack()
+        assert main(["config", "from-stack", "myflix", "--region", REGION]) == 0
+    saved = json.loads(aws_env.read_text())
+    assert saved["bucket"] == f"myflix-123456789012-{REGION}"
+    assert saved["my_own_key"] == 7
+
+
+def test_from_stack_reads_the_region_given(aws_env):
+    with mock_aws():
+        create_stack(region="us-west-2")
+        assert main(["config", "from-stack", "myflix", "--region", "us-west-2"]) == 0
+    assert json.loads(aws_env.read_text())["region"] == "us-west-2"
+
+
+def test_missing_stack_says_how_to_create_it(aws_env, capsys):
+    with mock_aws():
+        assert main(["config", "from-stack", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no stack nope in eu-west-1" in err
+    assert "aws cloudformation deploy --template-file cfn/myflix-infra.yaml" in err
+    assert not aws_env.exists()
+
+
+def test_no_credentials_is_a_clear_error(aws_env, monkeypatch, capsys):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    assert main(["config", "from-stack", "myflix"]) == 2
+    assert "no AWS credentials" in capsys.readouterr().err
+
+
+def test_no_region_is_a_clear_error(aws_env, monkeypatch, capsys):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert main(["config", "from-stack", "myflix"]) == 2
+    assert "no AWS region: pass --region" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("status", ["CREATE_IN_PROGRESS", "ROLLBACK_COMPLETE", "DELETE_COMPLETE"])
+def test_unfinished_or_failed_stack_is_refused(status):
+    with pytest.raises(UserError, match=f"stack s is {status}"):
+        cmd_config.config_from_outputs("s", {"StackStatus": status, "Outputs": []})
+
+
+def test_stack_from_another_template_names_the_missing_outputs():
+    stack = {"StackStatus": "CREATE_COMPLETE",
+             "Outputs": [{"OutputKey": "Region", "OutputValue": "us-east-1"},
+                         {"OutputKey": "BucketName", "OutputValue": "b1"}]}
+    with pytest.raises(UserError) as err:
+        cmd_config.config_from_outputs("other", stack)
+    assert "SageMakerRoleArn" in str(err.value) and "ApiRoleArn" in str(err.value)
+    assert "BucketName" not in str(err.value)
+
+
+def test_show_reports_values_and_where_they_come_from(aws_env, monkeypatch, capsys):
+    with mock_aws():
+        create_stack()
+        main(["config", "from-stack", "myflix"])
+    capsys.readouterr()
+    monkeypatch.setenv("MYFLIX_BUCKET", "override-bucket")
+    assert main(["config", "show", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["path"] == str(aws_env)
+    assert shown["config"]["bucket"] == f"myflix-123456789012-{REGION}"
+    assert shown["resolved"]["bucket"] == "override-bucket"
+    assert shown["origin"]["bucket"] == "$MYFLIX_BUCKET"
+    assert shown["origin"]["role"].endswith(":role_arn")
+    assert main(["config", "show"]) == 0
+    assert "override-bucket" in capsys.readouterr().out
+
+
+def test_show_without_a_config_file_says_what_to_do(aws_env, capsys):
+    assert main(["config", "show"]) == 0
+    assert "run `myflix config from-stack NAME`" in capsys.readouterr().out
+
+
+def test_chalice_stage_uses_the_stack_role_and_names(aws_env, capsys):
+    with mock_aws():
+        create_stack(EndpointName="myflix-ep2")
+        main(["config", "from-stack", "myflix"])
+    capsys.readouterr()
+    assert main(["config", "chalice-stage", "--cors-origin", "https://movies.example"]) == 0
+    stage = json.loads(capsys.readouterr().out)
+    assert stage["manage_iam_role"] is False
+    assert stage["iam_role_arn"] == f"arn:aws:iam::123456789012:role/myflix-api-{REGION}"
+    assert stage["environment_variables"]["MYFLIX_ENDPOINT_NAME"] == "myflix-ep2"
+    assert stage["environment_variables"]["MYFLIX_CORS_ORIGIN"] == "https://movies.example"
+
+
+def test_chalice_stage_before_from_stack_says_what_to_do(aws_env, capsys):
+    assert main(["config", "chalice-stage"]) == 2
+    assert "run `myflix config from-stack NAME` first" in capsys.readouterr().err
