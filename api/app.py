@@ -1,0 +1,79 @@
+"""MyFlix API routes (Chalice). Each route hands its parameters to chalicelib.service and returns the answer.
+
+Errors: chalicelib raises 400/404/502/503 errors with a message; the `never_500` middleware turns
+anything unexpected into a JSON 503, so a client never sees a 500 or a stack trace.
+"""
+import os
+import sys
+
+from chalice import Chalice, CORSConfig, Response
+
+from chalicelib import config, openapi
+from chalicelib.service import get_service
+
+app = Chalice(app_name="myflix-api")
+app.api.cors = CORSConfig(allow_origin=config.from_env().cors_origin, max_age=600)
+
+
+@app.middleware("http")
+def never_500(event, get_response):
+    try:
+        response = get_response(event)
+    except Exception as err:  # noqa: BLE001 - the last guard: nothing leaves as a 500
+        print(f"myflix api: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        response = Response(status_code=500, body={})
+    if response.status_code == 500:
+        headers = {k: v for k, v in (response.headers or {}).items() if k.lower() != "content-type"}
+        response = Response(status_code=503, headers=headers, body={
+            "Code": "ServiceError",
+            "Message": "the API hit an unexpected error while answering (it is logged); try again, "
+                       "and report it if it persists"})
+    return response
+
+
+def _params():
+    return dict(app.current_request.query_params or {})
+
+
+@app.route("/health")
+def health():
+    return get_service().health()
+
+
+@app.route("/movies")
+def list_movies():
+    return get_service().list_movies(_params())
+
+
+@app.route("/movies/{movie_id}")
+def get_movie(movie_id):
+    return get_service().get_movie(movie_id)
+
+
+@app.route("/movies/{movie_id}/similar")
+def similar_movies(movie_id):
+    return get_service().similar(movie_id, _params())
+
+
+@app.route("/clusters")
+def list_clusters():
+    return get_service().clusters()
+
+
+@app.route("/clusters/{cluster_id}/movies")
+def cluster_movies(cluster_id):
+    return get_service().cluster_movies(cluster_id, _params())
+
+
+@app.route("/recommendations", methods=["POST"], content_types=["application/json"])
+def recommendations():
+    return get_service().recommend(app.current_request.json_body, _params())
+
+
+@app.route("/openapi.json")
+def openapi_document():
+    return openapi.document()
+
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # cold start in Lambda: load the table before the first request
+    get_service().warm()

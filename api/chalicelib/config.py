@@ -1,0 +1,59 @@
+"""The API's settings, read from environment variables (Lambda's configuration, or `myflix serve`).
+
+MYFLIX_WORKDIR set: local mode, reading the local runner's stand-ins under that folder (catalog,
+object store, endpoints). Otherwise AWS: the Glue table and the SageMaker endpoint named below.
+The default names repeat steps/schema.py's on purpose (this package is deployed without `steps`);
+`tests/test_api.py` checks that they agree.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATABASE = "myflix"
+DEFAULT_TABLE = "movie_clusters"
+DEFAULT_ENDPOINT = "myflix-movie-clusters"
+DEFAULT_NPROBE = 2          # clusters searched for similar movies: the movie's own + the nearest other
+MAX_NPROBE = 64
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    workdir: Path | None = None            # local mode when set
+    database: str = DEFAULT_DATABASE
+    table: str = DEFAULT_TABLE
+    endpoint_name: str = DEFAULT_ENDPOINT
+    cors_origin: str = "*"
+    reload_seconds: float = 60.0            # how often (at most) the table's location is checked
+    region: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.workdir is not None
+
+
+def _float(env: dict, name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+
+
+def from_env(env: dict | None = None) -> Settings:
+    env = os.environ if env is None else env
+    workdir = env.get("MYFLIX_WORKDIR") or None
+    return Settings(
+        workdir=Path(workdir).resolve() if workdir else None,
+        database=env.get("MYFLIX_GLUE_DATABASE") or DEFAULT_DATABASE,
+        table=env.get("MYFLIX_GLUE_TABLE") or DEFAULT_TABLE,
+        endpoint_name=env.get("MYFLIX_ENDPOINT_NAME") or DEFAULT_ENDPOINT,
+        cors_origin=env.get("MYFLIX_CORS_ORIGIN") or "*",
+        reload_seconds=_float(env, "MYFLIX_RELOAD_SECONDS", 60.0),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+    )

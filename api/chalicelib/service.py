@@ -1,0 +1,262 @@
+"""What each route does, minus HTTP: parameter checks, the current index, and the answers as dicts.
+
+`Service` holds the index built from the published table. It loads the table on first use (the
+Lambda's cold start), and at most every `reload_seconds` asks the catalog where the table is;
+when the location has moved (a new execution published) it reads the new rows and swaps the
+index in one assignment, so a request never sees half of each. Every parameter is checked
+here and a bad one raises `InvalidRequest` with what was wrong and what is allowed.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+
+import numpy as np
+
+from chalicelib import config as cfg
+from chalicelib.endpoint import make_endpoint
+from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem
+from chalicelib.index import SORTS, MovieIndex
+from chalicelib.tables import embeddings_matrix, get_table, read_rows
+
+MAX_LIKED = 100
+MAX_QUERY = 200
+
+
+# --- parameter checks ------------------------------------------------------------------------------
+
+def int_param(params: dict, name: str, default: int | None, low: int | None = None, high: int | None = None):
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise InvalidRequest(f"'{name}' must be a whole number, got {raw!r}") from None
+    if low is not None and value < low or high is not None and value > high:
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InvalidRequest(f"'{name}' must be {bounds}, got {value}")
+    return value
+
+
+def check_known(params: dict, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise InvalidRequest(f"unknown query parameter(s) {unknown}; this route takes {list(allowed)}")
+
+
+class Service:
+    def __init__(self, settings: cfg.Settings | None = None, clock=time.monotonic):
+        self.settings = settings or cfg.from_env()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._index: MovieIndex | None = None
+        self._ref = None
+        self._checked_at = -math.inf
+        self._last_error: str | None = None
+        self.loads = 0
+        self.endpoint = make_endpoint(self.settings)
+
+    # --- the index, loaded and refreshed --------------------------------------------------------
+    def index(self) -> MovieIndex:
+        now = self.clock()
+        if self._index is not None and now - self._checked_at < self.settings.reload_seconds:
+            return self._index
+        with self._lock:
+            if self._index is not None and now - self._checked_at < self.settings.reload_seconds:
+                return self._index
+            try:
+                ref = get_table(self.settings)
+                if self._index is None or ref.location != self._ref.location:
+                    self._index = self._load(ref)
+                    self._ref = ref
+                self._last_error = None
+            except TableUnavailable as err:
+                self._last_error = str(err)
+                if self._index is None:
+                    raise
+                # keep serving the last good table; the catalog problem shows on /health
+                print(f"myflix api: keeping the loaded table: {err}", file=sys.stderr)
+            finally:
+                self._checked_at = now
+            return self._index
+
+    def _load(self, ref) -> MovieIndex:
+        started = time.perf_counter()
+        frame = read_rows(ref, self.settings)
+        embeddings = embeddings_matrix(frame)
+        features = ref.features
+        if features is not None and embeddings.shape[1] != len(features):
+            raise TableUnavailable(f"the table's embeddings have {embeddings.shape[1]} values but its "
+                                   f"myflix_features parameter lists {len(features)}: re-run the Publish step")
+        index = MovieIndex.build(frame, embeddings, features, meta=ref.parameters)
+        self.loads += 1
+        skipped = f", skipped {index.skipped}" if index.skipped else ""
+        print(f"myflix api: loaded {len(index)} movies in {len(index.cluster_ids)} clusters from {ref.location} "
+              f"in {time.perf_counter() - started:.2f} s{skipped}", file=sys.stderr)
+        return index
+
+    def warm(self) -> None:
+        """Load the table now if it is there (cold start); a missing table is reported on first use."""
+        try:
+            self.index()
+        except TableUnavailable as err:
+            print(f"myflix api: {err}", file=sys.stderr)
+
+    # --- routes -------------------------------------------------------------------------------------
+    def health(self) -> dict:
+        try:
+            index = self.index()
+        except TableUnavailable as err:
+            return {"status": "no table", "message": str(err), "mode": self._mode()}
+        params = index.meta
+        return {
+            "status": "ok", "mode": self._mode(), "movies": len(index), "clusters": len(index.cluster_ids),
+            "location": self._ref.location if self._ref else None,
+            "execution_id": params.get("myflix_execution_id"),
+            "model_package_arn": params.get("myflix_model_package_arn"),
+            "skipped_rows": index.skipped, "catalog_error": self._last_error,
+            "genres": index.genre_names,
+        }
+
+    def _mode(self) -> str:
+        return f"local ({self.settings.workdir})" if self.settings.local else "aws"
+
+    def _row(self, index: MovieIndex, movie_id: str) -> int:
+        row = index.pos.get(movie_id)
+        if row is None:
+            raise UnknownItem(f"no movie with id {movie_id!r} in the published table")
+        return row
+
+    def _page(self, index: MovieIndex, rows: np.ndarray, limit: int, offset: int) -> dict:
+        page = rows[offset:offset + limit]
+        return {"total": int(len(rows)), "limit": limit, "offset": offset,
+                "movies": [index.movie(int(r)) for r in page]}
+
+    def list_movies(self, params: dict) -> dict:
+        check_known(params, ("q", "genre", "year_min", "year_max", "limit", "offset", "sort"))
+        index = self.index()
+        q = (params.get("q") or "").strip()
+        if len(q) > MAX_QUERY:
+            raise InvalidRequest(f"'q' is {len(q)} characters long; at most {MAX_QUERY}")
+        genre = params.get("genre") or None
+        if genre is not None and genre not in index.genre_names:
+            raise InvalidRequest(f"unknown genre {genre!r}; known genres: {index.genre_names}")
+        year_min = int_param(params, "year_min", None, 0, 3000)
+        year_max = int_param(params, "year_max", None, 0, 3000)
+        if year_min is not None and year_max is not None and year_min > year_max:
+            raise InvalidRequest(f"'year_min' ({year_min}) is after 'year_max' ({year_max})")
+        limit = int_param(params, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT)
+        offset = int_param(params, "offset", 0, 0, 10_000_000)
+        sort = params.get("sort") or "votes"
+        if sort not in SORTS:
+            raise InvalidRequest(f"unknown sort {sort!r}; use one of {list(SORTS)}")
+        rows = index.filter_rows(q=q or None, genre=genre, year_min=year_min, year_max=year_max)
+        return self._page(index, index.sort_rows(rows, sort, q or None), limit, offset)
+
+    def get_movie(self, movie_id: str) -> dict:
+        index = self.index()
+        return index.movie(self._row(index, movie_id))
+
+    def _hits(self, index: MovieIndex, hits) -> list[dict]:
+        return [{**index.movie(h.row), "similarity_distance": round(h.distance, 6)} for h in hits]
+
+    def similar(self, movie_id: str, params: dict) -> dict:
+        check_known(params, ("limit", "nprobe"))
+        index = self.index()
+        row = self._row(index, movie_id)
+        limit = int_param(params, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT)
+        nprobe = int_param(params, "nprobe", cfg.DEFAULT_NPROBE, 1, cfg.MAX_NPROBE)
+        return {"movie": index.movie(row), "nprobe": nprobe,
+                "similar": self._hits(index, index.similar(row, limit, nprobe))}
+
+    def clusters(self) -> dict:
+        index = self.index()
+        return {"k": len(index.cluster_ids),
+                "clusters": [index.cluster_summary(b) for b in range(len(index.cluster_ids))]}
+
+    def cluster_movies(self, cluster_id: str, params: dict) -> dict:
+        check_known(params, ("limit", "offset", "sort"))
+        index = self.index()
+        try:
+            cluster = int(cluster_id)
+        except ValueError:
+            raise InvalidRequest(f"cluster id must be a whole number, got {cluster_id!r}") from None
+        if cluster not in index.block_of:
+            raise UnknownItem(f"no cluster {cluster}; clusters are {[int(c) for c in index.cluster_ids]}")
+        limit = int_param(params, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT)
+        offset = int_param(params, "offset", 0, 0, 10_000_000)
+        sort = params.get("sort") or "votes"
+        if sort not in SORTS:
+            raise InvalidRequest(f"unknown sort {sort!r}; use one of {list(SORTS)}")
+        rows = index.sort_rows(index.filter_rows(cluster=cluster), sort)
+        return {"cluster": cluster, **self._page(index, rows, limit, offset)}
+
+    def recommend(self, body, params: dict) -> dict:
+        check_known(params, ("limit", "nprobe"))
+        if not isinstance(body, dict):
+            raise InvalidRequest('send a JSON object: {"liked": ["tt0133093", ...]} or {"features": {...}}')
+        unknown = sorted(set(body) - {"liked", "features", "limit", "nprobe"})
+        if unknown:
+            raise InvalidRequest(f"unknown field(s) {unknown}; send 'liked' or 'features' (and optionally 'limit', 'nprobe')")
+        merged = {**params, **{k: body[k] for k in ("limit", "nprobe") if k in body}}
+        limit = int_param(merged, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT)
+        nprobe = int_param(merged, "nprobe", cfg.DEFAULT_NPROBE, 1, cfg.MAX_NPROBE)
+        has_liked, has_features = "liked" in body, "features" in body
+        if has_liked == has_features:
+            raise InvalidRequest("send exactly one of 'liked' (a list of movie ids) or 'features' (an object)")
+        index = self.index()
+        if has_liked:
+            liked = body["liked"]
+            if not isinstance(liked, list) or not liked or not all(isinstance(i, str) for i in liked):
+                raise InvalidRequest("'liked' must be a non-empty list of movie ids (strings)")
+            if len(liked) > MAX_LIKED:
+                raise InvalidRequest(f"'liked' holds {len(liked)} ids; at most {MAX_LIKED}")
+            missing = [i for i in liked if i not in index.pos]
+            if missing:
+                raise UnknownItem(f"no movie with id(s) {missing[:10]} in the published table")
+            rows = sorted({index.pos[i] for i in liked})
+            query = index.emb[rows].mean(axis=0)
+            hits = index.search(query, limit, nprobe, exclude=set(rows))
+            return {"based_on": "liked", "liked": [index.movie(r) for r in rows], "nprobe": nprobe,
+                    "movies": self._hits(index, hits)}
+        features = body["features"]
+        if not isinstance(features, dict) or not features:
+            raise InvalidRequest("'features' must be an object of named features, e.g. "
+                                 '{"startYear": 1999, "runtimeMinutes": 136, "genres": ["Action", "Sci-Fi"], '
+                                 '"averageRating": 8.7, "numVotes": 2000000}')
+        answer = self.endpoint.predict(features)
+        try:
+            prediction = answer["predictions"][0]
+            cluster, scaled = int(prediction["cluster"]), np.asarray(prediction["scaled"], dtype=np.float32)
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise EndpointUnavailable(f"the endpoint's answer has no predictions[0].cluster/scaled: {str(answer)[:200]}") from None
+        if scaled.shape != (index.emb.shape[1],):
+            raise EndpointUnavailable(f"the endpoint's model reads {scaled.size} features but the table holds "
+                                   f"{index.emb.shape[1]}: the endpoint and the table come from different runs")
+        hits = index.search(scaled, limit, nprobe, first_cluster=cluster)
+        return {"based_on": "features", "cluster": cluster, "distance": prediction.get("distance"),
+                "nprobe": nprobe, "movies": self._hits(index, hits)}
+
+
+_SERVICE: Service | None = None
+_SERVICE_LOCK = threading.Lock()
+
+
+def get_service() -> Service:
+    global _SERVICE
+    if _SERVICE is None:
+        with _SERVICE_LOCK:
+            if _SERVICE is None:
+                _SERVICE = Service()
+    return _SERVICE
+
+
+def reset(settings: cfg.Settings | None = None) -> Service:
+    """A fresh service (tests, `myflix serve` with another workdir)."""
+    global _SERVICE
+    with _SERVICE_LOCK:
+        _SERVICE = Service(settings)
+    return _SERVICE
