@@ -1,0 +1,363 @@
+"""Reads IMDb's published title.basics and title.ratings TSV files (plain or gzip) into DataFrames.
+
+The format, exactly as IMDb publishes it: tab-separated, one header line, `\\N` for null, NO
+quoting at all (a title may hold `"` characters), genres comma-separated. Parsing is pyarrow's
+CSV reader, streamed batch by batch, reading only the columns the pipeline uses and keeping only
+the wanted title type, so a full 12-million-line file never sits in memory as strings.
+
+A malformed line (wrong field count, empty or odd id, non-numeric startYear or runtimeMinutes, isAdult not
+0/1, unknown titleType, bad rating numbers) is never silently dropped and never fatal here: it is
+counted by reason, a sample is kept with its physical line number, and the caller decides (see
+`max_bad_fraction` in steps/preprocess.py). Line numbers are 1-based physical lines of the
+(decompressed) file, the header being line 1.
+"""
+from __future__ import annotations
+
+import bisect
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from steps import schema
+
+# Title types IMDb uses in title.basics; anything else marks the line as malformed.
+KNOWN_TITLE_TYPES = ("movie", "short", "tvEpisode", "tvMiniSeries", "tvMovie", "tvPilot",
+                     "tvSeries", "tvShort", "tvSpecial", "video", "videoGame")
+# The basics columns the pipeline reads (originalTitle and endYear are never used).
+BASICS_READ = ("tconst", "titleType", "primaryTitle", "isAdult", "startYear",
+               "runtimeMinutes", "genres")
+SAMPLE_PER_REASON = 20
+BLOCK_SIZE = 16 << 20          # bytes per parsed batch: big enough to be fast, small for memory
+TEXT_SAMPLE_CHARS = 200
+
+# Reasons a line is malformed, with what the report says about each.
+REASONS = {
+    "field_count": "wrong number of tab-separated fields",
+    "bad_tconst": "empty line, or tconst is not tt followed by digits",
+    "unknown_title_type": "titleType is not one IMDb uses",
+    "bad_is_adult": "isAdult is not 0 or 1",
+    "bad_start_year": "startYear is not a whole number",
+    "bad_runtime": "runtimeMinutes is not a non-negative whole number",
+    "bad_average_rating": "averageRating is not a number between 0 and 10",
+    "bad_num_votes": "numVotes is not a non-negative whole number",
+}
+
+
+class ImdbFormatError(ValueError):
+    """The file is not an IMDb TSV of the expected kind at all (missing, wrong header)."""
+
+
+@dataclass
+class ReadReport:
+    """What reading one file saw: line counts, malformed lines by reason, with a line sample."""
+    file: str
+    expected_fields: int
+    lines: int = 0                       # data lines (the header not counted)
+    rows_ok: int = 0                     # well-formed data lines
+    rows_kept: int = 0                   # well-formed lines of the wanted title type
+    bad_by_reason: dict[str, int] = field(default_factory=dict)
+    bad_samples: list[dict] = field(default_factory=list)
+    title_types: dict[str, int] = field(default_factory=dict)
+    _bad_rows: list[int] = field(default_factory=list, repr=False)   # 0-based data-row index
+
+    @property
+    def bad_lines(self) -> int:
+        return sum(self.bad_by_reason.values())
+
+    @property
+    def bad_fraction(self) -> float:
+        return self.bad_lines / self.lines if self.lines else 0.0
+
+    def add_bad(self, reason: str, line: int, detail: str, text: str) -> None:
+        count = self.bad_by_reason.get(reason, 0)
+        self.bad_by_reason[reason] = count + 1
+        if count < SAMPLE_PER_REASON:
+            self.bad_samples.append({"line": int(line), "reason": reason, "detail": detail,
+                                     "text": text[:TEXT_SAMPLE_CHARS]})
+
+    def to_dict(self) -> dict:
+        samples = sorted(self.bad_samples, key=lambda s: (s["line"], s["reason"]))
+        return {
+            "file": self.file,
+            "lines": self.lines,
+            "rows_ok": self.rows_ok,
+            "rows_kept": self.rows_kept,
+            "bad_lines": self.bad_lines,
+            "bad_fraction": round(self.bad_fraction, 8),
+            "bad_by_reason": dict(sorted(self.bad_by_reason.items())),
+            "bad_reason_text": {r: REASONS[r] for r in sorted(self.bad_by_reason)},
+            "bad_samples": samples,
+            "title_types": dict(sorted(self.title_types.items())),
+        }
+
+
+def find_input(path: str | Path, stem: str) -> Path:
+    """The file itself, or `<stem>` / `<stem>.gz` inside a folder; a clear error otherwise."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        found = [p for p in (path / stem, path / f"{stem}.gz") if p.is_file()]
+        if len(found) == 1:
+            return found[0]
+        if len(found) == 2:
+            raise ImdbFormatError(f"{path} holds both {stem} and {stem}.gz: keep only one of them")
+        held = sorted(p.name for p in path.iterdir())[:10]
+        raise ImdbFormatError(f"{path} holds no {stem} or {stem}.gz (it holds {held}): put IMDb's "
+                              f"{stem}.gz there, or pass the file itself")
+    raise ImdbFormatError(f"{path} does not exist: pass IMDb's {stem}.gz or the folder holding it")
+
+
+def _open(path: Path) -> pa.NativeFile:
+    # By content, not by name: a gzip file called .tsv (or the reverse) still reads.
+    return pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
+
+
+def _check_header(path: Path, expected: tuple[str, ...]) -> None:
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as fh:
+        first = fh.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+    got = tuple(first.split("\t"))
+    if got != expected:
+        raise ImdbFormatError(
+            f"{path.name}: the header line is {first[:200]!r}, expected the {len(expected)} "
+            f"tab-separated columns {', '.join(expected)}: is this IMDb's {path.name.split('.tsv')[0]}"
+            f".tsv file, unmodified?")
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _stream(path: Path, columns: tuple[str, ...], include: tuple[str, ...], report: ReadReport):
+    """Yields record batches of string columns; wrong-field-count lines go to `report`."""
+
+    def on_invalid(row) -> str:
+        # Single-threaded parsing gives `row.number`, the physical line (header = line 1);
+        # empty lines are kept as rows (ignore_empty_lines=False) so the count stays physical.
+        line = row.number if row.number is not None else -1
+        report._bad_rows.append(line - 2)
+        report.add_bad("field_count", line,
+                       f"{row.actual_columns} fields, expected {row.expected_columns}", row.text)
+        return "skip"
+
+    read_options = pacsv.ReadOptions(use_threads=False, block_size=BLOCK_SIZE)
+    parse_options = pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
+                                       double_quote=False, newlines_in_values=False,
+                                       ignore_empty_lines=False, invalid_row_handler=on_invalid)
+    convert_options = pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in columns}, include_columns=list(include),
+        null_values=[schema.IMDB_NULL], strings_can_be_null=True, quoted_strings_can_be_null=False)
+    reader = pacsv.open_csv(_open(path), read_options=read_options, parse_options=parse_options,
+                            convert_options=convert_options)
+    yield from reader
+
+
+def _lines_of(report: ReadReport, ok_index: np.ndarray) -> np.ndarray:
+    """Physical line numbers of well-formed rows, given their 0-based index among well-formed rows.
+
+    Rows skipped for a wrong field count are the gaps: with b_j the skipped data-row indices
+    (sorted), a_j = b_j - j is the number of good rows before gap j, and good row i sits at data
+    row i + #{j: a_j <= i}.
+    """
+    bad = np.asarray(report._bad_rows, dtype=np.int64)
+    if bad.size == 0:
+        return ok_index + 2
+    adjusted = bad - np.arange(bad.size, dtype=np.int64)
+    return ok_index + np.searchsorted(adjusted, ok_index, side="right") + 2
+
+
+def _row_text(batch: pa.RecordBatch, i: int) -> str:
+    return "\t".join("\\N" if v is None else str(v) for v in batch.slice(i, 1).to_pylist()[0].values())
+
+
+def _bad_ids(tconst: pa.Array) -> np.ndarray:
+    ok = pc.fill_null(pc.match_substring_regex(tconst, r"^tt[0-9]+$"), False)
+    return ~ok.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _whole_numbers(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(int64 values with nulls, mask of non-null strings that are not non-negative whole numbers)."""
+    try:
+        ints = pc.cast(values, pa.int64())
+    except pa.ArrowInvalid:
+        ok = pc.match_substring_regex(values, r"^[0-9]+$")
+        ints = pc.cast(pc.if_else(ok, values, pa.scalar(None, pa.string())), pa.int64())
+        bad = pc.and_(pc.is_valid(values), pc.invert(ok))
+        return ints, bad.to_numpy(zero_copy_only=False).astype(bool)
+    # The cast accepts signs ("-5", "+5"): IMDb never writes them, so they are malformed too.
+    bad = pc.fill_null(pc.less(ints, 0), False)
+    signed = pc.fill_null(pc.match_substring_regex(values, r"^[+-]"), False)
+    bad = pc.or_(bad, signed)
+    if pc.any(bad).as_py():
+        ints = pc.if_else(bad, pa.scalar(None, pa.int64()), ints)
+    return ints, bad.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _record_bad(report: ReadReport, batch: pa.RecordBatch, start: int, mask: np.ndarray,
+                reason: str, column: str) -> None:
+    where = np.flatnonzero(mask)
+    if where.size == 0:
+        return
+    lines = _lines_of(report, start + where)
+    values = batch.column(column)
+    for k, (i, line) in enumerate(zip(where.tolist(), lines.tolist())):
+        count = report.bad_by_reason.get(reason, 0)
+        if count >= SAMPLE_PER_REASON:
+            # Past the sample: count the rest at once.
+            report.bad_by_reason[reason] = count + (where.size - k)
+            return
+        value = values[i].as_py()
+        report.add_bad(reason, line, f"{column}={value!r}", _row_text(batch, i))
+
+
+def read_basics(path: str | Path, title_type: str | None = "movie",
+                progress: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, ReadReport]:
+    """Reads title.basics: well-formed rows of `title_type` (None: every type), and the read report.
+
+    Columns: line (physical line number), tconst, titleType, primaryTitle, isAdult (bool),
+    startYear, runtimeMinutes (nullable Int32), genres (string, nullable). A malformed line is left
+    out of the frame and reported: it never takes part in the cleaning.
+    """
+    path = find_input(path, schema.BASICS_FILE_STEM) if Path(path).is_dir() else Path(path)
+    if not path.is_file():
+        raise ImdbFormatError(f"{path} does not exist: pass IMDb's title.basics.tsv.gz")
+    _check_header(path, schema.BASICS_COLUMNS)
+    report = ReadReport(file=path.name, expected_fields=len(schema.BASICS_COLUMNS))
+    known_types = pa.array(KNOWN_TITLE_TYPES)
+    pieces: list[pa.Table] = []
+    parsed_seen = 0
+    next_progress = 2_000_000
+    for batch in _stream(path, schema.BASICS_COLUMNS, BASICS_READ, report):
+        n = batch.num_rows
+        tconst = batch.column("tconst")
+        ttype = batch.column("titleType")
+        missing_id = _bad_ids(tconst)
+        known = pc.fill_null(pc.is_in(ttype, value_set=known_types), False)
+        unknown_type = ~known.to_numpy(zero_copy_only=False).astype(bool) & ~missing_id
+        adult = batch.column("isAdult")
+        adult_ok = pc.fill_null(pc.is_in(adult, value_set=pa.array(["0", "1"])), False)
+        bad_adult = ~adult_ok.to_numpy(zero_copy_only=False).astype(bool) & ~missing_id
+        year, bad_year = _whole_numbers(batch.column("startYear"))
+        runtime, bad_runtime = _whole_numbers(batch.column("runtimeMinutes"))
+        # One reason per line, in this order, so counts add up to the number of bad lines.
+        taken = missing_id.copy()
+        _record_bad(report, batch, parsed_seen, missing_id, "bad_tconst", "tconst")
+        for mask, reason, column in ((unknown_type, "unknown_title_type", "titleType"),
+                                     (bad_adult, "bad_is_adult", "isAdult"),
+                                     (bad_year, "bad_start_year", "startYear"),
+                                     (bad_runtime, "bad_runtime", "runtimeMinutes")):
+            mask = mask & ~taken
+            _record_bad(report, batch, parsed_seen, mask, reason, column)
+            taken |= mask
+        good = ~taken
+        report.rows_ok += int(good.sum())
+        counts = pc.value_counts(pc.filter(ttype, pa.array(good & known.to_numpy(zero_copy_only=False))))
+        for item in counts.to_pylist():
+            report.title_types[item["values"]] = report.title_types.get(item["values"], 0) + item["counts"]
+        keep = good
+        if title_type is not None:
+            keep = keep & pc.fill_null(pc.equal(ttype, title_type), False).to_numpy(zero_copy_only=False)
+        where = np.flatnonzero(keep)
+        if where.size:
+            idx = pa.array(where)
+            pieces.append(pa.table({
+                "line": pa.array(_lines_of(report, parsed_seen + where)),
+                "tconst": tconst.take(idx),
+                "titleType": ttype.take(idx),
+                "primaryTitle": batch.column("primaryTitle").take(idx),
+                "isAdult": pc.equal(adult.take(idx), "1"),
+                "startYear": pc.cast(year.take(idx), pa.int32()),
+                "runtimeMinutes": pc.cast(runtime.take(idx), pa.int32()),
+                "genres": batch.column("genres").take(idx),
+            }))
+        parsed_seen += n
+        report.lines = parsed_seen + len(report._bad_rows)
+        if progress and report.lines >= next_progress:
+            progress(f"  {path.name}: {report.lines:,} lines read, {sum(p.num_rows for p in pieces):,} kept")
+            next_progress += 2_000_000
+    report.lines = parsed_seen + len(report._bad_rows)
+    table = pa.concat_tables(pieces) if pieces else _empty_basics()
+    report.rows_kept = table.num_rows
+    return _basics_frame(table), report
+
+
+def _empty_basics() -> pa.Table:
+    return pa.table({"line": pa.array([], pa.int64()), "tconst": pa.array([], pa.string()),
+                     "titleType": pa.array([], pa.string()), "primaryTitle": pa.array([], pa.string()),
+                     "isAdult": pa.array([], pa.bool_()), "startYear": pa.array([], pa.int32()),
+                     "runtimeMinutes": pa.array([], pa.int32()), "genres": pa.array([], pa.string())})
+
+
+def _basics_frame(table: pa.Table) -> pd.DataFrame:
+    frame = table.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype(), pa.string(): pd.StringDtype(),
+                                          pa.int64(): pd.Int64Dtype()}.get)
+    frame["line"] = frame["line"].astype("int64")
+    frame["isAdult"] = frame["isAdult"].astype(bool)
+    return frame
+
+
+def read_ratings(path: str | Path, progress: Callable[[str], None] | None = None
+                 ) -> tuple[pd.DataFrame, ReadReport]:
+    """Reads title.ratings: well-formed rows (line, tconst, averageRating float64, numVotes Int64)."""
+    path = find_input(path, schema.RATINGS_FILE_STEM) if Path(path).is_dir() else Path(path)
+    if not path.is_file():
+        raise ImdbFormatError(f"{path} does not exist: pass IMDb's title.ratings.tsv.gz")
+    _check_header(path, schema.RATINGS_COLUMNS)
+    report = ReadReport(file=path.name, expected_fields=len(schema.RATINGS_COLUMNS))
+    pieces: list[pa.Table] = []
+    parsed_seen = 0
+    for batch in _stream(path, schema.RATINGS_COLUMNS, schema.RATINGS_COLUMNS, report):
+        tconst = batch.column("tconst")
+        missing_id = _bad_ids(tconst)
+        rating_text = batch.column("averageRating")
+        try:
+            rating = pc.cast(rating_text, pa.float64())
+        except pa.ArrowInvalid:
+            ok = pc.match_substring_regex(rating_text, r"^[0-9]+(\.[0-9]+)?$")
+            rating = pc.cast(pc.if_else(ok, rating_text, pa.scalar(None, pa.string())), pa.float64())
+        rating_np = rating.to_numpy(zero_copy_only=False)
+        # A missing rating in a ratings row is as malformed as a wrong one: the row has no purpose.
+        bad_rating = ~((rating_np >= 0) & (rating_np <= 10))       # NaN (null, nan, text) fails too
+        signed = pc.fill_null(pc.match_substring_regex(rating_text, r"^[+-]"), False)
+        bad_rating |= signed.to_numpy(zero_copy_only=False).astype(bool)
+        votes, bad_votes = _whole_numbers(batch.column("numVotes"))
+        bad_votes = bad_votes | pc.is_null(votes).to_numpy(zero_copy_only=False).astype(bool)
+        taken = missing_id.copy()
+        _record_bad(report, batch, parsed_seen, missing_id, "bad_tconst", "tconst")
+        for mask, reason, column in ((bad_rating, "bad_average_rating", "averageRating"),
+                                     (bad_votes, "bad_num_votes", "numVotes")):
+            mask = mask & ~taken
+            _record_bad(report, batch, parsed_seen, mask, reason, column)
+            taken |= mask
+        where = np.flatnonzero(~taken)
+        if where.size:
+            idx = pa.array(where)
+            pieces.append(pa.table({
+                "line": pa.array(_lines_of(report, parsed_seen + where)),
+                "tconst": tconst.take(idx),
+                "averageRating": rating.take(idx),
+                "numVotes": votes.take(idx),
+            }))
+        parsed_seen += batch.num_rows
+        report.lines = parsed_seen + len(report._bad_rows)
+    report.lines = parsed_seen + len(report._bad_rows)
+    report.rows_ok = report.rows_kept = sum(p.num_rows for p in pieces)
+    if pieces:
+        table = pa.concat_tables(pieces)
+    else:
+        table = pa.table({"line": pa.array([], pa.int64()), "tconst": pa.array([], pa.string()),
+                          "averageRating": pa.array([], pa.float64()),
+                          "numVotes": pa.array([], pa.int64())})
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.int64(): pd.Int64Dtype()}.get)
+    frame["line"] = frame["line"].astype("int64")
+    frame["averageRating"] = frame["averageRating"].astype("float64")
+    return frame, report

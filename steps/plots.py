@@ -1,0 +1,61 @@
+"""The preprocess step's PNGs: the startYear box plot with its fences, the runtime bins around the cap.
+
+matplotlib with the Agg backend (no display in a container); PNGs carry no timestamp, so the same
+data gives the same bytes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
+import numpy as np  # noqa: E402
+
+YEAR_BOXPLOT = "year_boxplot.png"
+RUNTIME_BINS = "runtime_bins.png"
+_PNG_METADATA = {"Software": None}   # no library version in the bytes either
+
+
+def year_boxplot(years: np.ndarray, fence: dict, path: Path) -> Path:
+    """Box plot of startYear (the fence rule's input) with the fence bounds drawn across it."""
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    if years.size:
+        ax.boxplot(years, vert=False, whis=fence.get("multiplier") or 1.5, widths=0.5,
+                   flierprops={"marker": ".", "markersize": 2, "alpha": 0.4})
+    for key, colour in (("low", "tab:red"), ("high", "tab:red")):
+        value = fence.get(key)
+        if value is not None:
+            ax.axvline(value, color=colour, linestyle="--", linewidth=1)
+            ax.annotate(f"{key} {value:g}", (value, 1.35), color=colour, ha="center", fontsize=8)
+    ax.set_yticks([])
+    ax.set_xlabel("startYear")
+    method = fence.get("method", "off")
+    ax.set_title(f"startYear of {years.size:,} movies; fence: {method}")
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata=_PNG_METADATA)
+    plt.close(fig)
+    return path
+
+
+def runtime_histogram(bins: dict, path: Path) -> Path:
+    """Movies per runtime bin before and after the cap (counts from the quality report)."""
+    edges = bins["edges"]
+    labels = [f"{int(lo)}-{int(hi)}" if hi is not None else f">={int(lo)}"
+              for lo, hi in zip(edges[:-1], edges[1:])]
+    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(9, 3.6), dpi=100)
+    ax.bar(x - 0.2, bins["before_cap"], width=0.4, label="before the cap", color="tab:gray")
+    ax.bar(x + 0.2, bins["after_cap"], width=0.4, label="after the cap", color="tab:blue")
+    ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=8)
+    ax.set_xlabel("runtimeMinutes")
+    ax.set_ylabel("movies")
+    cap = bins.get("cap") or 0
+    ax.set_title(f"runtime bins of {bins['width']} min; cap {cap} min" if cap else
+                 f"runtime bins of {bins['width']} min; no cap")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata=_PNG_METADATA)
+    plt.close(fig)
+    return path
