@@ -1,0 +1,363 @@
+"""The edge that talks to AWS for Publish and Deploy: S3 parquet, the Glue table, the model registry, endpoints.
+
+With `MYFLIX_LOCAL_ROOT=<workdir>` set (the local runner sets it), every function uses the local
+stand-ins of docs/CONTRACTS.md instead ("Local AWS stand-ins"): `<workdir>/s3/<bucket>/<key>`,
+`<workdir>/catalog/<database>/<table>.json` (Glue's GetTable shape), `<workdir>/registry/<group>/
+<version>.json` (DescribeModelPackage shape) and `<workdir>/endpoints/<name>.json`. The step
+scripts call the same functions either way. awswrangler is imported lazily through
+`steps.bootstrap` (the SKLearn containers lack it).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+if __package__ in (None, ""):  # started as a file, as the containers do: make `steps` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd
+
+LOCAL_ROOT_ENV = "MYFLIX_LOCAL_ROOT"
+AWSWRANGLER = {"awswrangler": "awswrangler>=3.17,<4"}
+PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:([a-z0-9-]*):(\d{12}):model-package/([^/]+)/(\d+)$")
+# Glue's parquet table description, as awswrangler and Athena write it.
+PARQUET_STORAGE = {
+    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+    "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                  "Parameters": {"serialization.format": "1"}},
+}
+ENDPOINT_POLL_SECONDS = 15.0
+ENDPOINT_TIMEOUT_SECONDS = 30 * 60.0
+
+
+class AwsIoError(Exception):
+    """An AWS (or local stand-in) resource is missing or refused the request; the message says what to do."""
+
+
+# --- where we are -------------------------------------------------------------------------------
+def local_root() -> Path | None:
+    """The local runner's work folder when MYFLIX_LOCAL_ROOT is set, else None (real AWS)."""
+    value = os.environ.get(LOCAL_ROOT_ENV)
+    return Path(value) if value else None
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """("bucket", "key/with/slashes") from s3://bucket/key; a clear error for anything else."""
+    match = re.match(r"^s3://([^/]+)/?(.*)$", uri or "")
+    if not match or len(match.group(1)) < 3:
+        raise AwsIoError(f"{uri!r} is not an s3://bucket/key URI: pass an S3 location")
+    return match.group(1), match.group(2)
+
+
+def local_s3_path(uri: str, root: Path) -> Path:
+    """`<root>/s3/<bucket>/<key>` for s3://bucket/key, refusing keys that climb out of the store."""
+    bucket, key = parse_s3_uri(uri)
+    if ".." in Path(key).parts:
+        raise AwsIoError(f"{uri!r} holds '..': refusing a key outside the object store")
+    return root / "s3" / bucket / key
+
+
+def region_of(arn: str | None) -> str | None:
+    """The region written in an ARN (None when there is none), so calls go where the resource is."""
+    parts = (arn or "").split(":")
+    return parts[3] if len(parts) > 4 and parts[3] else None
+
+
+def _boto3_session(region: str | None = None):
+    import boto3
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return boto3.session.Session(region_name=region)
+
+
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+# --- S3: a parquet dataset under a prefix -------------------------------------------------------
+def write_parquet_dataset(df: pd.DataFrame, prefix_uri: str, dtype: dict[str, str],
+                          region: str | None = None) -> list[str]:
+    """Write `df` as parquet under `prefix_uri` (replacing whatever that prefix held); return the file URIs.
+
+    `dtype` gives the Athena/Glue type per column (for example {"year": "int"}), so the files'
+    schema matches the table's.
+    """
+    prefix_uri = prefix_uri.rstrip("/") + "/"
+    root = local_root()
+    if root is not None:
+        return _write_parquet_local(df, prefix_uri, dtype, root)
+    from steps.bootstrap import ensure_packages
+    ensure_packages(AWSWRANGLER)
+    import awswrangler as wr
+    result = wr.s3.to_parquet(df=df, path=prefix_uri, dataset=True, mode="overwrite", index=False,
+                              dtype=dtype, boto3_session=_boto3_session(region))
+    return sorted(result["paths"])
+
+
+def _write_parquet_local(df: pd.DataFrame, prefix_uri: str, dtype: dict[str, str], root: Path) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = local_s3_path(prefix_uri, root)
+    if folder.exists():
+        shutil.rmtree(folder)          # "overwrite", as wr.s3.to_parquet does on a prefix
+    folder.mkdir(parents=True)
+    schema = pa.schema([pa.field(name, _arrow_type(dtype.get(name), df[name])) for name in df.columns])
+    table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    name = "part-00000.snappy.parquet"
+    tmp = folder / f".{name}.tmp"
+    pq.write_table(table, tmp, compression="snappy")
+    os.replace(tmp, folder / name)
+    return [prefix_uri + name]
+
+
+def _arrow_type(athena: str | None, column: pd.Series):
+    import pyarrow as pa
+    types = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(),
+             "float": pa.float32(), "boolean": pa.bool_(), "array<double>": pa.list_(pa.float64())}
+    if athena is None:
+        return pa.Array.from_pandas(column).type
+    if athena not in types:
+        raise AwsIoError(f"no local parquet type for the Glue type {athena!r}")
+    return types[athena]
+
+
+def read_parquet_dataset(prefix_uri: str, region: str | None = None) -> pd.DataFrame:
+    """Read back every parquet file under a prefix (tests, and a check after writing)."""
+    root = local_root()
+    if root is not None:
+        return pd.read_parquet(local_s3_path(prefix_uri.rstrip("/") + "/", root))
+    from steps.bootstrap import ensure_packages
+    ensure_packages(AWSWRANGLER)
+    import awswrangler as wr
+    return wr.s3.read_parquet(path=prefix_uri.rstrip("/") + "/", dataset=True,
+                              boto3_session=_boto3_session(region))
+
+
+# --- Glue: point a table at a location ------------------------------------------------------------
+def table_input(table: str, location: str, columns: list[tuple[str, str]], parameters: dict[str, str],
+                description: str = "") -> dict[str, Any]:
+    """Glue's TableInput for an external parquet table (pure; shared by AWS and the local catalog)."""
+    return {
+        "Name": table,
+        "Description": description,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "parquet", **{k: str(v) for k, v in parameters.items()}},
+        "StorageDescriptor": {"Location": location, "Columns": [{"Name": n, "Type": t} for n, t in columns],
+                              "Compressed": True, **PARQUET_STORAGE},
+        "PartitionKeys": [],
+    }
+
+
+def get_table(database: str, table: str, region: str | None = None) -> dict[str, Any] | None:
+    """The table as Glue's GetTable()["Table"] describes it, or None when there is none."""
+    root = local_root()
+    if root is not None:
+        path = root / "catalog" / database / f"{table}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+    glue = _boto3_session(region).client("glue")
+    try:
+        return glue.get_table(DatabaseName=database, Name=table)["Table"]
+    except glue.exceptions.EntityNotFoundException:
+        return None
+
+
+def point_table(database: str, table: str, location: str, columns: list[tuple[str, str]],
+                parameters: dict[str, str], description: str = "", region: str | None = None) -> dict[str, Any]:
+    """Create the table, or move it, to `location` with these columns and parameters; return it.
+
+    Creates the database when missing. One UpdateTable call (locally, one atomic rename) moves
+    the table, so a reader sees either the old location or the new one, never a mix.
+    """
+    spec = table_input(table, location, columns, parameters, description)
+    root = local_root()
+    if root is not None:
+        return _point_table_local(root, database, spec)
+    glue = _boto3_session(region).client("glue")
+    try:
+        glue.get_database(Name=database)
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_database(DatabaseInput={"Name": database,
+                                            "Description": "MyFlix tables (created by the Publish step)"})
+    try:
+        glue.get_table(DatabaseName=database, Name=table)
+        glue.update_table(DatabaseName=database, TableInput=spec)
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_table(DatabaseName=database, TableInput=spec)
+    return glue.get_table(DatabaseName=database, Name=table)["Table"]
+
+
+def _point_table_local(root: Path, database: str, spec: dict[str, Any]) -> dict[str, Any]:
+    path = root / "catalog" / database / f"{spec['Name']}.json"
+    previous = json.loads(path.read_text()) if path.is_file() else None
+    now = _now()
+    record = {**spec, "DatabaseName": database,
+              "CreateTime": (previous or {}).get("CreateTime", now), "UpdateTime": now,
+              "VersionId": str(int((previous or {}).get("VersionId", "0")) + 1),
+              "IsRegisteredWithLakeFormation": False}
+    _write_json_atomic(path, record)
+    return record
+
+
+# --- SageMaker: the model registry ----------------------------------------------------------------
+def describe_model_package(arn: str) -> dict[str, Any]:
+    """DescribeModelPackage for a versioned package ARN (locally, the registry file)."""
+    match = PACKAGE_ARN.match(arn or "")
+    if not match:
+        raise AwsIoError(f"{arn!r} is not a versioned model package ARN "
+                         "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)")
+    root = local_root()
+    if root is not None:
+        group, version = match.group(3), int(match.group(4))
+        base = root / "registry"
+        # ARNs carry the group name lower-cased; find the folder whatever its case.
+        folders = [p for p in base.iterdir() if p.is_dir() and p.name.lower() == group.lower()] \
+            if base.is_dir() else []
+        path = (folders[0] if folders else base / group) / f"{version}.json"
+        if not path.is_file():
+            raise AwsIoError(f"no model package {arn} in the local registry ({path} is missing): "
+                             "run the pipeline's Register step first (see `myflix registry list`)")
+        return json.loads(path.read_text())
+    sagemaker = _boto3_session(match.group(1) or None).client("sagemaker")
+    try:
+        return sagemaker.describe_model_package(ModelPackageName=arn)
+    except sagemaker.exceptions.ClientError as err:
+        raise AwsIoError(f"cannot read the model package {arn}: {err}") from err
+
+
+# --- SageMaker: endpoints ---------------------------------------------------------------------------
+def production_variant(model_name: str, instance_type: str | None, memory_mb: int,
+                       max_concurrency: int) -> dict[str, Any]:
+    """The endpoint config's one variant: on an instance type when given, else serverless (pure)."""
+    variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": model_name}
+    if instance_type:
+        variant.update(InstanceType=instance_type, InitialInstanceCount=1, InitialVariantWeight=1.0)
+    else:
+        variant["ServerlessConfig"] = {"MemorySizeInMB": int(memory_mb), "MaxConcurrency": int(max_concurrency)}
+    return variant
+
+
+def deployment_names(endpoint: str, package: dict[str, Any], variant_spec: str) -> tuple[str, str]:
+    """(model name, endpoint config name), fixed by endpoint, package and variant: a retry reuses them.
+
+    SageMaker names allow 63 characters of letters, digits and hyphens.
+    """
+    digest = hashlib.sha256(f"{package['ModelPackageArn']}|{variant_spec}".encode()).hexdigest()[:8]
+    stem = re.sub(r"[^A-Za-z0-9-]", "-", endpoint)[:40].strip("-")
+    suffix = f"v{package.get('ModelPackageVersion', 0)}-{digest}"
+    return f"{stem}-{suffix}", f"{stem}-cfg-{suffix}"
+
+
+def deploy_endpoint(package: dict[str, Any], endpoint: str, role_arn: str, instance_type: str | None,
+                    memory_mb: int, max_concurrency: int, log: Callable[[str], None] = print,
+                    poll_seconds: float = ENDPOINT_POLL_SECONDS,
+                    timeout_seconds: float = ENDPOINT_TIMEOUT_SECONDS) -> dict[str, Any]:
+    """Create the endpoint from the package, or update it to a new config; wait for InService.
+
+    Returns the endpoint's description (locally, the endpoint record).
+    """
+    container = ((package.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
+    model_data = container.get("ModelDataUrl")
+    root = local_root()
+    if root is not None:
+        return _deploy_local(root, package, endpoint, model_data, instance_type, memory_mb, max_concurrency, log)
+    region = region_of(package["ModelPackageArn"])
+    sagemaker = _boto3_session(region).client("sagemaker")
+    variant = production_variant("", instance_type, memory_mb, max_concurrency)
+    model_name, config_name = deployment_names(endpoint, package, json.dumps(variant, sort_keys=True))
+    variant["ModelName"] = model_name
+    if not _exists(lambda: sagemaker.describe_model(ModelName=model_name)):
+        log(f"deploy: creating model {model_name} from {package['ModelPackageArn']}")
+        sagemaker.create_model(ModelName=model_name, ExecutionRoleArn=role_arn,
+                               Containers=[{"ModelPackageName": package["ModelPackageArn"]}])
+    if not _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=config_name)):
+        kind = f"instance {instance_type}" if instance_type else \
+            f"serverless {memory_mb} MB, max concurrency {max_concurrency}"
+        log(f"deploy: creating endpoint config {config_name} ({kind})")
+        sagemaker.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=[variant])
+    current = _describe_endpoint(sagemaker, endpoint)
+    if current is None:
+        log(f"deploy: creating endpoint {endpoint}")
+        sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+    elif current.get("EndpointConfigName") == config_name and current.get("EndpointStatus") == "InService":
+        log(f"deploy: endpoint {endpoint} already serves {config_name}; nothing to change")
+        return current
+    else:
+        # An endpoint mid-change refuses UpdateEndpoint: let it settle first.
+        _wait_in_service(sagemaker, endpoint, log, poll_seconds, timeout_seconds, accept_failed=True)
+        log(f"deploy: updating endpoint {endpoint} to {config_name}")
+        sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+    return _wait_in_service(sagemaker, endpoint, log, poll_seconds, timeout_seconds)
+
+
+def _exists(call: Callable[[], Any]) -> bool:
+    from botocore.exceptions import ClientError
+    try:
+        call()
+        return True
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+            return False
+        raise
+
+
+def _describe_endpoint(sagemaker, endpoint: str) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+    try:
+        return sagemaker.describe_endpoint(EndpointName=endpoint)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+            return None
+        raise
+
+
+def _wait_in_service(sagemaker, endpoint: str, log: Callable[[str], None], poll_seconds: float,
+                     timeout_seconds: float, accept_failed: bool = False) -> dict[str, Any]:
+    started = time.monotonic()
+    last = None
+    while True:
+        described = sagemaker.describe_endpoint(EndpointName=endpoint)
+        status = described.get("EndpointStatus")
+        if status != last:
+            log(f"deploy: endpoint {endpoint} is {status} ({time.monotonic() - started:.0f}s)")
+            last = status
+        if status == "InService" or (accept_failed and status == "Failed"):
+            return described
+        if status == "Failed":
+            raise AwsIoError(f"endpoint {endpoint} failed: {described.get('FailureReason', 'no reason given')}; "
+                             "see its CloudWatch logs (/aws/sagemaker/Endpoints/" + endpoint + ")")
+        if time.monotonic() - started > timeout_seconds:
+            raise AwsIoError(f"endpoint {endpoint} still {status} after {timeout_seconds:.0f}s: "
+                             "check it in the SageMaker console, then run Deploy again")
+        time.sleep(poll_seconds)
+
+
+def _deploy_local(root: Path, package: dict[str, Any], endpoint: str, model_data: str | None,
+                  instance_type: str | None, memory_mb: int, max_concurrency: int,
+                  log: Callable[[str], None]) -> dict[str, Any]:
+    path = root / "endpoints" / f"{endpoint}.json"
+    previous = json.loads(path.read_text()) if path.is_file() else None
+    now = _now()
+    record = {"EndpointName": endpoint, "EndpointStatus": "InService",
+              "ModelPackageArn": package["ModelPackageArn"], "ModelDataUrl": model_data,
+              "ProductionVariant": production_variant("local", instance_type, memory_mb, max_concurrency),
+              "CreationTime": (previous or {}).get("CreationTime", now), "LastModifiedTime": now}
+    _write_json_atomic(path, record)
+    log(f"deploy: local endpoint {endpoint} {'updated' if previous else 'created'}: {path} "
+        f"-> {package['ModelPackageArn']}")
+    return record

@@ -1,0 +1,137 @@
+"""Publish (SageMaker processing step): the clustered catalogue as a table, moved into place only when complete.
+
+Reads catalog.parquet, features.parquet + features.json and the TrainKMeans model; gives each
+movie its cluster, its distance to the cluster's centre and its scaled embedding (the model's
+own scaler, feature order of features.json); writes parquet under the NEW per-execution prefix
+`--table-location`, and only after every file is written points the table `--database.--table`
+at it (one catalog update), so readers never see a half-written table. Earlier executions'
+prefixes are kept: the previous location stays readable for anyone mid-read, and a rollback is
+pointing the table back. Clean old prefixes with an S3 lifecycle rule (or by hand).
+AWS calls (or their local stand-ins under MYFLIX_LOCAL_ROOT) live in steps/aws_io.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # started as a file, as the containers do: make `steps` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import pandas as pd
+
+from steps import artifacts, aws_io, schema
+
+INPUT = f"{schema.PROCESSING_ROOT}/input"
+# The published table's columns and Glue types (docs/CONTRACTS.md, "The published table").
+TABLE_COLUMNS: list[tuple[str, str]] = [
+    ("tconst", "string"), ("title", "string"), ("year", "int"), ("runtime", "int"), ("genres", "string"),
+    ("rating", "double"), ("votes", "bigint"), ("cluster", "int"), ("distance", "double"),
+    ("embedding", "array<double>"),
+]
+
+
+class PublishError(Exception):
+    """The inputs do not fit together or the table cannot move; the message says what to do."""
+
+
+def build_table(catalog: pd.DataFrame, features: artifacts.Features, model) -> pd.DataFrame:
+    """One row per movie: catalogue fields, cluster, distance to its centre, scaled embedding (pure)."""
+    missing_cols = [c for c in schema.CATALOG_COLUMNS if c not in catalog.columns]
+    if missing_cols:
+        raise PublishError(f"catalog.parquet lacks the columns {missing_cols}: re-run Preprocess")
+    catalog = catalog.assign(tconst=catalog["tconst"].astype(str))
+    dupes = catalog["tconst"].duplicated()
+    if dupes.any():
+        raise PublishError(f"catalog.parquet lists {int(dupes.sum())} ids twice (for example "
+                           f"{catalog.loc[dupes, 'tconst'].head(3).tolist()}): re-run Preprocess")
+    ids = pd.Index(features.ids)
+    only_features = ids.difference(catalog["tconst"])
+    only_catalog = pd.Index(catalog["tconst"]).difference(ids)
+    if len(only_features) or len(only_catalog):
+        raise PublishError(f"features and catalog disagree: {len(only_features)} ids only in features.parquet "
+                           f"(for example {list(only_features[:3])}), {len(only_catalog)} only in catalog.parquet "
+                           f"(for example {list(only_catalog[:3])}); they come from different Preprocess runs")
+    scaled = model.named_steps["scaler"].transform(features.X)
+    kmeans = model.named_steps["kmeans"]
+    to_centres = kmeans.transform(scaled)
+    clusters = kmeans.predict(scaled)      # the serving handler's own assignment
+    table = catalog.set_index("tconst").loc[features.ids].reset_index()
+    out = pd.DataFrame({
+        "tconst": table["tconst"].astype(str),
+        "title": table["title"].astype(str),
+        "year": pd.array(table["year"], dtype="Int32"),
+        "runtime": pd.array(table["runtime"], dtype="Int32"),
+        "genres": table["genres"].fillna("").astype(str),
+        "rating": table["rating"].astype("float64"),
+        "votes": pd.array(table["votes"], dtype="Int64"),
+        "cluster": clusters.astype(np.int32),
+        "distance": to_centres[np.arange(len(clusters)), clusters].astype(np.float64),
+    })
+    out["embedding"] = [row for row in scaled.astype(np.float64)]
+    return out
+
+
+def table_parameters(feature_names: list[str], k: int, execution_id: str, package_arn: str) -> dict[str, str]:
+    """The table parameters readers use (Glue keeps strings only)."""
+    return {"myflix_features": json.dumps(list(feature_names)), "myflix_k": str(int(k)),
+            "myflix_execution_id": execution_id, "myflix_model_package_arn": package_arn or ""}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalog", default=f"{INPUT}/catalog", help="folder with catalog.parquet")
+    parser.add_argument("--features", default=f"{INPUT}/features", help="folder with features.parquet + .json")
+    parser.add_argument("--model", default=f"{INPUT}/model", help="TrainKMeans's model.tar.gz folder or files")
+    parser.add_argument("--table-location", required=True,
+                        help=f"new per-execution prefix, s3://<bucket>/{schema.TABLE_PREFIX}/<execution id>/")
+    parser.add_argument("--database", default=schema.GLUE_DATABASE)
+    parser.add_argument("--table", default=schema.GLUE_TABLE)
+    parser.add_argument("--execution-id", required=True)
+    parser.add_argument("--model-package-arn", default="")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    location = args.table_location.rstrip("/") + "/"
+    region = aws_io.region_of(args.model_package_arn)
+    try:
+        aws_io.parse_s3_uri(location)
+        if not args.execution_id.strip():
+            raise PublishError("--execution-id is empty: pass the pipeline execution id")
+        current = aws_io.get_table(args.database, args.table, region)
+        old_location = ((current or {}).get("StorageDescriptor") or {}).get("Location")
+        if old_location and old_location.rstrip("/") + "/" == location:
+            raise PublishError(f"{args.database}.{args.table} already points at {location}: rewriting it in "
+                               "place would show readers a half-written table; publish to a new prefix")
+        features = artifacts.read_features(args.features)
+        model, meta = artifacts.load_model(args.model)
+        artifacts.check_feature_order(features.names, meta.get("features", []), "the model artefact")
+        catalog_path = Path(args.catalog) / schema.CATALOG_PARQUET
+        if not catalog_path.is_file():
+            raise PublishError(f"{catalog_path} is missing: pass the Preprocess step's catalog output folder")
+        table = build_table(pd.read_parquet(catalog_path), features, model)
+        k = int(model.named_steps["kmeans"].n_clusters)
+        print(f"publish: {len(table)} movies in {k} clusters; writing parquet to {location}", flush=True)
+        files = aws_io.write_parquet_dataset(table, location, dict(TABLE_COLUMNS), region)
+        print(f"publish: wrote {len(files)} file(s); pointing {args.database}.{args.table} at {location}", flush=True)
+        described = aws_io.point_table(
+            args.database, args.table, location, TABLE_COLUMNS,
+            table_parameters(features.names, k, args.execution_id, args.model_package_arn),
+            description="MyFlix movies with their k-means cluster, distance and scaled embedding", region=region)
+    except (artifacts.ArtifactError, aws_io.AwsIoError, PublishError) as err:
+        print(f"publish: {err}", file=sys.stderr)
+        return 2
+    print(f"publish: {args.database}.{args.table} now reads {location} (version {described.get('VersionId')})",
+          flush=True)
+    if old_location:
+        print(f"publish: the previous prefix {old_location} is kept (point the table back to roll back; "
+              "remove old prefixes with an S3 lifecycle rule)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
