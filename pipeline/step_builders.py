@@ -1,0 +1,364 @@
+"""One small builder per pipeline step, and `build_steps` that wires them in DESIGN.md's order.
+
+Each step follows docs/CONTRACTS.md exactly, because the local runner executes the very same JSON:
+processing steps run `python3 /opt/ml/processing/input/code/steps/<script>.py` in the SKLearn
+image with the bundle's `src/` prefix mounted at /opt/ml/processing/input/code and EVERY path
+passed as an argument (its container path); training steps run the SKLearn container's script
+mode through the `sagemaker_program` / `sagemaker_submit_directory` hyperparameters (no
+`source_code`: that would upload driver files under timestamped keys). Imported only under
+`definition._offline_sdk()`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from sagemaker.core import image_uris
+from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.processing import Processor
+from sagemaker.core.shapes import (OutputDataConfig, ProcessingInput, ProcessingOutput,
+                                   ProcessingS3Input, ProcessingS3Output)
+from sagemaker.core.workflow.conditions import (ConditionEquals, ConditionGreaterThanOrEqualTo,
+                                                ConditionLessThanOrEqualTo)
+from sagemaker.core.workflow.execution_variables import ExecutionVariables
+from sagemaker.core.workflow.functions import Join, JsonGet
+from sagemaker.core.workflow.properties import PropertyFile
+from sagemaker.mlops.workflow.condition_step import ConditionStep
+from sagemaker.mlops.workflow.fail_step import FailStep
+from sagemaker.mlops.workflow.model_step import ModelStep
+from sagemaker.mlops.workflow.retry import (SageMakerJobExceptionTypeEnum,
+                                            SageMakerJobStepRetryPolicy, StepExceptionTypeEnum,
+                                            StepRetryPolicy)
+from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+from sagemaker.serve.model_builder import ModelBuilder
+from sagemaker.train.configs import Compute, InputData
+from sagemaker.train.model_trainer import ModelTrainer
+
+from pipeline.code_bundle import CodeBundle
+from pipeline.definition import SKLEARN_FRAMEWORK_VERSION
+from steps import schema
+
+# --- stable step names (Studio, caching and the local runner key on them) ----------------------
+PREPROCESS = "Preprocess"
+TRAIN_SCALER = "TrainScaler"
+TUNE_KMEANS = "TuneKMeans"
+TRAIN_KMEANS = "TrainKMeans"
+EVALUATE = "Evaluate"
+QUALITY_GATE = "QualityGate"
+QUALITY_GATE_FAILED = "QualityGateFailed"
+REGISTER = "Register"
+PUBLISH = "Publish"
+CHECK_APPROVAL = "CheckApproval"
+DEPLOY = "Deploy"
+STEP_ORDER = (PREPROCESS, TRAIN_SCALER, TUNE_KMEANS, TRAIN_KMEANS, EVALUATE, QUALITY_GATE,
+              QUALITY_GATE_FAILED, REGISTER, PUBLISH, CHECK_APPROVAL, DEPLOY)
+ELBOW_PROPERTY_FILE = "ElbowReport"
+EVALUATION_PROPERTY_FILE = "EvaluationReport"
+
+# Step outputs live under s3://<bucket>/runs/<pipeline name>/<execution id>/<step>/<output>.
+RUNS_PREFIX = "runs"
+PROC = schema.PROCESSING_ROOT
+CODE_DIR = schema.PROCESSING_CODE_DIR
+# Caching: cloud reruns of unchanged steps (same code hash, same parameters) are free for 30 days.
+CACHE = CacheConfig(enable_caching=True, expire_after="P30D")
+JOB_RETRIES = [
+    StepRetryPolicy(exception_types=[StepExceptionTypeEnum.SERVICE_FAULT,
+                                     StepExceptionTypeEnum.THROTTLING],
+                    interval_seconds=10, backoff_rate=2.0, max_attempts=5),
+    SageMakerJobStepRetryPolicy(exception_types=[SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
+                                                 SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
+                                                 SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
+                                interval_seconds=60, backoff_rate=2.0, max_attempts=3),
+]
+# ModelStep accepts step-level retries only.
+STEP_RETRIES = [JOB_RETRIES[0]]
+
+
+@dataclass
+class BuildContext:
+    region: str
+    role: str
+    bucket: str
+    bundle: CodeBundle
+    session: Any
+    params: Any          # definition.Params
+
+    @cached_property
+    def image(self) -> str:
+        """The SKLearn 1.9-0 image (CPU; one image serves processing, training and inference)."""
+        return image_uris.retrieve("sklearn", region=self.region,
+                                   version=SKLEARN_FRAMEWORK_VERSION, py_version="py3",
+                                   instance_type="ml.m5.xlarge", image_scope="training")
+
+    def output_uri(self, step: str, output: str) -> Join:
+        return Join(on="/", values=["s3:/", self.bucket, RUNS_PREFIX,
+                                    ExecutionVariables.PIPELINE_NAME,
+                                    ExecutionVariables.PIPELINE_EXECUTION_ID, step, output])
+
+
+def _text(value: Any) -> Any:
+    """Container arguments and hyperparameters are strings: convert numeric pipeline variables."""
+    if isinstance(value, str):
+        return value
+    return value.to_string()
+
+
+def _arg_list(pairs: list[tuple[str, Any]]) -> list[Any]:
+    args: list[Any] = []
+    for name, value in pairs:
+        args += [f"--{name.replace('_', '-')}", _text(value)]
+    return args
+
+
+def _param_args(ctx: BuildContext, *names: str) -> list[tuple[str, Any]]:
+    return [(name, ctx.params[name]) for name in names]
+
+
+def _s3_input(name: str, source: Any, local_path: str) -> ProcessingInput:
+    return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
+        s3_uri=source, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File"))
+
+
+def _processing_step(ctx: BuildContext, name: str, script: str, *, display_name: str,
+                     description: str, inputs: dict[str, Any], outputs: tuple[str, ...],
+                     extra_args: list[tuple[str, Any]], cache: bool,
+                     property_files: list[PropertyFile] | None = None,
+                     path_args: dict[str, str] | None = None) -> ProcessingStep:
+    """A processing step in the contract's shape.
+
+    inputs: argument name -> S3 source, mounted at /opt/ml/processing/input/<argument name>;
+    outputs: output names, written from /opt/ml/processing/output/<name>; path_args maps an
+    input/output name to the argument that carries its path when it differs from the name.
+    """
+    path_args = path_args or {}
+    processor = Processor(
+        role=ctx.role, image_uri=ctx.image, instance_count=1,
+        instance_type=ctx.params.processing_instance_type,
+        entrypoint=["python3", f"{CODE_DIR}/steps/{script}"],
+        env={"PYTHONUNBUFFERED": "1"},      # progress lines reach the logs as they happen
+        base_job_name=f"myflix-{name.lower()}", sagemaker_session=ctx.session)
+    proc_inputs = [_s3_input("code", ctx.bundle.src_uri(ctx.bucket), CODE_DIR)]
+    args: list[tuple[str, Any]] = []
+    for input_name, source in inputs.items():
+        local = f"{PROC}/input/{input_name}"
+        proc_inputs.append(_s3_input(input_name, source, local))
+        args.append((path_args.get(input_name, input_name), local))
+    proc_outputs = []
+    for output_name in outputs:
+        local = f"{PROC}/output/{output_name}"
+        proc_outputs.append(ProcessingOutput(output_name=output_name, s3_output=ProcessingS3Output(
+            s3_uri=ctx.output_uri(name, output_name), local_path=local, s3_upload_mode="EndOfJob")))
+        args.append((path_args.get(output_name, output_name), local))
+    step_args = processor.run(inputs=proc_inputs, outputs=proc_outputs,
+                              arguments=_arg_list(args + extra_args))
+    return ProcessingStep(name=name, step_args=step_args, display_name=display_name,
+                          description=description, property_files=property_files,
+                          cache_config=CACHE if cache else None, retry_policies=JOB_RETRIES)
+
+
+def _training_step(ctx: BuildContext, name: str, script: str, *, display_name: str,
+                   description: str, channels: dict[str, Any],
+                   hyperparameters: dict[str, Any]) -> TrainingStep:
+    trainer = ModelTrainer(
+        training_image=ctx.image, role=ctx.role, sagemaker_session=ctx.session,
+        base_job_name=f"myflix-{name.lower()}",
+        compute=Compute(instance_type=ctx.params.training_instance_type, instance_count=1),
+        output_data_config=OutputDataConfig(s3_output_path=ctx.output_uri(name, "model")),
+        hyperparameters={
+            "sagemaker_program": f"steps/{script}",
+            "sagemaker_submit_directory": ctx.bundle.sourcedir_uri(ctx.bucket),
+            **{key: _text(value) for key, value in hyperparameters.items()},
+        })
+    step_args = trainer.train(input_data_config=[
+        InputData(channel_name=channel, data_source=source) for channel, source in channels.items()])
+    return TrainingStep(name=name, step_args=step_args, display_name=display_name,
+                        description=description, cache_config=CACHE, retry_policies=JOB_RETRIES)
+
+
+def _output(step: ProcessingStep, name: str) -> Any:
+    return step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+
+def _model(step: TrainingStep) -> Any:
+    return step.properties.ModelArtifacts.S3ModelArtifacts
+
+
+# --- the steps ---------------------------------------------------------------------------------
+def preprocess_step(ctx: BuildContext) -> ProcessingStep:
+    p = ctx.params
+    return _processing_step(
+        ctx, PREPROCESS, "preprocess.py", display_name="Preprocess IMDb titles",
+        description=("Parses title.basics and title.ratings, keeps movies, applies the filters "
+                     "(year fence, runtime cap, rating, votes, dropped genres), one-hot genres; "
+                     "writes features.parquet, catalog.parquet and a quality report."),
+        inputs={"basics": p.basics_uri, "ratings": p.ratings_uri},
+        outputs=("features", "catalog", "report"),
+        path_args={"features": "features_out", "catalog": "catalog_out", "report": "report_out"},
+        extra_args=_param_args(ctx, "title_type", "year_iqr_multiplier", "min_year",
+                               "runtime_cap", "runtime_bin_width", "min_rating", "min_votes",
+                               "dropped_genres", "max_bad_fraction"),
+        cache=True)
+
+
+def train_scaler_step(ctx: BuildContext, preprocess: ProcessingStep) -> TrainingStep:
+    return _training_step(
+        ctx, TRAIN_SCALER, "train_scaler.py", display_name="Train the scaler",
+        description="Fits the feature scaler (standard or min-max) on the numeric features.",
+        channels={"features": _output(preprocess, "features")},
+        hyperparameters={"scaler": ctx.params.scaler})
+
+
+def tune_kmeans_step(ctx: BuildContext, preprocess: ProcessingStep,
+                     scaler: TrainingStep) -> tuple[ProcessingStep, PropertyFile]:
+    elbow = PropertyFile(name=ELBOW_PROPERTY_FILE, output_name="elbow", path=schema.ELBOW_JSON)
+    step = _processing_step(
+        ctx, TUNE_KMEANS, "tune_kmeans.py", display_name="Elbow sweep for k",
+        description=("Runs k-means for k in [k_min, k_max], records the inertia per k and picks "
+                     "the knee automatically (k_override > 0 forces k); writes elbow.json/png."),
+        inputs={"features": _output(preprocess, "features"), "scaler": _model(scaler)},
+        outputs=("elbow",), path_args={"elbow": "output"},
+        extra_args=_param_args(ctx, "k_min", "k_max", "k_override", "seed"),
+        cache=True, property_files=[elbow])
+    return step, elbow
+
+
+def chosen_k(tune: ProcessingStep, elbow: PropertyFile) -> JsonGet:
+    return JsonGet(step_name=tune.name, property_file=elbow, json_path="chosen_k")
+
+
+def train_kmeans_step(ctx: BuildContext, preprocess: ProcessingStep, scaler: TrainingStep,
+                      tune: ProcessingStep, elbow: PropertyFile) -> TrainingStep:
+    return _training_step(
+        ctx, TRAIN_KMEANS, "train_kmeans.py", display_name="Train k-means",
+        description=("Trains the final k-means with the chosen k from the elbow sweep; the model "
+                     "artefact holds scaler + k-means and the serving code."),
+        channels={"features": _output(preprocess, "features"), "scaler": _model(scaler)},
+        hyperparameters={"k": chosen_k(tune, elbow), "seed": ctx.params.seed})
+
+
+def evaluate_step(ctx: BuildContext, preprocess: ProcessingStep,
+                  kmeans: TrainingStep) -> tuple[ProcessingStep, PropertyFile]:
+    report = PropertyFile(name=EVALUATION_PROPERTY_FILE, output_name="evaluation",
+                          path=schema.EVALUATION_JSON)
+    step = _processing_step(
+        ctx, EVALUATE, "evaluate.py", display_name="Evaluate the clusters",
+        description=("Silhouette on a sample, cluster sizes and recall@k against exact nearest "
+                     "neighbours; writes evaluation.json (read by the quality gate)."),
+        inputs={"features": _output(preprocess, "features"), "model": _model(kmeans)},
+        outputs=("evaluation",), path_args={"evaluation": "output"},
+        extra_args=_param_args(ctx, "silhouette_sample", "recall_queries", "recall_k", "seed"),
+        cache=True, property_files=[report])
+    return step, report
+
+
+GATE_METRICS = (  # (evaluation.json path, label, threshold parameter, comparison)
+    ("silhouette", "silhouette", "min_silhouette", ">="),
+    ("recall_at_k", "recall_at_k", "min_recall_at_k", ">="),
+    ("cluster_sizes.max_share", "max_cluster_share", "max_cluster_share", "<="),
+)
+
+
+def quality_gate_fail_step(ctx: BuildContext, evaluate: ProcessingStep,
+                           report: PropertyFile) -> FailStep:
+    values: list[Any] = ["Quality gate failed; each metric (value vs required): "]
+    for i, (path, label, threshold, op) in enumerate(GATE_METRICS):
+        metric = JsonGet(step_name=evaluate.name, property_file=report, json_path=path)
+        values += [("; " if i else "") + f"{label}=", metric, f" (needs {op} ", ctx.params[threshold], ")"]
+    return FailStep(name=QUALITY_GATE_FAILED, display_name="Quality gate failed",
+                    description="Stops the execution: the clusters missed a quality threshold.",
+                    error_message=Join(on="", values=values))
+
+
+def register_step(ctx: BuildContext, kmeans: TrainingStep, evaluate: ProcessingStep) -> ModelStep:
+    builder = ModelBuilder(
+        s3_model_data_url=_model(kmeans), image_uri=ctx.image, role_arn=ctx.role,
+        sagemaker_session=ctx.session,
+        # model.tar.gz already carries code/inference.py: no source_code, so no repack steps.
+        env_vars={"SAGEMAKER_PROGRAM": "inference.py",
+                  "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"})
+    metrics = MetricsSource(content_type="application/json",
+                            s3_uri=Join(on="/", values=[_output(evaluate, "evaluation"),
+                                                        schema.EVALUATION_JSON]))
+    step_args = builder.register(
+        model_package_group_name=schema.MODEL_PACKAGE_GROUP,
+        approval_status=ctx.params.model_approval_status,
+        content_types=["application/json"], response_types=["application/json"],
+        inference_instances=["ml.m5.large", "ml.m5.xlarge"], transform_instances=["ml.m5.xlarge"],
+        model_metrics=ModelMetrics(model_statistics=metrics),
+        customer_metadata_properties={"myflix_execution_id": ExecutionVariables.PIPELINE_EXECUTION_ID},
+        description="MyFlix movie clusters: scaler + k-means over the 26 movie features.")
+    return ModelStep(name=REGISTER, step_args=step_args, display_name="Register the model",
+                     description=(f"Registers the model in the group {schema.MODEL_PACKAGE_GROUP} "
+                                  "with the approval status parameter and evaluation.json as its "
+                                  "model quality metrics."),
+                     retry_policies=STEP_RETRIES)
+
+
+def publish_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: TrainingStep,
+                 register: ModelStep) -> ProcessingStep:
+    table_location = Join(on="", values=[f"s3://{ctx.bucket}/{schema.TABLE_PREFIX}/",
+                                         ExecutionVariables.PIPELINE_EXECUTION_ID, "/"])
+    return _processing_step(
+        ctx, PUBLISH, "publish.py", display_name="Publish the clustered table",
+        description=(f"Writes the clustered catalogue as parquet under a new prefix for this "
+                     f"execution, then points the Glue table {schema.GLUE_DATABASE}."
+                     f"{schema.GLUE_TABLE} at it."),
+        inputs={"catalog": _output(preprocess, "catalog"), "features": _output(preprocess, "features"),
+                "model": _model(kmeans)},
+        outputs=(),
+        extra_args=[("table_location", table_location), ("database", schema.GLUE_DATABASE),
+                    ("table", schema.GLUE_TABLE),
+                    ("execution_id", ExecutionVariables.PIPELINE_EXECUTION_ID),
+                    ("model_package_arn", register.properties.ModelPackageArn)],
+        cache=False)
+
+
+def deploy_step(ctx: BuildContext, register: ModelStep) -> ProcessingStep:
+    return _processing_step(
+        ctx, DEPLOY, "deploy.py", display_name="Deploy the endpoint",
+        description=("Creates or updates the endpoint from the registered model package: "
+                     "serverless inference unless deploy_instance_type is set."),
+        inputs={}, outputs=(),
+        extra_args=[("model_package_arn", register.properties.ModelPackageArn),
+                    ("endpoint_name", ctx.params.endpoint_name), ("role_arn", ctx.role),
+                    ("instance_type", ctx.params.deploy_instance_type),
+                    ("serverless_memory_mb", ctx.params.serverless_memory_mb),
+                    ("serverless_max_concurrency", ctx.params.serverless_max_concurrency)],
+        cache=False)
+
+
+def check_approval_step(ctx: BuildContext, deploy: ProcessingStep) -> ConditionStep:
+    return ConditionStep(
+        name=CHECK_APPROVAL, display_name="Approved?",
+        description="Deploys only when the model approval status parameter is Approved.",
+        conditions=[ConditionEquals(left=ctx.params.model_approval_status, right="Approved")],
+        if_steps=[deploy], else_steps=[])
+
+
+def quality_gate_step(ctx: BuildContext, evaluate: ProcessingStep, report: PropertyFile,
+                      if_steps: list, fail: FailStep) -> ConditionStep:
+    kinds = {">=": ConditionGreaterThanOrEqualTo, "<=": ConditionLessThanOrEqualTo}
+    conditions = [kinds[op](left=JsonGet(step_name=evaluate.name, property_file=report, json_path=path),
+                            right=ctx.params[threshold])
+                  for path, _label, threshold, op in GATE_METRICS]
+    return ConditionStep(
+        name=QUALITY_GATE, display_name="Quality gate",
+        description=("Silhouette >= min_silhouette, recall@k >= min_recall_at_k and largest "
+                     "cluster share <= max_cluster_share (from evaluation.json); else fails."),
+        conditions=conditions, if_steps=if_steps, else_steps=[fail])
+
+
+def build_steps(ctx: BuildContext) -> list:
+    """Every step wired together; returns the top-level ones (the rest hang off conditions)."""
+    preprocess = preprocess_step(ctx)
+    scaler = train_scaler_step(ctx, preprocess)
+    tune, elbow = tune_kmeans_step(ctx, preprocess, scaler)
+    kmeans = train_kmeans_step(ctx, preprocess, scaler, tune, elbow)
+    evaluate, report = evaluate_step(ctx, preprocess, kmeans)
+    register = register_step(ctx, kmeans, evaluate)
+    publish = publish_step(ctx, preprocess, kmeans, register)
+    approval = check_approval_step(ctx, deploy_step(ctx, register))
+    gate = quality_gate_step(ctx, evaluate, report, [register, publish, approval],
+                             quality_gate_fail_step(ctx, evaluate, report))
+    return [preprocess, scaler, tune, kmeans, evaluate, gate]
