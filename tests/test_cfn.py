@@ -1,0 +1,504 @@
+"""cfn/: lint, security checks of the templates, and the infra stack created under moto.
+
+The security check is cfn-lint's own rules (including the informational stateful-resource rule)
+plus explicit policy assertions below: checkov could not go into the shared .venv (it pins
+boto3 1.35, below setup.cfg's boto3>=1.40, and an older networkx and packaging), so what it
+would check for these resources is asserted here, and more: every IAM policy is evaluated,
+action by action and resource by resource, with a small evaluator of IAM's matching rules, to
+show what each role may and may not do.
+
+`*` resources exist in exactly two places, both actions without resource-level permissions in
+IAM, so AWS requires `*`: ecr:GetAuthorizationToken (the registry login before pulling the
+SKLearn image) and cloudwatch:PutMetricData (limited by a cloudwatch:namespace condition to
+/aws/sagemaker/*). The ECR pull actions name the sagemaker-scikit-learn repository with an
+account wildcard, because AWS hosts that image in a different account in each region.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+CFN_DIR = Path(__file__).resolve().parent.parent / "cfn"
+INFRA = CFN_DIR / "myflix-infra.yaml"
+TEMPLATES = sorted(p for p in CFN_DIR.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+REGION = "us-east-1"
+ACCOUNT = "123456789012"                     # moto's default account
+BUCKET = f"myflix-{ACCOUNT}-{REGION}"
+PIPELINE = "myflix-movie-clusters"
+
+# Actions IAM offers no resource-level permission for: `*` is the only valid resource.
+STAR_RESOURCE_ACTIONS = {"ecr:getauthorizationtoken", "cloudwatch:putmetricdata"}
+# Resource types moto's CloudFormation does not implement (it warns and skips them); the
+# template's own assertions and the API-level checks below cover them instead.
+MOTO_SKIPPED_TYPES = {"AWS::S3::BucketPolicy", "AWS::Glue::Database",
+                      "AWS::SageMaker::ModelPackageGroup"}
+
+
+def load_template(path: Path = INFRA) -> dict:
+    from cfnlint.decode import decode_str
+    template, matches = decode_str(path.read_text())
+    assert not matches, [str(m) for m in matches]
+    return template
+
+
+# --- cfn-lint --------------------------------------------------------------------------------------
+
+def test_there_is_a_template_to_check():
+    assert INFRA in TEMPLATES
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_template_passes_cfn_lint(template):
+    from cfnlint.api import ManualArgs, lint_file
+    # Errors, warnings and the informational rules (I3011: explicit deletion policy on stateful
+    # resources) in several regions. I4010 only asks for free-text "context" metadata for AI
+    # tooling: neither a correctness nor a security rule.
+    matches = lint_file(template, config=ManualArgs(
+        regions=["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"],
+        include_checks=["I"], ignore_checks=["I4010"]))
+    assert [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches] == []
+
+
+def test_cfn_lint_is_the_pinned_version():
+    import cfnlint.version
+    assert cfnlint.version.__version__ == "1.58.0"
+
+
+# --- static policy assertions ------------------------------------------------------------------
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _text(value: Any) -> str:
+    """A template value as text, intrinsic functions kept readable (`${Name}` placeholders)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Fn::Sub":
+            return arg if isinstance(arg, str) else arg[0]
+        if fn == "Ref":
+            return "${%s}" % arg
+        if fn == "Fn::GetAtt":
+            return "${%s}" % ".".join(_as_list(arg))
+    return json.dumps(value, sort_keys=True)
+
+
+def policy_documents(template: dict) -> Iterator[tuple[str, str, dict]]:
+    """(resource logical id, kind, document) for every policy document in the template."""
+    for logical_id, resource in template.get("Resources", {}).items():
+        props = resource.get("Properties", {})
+        rtype = resource["Type"]
+        if rtype in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            yield logical_id, "identity", props["PolicyDocument"]
+        elif rtype == "AWS::IAM::Role":
+            yield logical_id, "trust", props["AssumeRolePolicyDocument"]
+            for policy in props.get("Policies", []):
+                yield logical_id, "identity", policy["PolicyDocument"]
+        elif rtype == "AWS::S3::BucketPolicy":
+            yield logical_id, "resource", props["PolicyDocument"]
+
+
+def _resource_part(arn_text: str) -> str:
+    """What follows the service/region/account fields of an ARN: the part naming the resource."""
+    if arn_text.startswith("${") and "}" in arn_text:          # ${DataBucket.Arn}/raw/*
+        return arn_text[arn_text.index("}") + 1:].lstrip("/")
+    parts = arn_text.replace("${AWS::", "${AWS_").split(":", 5)
+    return parts[5] if len(parts) == 6 else arn_text
+
+
+def policy_findings(template: dict) -> list[str]:
+    """Least-privilege problems in a template's policies and bucket; [] when there are none."""
+    findings: list[str] = []
+    text = json.dumps(template)
+    for banned in ("AdministratorAccess", "FullAccess", "PowerUserAccess"):
+        if banned in text:
+            findings.append(f"template mentions {banned}")
+    for logical_id, resource in template.get("Resources", {}).items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role" and props.get("ManagedPolicyArns"):
+            findings.append(f"{logical_id}: attaches managed policies {props['ManagedPolicyArns']}")
+        if resource["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" not in props:
+            findings.append(f"{logical_id}: log group without retention")
+
+    for logical_id, kind, doc in policy_documents(template):
+        for st in _as_list(doc["Statement"]):
+            where = f"{logical_id}/{st.get('Sid', '?')}"
+            for key in ("NotAction", "NotResource", "NotPrincipal"):
+                if key in st and st["Effect"] == "Allow":
+                    findings.append(f"{where}: Allow with {key}")
+            if kind == "trust":
+                principal = st.get("Principal", {})
+                if set(principal) != {"Service"}:
+                    findings.append(f"{where}: trust policy principal {principal} is not a service")
+                if "aws:SourceAccount" not in json.dumps(st.get("Condition", {})):
+                    findings.append(f"{where}: trust policy without aws:SourceAccount")
+                continue
+            if st["Effect"] != "Allow":
+                continue
+            actions = [a.lower() for a in _as_list(st.get("Action", []))]
+            for action in actions:
+                if "*" in action or "?" in action:
+                    findings.append(f"{where}: wildcard action {action}")
+            resources = [_text(r) for r in _as_list(st.get("Resource", []))]
+            for res in resources:
+                if res == "*":
+                    if not set(actions) <= STAR_RESOURCE_ACTIONS:
+                        findings.append(f"{where}: Resource * for {sorted(set(actions) - STAR_RESOURCE_ACTIONS)}")
+                    if "cloudwatch:putmetricdata" in actions and "cloudwatch:namespace" not in json.dumps(st.get("Condition", {})):
+                        findings.append(f"{where}: PutMetricData without a namespace condition")
+                    continue
+                part = _resource_part(res)
+                # a `*` right at the start of the resource name: every resource of that type
+                # (for the bucket's objects: every object, rather than one prefix's)
+                everything = (part.startswith("*") if res.startswith("${")
+                              else re.match(r"^([a-z-]+[/:])?\*", part))
+                if everything:
+                    if not part.startswith("repository/") and "ecr:" not in res:
+                        findings.append(f"{where}: every resource of a type: {res}")
+            if "iam:passrole" in actions:
+                cond = st.get("Condition", {}).get("StringEquals", {})
+                if cond.get("iam:PassedToService") != "sagemaker.amazonaws.com":
+                    findings.append(f"{where}: iam:PassRole without iam:PassedToService sagemaker")
+                if any("*" in r for r in resources):
+                    findings.append(f"{where}: iam:PassRole on a wildcard")
+    findings.extend(bucket_findings(template))
+    return findings
+
+
+def bucket_findings(template: dict) -> list[str]:
+    findings = []
+    resources = template.get("Resources", {})
+    buckets = {k: v for k, v in resources.items() if v["Type"] == "AWS::S3::Bucket"}
+    policies = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::S3::BucketPolicy"]
+    for logical_id, bucket in buckets.items():
+        props = bucket.get("Properties", {})
+        rules = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+        if not rules or "ServerSideEncryptionByDefault" not in rules[0]:
+            findings.append(f"{logical_id}: no default encryption")
+        if props.get("VersioningConfiguration", {}).get("Status") != "Enabled":
+            findings.append(f"{logical_id}: versioning off")
+        block = props.get("PublicAccessBlockConfiguration", {})
+        for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            if block.get(flag) is not True:
+                findings.append(f"{logical_id}: {flag} not true")
+        if props.get("AccessControl"):
+            findings.append(f"{logical_id}: canned ACL {props['AccessControl']}")
+        own = [p for p in policies if p.get("Bucket") == {"Ref": logical_id}]
+        tls = [st for p in own for st in _as_list(p["PolicyDocument"]["Statement"])
+               if st["Effect"] == "Deny"
+               and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"]
+        covered = {_text(r) for st in tls for r in _as_list(st["Resource"])}
+        if not {f"${{{logical_id}.Arn}}", f"${{{logical_id}.Arn}}/*"} <= covered:
+            findings.append(f"{logical_id}: no TLS-only bucket policy on the bucket and its objects")
+    return findings
+
+
+def test_template_has_no_policy_findings():
+    assert policy_findings(load_template()) == []
+
+
+@pytest.mark.parametrize("mutation, expected", [
+    (lambda t: t["Resources"]["ApiPolicy"]["Properties"]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}), "wildcard action s3:*"),
+    (lambda t: t["Resources"]["ApiPolicy"]["Properties"]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "glue:GetTable", "Resource": "*"}), "Resource * for ['glue:gettable']"),
+    (lambda t: t["Resources"]["ApiPolicy"]["Properties"]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint",
+         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/*"}}),
+     "every resource of a type"),
+    (lambda t: t["Resources"]["ApiRole"]["Properties"].update(
+        ManagedPolicyArns=["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"]), "FullAccess"),
+    (lambda t: t["Resources"]["SageMakerExecutionPolicy"]["Properties"]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}), "PassRole without iam:PassedToService"),
+    (lambda t: t["Resources"]["DataBucket"]["Properties"].pop("PublicAccessBlockConfiguration"),
+     "BlockPublicAcls not true"),
+    (lambda t: t["Resources"]["DataBucket"]["Properties"].pop("BucketEncryption"), "no default encryption"),
+    (lambda t: t["Resources"]["DataBucket"]["Properties"].pop("VersioningConfiguration"), "versioning off"),
+    (lambda t: t["Resources"].pop("DataBucketPolicy"), "no TLS-only bucket policy"),
+    (lambda t: t["Resources"]["ApiRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0].update(
+        Principal={"AWS": "*"}), "is not a service"),
+])
+def test_policy_checks_catch_a_weakened_template(mutation, expected):
+    """The assertions above are only worth something if they fail on a bad template."""
+    template = load_template()
+    mutation(template)
+    findings = policy_findings(template)
+    assert any(expected in f for f in findings), findings
+
+
+def test_outputs_cover_what_myflix_config_reads():
+    from pipeline.cmd_config import OUTPUT_KEYS, REQUIRED_OUTPUTS
+    outputs = load_template()["Outputs"]
+    assert set(OUTPUT_KEYS) <= set(outputs)
+    assert set(REQUIRED_OUTPUTS) <= set(OUTPUT_KEYS)
+
+
+def test_parameter_defaults_match_steps_schema():
+    from steps import schema
+    params = load_template()["Parameters"]
+    assert params["GlueDatabaseName"]["Default"] == schema.GLUE_DATABASE
+    assert params["GlueTableName"]["Default"] == schema.GLUE_TABLE
+    assert params["TablePrefix"]["Default"] == schema.TABLE_PREFIX
+    assert params["ModelPackageGroupName"]["Default"] == schema.MODEL_PACKAGE_GROUP
+    assert params["PipelineName"]["Default"] == schema.PIPELINE_NAME
+    assert params["EndpointName"]["Default"] == schema.ENDPOINT_NAME
+    text = INFRA.read_text()
+    for prefix in (schema.RAW_PREFIX, schema.CODE_PREFIX):
+        assert f"/{prefix}/*" in text
+    # every parameter has a default: `aws cloudformation deploy` needs no overrides
+    assert all("Default" in p for p in params.values())
+
+
+# --- the stack under moto, and what its policies allow ------------------------------------------
+
+@pytest.fixture(scope="module")
+def stack():
+    """The infra stack created by moto's CloudFormation; yields outputs and resolved policies."""
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        with mock_aws():
+            cfn = boto3.client("cloudformation", region_name=REGION)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                cfn.create_stack(StackName="myflix", TemplateBody=INFRA.read_text(),
+                                 Capabilities=["CAPABILITY_NAMED_IAM"])
+            described = cfn.describe_stacks(StackName="myflix")["Stacks"][0]
+            iam = boto3.client("iam", region_name=REGION)
+            policies = {}
+            for role in ("myflix-sagemaker-us-east-1", "myflix-api-us-east-1"):
+                docs = []
+                for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+                    version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+                    docs.append(iam.get_policy_version(PolicyArn=attached["PolicyArn"],
+                                                       VersionId=version)["PolicyVersion"]["Document"])
+                policies[role] = {"attached": iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"],
+                                  "inline": iam.list_role_policies(RoleName=role)["PolicyNames"],
+                                  "trust": iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"],
+                                  "docs": docs}
+            operator_arn = next(o["OutputValue"] for o in described["Outputs"]
+                                if o["OutputKey"] == "OperatorPolicyArn")
+            version = iam.get_policy(PolicyArn=operator_arn)["Policy"]["DefaultVersionId"]
+            operator = iam.get_policy_version(PolicyArn=operator_arn, VersionId=version)["PolicyVersion"]["Document"]
+            s3 = boto3.client("s3", region_name=REGION)
+            encryption = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]
+            logs = boto3.client("logs", region_name=REGION).describe_log_groups(
+                logGroupNamePrefix="/aws/sagemaker/Endpoints/")["logGroups"]
+            yield {"stack": described, "warnings": [str(w.message) for w in caught],
+                   "outputs": {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]},
+                   "policies": policies, "operator": operator, "encryption": encryption, "logs": logs}
+
+
+def test_stack_is_created_and_its_outputs_read_back(stack):
+    assert stack["stack"]["StackStatus"] == "CREATE_COMPLETE"
+    assert stack["outputs"] == {
+        "Region": REGION,
+        "BucketName": BUCKET,
+        "SageMakerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/myflix-sagemaker-{REGION}",
+        "ApiRoleArn": f"arn:aws:iam::{ACCOUNT}:role/myflix-api-{REGION}",
+        "GlueDatabase": "myflix",
+        "GlueTable": "movie_clusters",
+        "ModelPackageGroup": "myflix-movie-clusters",
+        "ModelPackageGroupArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/myflix-movie-clusters",
+        "PipelineName": PIPELINE,
+        "EndpointName": "myflix-movie-clusters",
+        "OperatorPolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/myflix-operator-{REGION}",
+    }
+
+
+def test_only_known_resource_types_are_skipped_by_moto(stack):
+    skipped = {m.split("parse ")[1].split(" but")[0] for m in stack["warnings"] if "not supported" in m}
+    assert skipped <= MOTO_SKIPPED_TYPES
+
+
+def test_created_bucket_is_encrypted_and_roles_use_only_the_stacks_own_policies(stack):
+    assert stack["encryption"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    for role, info in stack["policies"].items():
+        assert info["inline"] == []
+        assert [p["PolicyArn"] for p in info["attached"]] == [f"arn:aws:iam::{ACCOUNT}:policy/{role}"]
+        (statement,) = info["trust"]["Statement"]
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert [g["logGroupName"] for g in stack["logs"]] == ["/aws/sagemaker/Endpoints/myflix-movie-clusters"]
+    assert stack["logs"][0]["retentionInDays"] == 30
+
+
+# A small evaluator of IAM's matching rules: enough to say what a set of documents allows.
+def _matches(pattern: str, value: str, case_sensitive: bool = True) -> bool:
+    if not case_sensitive:
+        pattern, value = pattern.lower(), value.lower()
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def _condition_holds(condition: dict, context: dict) -> bool:
+    for operator, tests in condition.items():
+        for key, expected in tests.items():
+            if key not in context:
+                return False
+            actual, options = str(context[key]), [str(e) for e in _as_list(expected)]
+            if operator == "StringEquals" or operator == "Bool":
+                ok = actual in options
+            elif operator == "StringLike":
+                ok = any(_matches(o, actual) for o in options)
+            elif operator == "NumericLessThan":
+                ok = any(float(actual) < float(o) for o in options)
+            else:
+                raise AssertionError(f"the test's evaluator does not know condition {operator}")
+            if not ok:
+                return False
+    return True
+
+
+def evaluate(documents: list[dict], action: str, resource: str, context: dict | None = None) -> str | None:
+    """'Deny' (an explicit deny matched), 'Allow', or None (implicitly denied)."""
+    decision = None
+    for doc in documents:
+        for st in _as_list(doc["Statement"]):
+            if not any(_matches(a, action, case_sensitive=False) for a in _as_list(st["Action"])):
+                continue
+            if not any(_matches(r, resource) for r in _as_list(st["Resource"])):
+                continue
+            if not _condition_holds(st.get("Condition", {}), context or {}):
+                continue
+            if st["Effect"] == "Deny":
+                return "Deny"
+            decision = "Allow"
+    return decision
+
+
+SM_ROLE = f"arn:aws:iam::{ACCOUNT}:role/myflix-sagemaker-{REGION}"
+OBJ = f"arn:aws:s3:::{BUCKET}"
+GLUE = f"arn:aws:glue:{REGION}:{ACCOUNT}"
+SM = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+LOGS = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group"
+
+SAGEMAKER_ROLE_CASES = [
+    # what the pipeline, its jobs and the Deploy step do
+    ("s3:GetObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, True),
+    ("s3:GetObject", f"{OBJ}/code/{'a' * 64}/src/steps/preprocess.py", {}, True),
+    ("s3:ListBucket", OBJ, {"s3:prefix": "raw/title.ratings.tsv.gz"}, True),
+    ("s3:ListBucket", OBJ, {"s3:prefix": f"{PIPELINE}/abc123/TrainKMeans/"}, True),
+    ("s3:PutObject", f"{OBJ}/{PIPELINE}/abc123/Preprocess/features/features.parquet", {}, True),
+    ("s3:GetObject", f"{OBJ}/{PIPELINE}/abc123/Evaluate/evaluation/evaluation.json", {}, True),
+    ("s3:PutObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, True),
+    ("glue:GetTable", f"{GLUE}:table/myflix/movie_clusters", {}, True),
+    ("glue:UpdateTable", f"{GLUE}:table/myflix/movie_clusters", {}, True),
+    ("glue:CreateTable", f"{GLUE}:database/myflix", {}, True),
+    ("sagemaker:CreateProcessingJob", f"{SM}:processing-job/pipelines-abc123-preprocess-x1y2", {}, True),
+    ("sagemaker:CreateTrainingJob", f"{SM}:training-job/pipelines-abc123-trainkmeans-x1y2", {}, True),
+    ("sagemaker:AddTags", f"{SM}:training-job/pipelines-abc123-trainkmeans-x1y2", {}, True),
+    ("sagemaker:CreateModelPackage", f"{SM}:model-package/myflix-movie-clusters/3", {}, True),
+    ("sagemaker:CreateModel", f"{SM}:model/myflix-movie-clusters-3", {}, True),
+    ("sagemaker:CreateEndpointConfig", f"{SM}:endpoint-config/myflix-movie-clusters-3", {}, True),
+    ("sagemaker:UpdateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
+    ("sagemaker:CreateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
+    ("iam:PassRole", SM_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}, True),
+    ("logs:PutLogEvents", f"{LOGS}:/aws/sagemaker/ProcessingJobs:log-stream:pipelines-abc/algo-1", {}, True),
+    ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}, True),
+    ("ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:683313688378:repository/sagemaker-scikit-learn", {}, True),
+    # what it must not do
+    ("s3:PutObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, False),
+    ("s3:PutObject", f"{OBJ}/code/{'a' * 64}/src/steps/preprocess.py", {}, False),
+    ("s3:DeleteObject", f"{OBJ}/{PIPELINE}/abc123/x", {}, False),
+    ("s3:GetObject", f"{OBJ}/other/secret.csv", {}, False),
+    ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/raw/title.basics.tsv.gz", {}, False),
+    ("s3:ListBucket", OBJ, {"s3:prefix": ""}, False),
+    ("s3:DeleteBucket", OBJ, {}, False),
+    ("glue:DeleteTable", f"{GLUE}:table/myflix/movie_clusters", {}, False),
+    ("glue:UpdateTable", f"{GLUE}:table/myflix/other_table", {}, False),
+    ("glue:UpdateTable", f"{GLUE}:table/otherdb/movie_clusters", {}, False),
+    ("sagemaker:CreateProcessingJob", f"{SM}:processing-job/mining-crypto", {}, False),
+    ("sagemaker:CreateEndpoint", f"{SM}:endpoint/someone-elses-endpoint", {}, False),
+    ("sagemaker:DeleteEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, False),
+    ("sagemaker:UpdateModelPackage", f"{SM}:model-package/myflix-movie-clusters/3", {}, False),
+    ("sagemaker:CreateModelPackage", f"{SM}:model-package/other-group/1", {}, False),
+    ("sagemaker:InvokeEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, False),
+    ("iam:PassRole", SM_ROLE, {"iam:PassedToService": "lambda.amazonaws.com"}, False),
+    ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin", {"iam:PassedToService": "sagemaker.amazonaws.com"}, False),
+    ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "Billing"}, False),
+    ("ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/anything", {}, False),
+    ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/other:log-stream:x", {}, False),
+    ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x", {}, False),
+]
+
+API_ROLE_CASES = [
+    ("s3:GetObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, True),
+    ("s3:ListBucket", OBJ, {"s3:prefix": "tables/movie_clusters/abc123/"}, True),
+    ("glue:GetTable", f"{GLUE}:table/myflix/movie_clusters", {}, True),
+    ("glue:GetTable", f"{GLUE}:database/myflix", {}, True),
+    ("glue:GetTable", f"{GLUE}:catalog", {}, True),
+    ("glue:GetPartitions", f"{GLUE}:table/myflix/movie_clusters", {}, True),
+    ("sagemaker:InvokeEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
+    ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/myflix-api-dev:log-stream:2026/x", {}, True),
+    ("logs:CreateLogStream", f"{LOGS}:/aws/lambda/myflix-api-APIHandler-AbC:log-stream:x", {}, True),
+    ("s3:GetObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, False),
+    ("s3:GetObject", f"{OBJ}/{PIPELINE}/abc123/model.tar.gz", {}, False),
+    ("s3:PutObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, False),
+    ("s3:ListBucket", OBJ, {"s3:prefix": "raw/"}, False),
+    ("glue:UpdateTable", f"{GLUE}:table/myflix/movie_clusters", {}, False),
+    ("glue:GetTable", f"{GLUE}:table/myflix/other_table", {}, False),
+    ("glue:GetTables", f"{GLUE}:database/myflix", {}, False),
+    ("sagemaker:InvokeEndpoint", f"{SM}:endpoint/another-endpoint", {}, False),
+    ("sagemaker:UpdateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, False),
+    ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/payroll:log-stream:x", {}, False),
+    ("iam:PassRole", SM_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}, False),
+]
+
+
+@pytest.mark.parametrize("action, resource, context, allowed", SAGEMAKER_ROLE_CASES,
+                         ids=[f"{'allow' if c[3] else 'deny'}-{c[0]}-{i}" for i, c in enumerate(SAGEMAKER_ROLE_CASES)])
+def test_sagemaker_role_allows_the_pipeline_and_nothing_else(stack, action, resource, context, allowed):
+    docs = stack["policies"][f"myflix-sagemaker-{REGION}"]["docs"]
+    assert (evaluate(docs, action, resource, context) == "Allow") is allowed
+
+
+@pytest.mark.parametrize("action, resource, context, allowed", API_ROLE_CASES,
+                         ids=[f"{'allow' if c[3] else 'deny'}-{c[0]}-{i}" for i, c in enumerate(API_ROLE_CASES)])
+def test_api_role_reads_the_table_and_invokes_the_endpoint_only(stack, action, resource, context, allowed):
+    docs = stack["policies"][f"myflix-api-{REGION}"]["docs"]
+    assert (evaluate(docs, action, resource, context) == "Allow") is allowed
+
+
+def test_operator_policy_runs_the_pipeline_and_approves_but_cannot_widen_access(stack):
+    docs = [stack["operator"]]
+    assert evaluate(docs, "sagemaker:StartPipelineExecution", f"{SM}:pipeline/{PIPELINE}") == "Allow"
+    assert evaluate(docs, "sagemaker:UpdateModelPackage", f"{SM}:model-package/myflix-movie-clusters/2") == "Allow"
+    assert evaluate(docs, "s3:PutObject", f"{OBJ}/raw/title.basics.tsv.gz") == "Allow"
+    assert evaluate(docs, "iam:PassRole", SM_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}) == "Allow"
+    assert evaluate(docs, "sagemaker:StartPipelineExecution", f"{SM}:pipeline/other") is None
+    assert evaluate(docs, "s3:PutObject", f"{OBJ}/tables/movie_clusters/x/part-0.parquet") is None
+    assert evaluate(docs, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/myflix-api-{REGION}",
+                    {"iam:PassedToService": "lambda.amazonaws.com"}) is None
+    assert evaluate(docs, "iam:PutRolePolicy", SM_ROLE) is None
+
+
+def test_bucket_policy_denies_plain_http_and_old_tls():
+    template = load_template()
+    names = {"DataBucket.Arn": OBJ}
+    statements = template["Resources"]["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    rendered = {"Statement": [dict(st, Resource=[re.sub(r"\$\{([^}]+)\}", lambda m: names[m.group(1)], _text(r))
+                                                 for r in st["Resource"]]) for st in statements]}
+    obj = f"{OBJ}/raw/title.basics.tsv.gz"
+    assert evaluate([rendered], "s3:GetObject", obj, {"aws:SecureTransport": "false", "s3:TlsVersion": "1.3"}) == "Deny"
+    assert evaluate([rendered], "s3:ListBucket", OBJ, {"aws:SecureTransport": "false", "s3:TlsVersion": "1.3"}) == "Deny"
+    assert evaluate([rendered], "s3:PutObject", obj, {"aws:SecureTransport": "true", "s3:TlsVersion": "1.1"}) == "Deny"
+    assert evaluate([rendered], "s3:GetObject", obj, {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}) is None
+
+
+def test_template_keeps_the_data_and_the_registry_on_stack_deletion():
+    resources = load_template()["Resources"]
+    for logical_id in ("DataBucket", "ModelPackageGroup"):
+        assert resources[logical_id]["DeletionPolicy"] == "Retain"
+        assert resources[logical_id]["UpdateReplacePolicy"] == "Retain"
