@@ -1,0 +1,222 @@
+"""`myflix run`: the whole pipeline on this machine (no AWS, no Docker), then the API and the page.
+
+What `make run` calls. It writes the bundled demo data into the local object store, builds the
+very definition that goes to SageMaker (local bucket, region and role), uploads the code bundle
+to the local store, runs the definition with the local runner (ModelApprovalStatus=Approved, so
+the local endpoint gets deployed), prints where every result went, then serves (pipeline.cmd_serve)
+unless --no-serve.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from steps import schema
+
+LOCAL_BUCKET = "myflix-local"
+LOCAL_REGION = "us-east-1"
+LOCAL_ROLE = "arn:aws:iam::000000000000:role/myflix-local"
+APPROVAL_PARAMETER = "model_approval_status"
+DATA_PARAMETERS = ("basics_uri", "ratings_uri")
+
+
+def add_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run the whole pipeline locally on the bundled demo data, then serve MyFlix",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  myflix run\n  myflix run --no-serve -p k_max=20 -p k_override=12\n"
+               "  myflix pipeline status --local   (the last execution, step by step)")
+    parser.add_argument("--workdir", type=Path, default=Path(".myflix"),
+                        help="work folder: object store, registry, catalog, executions (default .myflix)")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a pipeline parameter (repeatable), e.g. -p k_max=30")
+    parser.add_argument("--no-serve", action="store_true", help="stop after the run; do not serve")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="run every step even when an earlier run with the same inputs is cached")
+    parser.add_argument("--definition", type=Path, default=None,
+                        help="run this pipeline definition JSON instead of building it from the code")
+    parser.set_defaults(func=cmd_run)
+
+
+def prepare_demo_data(workdir: Path, bucket: str = LOCAL_BUCKET) -> tuple[str, str]:
+    """The demo IMDb files at s3://<bucket>/raw/ in the local store (written once); their URIs."""
+    from pipeline.local.store import LocalStore
+
+    store = LocalStore(workdir)
+    raw = store.path_for(f"s3://{bucket}/{schema.RAW_PREFIX}/")
+    basics, ratings = raw / f"{schema.BASICS_FILE_STEM}.gz", raw / f"{schema.RATINGS_FILE_STEM}.gz"
+    if not (basics.is_file() and ratings.is_file()):
+        from pipeline.demo_data import write_demo_imdb
+        print(f"writing the demo data (IMDb format) to {raw}", flush=True)
+        basics, ratings = (Path(p) for p in write_demo_imdb(raw))
+    return store.uri_for(basics), store.uri_for(ratings)
+
+
+def upload_bundle(workdir: Path, bundle: Any, bucket: str = LOCAL_BUCKET) -> int:
+    """Put the code bundle's objects in the local store (unchanged objects are left alone)."""
+    from pipeline.local.store import LocalStore
+
+    store = LocalStore(workdir)
+    written = 0
+    for key, data in bundle.uploads().items():
+        uri = f"s3://{bucket}/{key}"
+        path = store.path_for(uri)
+        if path.is_file() and path.read_bytes() == data:
+            continue
+        store.put_bytes(uri, data)
+        written += 1
+    return written
+
+
+def build_definition(bundle: Any) -> str:
+    from pipeline.definition import definition_json
+    return definition_json(LOCAL_REGION, LOCAL_ROLE, LOCAL_BUCKET, bundle=bundle)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.cli import UserError
+    from pipeline.local.runner import DefinitionError, LocalRunner, parse_assignments
+
+    started = time.monotonic()
+    workdir = args.workdir.resolve()
+    # Nothing here may reach AWS: no instance-metadata probing, no role validation call.
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+    try:
+        overrides = parse_assignments(args.parameter)
+    except DefinitionError as err:
+        raise UserError(str(err)) from None
+    basics_uri, ratings_uri = prepare_demo_data(workdir)
+    if args.definition:
+        try:
+            definition = args.definition.read_text(encoding="utf-8")
+        except OSError as err:
+            raise UserError(f"cannot read the definition {args.definition}: {err}") from None
+    else:
+        from pipeline.code_bundle import build_bundle
+        bundle = build_bundle()
+        uploaded = upload_bundle(workdir, bundle)
+        print(f"code bundle {bundle.sha256[:12]} ({len(bundle.files)} files, {uploaded} new objects) "
+              f"in the local store", flush=True)
+        print("building the pipeline definition (the same JSON SageMaker receives)...", flush=True)
+        definition = build_definition(bundle)
+    declared = {p["Name"] for p in json.loads(definition).get("Parameters") or []}
+    for name, uri in zip(DATA_PARAMETERS, (basics_uri, ratings_uri)):
+        if name in declared:
+            overrides.setdefault(name, uri)
+    if APPROVAL_PARAMETER in declared:
+        overrides.setdefault(APPROVAL_PARAMETER, "Approved")
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,
+                         use_cache=not args.no_cache)
+    try:
+        result = runner.run(definition, overrides)
+    except DefinitionError as err:
+        raise UserError(str(err)) from None
+    print()
+    print(summarize(workdir, result))
+    print(f"\ntotal {time.monotonic() - started:.1f}s; step by step: myflix pipeline status --local"
+          + ("" if args.workdir == Path(".myflix") else f" --workdir {args.workdir}"))
+    if result["PipelineExecutionStatus"] != "Succeeded":
+        print(f"\nthe run failed: {result.get('FailureReason')}\nfix the cause and run again: steps "
+              "that already succeeded are reused from the cache, so it resumes at the failed step.",
+              file=sys.stderr)
+        return 1
+    if args.no_serve:
+        return 0
+    return serve_results(workdir, args.host, args.port)
+
+
+def serve_results(workdir: Path, host: str, port: int) -> int:
+    try:
+        from pipeline.cmd_serve import serve
+    except ImportError:
+        print(f"\n(serving is not available in this checkout yet: the results are in {workdir})")
+        return 0
+    print(f"\nserving MyFlix on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
+    serve(workdir, host=host, port=port)
+    return 0
+
+
+# --- the summary ------------------------------------------------------------------------------
+def _outputs_with(workdir: Path, result: dict) -> dict[str, Path]:
+    """Every file the run's steps wrote to their processing outputs: name -> local path."""
+    from pipeline.local.store import LocalStore
+
+    store = LocalStore(workdir)
+    files: dict[str, Path] = {}
+    for step in result.get("Steps", []):
+        for uri in (step.get("Outputs") or {}).values():
+            if isinstance(uri, str) and uri.startswith("s3://"):
+                for rel, path in store.objects(uri).items():
+                    files.setdefault(Path(rel).name, path)
+                    files.setdefault(f"{step['StepName']}/{Path(rel).name}", path)
+    return files
+
+
+def _load_json(path: Path | None) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def summarize(workdir: Path, result: dict) -> str:
+    """What a newcomer wants after a run: the status, k, the rules, the gate, where everything is."""
+    files = _outputs_with(workdir, result)
+    lines = [f"execution {result['PipelineExecutionId']}: {result['PipelineExecutionStatus']}"]
+    if result.get("FailureReason"):
+        lines.append(f"  reason: {result['FailureReason']}")
+    quality = _load_json(files.get(schema.QUALITY_JSON))
+    if isinstance(quality, dict) and isinstance(quality.get("rules"), list):
+        lines.append("rows kept by each cleaning rule:")
+        for rule in quality["rules"]:
+            lines.append(f"  {rule.get('rule', '?'):<20} {rule.get('rows_in', 0):>10,} -> "
+                         f"{rule.get('rows_out', 0):>10,}")
+    elbow = _load_json(files.get(schema.ELBOW_JSON))
+    if isinstance(elbow, dict):
+        lines.append(f"chosen k: {elbow.get('chosen_k')} (method {elbow.get('method')}, knee "
+                     f"{elbow.get('knee_k')}, swept k={elbow.get('k_min')}..{elbow.get('k_max')})")
+    evaluation = _load_json(files.get(schema.EVALUATION_JSON))
+    if isinstance(evaluation, dict):
+        sizes = evaluation.get("cluster_sizes") or {}
+        lines.append(f"quality gate metrics: silhouette {_num(evaluation.get('silhouette'))}, "
+                     f"recall@{evaluation.get('recall_k')} {_num(evaluation.get('recall_at_k'))}, "
+                     f"largest cluster share {_num(sizes.get('max_share'))}")
+    for step in result.get("Steps", []):
+        if step.get("StepType") == "Condition" and step.get("StepStatus") == "Succeeded":
+            outcome = (step.get("Metadata") or {}).get("Condition", {}).get("Outcome")
+            lines.append(f"  {step['StepName']}: {outcome}")
+    lines.append("where the results are:")
+    table = workdir / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json"
+    table_doc = _load_json(table)
+    if isinstance(table_doc, dict):
+        location = (table_doc.get("StorageDescriptor") or {}).get("Location")
+        lines.append(f"  table      {schema.GLUE_DATABASE}.{schema.GLUE_TABLE} -> {location}  ({table})")
+    from pipeline.local import registry
+    packages = registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)
+    if packages:
+        latest = packages[0]
+        lines.append(f"  registry   {latest['ModelPackageArn']} ({latest['ModelApprovalStatus']}), "
+                     f"model {latest['InferenceSpecification']['Containers'][0]['ModelDataUrl']}")
+    endpoint = _load_json(workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json")
+    if isinstance(endpoint, dict):
+        lines.append(f"  endpoint   {endpoint.get('EndpointName')} {endpoint.get('EndpointStatus')} "
+                     f"(package {endpoint.get('ModelPackageArn')})")
+    reports = sorted({str(p) for name, p in files.items() if "/" in name
+                      and p.suffix in (".png", ".json") and p.name != "features.json"})
+    if reports:
+        lines.append("  reports    " + "\n             ".join(reports))
+    lines.append(f"  records    {result.get('ExecutionDir')}")
+    return "\n".join(lines)
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else str(value)
