@@ -1,0 +1,98 @@
+"""The MyFlix page in headless Chromium against the real server (`myflix serve`'s classes) on a free port.
+
+Searches a title, opens the movie, sees "More like this", likes it and gets recommendations.
+Skipped only when Chromium is missing and CI is not set; in CI a missing browser fails.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from test_api_data import build_workdir
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SCREENSHOTS = Path(os.environ.get("MYFLIX_SCREENSHOTS", tempfile.gettempdir())) / "myflix-ui"
+
+pytestmark = pytest.mark.browser
+
+
+def _browser_or_skip():
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    if missing:
+        message = f"{missing} missing: apt-get install chromium chromium-driver (make test does it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture()
+def server(tmp_path):
+    from pipeline.cmd_serve import MyFlixServer
+
+    build_workdir(tmp_path / "work", k=8)
+    with MyFlixServer(tmp_path / "work", "127.0.0.1", 0, quiet=True) as srv:
+        yield srv
+
+
+@pytest.fixture()
+def browser(tmp_path):
+    _browser_or_skip()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'chrome'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_search_open_a_movie_and_see_similar_ones(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 20)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.get(server.url + "/")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-ready='1']")))
+    assert browser.find_elements(By.CSS_SELECTOR, "#row-top .card")
+    assert browser.find_element(By.CSS_SELECTOR, "#hero h1").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "section[id^=row-cluster-]")) == 8
+    browser.save_screenshot(str(SCREENSHOTS / "home.png"))
+
+    browser.find_element(By.ID, "search").send_keys("titanic")
+    wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#results-grid .card")))
+    cards = browser.find_elements(By.CSS_SELECTOR, "#results-grid .card")
+    assert "Titanic" in cards[0].text
+    cards[0].click()
+
+    wait.until(EC.visibility_of_element_located((By.ID, "detail")))
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#similar .card")))
+    assert browser.find_element(By.ID, "detail-title").text == "Titanic"
+    similar = browser.find_elements(By.CSS_SELECTOR, "#similar .card")
+    assert len(similar) == 12
+    assert "Titanic" not in [c.get_attribute("aria-label") for c in similar]
+    browser.save_screenshot(str(SCREENSHOTS / "detail.png"))
+
+    # like it, then "Recommend from what I liked"
+    browser.find_element(By.ID, "detail-like").click()
+    assert browser.find_element(By.ID, "liked-count").text == "1"
+    browser.find_element(By.ID, "detail-recommend").click()
+    wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#recommended-row .card")))
+    assert "Titanic" in browser.find_element(By.ID, "recommended-title").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#recommended-row .card")) == 20
+    browser.save_screenshot(str(SCREENSHOTS / "recommended.png"))
+    assert not browser.find_element(By.ID, "status").is_displayed()
