@@ -3,14 +3,16 @@
 `build_workdir(tmp)` lays out what the local runner leaves behind (docs/CONTRACTS.md, "Local AWS
 stand-ins"): the model artefact (steps.artifacts.save_model, packed as model.tar.gz), the table's
 parquet under a per-execution prefix, the catalog entry in Glue's GetTable shape, and the endpoint
-record. The movie ids are made up (`tt9000000` + row number): vega's movies carry none. Until the
-Publish step's code lands, the table rows are written here following the contract; the tests at
-the bottom check the result against that contract.
+record. The movie ids are made up (`tt9000000` + row number): vega's movies carry none. The table
+is built and written by the Publish step's own code (steps/publish.py, steps/aws_io.py); the tests
+at the bottom check the result against the contract.
 """
 from __future__ import annotations
 
 import json
+import os
 import tarfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +23,12 @@ from sklearn.cluster import KMeans
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from steps import artifacts, schema
+from steps import artifacts, aws_io, publish, schema
 
 VEGA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vega_movies.json"
 BUCKET = "myflix-local"
 EXECUTION = "exec-0001"
+PACKAGE_ARN = "arn:aws:sagemaker:us-east-1:000000000000:model-package/myflix-movie-clusters/1"
 GENRE_MAP = {  # vega's "Major Genre" -> IMDb genre names
     "Action": ["Action"], "Adventure": ["Adventure"], "Comedy": ["Comedy"], "Drama": ["Drama"],
     "Horror": ["Horror"], "Musical": ["Musical"], "Western": ["Western"], "Documentary": ["Documentary"],
@@ -71,45 +74,42 @@ def fit_model(X: np.ndarray, k: int = 8, seed: int = 42) -> Pipeline:
 
 
 def table_frame(catalog: pd.DataFrame, X: np.ndarray, model: Pipeline) -> pd.DataFrame:
-    scaled = model.named_steps["scaler"].transform(X)
-    km = model.named_steps["kmeans"]
-    cluster = km.predict(scaled)
-    distance = np.linalg.norm(scaled - km.cluster_centers_[cluster], axis=1)
-    frame = catalog.copy()
-    frame["cluster"], frame["distance"] = cluster.astype(np.int32), distance
-    frame["embedding"] = list(scaled)
-    return frame
+    """The published rows, built by the Publish step's own pure function."""
+    features = artifacts.Features(ids=catalog["tconst"].to_numpy(dtype=object), X=X, names=FEATURES,
+                                  meta={"id_column": "tconst", "features": FEATURES})
+    return publish.build_table(catalog, features, model)
 
 
-def write_table(frame: pd.DataFrame, workdir: Path, execution: str, features: list[str], k: int,
-                database: str = schema.GLUE_DATABASE, table: str = schema.GLUE_TABLE) -> str:
-    """The table's parquet under a new prefix, then the catalog entry pointing at it (Glue's shape)."""
+@contextmanager
+def local_root(workdir: Path | None):
+    """steps.aws_io's switch: the local stand-ins under `workdir`, or (None) real AWS, i.e. moto."""
+    before = os.environ.get(aws_io.LOCAL_ROOT_ENV)
+    if workdir is None:
+        os.environ.pop(aws_io.LOCAL_ROOT_ENV, None)
+    else:
+        os.environ[aws_io.LOCAL_ROOT_ENV] = str(workdir)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(aws_io.LOCAL_ROOT_ENV, None)
+        else:
+            os.environ[aws_io.LOCAL_ROOT_ENV] = before
+
+
+def publish_table(frame: pd.DataFrame, location: str, features: list[str], k: int, execution: str,
+                  database: str = schema.GLUE_DATABASE, table: str = schema.GLUE_TABLE) -> dict:
+    """Publish's own writers: the parquet under the new prefix, then the table pointed at it."""
+    aws_io.write_parquet_dataset(frame[TABLE_COLUMNS], location, dict(publish.TABLE_COLUMNS))
+    return aws_io.point_table(database, table, location, publish.TABLE_COLUMNS,
+                              publish.table_parameters(features, k, execution, PACKAGE_ARN))
+
+
+def write_table(frame: pd.DataFrame, workdir: Path, execution: str, features: list[str], k: int) -> str:
+    """Publish the rows into the local stand-ins under `workdir` (object store + catalog)."""
     location = f"s3://{BUCKET}/{schema.TABLE_PREFIX}/{execution}/"
-    folder = Path(workdir) / "s3" / BUCKET / schema.TABLE_PREFIX / execution
-    folder.mkdir(parents=True, exist_ok=True)
-    arrow_schema = pa.schema([("tconst", pa.string()), ("title", pa.string()), ("year", pa.int32()),
-                              ("runtime", pa.int32()), ("genres", pa.string()), ("rating", pa.float64()),
-                              ("votes", pa.int64()), ("cluster", pa.int32()), ("distance", pa.float64()),
-                              ("embedding", pa.list_(pa.float64()))])
-    data = {c: frame[c].tolist() if c == "embedding" else frame[c] for c in TABLE_COLUMNS}
-    data["embedding"] = [list(map(float, e)) for e in frame["embedding"]]
-    pq.write_table(pa.Table.from_pydict({c: data[c] for c in TABLE_COLUMNS}, schema=arrow_schema),
-                   folder / "part-00000.parquet")
-    entry = {"Name": table, "DatabaseName": database, "VersionId": execution, "UpdateTime": "2026-11-25T12:00:00Z",
-             "StorageDescriptor": {"Location": location, "Columns": [
-                 {"Name": n, "Type": t} for n, t in (("tconst", "string"), ("title", "string"), ("year", "int"),
-                                                     ("runtime", "int"), ("genres", "string"), ("rating", "double"),
-                                                     ("votes", "bigint"), ("cluster", "int"), ("distance", "double"),
-                                                     ("embedding", "array<double>"))]},
-             "Parameters": {"myflix_features": json.dumps(features), "myflix_k": str(k),
-                            "myflix_execution_id": execution,
-                            "myflix_model_package_arn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/"
-                                                        "myflix-movie-clusters/1"}}
-    catalog_file = Path(workdir) / "catalog" / database / f"{table}.json"
-    catalog_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = catalog_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(entry, indent=2))
-    tmp.replace(catalog_file)
+    with local_root(Path(workdir)):
+        publish_table(frame, location, features, k, execution)
     return location
 
 
@@ -157,7 +157,9 @@ def test_built_workdir_follows_the_table_contract(tmp_path):
     built = build_workdir(tmp_path, k=5)
     entry = json.loads((tmp_path / "catalog" / "myflix" / "movie_clusters.json").read_text())
     assert entry["StorageDescriptor"]["Location"] == built["location"]
-    table = pq.read_table(tmp_path / "s3" / BUCKET / schema.TABLE_PREFIX / EXECUTION / "part-00000.parquet")
+    files = list((tmp_path / "s3" / BUCKET / schema.TABLE_PREFIX / EXECUTION).glob("*.parquet"))
+    assert len(files) == 1
+    table = pq.read_table(files[0])
     assert table.column_names == TABLE_COLUMNS
     assert pa.types.is_list(table.schema.field("embedding").type)
     assert table.schema.field("embedding").type.value_type == pa.float64()

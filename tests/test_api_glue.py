@@ -1,0 +1,64 @@
+"""The API's AWS path under moto: a table published to S3 + Glue by the Publish step's code, read through Glue."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from chalice.test import Client
+
+import app as api_app
+from chalicelib import config, service
+from test_api_data import BUCKET, FEATURES, fit_model, local_root, publish_table, table_frame, vega_catalog
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def rows():
+    catalog, X, _ = vega_catalog()
+    model = fit_model(X, k=6)
+    return table_frame(catalog, X, model)
+
+
+@pytest.fixture()
+def aws(monkeypatch):
+    from moto import mock_aws
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", REGION), ("AWS_REGION", REGION)):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MYFLIX_WORKDIR", raising=False)
+    with mock_aws(), local_root(None):
+        import boto3
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        yield
+
+
+def get(client, path):
+    response = client.http.get(path)
+    return response.status_code, json.loads(response.body)
+
+
+def test_glue_table_is_read_and_served(aws, rows):
+    location = f"s3://{BUCKET}/tables/movie_clusters/exec-A/"
+    publish_table(rows, location, FEATURES, 6, "exec-A")
+    service.reset(config.Settings(workdir=None, region=REGION, reload_seconds=0))
+    with Client(api_app.app) as client:
+        status, health = get(client, "/health")
+        assert status == 200 and health["mode"] == "aws"
+        assert health["movies"] == len(rows) and health["clusters"] == 6 and health["location"] == location
+        titanic = rows.loc[rows["title"] == "Titanic", "tconst"].iloc[0]
+        status, body = get(client, f"/movies/{titanic}/similar?limit=5")
+        assert status == 200 and len(body["similar"]) == 5
+
+        # a new execution moves the table: the API follows it
+        publish_table(rows.iloc[:50], f"s3://{BUCKET}/tables/movie_clusters/exec-B/", FEATURES, 6, "exec-B")
+        status, health = get(client, "/health")
+        assert health["movies"] == 50 and health["execution_id"] == "exec-B"
+
+
+def test_missing_glue_table_is_a_503_with_what_to_do(aws):
+    service.reset(config.Settings(workdir=None, region=REGION))
+    with Client(api_app.app) as client:
+        status, body = get(client, "/movies")
+        assert status == 503 and "does not exist yet" in body["Message"]
