@@ -1,12 +1,13 @@
 """Tests of steps/artifacts.py: digests, safe unpacking, artefact round trips, features reading.
 
-Also holds `write_vega_dataset`, the real-data fixture the other model-step tests use: the 1,142
-complete movies of ../shared/data/vega_movies.json as Preprocess's features/catalog outputs.
+Also holds `write_vega_dataset`, the real-data fixture the other model-step tests use: Preprocess's
+outputs on the real movies of ../shared/data/vega_movies.json (through tests/imdb_fixtures.py).
 """
 from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -17,49 +18,24 @@ from sklearn.preprocessing import StandardScaler
 
 from steps import artifacts, schema
 
-VEGA_GENRES = {  # vega's "Major Genre" in IMDb's genre names
-    "Drama": ["Drama"], "Comedy": ["Comedy"], "Action": ["Action"], "Adventure": ["Adventure"],
-    "Thriller/Suspense": ["Thriller"], "Horror": ["Horror"], "Romantic Comedy": ["Comedy", "Romance"],
-    "Musical": ["Musical"], "Documentary": ["Documentary"], "Western": ["Western"],
-    "Black Comedy": ["Comedy"], "Concert/Performance": ["Music"],
-}
-
-
 def feature_names() -> list[str]:
     genres = [g for g in schema.ALL_IMDB_GENRES if g not in schema.DEFAULT_DROPPED_GENRES]
     return [*schema.LEADING_NUMERIC_FEATURES, *genres, *schema.TRAILING_NUMERIC_FEATURES]
 
 
 def write_vega_dataset(root: Path, shared_data: Path) -> tuple[Path, Path]:
-    """Write features/ (features.parquet + .json) and catalog/ (catalog.parquet) from vega_movies.json."""
-    rows = json.loads((shared_data / "vega_movies.json").read_text())
-    names = feature_names()
-    genres = names[2:-2]
-    records, catalog = [], []
-    for i, r in enumerate(rows):
-        vals = [r.get(f) for f in ("Release Date", "Running Time min", "Major Genre", "IMDB Rating", "IMDB Votes")]
-        if any(v is None for v in vals):
-            continue
-        year, runtime = int(str(vals[0])[-4:]), int(vals[1])
-        movie_genres = VEGA_GENRES[vals[2]]
-        tconst = f"tt{9000000 + i:07d}"
-        rec = {"tconst": tconst, "startYear": float(year), "runtimeMinutes": float(runtime)}
-        rec.update({g: float(g in movie_genres) for g in genres})
-        rec.update({"averageRating": float(vals[3]), "numVotes": float(vals[4])})
-        records.append(rec)
-        catalog.append({"tconst": tconst, "title": str(r["Title"]), "year": year, "runtime": runtime,
-                        "genres": ",".join(movie_genres), "rating": float(vals[3]), "votes": int(vals[4])})
+    """(features/, catalog/) under `root`: Preprocess's real outputs on the vega movies, copied so a
+    test may change them. Preprocess runs once per test process (tests/imdb_fixtures.py)."""
+    from imdb_fixtures import cached_preprocess
+    out = cached_preprocess("vega")
     features_dir, catalog_dir = root / "features", root / "catalog"
-    features_dir.mkdir(parents=True)
-    catalog_dir.mkdir(parents=True)
-    pd.DataFrame(records, columns=["tconst", *names]).to_parquet(features_dir / schema.FEATURES_PARQUET, index=False)
-    (features_dir / schema.FEATURES_JSON).write_text(json.dumps({
-        "id_column": "tconst", "features": names, "numeric": [*schema.LEADING_NUMERIC_FEATURES,
-                                                               *schema.TRAILING_NUMERIC_FEATURES],
-        "genres": genres}))
-    pd.DataFrame(catalog, columns=list(schema.CATALOG_COLUMNS)).to_parquet(catalog_dir / schema.CATALOG_PARQUET,
-                                                                           index=False)
+    shutil.copytree(out["features"], features_dir)
+    shutil.copytree(out["catalog"], catalog_dir)
     return features_dir, catalog_dir
+
+
+def movie_count(features_dir: Path) -> int:
+    return len(pd.read_parquet(features_dir / schema.FEATURES_PARQUET))
 
 
 def tar_folder(folder: Path, tarball: Path) -> Path:
@@ -79,7 +55,7 @@ def vega(tmp_path, shared_data):
 def test_read_features_keeps_the_recorded_order(vega):
     features = artifacts.read_features(vega[0])
     assert features.names == feature_names()
-    assert features.X.dtype == np.float64 and features.X.shape == (1142, 26)
+    assert features.X.dtype == np.float64 and features.X.shape == (movie_count(vega[0]), 26) and len(features.X) > 900
     assert features.ids[0].startswith("tt")
     # Reordering the parquet's columns must not change what the model reads.
     frame = pd.read_parquet(vega[0] / schema.FEATURES_PARQUET)
@@ -91,7 +67,7 @@ def test_read_features_reports_missing_values_and_columns(vega):
     frame = pd.read_parquet(vega[0] / schema.FEATURES_PARQUET)
     frame.loc[3, "runtimeMinutes"] = np.nan
     frame.to_parquet(vega[0] / schema.FEATURES_PARQUET, index=False)
-    with pytest.raises(artifacts.ArtifactError, match="1 of 1142 rows hold a missing"):
+    with pytest.raises(artifacts.ArtifactError, match=f"1 of {len(frame)} rows hold a missing"):
         artifacts.read_features(vega[0])
     frame.drop(columns=["Drama"]).to_parquet(vega[0] / schema.FEATURES_PARQUET, index=False)
     with pytest.raises(artifacts.ArtifactError, match="lacks the columns \\['Drama'\\]"):
