@@ -1,0 +1,359 @@
+"""The local runner on hand-written definitions in SageMaker's pipeline definition format.
+
+Tiny step scripts of our own (written to a tmp folder and uploaded to the local store as a code
+bundle) exercise each step type, data references, property files, conditions, caching, failures
+and the network guard. The real MyFlix definition is run in test_local_pipeline.py.
+"""
+from __future__ import annotations
+
+import io
+import json
+import socket
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pipeline.local import executions, registry
+from pipeline.local.expressions import (Context, ExpressionError, evaluate_condition, lookup,
+                                        parse_path, resolve)
+from pipeline.local.progress import Progress
+from pipeline.local.runner import DefinitionError, LocalRunner, plan, resolve_parameters
+from pipeline.local.store import LocalStore
+
+BUCKET = "test-bucket"
+CODE_URI = f"s3://{BUCKET}/code/src/"
+SOURCEDIR_URI = f"s3://{BUCKET}/code/sourcedir.tar.gz"
+DATA_URI = f"s3://{BUCKET}/raw/numbers.txt"
+
+PREP = '''\
+import argparse, json, os, pathlib, sys
+p = argparse.ArgumentParser()
+p.add_argument("--input"); p.add_argument("--output"); p.add_argument("--factor", type=int)
+p.add_argument("--fail", default="no"); p.add_argument("--connect", default="")
+a = p.parse_args()
+print("local root", os.environ.get("MYFLIX_LOCAL_ROOT"), "step env", os.environ.get("STEP_ENV"))
+if a.connect:
+    import socket
+    socket.create_connection((a.connect, 443), timeout=2)
+if a.fail == "yes":
+    print("about to fail: the input is not what prep expects")
+    sys.exit("prep: failing on purpose")
+nums = [int(x) for x in (pathlib.Path(a.input) / "numbers.txt").read_text().split()]
+out = pathlib.Path(a.output)
+(out / "scaled.txt").write_text(" ".join(str(n * a.factor) for n in nums))
+(out / "stats.json").write_text(json.dumps({"total": sum(nums) * a.factor, "nested": {"count": len(nums)}}))
+print("prep done", sum(nums) * a.factor)
+'''
+
+TRAIN = '''\
+import argparse, json, os, pathlib
+p = argparse.ArgumentParser()
+p.add_argument("--k", type=int); p.add_argument("--label")
+a = p.parse_args()
+nums = [int(x) for x in (pathlib.Path(os.environ["SM_CHANNEL_DATA"]) / "scaled.txt").read_text().split()]
+model = pathlib.Path(os.environ["SM_MODEL_DIR"])
+(model / "model.json").write_text(json.dumps({"k": a.k, "sum": sum(nums), "label": a.label,
+                                               "hps": json.loads(os.environ["SM_HPS"])}))
+print("trained k", a.k)
+'''
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Nothing in this process may open a network connection (the steps are guarded separately)."""
+    def refuse(self, address, *args, **kwargs):
+        if self.family == socket.AF_UNIX:
+            return real_connect(self, address)
+        raise AssertionError(f"a test tried to reach the network: {address}")
+    real_connect = socket.socket.connect
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def _bundle(files: dict[str, str]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    work = tmp_path / "work"
+    store = LocalStore(work)
+    scripts = {"steps/prep.py": PREP, "steps/train.py": TRAIN}
+    for name, text in scripts.items():
+        store.put_bytes(CODE_URI + name, text.encode())
+    store.put_bytes(SOURCEDIR_URI, _bundle(scripts))
+    store.put_bytes(DATA_URI, b"1 2 3\n")
+    return work
+
+
+def out_uri(step: str, name: str) -> dict:
+    return {"Std:Join": {"On": "/", "Values": ["s3:/", BUCKET, "runs", {"Get": "Execution.PipelineExecutionId"},
+                                               step, name]}}
+
+
+def prep_step(extra_args: list | None = None) -> dict:
+    return {
+        "Name": "Prep", "Type": "Processing", "DisplayName": "Prepare",
+        "Arguments": {
+            "AppSpecification": {
+                "ImageUri": "example/sklearn:1",
+                "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/steps/prep.py"],
+                "ContainerArguments": ["--input", "/opt/ml/processing/input/data",
+                                       "--output", "/opt/ml/processing/output/scaled",
+                                       "--factor", {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Factor"}]}},
+                                       "--fail", {"Get": "Parameters.FailPrep"}] + (extra_args or [])},
+            "ProcessingInputs": [
+                {"InputName": "code", "S3Input": {"S3Uri": CODE_URI, "LocalPath": "/opt/ml/processing/input/code",
+                                                  "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+                {"InputName": "data", "S3Input": {"S3Uri": {"Get": "Parameters.DataUri"},
+                                                  "LocalPath": "/opt/ml/processing/input/data",
+                                                  "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
+            "ProcessingOutputConfig": {"Outputs": [
+                {"OutputName": "scaled", "S3Output": {"S3Uri": out_uri("Prep", "scaled"),
+                                                      "LocalPath": "/opt/ml/processing/output/scaled",
+                                                      "S3UploadMode": "EndOfJob"}}]},
+            "Environment": {"STEP_ENV": "from-definition"},
+            "RoleArn": "arn:aws:iam::000000000000:role/x"},
+        "PropertyFiles": [{"PropertyFileName": "Stats", "OutputName": "scaled", "FilePath": "stats.json"}],
+        "CacheConfig": {"Enabled": True, "ExpireAfter": "P30D"},
+    }
+
+
+def train_step() -> dict:
+    return {
+        "Name": "Train", "Type": "Training",
+        "Arguments": {
+            "AlgorithmSpecification": {"TrainingImage": "example/sklearn:1", "TrainingInputMode": "File"},
+            "HyperParameters": {
+                "sagemaker_program": json.dumps("steps/train.py"),
+                "sagemaker_submit_directory": SOURCEDIR_URI,
+                "k": {"Std:Join": {"On": "", "Values": [{"Std:JsonGet": {
+                    "PropertyFile": {"Get": "Steps.Prep.PropertyFiles.Stats"}, "Path": "nested.count"}}]}},
+                "label": {"Get": "Parameters.Label"}},
+            "InputDataConfig": [{"ChannelName": "data", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": {"Get": "Steps.Prep.ProcessingOutputConfig.Outputs['scaled'].S3Output.S3Uri"}}}}],
+            "OutputDataConfig": {"S3OutputPath": out_uri("Train", "model")},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+            "RoleArn": "arn:aws:iam::000000000000:role/x"},
+        "CacheConfig": {"Enabled": True, "ExpireAfter": "P30D"},
+    }
+
+
+def definition(prep: dict | None = None) -> dict:
+    total = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Prep.PropertyFiles.Stats"}, "Path": "total"}}
+    register = {
+        "Name": "Register", "Type": "RegisterModel",
+        "Arguments": {
+            "ModelPackageGroupName": "test-group",
+            "InferenceSpecification": {"Containers": [{
+                "Image": "example/sklearn:1", "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+                "ModelDataUrl": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}}],
+                "SupportedContentTypes": ["application/json"]},
+            "ModelApprovalStatus": {"Get": "Parameters.Approval"},
+            "CustomerMetadataProperties": {"execution": {"Get": "Execution.PipelineExecutionId"}}},
+    }
+    fail = {"Name": "TooSmall", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {
+        "On": "", "Values": ["total ", total, " is below ", {"Get": "Parameters.MinTotal"}]}}}}
+    gate = {"Name": "Gate", "Type": "Condition", "Arguments": {
+        "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": total,
+                        "RightValue": {"Get": "Parameters.MinTotal"}}],
+        "IfSteps": [register], "ElseSteps": [fail]}}
+    return {
+        "Version": "2020-12-01", "Metadata": {},
+        "Parameters": [
+            {"Name": "DataUri", "Type": "String", "DefaultValue": DATA_URI},
+            {"Name": "Factor", "Type": "Integer", "DefaultValue": 2},
+            {"Name": "FailPrep", "Type": "String", "DefaultValue": "no"},
+            {"Name": "Label", "Type": "String", "DefaultValue": "first"},
+            {"Name": "MinTotal", "Type": "Float", "DefaultValue": 1.0},
+            {"Name": "Approval", "Type": "String", "DefaultValue": "PendingManualApproval"}],
+        # Train is listed first: the order must come from its data references, not the list.
+        "Steps": [train_step(), prep or prep_step(), gate],
+    }
+
+
+def runner(workdir: Path, **kw) -> LocalRunner:
+    return LocalRunner(workdir, pipeline_name="test-pipeline", progress=Progress(io.StringIO()), **kw)
+
+
+def steps_by_name(result: dict) -> dict[str, dict]:
+    return {s["StepName"]: s for s in result["Steps"]}
+
+
+def read_model(workdir: Path, uri: str) -> dict:
+    with tarfile.open(LocalStore(workdir).path_for(uri), "r:gz") as tar:
+        return json.loads(tar.extractfile("model.json").read())
+
+
+def test_full_run_processing_training_condition_register(workdir: Path):
+    result = runner(workdir).run(definition(), {"Factor": "10", "Approval": "Approved"})
+    assert result["PipelineExecutionStatus"] == "Succeeded", result["FailureReason"]
+    steps = steps_by_name(result)
+    assert [s["StepName"] for s in result["Steps"]] == ["Prep", "Train", "Gate", "Register", "TooSmall"]
+    assert {n: s["StepStatus"] for n, s in steps.items()} == {
+        "Prep": "Succeeded", "Train": "Succeeded", "Gate": "Succeeded", "Register": "Succeeded",
+        "TooSmall": "NotRun"}
+    assert "branch not taken" in steps["TooSmall"]["FailureReason"]
+    assert steps["Gate"]["Metadata"] == {"Condition": {"Outcome": "True"}}
+    # The override reached the step (factor 10), the output landed under the execution's prefix.
+    scaled = LocalStore(workdir).path_for(steps["Prep"]["Outputs"]["scaled"] + "/scaled.txt")
+    assert scaled.read_text() == "10 20 30"
+    assert result["PipelineExecutionId"] in str(scaled)
+    log = Path(steps["Prep"]["LogFile"]).read_text()
+    assert f"local root {workdir.resolve()}" in log and "step env from-definition" in log
+    # JsonGet fed the hyperparameter; the channel carried Prep's output; SM_HPS has no sagemaker_*.
+    model = read_model(workdir, steps["Train"]["Outputs"]["model"])
+    assert model == {"k": 3, "sum": 60, "label": "first", "hps": {"k": 3, "label": "first"}}
+    assert steps["Train"]["Outputs"]["model"].endswith("/output/model.tar.gz")
+    # The registry got version 1, in DescribeModelPackage's shape, with the resolved request.
+    (package,) = registry.list_packages(workdir, "test-group")
+    assert package["ModelPackageVersion"] == 1 and package["ModelApprovalStatus"] == "Approved"
+    assert package["ModelPackageArn"] == ("arn:aws:sagemaker:us-east-1:000000000000:"
+                                          "model-package/test-group/1")
+    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == steps["Train"]["Outputs"]["model"]
+    assert package["CustomerMetadataProperties"] == {"execution": result["PipelineExecutionId"]}
+    assert steps["Register"]["Metadata"] == {"RegisterModel": {"Arn": package["ModelPackageArn"]}}
+
+
+def test_false_condition_runs_the_fail_step(workdir: Path):
+    result = runner(workdir).run(definition(), {"MinTotal": "1000"})
+    assert result["PipelineExecutionStatus"] == "Failed"
+    steps = steps_by_name(result)
+    assert steps["Gate"]["Metadata"] == {"Condition": {"Outcome": "False"}}
+    assert steps["TooSmall"]["StepStatus"] == "Failed"
+    assert steps["TooSmall"]["FailureReason"] == "total 12 is below 1000.0"
+    assert steps["Register"]["StepStatus"] == "NotRun"
+    assert "total 12 is below 1000.0" in result["FailureReason"]
+    assert registry.list_packages(workdir) == []
+
+
+def test_failing_step_records_reason_and_log_tail_and_stops(workdir: Path):
+    result = runner(workdir).run(definition(), {"FailPrep": "yes"})
+    assert result["PipelineExecutionStatus"] == "Failed"
+    steps = steps_by_name(result)
+    prep = steps["Prep"]
+    assert prep["StepStatus"] == "Failed"
+    assert "prep: failing on purpose" in prep["FailureReason"] and "exit code 1" in prep["FailureReason"]
+    assert "about to fail" in prep["LogTail"]
+    assert all(steps[n]["StepStatus"] == "NotRun" for n in ("Train", "Gate", "Register", "TooSmall"))
+    assert "Prep" in result["FailureReason"]
+    # The summary and the full record agree, and the record is on disk for `status`.
+    (summary,) = executions.list_executions(workdir)
+    assert summary["PipelineExecutionStatus"] == "Failed"
+    assert executions.describe_execution(workdir)["PipelineExecutionArn"] == result["PipelineExecutionArn"]
+
+
+def test_rerun_resumes_from_the_cache(workdir: Path):
+    first = runner(workdir).run(definition(), {"Label": "boom"})
+    assert first["PipelineExecutionStatus"] == "Succeeded"
+    # Same Prep arguments and inputs, a Train hyperparameter changed: Prep is reused, Train runs.
+    second = runner(workdir).run(definition(), {"Label": "second"})
+    steps = steps_by_name(second)
+    assert steps["Prep"]["CacheHitResult"] == {"SourcePipelineExecutionArn": first["PipelineExecutionArn"]}
+    assert "CacheHitResult" not in steps["Train"]
+    assert steps["Prep"]["Outputs"] == steps_by_name(first)["Prep"]["Outputs"]
+    assert read_model(workdir, steps["Train"]["Outputs"]["model"])["label"] == "second"
+    # New input data under the same URI: Prep runs again (the key covers contents locally).
+    LocalStore(workdir).put_bytes(DATA_URI, b"4 5 6\n")
+    third = steps_by_name(runner(workdir).run(definition(), {"Label": "second"}))
+    assert "CacheHitResult" not in third["Prep"] and "CacheHitResult" not in third["Train"]
+    assert read_model(workdir, third["Train"]["Outputs"]["model"])["sum"] == 30
+    # --no-cache runs everything.
+    fourth = steps_by_name(runner(workdir, use_cache=False).run(definition(), {"Label": "second"}))
+    assert "CacheHitResult" not in fourth["Prep"]
+
+
+def test_failed_run_then_fixed_run_resumes_at_the_failed_step(workdir: Path):
+    # Train fails first (its script is broken in the store); Prep succeeded and is cached.
+    store = LocalStore(workdir)
+    good = store.path_for(SOURCEDIR_URI).read_bytes()
+    store.put_bytes(SOURCEDIR_URI, _bundle({"steps/train.py": "raise SystemExit('train: broken')\n"}))
+    first = runner(workdir).run(definition())
+    assert steps_by_name(first)["Train"]["StepStatus"] == "Failed"
+    store.put_bytes(SOURCEDIR_URI, good)
+    second = steps_by_name(runner(workdir).run(definition()))
+    assert second["Prep"]["CacheHitResult"]["SourcePipelineExecutionArn"] == first["PipelineExecutionArn"]
+    assert second["Train"]["StepStatus"] == "Succeeded" and "CacheHitResult" not in second["Train"]
+
+
+def test_undeclared_container_path_is_refused(workdir: Path):
+    prep = prep_step(["--extra", "/opt/ml/processing/secret"])
+    result = runner(workdir).run(definition(prep))
+    reason = steps_by_name(result)["Prep"]["FailureReason"]
+    assert "/opt/ml/processing/secret" in reason and "declare" in reason
+
+
+def test_steps_cannot_reach_the_network(workdir: Path):
+    prep = prep_step(["--connect", "10.255.255.1"])
+    result = runner(workdir).run(definition(prep))
+    prep_record = steps_by_name(result)["Prep"]
+    assert prep_record["StepStatus"] == "Failed"
+    assert "network access is blocked" in prep_record["LogTail"]
+
+
+def test_missing_input_and_bad_parameters_give_clear_errors(workdir: Path):
+    result = runner(workdir).run(definition(), {"DataUri": f"s3://{BUCKET}/raw/absent.txt"})
+    assert "nothing at s3://test-bucket/raw/absent.txt" in steps_by_name(result)["Prep"]["FailureReason"]
+    with pytest.raises(DefinitionError, match="unknown parameter"):
+        runner(workdir).run(definition(), {"Nope": "1"})
+    with pytest.raises(DefinitionError, match="Factor is Integer"):
+        resolve_parameters(definition(), {"Factor": "ten"})
+
+
+def test_plan_orders_by_references_and_rejects_cycles():
+    names = [p.name for p in plan(definition())]
+    assert names == ["Prep", "Train", "Gate", "Register", "TooSmall"]
+    cyclic = {"Steps": [{"Name": "A", "Type": "Fail", "DependsOn": ["B"], "Arguments": {}},
+                        {"Name": "B", "Type": "Fail", "DependsOn": ["A"], "Arguments": {}}]}
+    with pytest.raises(DefinitionError, match="cycle"):
+        plan(cyclic)
+    with pytest.raises(DefinitionError, match="not a step"):
+        plan({"Steps": [{"Name": "A", "Type": "Fail", "DependsOn": ["Z"], "Arguments": {}}]})
+
+
+def test_expressions():
+    props = {"ProcessingOutputConfig": {"Outputs": [
+        {"OutputName": "a", "S3Output": {"S3Uri": "s3://b/a"}},
+        {"OutputName": "x.y", "S3Output": {"S3Uri": "s3://b/xy"}}]}}
+    ctx = Context(parameters={"P": 3, "S": "Approved"}, execution={"PipelineExecutionId": "e1"},
+                  step_properties=lambda name: props,
+                  property_file=lambda step, name: {"m": {"v": [0.5, 0.7]}})
+    assert parse_path("Outputs['x.y'].S3Output[0]") == ["Outputs", "x.y", "S3Output", 0]
+    assert resolve({"Get": "Steps.S.ProcessingOutputConfig.Outputs['x.y'].S3Output.S3Uri"}, ctx) == "s3://b/xy"
+    assert resolve({"Std:Join": {"On": "/", "Values": ["s3:/", {"Get": "Parameters.P"},
+                                                       {"Get": "Execution.PipelineExecutionId"}]}},
+                   ctx) == "s3://3/e1"
+    get = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.S.PropertyFiles.F"}, "Path": "m.v[1]"}}
+    assert resolve(get, ctx) == 0.7
+    assert evaluate_condition({"Type": "In", "QueryValue": {"Get": "Parameters.S"},
+                               "Values": ["Rejected", "Approved"]}, ctx)
+    assert evaluate_condition({"Type": "Not", "Condition": {"Type": "LessThan", "LeftValue": get,
+                                                            "RightValue": 0.5}}, ctx)
+    assert evaluate_condition({"Type": "Or", "Conditions": [
+        {"Type": "Equals", "LeftValue": {"Get": "Parameters.P"}, "RightValue": 4},
+        {"Type": "LessThanOrEqualTo", "LeftValue": {"Get": "Parameters.P"}, "RightValue": 3}]}, ctx)
+    with pytest.raises(ExpressionError, match="no element named 'zz'"):
+        lookup(props, parse_path("ProcessingOutputConfig.Outputs['zz']"), "S")
+    with pytest.raises(ExpressionError, match="no parameter"):
+        resolve({"Get": "Parameters.Missing"}, ctx)
+
+
+def test_registry_commands(workdir: Path, capsys):
+    from pipeline.cli import main
+    runner(workdir).run(definition())
+    assert main(["registry", "list", "--workdir", str(workdir), "--group", "test-group"]) == 0
+    assert "PendingManualApproval" in capsys.readouterr().out
+    assert main(["registry", "approve", "1", "--workdir", str(workdir), "--group", "test-group"]) == 0
+    assert registry.describe(workdir, "test-group/1")["ModelApprovalStatus"] == "Approved"
+    assert main(["registry", "approve", "7", "--workdir", str(workdir), "--group", "test-group"]) == 2
+    assert "no model package" in capsys.readouterr().err
+
