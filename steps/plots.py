@@ -22,7 +22,7 @@ def year_boxplot(years: np.ndarray, fence: dict, path: Path) -> Path:
     """Box plot of startYear (the fence rule's input) with the fence bounds drawn across it."""
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
     if years.size:
-        ax.boxplot(years, vert=False, whis=fence.get("multiplier") or 1.5, widths=0.5,
+        ax.boxplot(years, orientation="horizontal", whis=fence.get("multiplier") or 1.5, widths=0.5,
                    flierprops={"marker": ".", "markersize": 2, "alpha": 0.4})
     for key, colour in (("low", "tab:red"), ("high", "tab:red")):
         value = fence.get(key)
