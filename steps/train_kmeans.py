@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         model = fit_model(features.X, scaler, args.k, args.seed)
         kmeans = model.named_steps["kmeans"]
         meta = artifacts.save_model(
-            model, {"features": features.names, "k": args.k, "seed": args.seed,
+            model, {"features": features.names, "genres": features.meta.get("genres", []),
+                    "k": args.k, "seed": args.seed,
                     "inertia": float(kmeans.inertia_), "n_movies": int(features.X.shape[0]),
                     "scaler": scaler_meta.get("kind")},
             args.model_dir, inference_source)

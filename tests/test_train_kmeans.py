@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,3 +109,15 @@ def test_scaler_from_another_feature_order_is_refused(channels, tmp_path, monkey
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "m"))
     assert train_kmeans.main(["--k", "5"]) == 2
     assert "feature order differs" in capsys.readouterr().err
+
+
+def test_started_as_a_file_like_the_training_container(channels, tmp_path):
+    """`python steps/train_kmeans.py --k "5"` from another folder, env vars only, as the toolkit runs it."""
+    script = Path(train_kmeans.__file__).resolve()
+    env = {**os.environ, "SM_MODEL_DIR": str(tmp_path / "container_model")}
+    done = subprocess.run([sys.executable, str(script), "--k", "5", "--seed", "42"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "train_kmeans: inertia" in done.stdout
+    meta = json.loads((tmp_path / "container_model" / schema.MODEL_JSON).read_text())
+    assert meta["k"] == 5 and "Drama" in meta["genres"]
