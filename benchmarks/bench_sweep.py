@@ -1,0 +1,196 @@
+"""Benchmark of the k-means elbow sweep (steps/sweep.py) against a plain scikit-learn loop.
+
+`python -m benchmarks.bench_sweep [--sizes 50000,300000] [--k-min 2] [--k-max 50] [--seed 42]`
+
+For each size, in one run: the plain loop `KMeans(n_clusters=k, n_init=1, random_state=seed)
+.fit(X)` for every k, then `steps.sweep.elbow_sweep` on the same matrix. Printed: seconds for
+each, the speed ratio, the worst excess of our inertia over the plain loop's at any k (percent;
+negative means ours is better at every k), and the knee each one picks (kneed, as choose_k does).
+Target: ratio >= 5, worst excess <= 1 %, the same knee.
+
+The data is the 26-feature matrix the pipeline builds (startYear, runtimeMinutes, 22 one-hot
+genres, averageRating, numVotes), generated directly and calibrated on the tutorial's scaler
+statistics (../shared/data/seed_reference/scaler_stats.json: the genre shares, year, runtime,
+rating and votes moments) and on the shapes of real IMDb data (1-3 genres a movie, one-decimal
+ratings, log-normal votes correlated with rating), then standardised as TrainScaler does.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# 2 cores: fix the thread pools before numpy/scikit-learn start them.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "2")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from steps import schema  # noqa: E402
+
+SCALER_STATS = REPO_ROOT.parent / "shared" / "data" / "seed_reference" / "scaler_stats.json"
+# Fallback genre shares (the tutorial's cleaned table) when ../shared is not there.
+_GENRE_SHARES = {
+    "Action": 0.152195, "Adventure": 0.097158, "Animation": 0.032789, "Biography": 0.054571,
+    "Comedy": 0.340212, "Crime": 0.15913, "Documentary": 0.068971, "Drama": 0.585408,
+    "Family": 0.043563, "Fantasy": 0.046363, "Film-Noir": 0.011283, "History": 0.039873,
+    "Horror": 0.082418, "Music": 0.037519, "Musical": 0.019703, "Mystery": 0.070859,
+    "Romance": 0.179682, "Sci-Fi": 0.033765, "Sport": 0.019809, "Thriller": 0.125896,
+    "War": 0.028144, "Western": 0.017349,
+}
+# Share of movies with 1, 2, 3 genres: mean 2.25, the sum of the tutorial's genre shares.
+_GENRE_COUNT_P = (0.20, 0.35, 0.45)
+
+
+def genre_shares() -> dict[str, float]:
+    """Genre -> share of movies, from the tutorial's scaler statistics when available."""
+    if SCALER_STATS.is_file():
+        stats = json.loads(SCALER_STATS.read_text())
+        names = set(schema.ALL_IMDB_GENRES) - set(schema.DEFAULT_DROPPED_GENRES)
+        return {f["name"]: float(f["mean"]) for f in stats["features"] if f["name"] in names}
+    return dict(_GENRE_SHARES)
+
+
+def feature_names() -> list[str]:
+    """The pipeline's feature order: startYear, runtimeMinutes, genres (alphabetical), rating, votes."""
+    genres = sorted(set(schema.ALL_IMDB_GENRES) - set(schema.DEFAULT_DROPPED_GENRES))
+    return [*schema.LEADING_NUMERIC_FEATURES, *genres, *schema.TRAILING_NUMERIC_FEATURES]
+
+
+def _sample_genres(n: int, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """n x G 0/1 matrix, 1-3 genres a movie, marginal shares close to `shares`.
+
+    Genres are drawn without replacement (Gumbel top-m); the draw weights are tuned a few rounds
+    on a pilot sample so that the marginal shares match the targets.
+    """
+    g = len(shares)
+    weights = shares.copy()
+    pilot = min(n, 40_000)
+    for _ in range(8):
+        m = rng.choice(3, size=pilot, p=_GENRE_COUNT_P) + 1
+        onehot = _top_m(np.log(weights), m, rng)
+        observed = onehot.mean(axis=0) / (m.mean() / shares.sum())
+        weights *= (shares / np.maximum(observed, 1e-9)) ** 0.8
+    m = rng.choice(3, size=n, p=_GENRE_COUNT_P) + 1
+    out = _top_m(np.log(weights), m, rng)
+    assert out.shape == (n, g)
+    return out
+
+
+def _top_m(log_w: np.ndarray, m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    keys = log_w[None, :] + rng.gumbel(size=(len(m), len(log_w)))
+    order = np.argsort(-keys, axis=1)
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(len(log_w))[None, :].repeat(len(m), 0), axis=1)
+    return (ranks < m[:, None]).astype(np.float64)
+
+
+def make_raw_features(n: int, seed: int = 0) -> np.ndarray:
+    """n x 26 raw (unscaled) features in the pipeline's order, as preprocess would write them."""
+    rng = np.random.default_rng(seed)
+    names = feature_names()
+    shares = genre_shares()
+    genres = [c for c in names if c in shares]
+    gen = _sample_genres(n, np.array([shares[c] for c in genres]), rng)
+
+    # Years: most movies are recent; the tutorial's table has mean 1997, sd 23, none before 1930.
+    age = rng.gamma(shape=1.25, scale=21.5, size=n)
+    year = np.clip(np.round(2024 - age), 1930, 2024)
+    # Runtimes: median ~100 min, right tail, capped at 182 by preprocess.
+    runtime = np.clip(np.round(rng.lognormal(np.log(101.0), 0.19, size=n)), 40, 182)
+    # Votes: log10 normal (mu 3.4, sd 0.85) truncated at the 500-vote filter, which gives the
+    # tutorial's mean (~21k) and sd (~85k); rating (one decimal, >= 5) correlates with
+    # log10(votes) at about +0.25.
+    from scipy.stats import norm
+    mu, sd = 3.4, 0.85
+    lo = norm.cdf((np.log10(500) - mu) / sd)
+    z_votes = norm.ppf(lo + rng.random(n) * (1 - lo))
+    votes = np.minimum(np.round(10.0 ** (mu + sd * z_votes)), 2_700_000)
+    z_std = (z_votes - z_votes.mean()) / z_votes.std()
+    z_rating = 0.3 * z_std + np.sqrt(1 - 0.3 ** 2) * rng.standard_normal(n)
+    rating = np.round(np.clip(6.45 + 0.85 * z_rating, 5.0, 9.8), 1)
+
+    X = np.empty((n, len(names)))
+    X[:, 0], X[:, 1] = year, runtime
+    X[:, 2:2 + len(genres)] = gen
+    X[:, -2], X[:, -1] = rating, votes
+    return X
+
+
+def make_scaled_features(n: int, seed: int = 0) -> np.ndarray:
+    """The generated features standardised as TrainScaler's default StandardScaler does."""
+    from sklearn.preprocessing import StandardScaler
+    return StandardScaler().fit_transform(make_raw_features(n, seed))
+
+
+def plain_sweep(X: np.ndarray, k_min: int, k_max: int, seed: int, log=print):
+    """The baseline: one scikit-learn KMeans fit per k, n_init=1, scikit-learn's defaults otherwise."""
+    from sklearn.cluster import KMeans
+    ks, inertias = [], []
+    t0 = time.perf_counter()
+    for k in range(k_min, k_max + 1):
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X)
+        ks.append(k)
+        inertias.append(float(km.inertia_))
+        if k % 10 == 0 or k == k_max:
+            log(f"  plain k={k:3d} inertia={km.inertia_:.6g} elapsed={time.perf_counter() - t0:.1f}s")
+    return np.array(ks), np.array(inertias)
+
+
+def run_one(n: int, k_min: int, k_max: int, seed: int, data_seed: int, log=print) -> dict:
+    from steps.sweep import choose_k, elbow_sweep
+    X = make_scaled_features(n, data_seed)
+    log(f"n={n:,} rows x {X.shape[1]} features (data seed {data_seed}, sweep seed {seed})")
+    t0 = time.perf_counter()
+    ks_p, in_p = plain_sweep(X, k_min, k_max, seed, log)
+    t_plain = time.perf_counter() - t0
+
+    def progress(k, inertia, elapsed):
+        if k % 10 == 0 or k == k_max:
+            log(f"  fast  k={k:3d} inertia={inertia:.6g} elapsed={elapsed:.1f}s")
+
+    t0 = time.perf_counter()
+    ks_f, in_f = elbow_sweep(X, k_min, k_max, seed, progress=progress)
+    t_fast = time.perf_counter() - t0
+    excess = (in_f - in_p) / in_p * 100.0
+    knee_p = choose_k(ks_p, in_p)[1]
+    knee_f = choose_k(ks_f, in_f)[1]
+    return {
+        "n": n, "plain_s": t_plain, "fast_s": t_fast, "ratio": t_plain / t_fast,
+        "worst_excess_pct": float(excess.max()), "worst_k": int(ks_f[excess.argmax()]),
+        "mean_excess_pct": float(excess.mean()),
+        "knee_plain": knee_p, "knee_fast": knee_f, "same_knee": knee_p == knee_f,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="50000,300000", help="comma-separated row counts")
+    parser.add_argument("--k-min", type=int, default=schema.DEFAULTS["k_min"])
+    parser.add_argument("--k-max", type=int, default=schema.DEFAULTS["k_max"])
+    parser.add_argument("--seed", type=int, default=schema.DEFAULTS["seed"], help="sweep seed (both)")
+    parser.add_argument("--data-seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    results = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        r = run_one(n, args.k_min, args.k_max, args.seed, args.data_seed)
+        results.append(r)
+        print(f"bench_sweep n={r['n']:,}: plain {r['plain_s']:.1f}s, fast {r['fast_s']:.1f}s, "
+              f"ratio {r['ratio']:.1f}x (target >= 5); worst inertia excess "
+              f"{r['worst_excess_pct']:+.3f}% at k={r['worst_k']} (mean {r['mean_excess_pct']:+.3f}%, "
+              f"target <= 1%); knee plain {r['knee_plain']} fast {r['knee_fast']} "
+              f"({'same' if r['same_knee'] else 'DIFFERENT'})", flush=True)
+    ok = all(r["ratio"] >= 5 and r["worst_excess_pct"] <= 1 and r["same_knee"] for r in results)
+    print(f"bench_sweep: {'all targets met' if ok else 'some target missed'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""The k-means elbow sweep and the knee choice: pure functions over numpy arrays (no I/O).
+
+`elbow_sweep(X, k_min, k_max, seed)` returns the k-means objective (inertia: the sum over ALL
+rows of the squared distance to the nearest centre, float64, as scikit-learn's `inertia_`) for
+every k in [k_min, k_max]; `choose_k(ks, inertias, k_override)` picks the knee with kneed's
+Kneedle, a documented fallback when Kneedle finds none, or the override.
+
+Why the sweep is fast (and still as good as, or better than, one scikit-learn fit per k):
+1. Compression. The movie features have heavy structure: 22 of the 26 columns are one-hot
+   genres, so rows fall into a few thousand genre combinations. The rows are compressed into
+   `coreset_size` weighted points: every combination of the binary columns keeps its own points
+   (exactly: those columns are never blurred), and within a combination the continuous columns
+   (year, runtime, rating, votes) are micro-clustered, with a number of micro-centres in
+   proportion to its rows. Each point is the mean of its rows and weighs their count.
+2. The search runs on the compressed points, where a Lloyd iteration costs ~1/70 of one on all
+   rows at 300k movies, so it can afford to do better than one k-means++ start per k: a forward
+   chain (k-1's solution plus a new centre drawn by D^2 sampling, best of `trials` draws, Lloyd
+   to a relative inertia change of 1e-6) and a backward chain (k+1's solution minus the centre
+   whose removal costs least, then Lloyd); each k keeps the better of the two.
+3. The exact objective: each k's centres are assigned over ALL rows once (optionally after
+   `refine_iters` full-data Lloyd iterations), in float64, and the inertia reported is the true
+   sum of squared distances of every row to its nearest centre. These passes run on 2 threads
+   while the backward chain is still searching.
+Measured figures: README.md, section "steps-sweep" (benchmarks/bench_sweep.py).
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+COMPRESSED_POINTS = 4000        # the compressed search set's target size (independent of n)
+CANDIDATES = 8                  # D^2-sampled candidate centres ranked at each step of the forward chain
+TRIALS = 2                      # of which this many best are run through Lloyd
+EXTRA_K = 3                     # the forward chain goes this far past k_max
+LLOYD_RTOL = 1e-6               # stop Lloyd (on the compressed points) below this relative inertia change
+LLOYD_MAX_ITER = 100
+MICRO_ITERS = 2                 # Lloyd iterations of the micro-clustering inside each combination
+FALLBACK_SHARE = 0.9            # fallback knee: first k reaching this share of the total inertia drop
+_CHUNK = 8192                   # rows per block in the full-data passes (keeps the block in cache)
+
+Progress = Callable[[int, float, float], None]
+
+
+class SweepResult(NamedTuple):
+    ks: np.ndarray              # int, k_min..k_max
+    inertias: np.ndarray        # float64, the exact objective on all rows, per k
+    centres: list               # per k: the (k, d) centres whose inertia is reported
+    compressed_points: int      # size of the search set
+    seconds: float
+
+
+# --- input checks ------------------------------------------------------------------------------
+def check_k_range(n_rows: int, k_min: int, k_max: int) -> None:
+    """Fail clearly on a k range that cannot be swept over `n_rows` movies."""
+    if int(k_min) != k_min or int(k_max) != k_max:
+        raise ValueError(f"k_min and k_max must be whole numbers (got {k_min}, {k_max})")
+    if k_min < 2:
+        raise ValueError(f"k_min={k_min}: the elbow sweep needs k_min >= 2 (one cluster has no elbow)")
+    if k_max < k_min:
+        raise ValueError(f"k_max={k_max} is smaller than k_min={k_min}: pass k_max >= k_min")
+    if k_max >= n_rows:
+        raise ValueError(f"k_max={k_max} must be smaller than the number of movies ({n_rows}): "
+                         f"lower k_max or loosen the Preprocess filters")
+
+
+def _as_matrix(X) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"expected a non-empty 2-D feature matrix (movies x features), got shape {X.shape}")
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} of {X.shape[0]} rows hold NaN or infinite values (first at row "
+                         f"{int(np.flatnonzero(bad)[0])}): Preprocess must drop or fill them")
+    return np.ascontiguousarray(X)
+
+
+# --- 1. compression ----------------------------------------------------------------------------
+def binary_columns(X: np.ndarray) -> np.ndarray:
+    """Indices of the columns that take exactly two values (the one-hot genres, however scaled)."""
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    two_valued = ((X == lo) | (X == hi)).all(axis=0) & (hi > lo)
+    return np.flatnonzero(two_valued)
+
+
+def compress(X: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(points, weights, row_label): about `size` weighted points that summarise the rows of X.
+
+    Rows with the same values in every binary column form a group; a group gets
+    max(1, round(rows * size / n)) micro-centres, fitted on its continuous columns by a few
+    Lloyd iterations from randomly chosen rows. A point is the mean of its rows (all columns), so
+    for any centres, sum over rows of ||x - c||^2 = sum over points of w ||p - c||^2 + the
+    (constant) spread of the rows around their points.
+    """
+    n, d = X.shape
+    if n <= size:
+        return X.copy(), np.ones(n), np.arange(n)
+    binary = binary_columns(X)
+    continuous = np.setdiff1d(np.arange(d), binary)
+    if binary.size:
+        bits = np.packbits(X[:, binary] == X[:, binary].max(axis=0), axis=1)
+        keys = np.ascontiguousarray(bits).view(np.dtype((np.void, bits.shape[1]))).ravel()
+        _, group, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        group = group.ravel()
+    else:
+        group, counts = np.zeros(n, dtype=np.intp), np.array([n])
+    order = np.argsort(group, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    row_label = np.empty(n, dtype=np.intp)
+    Z = X[:, continuous]
+    next_label = 0
+    for g, count in enumerate(counts):
+        rows = order[starts[g]:starts[g + 1]]
+        m = max(1, int(round(count * size / n)))
+        if m == 1 or continuous.size == 0:
+            row_label[rows] = next_label
+            next_label += 1
+            continue
+        if m >= count:
+            row_label[rows] = next_label + np.arange(count)
+            next_label += count
+            continue
+        Zg = Z[rows]
+        centres = Zg[rng.choice(count, size=m, replace=False)]
+        for _ in range(MICRO_ITERS + 1):
+            lab = (Zg @ (-2.0 * centres.T) + (centres * centres).sum(axis=1)).argmin(axis=1)
+            centres = _weighted_means(Zg, None, lab, m, centres)
+        used, lab = np.unique(lab, return_inverse=True)
+        row_label[rows] = next_label + lab.ravel()
+        next_label += used.size
+    weights = np.bincount(row_label, minlength=next_label).astype(np.float64)
+    points = _weighted_means(X, None, row_label, next_label, np.zeros((next_label, d)))
+    return points, weights, row_label
+
+
+def _weighted_means(P: np.ndarray, w: np.ndarray | None, labels: np.ndarray, k: int,
+                    previous: np.ndarray) -> np.ndarray:
+    """Per-label weighted means of P's rows; a label with no weight keeps its previous centre."""
+    d = P.shape[1]
+    flat = (labels[:, None] * d + np.arange(d)).ravel()
+    values = (P if w is None else P * w[:, None]).ravel()
+    sums = np.bincount(flat, weights=values, minlength=k * d).reshape(k, d)
+    mass = np.bincount(labels, weights=w, minlength=k)
+    out = previous.copy()
+    filled = mass > 0
+    out[filled] = sums[filled] / mass[filled, None]
+    return out
+
+
+# --- 2. search on the compressed points ----------------------------------------------------------
+class _Points:
+    """The compressed points with their weights and squared norms (reused by every Lloyd run)."""
+
+    def __init__(self, P: np.ndarray, w: np.ndarray):
+        self.P, self.w, self.sq = P, w, (P * P).sum(axis=1)
+        self.rows = np.arange(P.shape[0])
+
+    def scores(self, C: np.ndarray) -> np.ndarray:
+        """||p - c||^2 - ||p||^2 for every point and centre: enough to rank centres per point."""
+        G = self.P @ (-2.0 * C.T)
+        G += (C * C).sum(axis=1)
+        return G
+
+    def lloyd(self, C: np.ndarray) -> "_Fit":
+        """Weighted Lloyd from C until the inertia changes by less than LLOYD_RTOL; the best fit seen."""
+        k = C.shape[0]
+        previous = np.inf
+        best = None
+        for _ in range(LLOYD_MAX_ITER):
+            G = self.scores(C)
+            labels = G.argmin(axis=1)
+            nearest = np.maximum(G[self.rows, labels] + self.sq, 0.0)
+            inertia = float(self.w @ nearest)
+            if best is None or inertia < best.inertia:
+                best = _Fit(C, inertia, G, labels, nearest)
+            if previous - inertia <= LLOYD_RTOL * inertia:
+                break
+            previous = inertia
+            C = _weighted_means(self.P, self.w, labels, k, C)
+            mass = np.bincount(labels, weights=self.w, minlength=k)
+            empty = np.flatnonzero(mass == 0)
+            if empty.size:   # re-seed an empty cluster at the points that cost most
+                C[empty] = self.P[np.argsort(-(self.w * nearest), kind="stable")[:empty.size]]
+        return best
+
+    def start(self) -> "_Fit":
+        C = np.average(self.P, axis=0, weights=self.w)[None, :]
+        return self.lloyd(C)
+
+    def add_centre(self, fit: "_Fit", rng: np.random.Generator, candidates: int, trials: int) -> "_Fit":
+        """One more centre: `candidates` points drawn by D^2 sampling are ranked by the inertia
+        they would leave if added as they are (greedy k-means++); Lloyd runs from the best
+        `trials` of them, and the best result is kept."""
+        cost = fit.nearest * self.w
+        total = cost.sum()
+        if total <= 0:  # every point already sits on a centre: any new one is as good
+            picks = rng.choice(self.P.shape[0], size=candidates)
+        else:
+            picks = rng.choice(self.P.shape[0], size=candidates, p=cost / total)
+        cand = self.P[picks]
+        to_cand = self.sq[:, None] - 2.0 * (self.P @ cand.T) + (cand * cand).sum(axis=1)
+        left = (self.w[:, None] * np.minimum(fit.nearest[:, None], to_cand)).sum(axis=0)
+        best = None
+        for j in picks[np.argsort(left, kind="stable")[:trials]]:
+            result = self.lloyd(np.vstack([fit.C, self.P[j]]))
+            if best is None or result.inertia < best.inertia:
+                best = result
+        return best
+
+    def drop_centre(self, fit: "_Fit") -> "_Fit":
+        """Lloyd from fit's centres minus the one whose removal raises the inertia least."""
+        second = fit.G.copy()
+        second[self.rows, fit.labels] = np.inf
+        raise_by = second.min(axis=1) - fit.G[self.rows, fit.labels]
+        cost = np.bincount(fit.labels, weights=self.w * raise_by, minlength=fit.C.shape[0])
+        return self.lloyd(np.delete(fit.C, int(np.argmin(cost)), axis=0))
+
+
+class _Fit(NamedTuple):
+    C: np.ndarray           # centres
+    inertia: float          # on the compressed points
+    G: np.ndarray           # scores (points x centres) of C
+    labels: np.ndarray
+    nearest: np.ndarray     # squared distance of each point to its centre
+
+
+# --- 3. exact objective on all rows ------------------------------------------------------------
+def assign(X: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, float]:
+    """(labels, inertia): each row's nearest centre and the exact sum of squared distances, float64."""
+    labels = np.empty(X.shape[0], dtype=np.intp)
+    minus_two_ct = -2.0 * C.T
+    sq = (C * C).sum(axis=1)
+    inertia = 0.0
+    for start in range(0, X.shape[0], _CHUNK):
+        block = X[start:start + _CHUNK]
+        scores = block @ minus_two_ct     # ||x-c||^2 - ||x||^2: enough to find the nearest
+        scores += sq
+        lab = scores.argmin(axis=1)
+        diff = block - C[lab]             # the distance itself, computed directly (no cancellation)
+        inertia += float(np.einsum("ij,ij->", diff, diff))
+        labels[start:start + _CHUNK] = lab
+    return labels, inertia
+
+
+def _exact(X: np.ndarray, C: np.ndarray, refine_iters: int) -> tuple[np.ndarray, float]:
+    labels, inertia = assign(X, C)
+    for _ in range(refine_iters):   # full-data Lloyd: never raises the inertia; keep the best
+        C_new = _weighted_means(X, None, labels, C.shape[0], C)
+        labels_new, inertia_new = assign(X, C_new)
+        if inertia_new >= inertia:
+            break
+        C, labels, inertia = C_new, labels_new, inertia_new
+    return C, inertia
+
+
+# --- the sweep ---------------------------------------------------------------------------------
+def sweep(X_scaled, k_min: int, k_max: int, seed: int, progress: Progress | None = None, *,
+          coreset_size: int = COMPRESSED_POINTS, candidates: int = CANDIDATES, trials: int = TRIALS,
+          refine_iters: int = 0,
+          n_threads: int = 2) -> SweepResult:
+    """The elbow sweep with its centres (see the module docstring for how it works)."""
+    from threadpoolctl import threadpool_limits   # ships with scikit-learn
+
+    started = time.perf_counter()
+    X = _as_matrix(X_scaled)
+    check_k_range(X.shape[0], k_min, k_max)
+    rng = np.random.default_rng(seed)
+    # BLAS threads fight over 2 shared cores on these small products (measured: up to 10x slower);
+    # parallelism comes from evaluating several k at once instead.
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max(1, n_threads)) as pool:
+        size = max(int(coreset_size), 20 * k_max)
+        P, w, _ = compress(X, size, rng)
+        pts = _Points(P, w)
+        # The forward chain runs a few k past k_max so that k_max, too, gets a backward candidate.
+        k_top = min(k_max + EXTRA_K, P.shape[0] - 1)
+        forward = {}
+        fit = pts.start()
+        for k in range(2, k_top + 1):
+            fit = pts.add_centre(fit, rng, candidates, trials)
+            if k >= k_min:
+                forward[k] = fit
+        futures = {}
+        for k in range(k_top, k_min - 1, -1):
+            if k < k_top:   # the backward chain: k+1's best fit minus one centre, against the forward one
+                back = pts.drop_centre(fit)
+                fit = back if back.inertia < forward[k].inertia else forward[k]
+            if k <= k_max:
+                futures[k] = pool.submit(_exact, X, fit.C, refine_iters)
+        centres, inertias = {}, {}
+        for k, future in futures.items():    # k_max first: the order they were submitted
+            centres[k], inertias[k] = future.result()
+            if progress is not None:
+                progress(k, inertias[k], time.perf_counter() - started)
+    ks = np.arange(k_min, k_max + 1)
+    return SweepResult(ks, np.array([inertias[k] for k in ks], dtype=np.float64),
+                       [centres[k] for k in ks], int(P.shape[0]), time.perf_counter() - started)
+
+
+def elbow_sweep(X_scaled, k_min: int, k_max: int, seed: int,
+                progress: Progress | None = None, **options) -> tuple[np.ndarray, np.ndarray]:
+    """(ks, inertias) for k in [k_min, k_max]: the exact k-means objective on all rows of X_scaled.
+
+    `progress(k, inertia, elapsed_seconds)` is called as each k's exact inertia is known.
+    Deterministic for a given seed. Options: see `sweep`.
+    """
+    result = sweep(X_scaled, k_min, k_max, seed, progress, **options)
+    return result.ks, result.inertias
+
+
+# --- the knee --------------------------------------------------------------------------------
+def choose_k(ks, inertias, k_override: int = 0) -> tuple[int, int | None, str]:
+    """(chosen_k, knee_k, method) for an elbow curve.
+
+    knee_k is Kneedle's knee (kneed's KneeLocator, curve="convex", direction="decreasing"), or
+    None when it finds none (a straight or concave curve). method is:
+    - "override" when k_override > 0: chosen_k = k_override, which must lie in the swept range;
+    - "kneedle" when Kneedle found a knee: chosen_k = knee_k;
+    - "fallback" otherwise: chosen_k is the smallest k whose inertia has fallen by at least
+      FALLBACK_SHARE (90%) of the whole drop from the first k to the last (k_min when the
+      curve does not fall at all).
+    """
+    ks = np.asarray(ks)
+    y = np.asarray(inertias, dtype=np.float64)
+    if ks.ndim != 1 or ks.shape != y.shape or ks.size == 0:
+        raise ValueError(f"ks and inertias must be 1-D and of equal, non-zero length (got {ks.shape}, {y.shape})")
+    if not np.all(np.diff(ks) > 0) or not np.all(ks == np.round(ks)):
+        raise ValueError("ks must be whole numbers in increasing order")
+    if not np.isfinite(y).all():
+        raise ValueError("inertias hold NaN or infinite values")
+    ks = ks.astype(int)
+    k_override = int(k_override or 0)
+    if k_override < 0 or (k_override and not ks[0] <= k_override <= ks[-1]):
+        raise ValueError(f"k_override={k_override} is outside the swept range [{ks[0]}, {ks[-1]}]: "
+                         "pass a k in that range, or 0 to use the detected knee")
+    knee = _kneedle(ks, y)
+    if k_override:
+        return k_override, knee, "override"
+    if knee is not None:
+        return knee, knee, "kneedle"
+    return _fallback_k(ks, y), None, "fallback"
+
+
+def _kneedle(ks: np.ndarray, y: np.ndarray) -> int | None:
+    if ks.size < 3:
+        return None
+    from kneed import KneeLocator   # imported here: the step script installs it first in a container
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # kneed warns "No knee/elbow found": we report it as method
+        knee = KneeLocator(ks, y, curve="convex", direction="decreasing").knee
+    return None if knee is None else int(knee)
+
+
+def _fallback_k(ks: np.ndarray, y: np.ndarray) -> int:
+    drop = y[0] - y
+    total = drop[-1]
+    if total <= 0:
+        return int(ks[0])
+    return int(ks[np.argmax(drop >= FALLBACK_SHARE * total)])
