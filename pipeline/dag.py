@@ -1,0 +1,230 @@
+"""The pipeline's DAG read from its definition JSON, as Mermaid text and as a PNG (matplotlib).
+
+It draws what SageMaker Studio draws: every step (also those inside condition branches) with its
+display name and type, an edge for each data or explicit dependency, and the condition branches
+labelled `if` / `else`. Pure functions over the definition dict; only `draw_png` writes a file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+TYPE_COLOURS = {  # Studio-like: one colour per kind of step
+    "Processing": "#cfe3f7", "Training": "#d9f0d3", "Condition": "#fde9b8",
+    "RegisterModel": "#e8d9f5", "Model": "#e8d9f5", "Fail": "#f8cfcf",
+}
+DEFAULT_COLOUR = "#eeeeee"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    type: str
+    display_name: str
+    description: str = ""
+
+
+@dataclass
+class Dag:
+    nodes: dict[str, Node] = field(default_factory=dict)      # in definition order
+    edges: list[tuple[str, str, str]] = field(default_factory=list)   # (from, to, "" | if | else)
+
+    def add_edge(self, src: str, dst: str, label: str = "") -> None:
+        if src == dst:
+            return
+        if label == "" and any(e[0] == src and e[1] == dst for e in self.edges):
+            return
+        self.edges = [e for e in self.edges if not (e[0] == src and e[1] == dst and e[2] == "")]
+        self.edges.append((src, dst, label))
+
+    def reduced(self) -> "Dag":
+        """The same DAG without plain edges implied by a longer path (what a reader needs to see)."""
+        succ: dict[str, set[str]] = {name: set() for name in self.nodes}
+        for src, dst, _ in self.edges:
+            succ[src].add(dst)
+
+        def reachable(start: str, skip: tuple[str, str]) -> set[str]:
+            seen, todo = set(), [start]
+            while todo:
+                cur = todo.pop()
+                for nxt in succ[cur]:
+                    if (cur, nxt) != skip and nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            return seen
+
+        kept = [e for e in self.edges if e[2] or e[1] not in reachable(e[0], (e[0], e[1]))]
+        return Dag(nodes=dict(self.nodes), edges=kept)
+
+    def layers(self) -> dict[str, int]:
+        """Longest-path layer of every node (0 = no incoming edges)."""
+        incoming: dict[str, list[str]] = {name: [] for name in self.nodes}
+        for src, dst, _ in self.edges:
+            incoming[dst].append(src)
+        layer: dict[str, int] = {}
+
+        def visit(name: str, seen: tuple[str, ...] = ()) -> int:
+            if name in seen:
+                raise ValueError(f"the pipeline has a dependency cycle through {name}")
+            if name not in layer:
+                layer[name] = 1 + max((visit(s, seen + (name,)) for s in incoming[name]), default=-1)
+            return layer[name]
+
+        for name in self.nodes:
+            visit(name)
+        return layer
+
+
+def _step_refs(value: Any) -> Iterable[str]:
+    """Names of the steps that `value` (part of a step's arguments) reads properties from."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Get" and isinstance(item, str) and item.startswith("Steps."):
+                yield item.split(".")[1].split("[")[0]
+            else:
+                yield from _step_refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _step_refs(item)
+
+
+def _collect(steps: list[dict], dag: Dag) -> None:
+    for step in steps:
+        name = step["Name"]
+        dag.nodes[name] = Node(name=name, type=step.get("Type", "?"),
+                               display_name=step.get("DisplayName") or name,
+                               description=step.get("Description") or "")
+        if step.get("Type") == "Condition":
+            args = step.get("Arguments", {})
+            _collect(args.get("IfSteps", []), dag)
+            _collect(args.get("ElseSteps", []), dag)
+
+
+def _link(steps: list[dict], dag: Dag) -> None:
+    for step in steps:
+        name = step["Name"]
+        args = step.get("Arguments", {})
+        readable = {"Conditions": args.get("Conditions")} if step.get("Type") == "Condition" else args
+        for dep in list(step.get("DependsOn", [])) + list(_step_refs(readable)):
+            if dep in dag.nodes:
+                dag.add_edge(dep, name)
+        if step.get("Type") == "Condition":
+            for branch, label in (("IfSteps", "if"), ("ElseSteps", "else")):
+                for child in args.get(branch, []):
+                    dag.add_edge(name, child["Name"], label)
+                _link(args.get(branch, []), dag)
+
+
+def build_dag(definition: dict) -> Dag:
+    """The DAG of a pipeline definition (the dict of `Pipeline.definition()`'s JSON)."""
+    if not isinstance(definition, dict) or not isinstance(definition.get("Steps"), list):
+        raise ValueError("not a pipeline definition: expected a JSON object with a \"Steps\" list")
+    dag = Dag()
+    _collect(definition["Steps"], dag)
+    _link(definition["Steps"], dag)
+    return dag
+
+
+def _mermaid_id(name: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+
+
+def _mermaid_label(node: Node) -> str:
+    text = f"{node.display_name}<br/><small>{node.name} · {node.type}</small>"
+    return text.replace('"', "#quot;")
+
+
+def to_mermaid(dag: Dag) -> str:
+    """Mermaid flowchart text: paste it into a Markdown file, or mermaid.live."""
+    shapes = {"Condition": ('{"', '"}'), "Fail": ('(["', '"])'),
+              "RegisterModel": ('[["', '"]]'), "Model": ('[["', '"]]')}
+    lines = ["flowchart TD"]
+    for node in dag.nodes.values():
+        left, right = shapes.get(node.type, ('["', '"]'))
+        lines.append(f"    {_mermaid_id(node.name)}{left}{_mermaid_label(node)}{right}")
+    for src, dst, label in dag.edges:
+        arrow = f" -- {label} --> " if label else " --> "
+        lines.append(f"    {_mermaid_id(src)}{arrow}{_mermaid_id(dst)}")
+    for node in dag.nodes.values():
+        colour = TYPE_COLOURS.get(node.type, DEFAULT_COLOUR)
+        lines.append(f"    style {_mermaid_id(node.name)} fill:{colour}")
+    return "\n".join(lines) + "\n"
+
+
+def positions(dag: Dag, spacing: float = 1.7) -> dict[str, tuple[float, float]]:
+    """(x, y) per node: layers top to bottom; within a layer, ordered under their parents."""
+    layer = dag.layers()
+    rows: dict[int, list[str]] = {}
+    for name in dag.nodes:
+        rows.setdefault(layer[name], []).append(name)
+    parents: dict[str, list[str]] = {name: [] for name in dag.nodes}
+    for src, dst, _ in dag.edges:
+        parents[dst].append(src)
+    out: dict[str, tuple[float, float]] = {}
+    for row in sorted(rows):
+        names = rows[row]
+        order = {name: i for i, name in enumerate(names)}
+
+        def under_parents(name: str) -> tuple[float, int]:
+            xs = [out[p][0] for p in parents[name] if p in out]
+            return (sum(xs) / len(xs) if xs else 0.0, order[name])
+
+        names = sorted(names, key=under_parents)
+        for i, name in enumerate(names):
+            out[name] = ((i - (len(names) - 1) / 2.0) * spacing, -float(row))
+    return out
+
+
+def _bend(x0: float, y0: float, x1: float, y1: float) -> float:
+    """Straight down within a column, slight curve to a neighbour, wide arc over skipped rows."""
+    if abs(y0 - y1) > 1.5:
+        return 0.45 if x1 <= x0 else -0.45
+    return 0.0 if x0 == x1 else 0.12
+
+
+def draw_png(dag: Dag, path: Path, title: str = "") -> list[str]:
+    """Draw the DAG into a PNG at `path`; returns the step labels drawn (for checks)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    pos = positions(dag)
+    xs = [p[0] for p in pos.values()] or [0.0]
+    ys = [p[1] for p in pos.values()] or [0.0]
+    width = max(6.0, 2.2 * (max(xs) - min(xs) + 2))
+    height = max(4.0, 1.25 * (max(ys) - min(ys) + 1) + 0.6)
+    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    box_w, box_h = 1.25, 0.52
+    drawn = []
+    for src, dst, label in dag.edges:
+        (x0, y0), (x1, y1) = pos[src], pos[dst]
+        arrow = FancyArrowPatch((x0, y0 - box_h / 2), (x1, y1 + box_h / 2), arrowstyle="-|>",
+                                mutation_scale=12, color="#555555", lw=1.0,
+                                connectionstyle=f"arc3,rad={_bend(x0, y0, x1, y1)}")
+        ax.add_patch(arrow)
+        if label:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2, label, fontsize=8, ha="center", va="center",
+                    color="#8a5a00" if label == "if" else "#a00000",
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
+    for name, node in dag.nodes.items():
+        x, y = pos[name]
+        ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h,
+                                    boxstyle="round,pad=0.02,rounding_size=0.08",
+                                    fc=TYPE_COLOURS.get(node.type, DEFAULT_COLOUR), ec="#333333"))
+        ax.text(x, y + 0.08, node.display_name, ha="center", va="center", fontsize=9,
+                fontweight="bold")
+        ax.text(x, y - 0.13, f"{node.name} · {node.type}", ha="center", va="center", fontsize=7,
+                color="#333333")
+        drawn.append(name)
+    ax.set_xlim(min(xs) - 0.9, max(xs) + 0.9)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=11)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return drawn
