@@ -1,0 +1,55 @@
+"""`myflix serve`: the API and the page on one real local port; a clear message when nothing is published."""
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+
+import pytest
+
+from pipeline import cli
+from pipeline.cmd_serve import MyFlixServer, serve
+from test_api_data import build_workdir
+
+
+def fetch(url, data=None, headers=None):
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
+
+
+def test_serve_without_a_published_table_says_what_to_do(tmp_path, capsys):
+    with pytest.raises(cli.UserError, match="myflix run"):
+        serve(tmp_path / "empty", "127.0.0.1", 0)
+    assert cli.main(["serve", "--workdir", str(tmp_path / "empty"), "--port", "0"]) == 2
+    assert "make run" in capsys.readouterr().err
+
+
+def test_commands_are_registered():
+    parser = cli.build_parser()
+    args = parser.parse_args(["serve"])
+    assert (args.workdir, args.host, args.port) == (".myflix", "127.0.0.1", 8000)
+    args = parser.parse_args(["endpoint", "--port", "9001"])
+    assert args.port == 9001 and args.model is None
+
+
+def test_page_and_api_on_one_port(tmp_path):
+    build_workdir(tmp_path / "work", k=5)
+    with MyFlixServer(tmp_path / "work", "127.0.0.1", 0, quiet=True) as server:
+        status, headers, body = fetch(server.url + "/")
+        assert status == 200 and headers["Content-Type"].startswith("text/html") and b"MYFLIX" in body
+        for asset in ("/app.js", "/style.css", "/config.js"):
+            assert fetch(server.url + asset)[0] == 200
+        status, headers, body = fetch(server.url + "/health")
+        assert status == 200 and json.loads(body)["clusters"] == 5
+        status, _, body = fetch(server.url + "/recommendations", data=b"{oops",
+                                headers={"Content-Type": "application/json"})
+        assert status == 400 and json.loads(body)["Message"]
+        status, _, body = fetch(server.url + "/movies/tt0000001")
+        assert status == 404
+        host, port = server.dev.server.server_address[:2]
+    with pytest.raises(OSError):   # stopped: nothing (no autoreload child) holds the port any more
+        socket.create_connection((host, port), timeout=2).close()
