@@ -122,8 +122,8 @@ def open_model_dir(path: str | os.PathLike) -> Path:
     target = folder.parent / (folder.name + UNPACKED_SUFFIX)
     try:
         return unpack_tarball(tarball, target)
-    except PermissionError:
-        # A read-only input mount: unpack under the temp folder instead, keyed by content.
+    except OSError:
+        # A read-only input mount (EACCES, EROFS): unpack under the temp folder instead, keyed by content.
         fallback = Path(tempfile.gettempdir()) / f"myflix-{sha256_file(tarball)[:16]}{UNPACKED_SUFFIX}"
         return unpack_tarball(tarball, fallback)
 

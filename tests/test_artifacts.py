@@ -136,3 +136,24 @@ def test_model_without_recorded_digest_is_refused(tmp_path):
     (tmp_path / schema.MODEL_JSON).write_text(json.dumps({"features": [], "k": 2}))
     with pytest.raises(artifacts.ArtifactError, match="no sha256 recorded"):
         artifacts.load_model(tmp_path)
+
+
+def test_read_only_input_folder_unpacks_under_tmp(tmp_path, monkeypatch):
+    """A container input mount may be read-only: the artefact is then unpacked under the temp folder."""
+    src = tmp_path / "files"
+    src.mkdir()
+    (src / "model.json").write_text("{}")
+    channel = tmp_path / "ro" / "channel"
+    tar_folder(src, channel / schema.MODEL_TARBALL)
+    real_mkdtemp = artifacts.tempfile.mkdtemp
+
+    def refuse_beside_the_input(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == channel.parent:
+            raise OSError(30, "Read-only file system")
+        return real_mkdtemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(artifacts.tempfile, "mkdtemp", refuse_beside_the_input)
+    monkeypatch.setattr(artifacts.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    folder = artifacts.open_model_dir(channel)
+    assert folder.parent == tmp_path / "tmp" and (folder / "model.json").is_file()
