@@ -1,0 +1,41 @@
+"""`chalice package` of api/: a small Lambda package (pandas, pyarrow, awswrangler come from the managed layer)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+API = Path(__file__).resolve().parents[1] / "api"
+LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024          # direct upload limit, zipped
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024    # function + layers, unzipped
+PANDAS_LAYER_UNZIPPED = 200 * 1024 * 1024    # a generous bound for the AWS SDK for pandas layer
+
+
+def test_chalice_package_is_small_and_uses_the_pandas_layer(tmp_path):
+    project = tmp_path / "api"
+    shutil.copytree(API, project, ignore=shutil.ignore_patterns("deployments", "__pycache__", "*.pyc"))
+    chalice = Path(sys.executable).with_name("chalice")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    out = subprocess.run([str(chalice), "package", "--stage", "dev", str(tmp_path / "out")], cwd=project,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    package = tmp_path / "out" / "deployment.zip"
+    with zipfile.ZipFile(package) as archive:
+        names = archive.namelist()
+        unzipped = sum(i.file_size for i in archive.infolist())
+    assert "app.py" in names and "chalicelib/service.py" in names
+    assert not [n for n in names if n.split("/")[0] in ("pandas", "numpy", "pyarrow", "awswrangler", "steps")]
+    assert package.stat().st_size < LAMBDA_ZIP_LIMIT
+    assert unzipped + PANDAS_LAYER_UNZIPPED < LAMBDA_UNZIPPED_LIMIT
+
+    template = json.loads((tmp_path / "out" / "sam.json").read_text())
+    function = next(r["Properties"] for r in template["Resources"].values()
+                    if r["Type"] == "AWS::Serverless::Function")
+    assert any(":layer:AWSSDKPandas-Python311" in layer for layer in function["Layers"])
+    assert function["Runtime"] == "python3.11"
+    variables = function["Environment"]["Variables"]
+    assert variables["MYFLIX_GLUE_TABLE"] == "movie_clusters" and "MYFLIX_WORKDIR" not in variables
