@@ -221,17 +221,21 @@ def evaluate_condition(condition: dict, ctx: Context) -> bool:
     raise ExpressionError(f"unknown condition type {kind!r} in {condition}")
 
 
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else to_text(value)
+
+
 def describe_condition(condition: dict, ctx: Context) -> str:
-    """`0.12 >= 0.05`-like text of one condition with its resolved values (for reports)."""
+    """`silhouette=0.12 >= 0.05`-like text of one condition with its resolved values (for reports)."""
     kind = condition.get("Type")
     symbols = {"Equals": "==", "GreaterThan": ">", "GreaterThanOrEqualTo": ">=",
                "LessThan": "<", "LessThanOrEqualTo": "<="}
     try:
         if kind in symbols:
-            return (f"{_label(condition.get('LeftValue'))}={to_text(resolve(condition.get('LeftValue'), ctx))} "
-                    f"{symbols[kind]} {to_text(resolve(condition.get('RightValue'), ctx))}")
+            return (f"{_label(condition.get('LeftValue'))}={_short(resolve(condition.get('LeftValue'), ctx))} "
+                    f"{symbols[kind]} {_short(resolve(condition.get('RightValue'), ctx))}")
         if kind == "In":
-            return (f"{to_text(resolve(condition.get('QueryValue'), ctx))} in "
+            return (f"{_short(resolve(condition.get('QueryValue'), ctx))} in "
                     f"{[resolve(v, ctx) for v in condition.get('Values', [])]}")
         if kind == "Not":
             return f"not ({describe_condition(condition['Condition'], ctx)})"

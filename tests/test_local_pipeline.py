@@ -1,0 +1,153 @@
+"""The REAL MyFlix pipeline definition, executed end to end by the local runner on real data.
+
+The definition is the JSON `pipeline.definition.definition_json()` gives SageMaker; the data is
+the vega movies fixture (3,201 real films in IMDb's format, tests/imdb_fixtures.py); the k range
+and the evaluation samples are made small through pipeline parameters to keep it quick. Sockets
+are blocked in this process and, by the runner, in every step subprocess.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pipeline.local import executions, registry
+from pipeline.local.progress import Progress
+from pipeline.local.runner import LocalRunner, plan
+from pipeline.local.store import LocalStore
+from steps import schema
+
+BUCKET = "myflix-local"
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::000000000000:role/myflix-local"
+REPO = Path(__file__).resolve().parent.parent
+SMALL = {"k_min": "2", "k_max": "6", "silhouette_sample": "800", "recall_queries": "60",
+         "model_approval_status": "Approved",
+         # the gate is tested on its own below; here it must pass on this small sample
+         "min_silhouette": "-1", "min_recall_at_k": "0", "max_cluster_share": "1"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_network():
+    attempts: list = []
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def connect(self, address, *args):
+        if self.family == socket.AF_UNIX:
+            return real_connect(self, address)
+        attempts.append(address)
+        raise OSError(f"network blocked in tests: {address}")
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host in ("localhost", "127.0.0.1", "::1", None):
+            return real_getaddrinfo(host, *args, **kwargs)
+        attempts.append(host)
+        raise socket.gaierror(f"network blocked in tests: {host}")
+
+    socket.socket.connect, socket.getaddrinfo = connect, getaddrinfo
+    yield attempts
+    socket.socket.connect, socket.getaddrinfo = real_connect, real_getaddrinfo
+    assert attempts == [], f"the local pipeline tried to reach the network: {attempts}"
+
+
+@pytest.fixture(scope="module")
+def real_definition() -> str:
+    from pipeline.code_bundle import build_bundle
+    from pipeline.definition import definition_json
+    bundle = build_bundle()
+    text = definition_json(REGION, ROLE, BUCKET, bundle=bundle)
+    scripts = {a.split("/opt/ml/processing/input/code/", 1)[1]
+               for step in plan(json.loads(text)) if step.type == "Processing"
+               for a in step.step["Arguments"]["AppSpecification"].get("ContainerEntrypoint", [])
+               if "/opt/ml/processing/input/code/" in a}
+    missing = sorted(s for s in scripts if s not in bundle.files)
+    if missing:
+        pytest.skip(f"step scripts not written yet: {', '.join(missing)}")
+    return text
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, real_definition) -> Path:
+    from pipeline.cmd_run import upload_bundle
+    from pipeline.code_bundle import build_bundle
+    from tests.imdb_fixtures import write_vega_imdb
+    work = tmp_path_factory.mktemp("local-pipeline")
+    write_vega_imdb(LocalStore(work).path_for(f"s3://{BUCKET}/raw/"))
+    upload_bundle(work, build_bundle())
+    return work
+
+
+@pytest.fixture(scope="module")
+def first_run(workdir: Path, real_definition: str) -> dict:
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    return runner.run(real_definition, SMALL)
+
+
+def _steps(result: dict) -> dict[str, dict]:
+    return {s["StepName"]: s for s in result["Steps"]}
+
+
+def _store_json(workdir: Path, uri: str, name: str) -> dict:
+    return json.loads((LocalStore(workdir).path_for(uri) / name).read_text())
+
+
+def test_real_definition_runs_end_to_end(workdir: Path, first_run: dict):
+    assert first_run["PipelineExecutionStatus"] == "Succeeded", first_run["FailureReason"]
+    steps = _steps(first_run)
+    not_run = {n for n, s in steps.items() if s["StepStatus"] == "NotRun"}
+    assert all(s["StepStatus"] in ("Succeeded", "NotRun") for s in steps.values())
+    # Only the Fail step of the quality gate's else branch is left out.
+    assert {steps[n]["StepType"] for n in not_run} == {"Fail"}
+    execution_id = first_run["PipelineExecutionId"]
+
+    # Parameter overrides reached the steps: the sweep ran over k = 2..6 only.
+    tune = next(s for s in steps.values() if schema.ELBOW_JSON in json.dumps(s.get("Outputs", {}))
+                or "elbow" in s.get("Outputs", {}))
+    elbow = _store_json(workdir, tune["Outputs"]["elbow"], schema.ELBOW_JSON)
+    assert elbow["k"] == [2, 3, 4, 5, 6] and 2 <= elbow["chosen_k"] <= 6
+
+    # JsonGet(chosen_k) became TrainKMeans' k: the model artefact says so.
+    model_uri = next(s["Outputs"]["model"] for s in steps.values()
+                     if s["StepType"] == "Training" and s["StepName"] == "TrainKMeans")
+    with tarfile.open(LocalStore(workdir).path_for(model_uri)) as tar:
+        model_json = json.loads(tar.extractfile(schema.MODEL_JSON).read())
+        assert "code/inference.py" in tar.getnames()
+    assert model_json["k"] == elbow["chosen_k"]
+
+    # Registered (Approved), published under this execution's prefix, deployed locally.
+    (package,) = registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == model_uri
+    table = json.loads((workdir / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").read_text())
+    assert table["StorageDescriptor"]["Location"].rstrip("/").endswith(f"{schema.TABLE_PREFIX}/{execution_id}")
+    assert table["Parameters"]["myflix_model_package_arn"] == package["ModelPackageArn"]
+    endpoint = json.loads((workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json").read_text())
+    assert endpoint["EndpointStatus"] == "InService"
+    assert endpoint["ModelPackageArn"] == package["ModelPackageArn"]
+
+    # `myflix pipeline status --local` reads the same record.
+    described = executions.describe_execution(workdir)
+    assert described["PipelineExecutionArn"] == first_run["PipelineExecutionArn"]
+    assert all(Path(s["LogFile"]).is_file() for s in described["Steps"]
+               if s["StepType"] in ("Processing", "Training"))
+
+
+def test_impossible_gate_fails_with_the_metrics_and_reuses_the_cache(workdir: Path, first_run: dict,
+                                                                    real_definition: str):
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    result = runner.run(real_definition, dict(SMALL, min_silhouette="2"))
+    assert result["PipelineExecutionStatus"] == "Failed"
+    steps = _steps(result)
+    fail = next(s for s in steps.values() if s["StepType"] == "Fail")
+    assert fail["StepStatus"] == "Failed" and "silhouette" in fail["FailureReason"]
+    assert fail["FailureReason"] in result["FailureReason"]
+    assert all(s["StepStatus"] == "NotRun" for s in steps.values() if s["StepType"] == "RegisterModel")
+    # Every cached step before the gate came from the first run: nothing was recomputed.
+    cached = [s for s in steps.values() if s["StepType"] in ("Processing", "Training")
+              and s["StepStatus"] == "Succeeded"]
+    assert cached and all(s.get("CacheHitResult", {}).get("SourcePipelineExecutionArn")
+                          == first_run["PipelineExecutionArn"] for s in cached)
+    assert len(registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)) == 1
