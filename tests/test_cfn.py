@@ -389,9 +389,9 @@ SAGEMAKER_ROLE_CASES = [
     ("s3:GetObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, True),
     ("s3:GetObject", f"{OBJ}/code/{'a' * 64}/src/steps/preprocess.py", {}, True),
     ("s3:ListBucket", OBJ, {"s3:prefix": "raw/title.ratings.tsv.gz"}, True),
-    ("s3:ListBucket", OBJ, {"s3:prefix": f"{PIPELINE}/abc123/TrainKMeans/"}, True),
-    ("s3:PutObject", f"{OBJ}/{PIPELINE}/abc123/Preprocess/features/features.parquet", {}, True),
-    ("s3:GetObject", f"{OBJ}/{PIPELINE}/abc123/Evaluate/evaluation/evaluation.json", {}, True),
+    ("s3:ListBucket", OBJ, {"s3:prefix": f"runs/{PIPELINE}/abc123/TrainKMeans/"}, True),
+    ("s3:PutObject", f"{OBJ}/runs/{PIPELINE}/abc123/Preprocess/features/features.parquet", {}, True),
+    ("s3:GetObject", f"{OBJ}/runs/{PIPELINE}/abc123/Evaluate/evaluation/evaluation.json", {}, True),
     ("s3:PutObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, True),
     ("glue:GetTable", f"{GLUE}:table/myflix/movie_clusters", {}, True),
     ("glue:UpdateTable", f"{GLUE}:table/myflix/movie_clusters", {}, True),
@@ -400,8 +400,9 @@ SAGEMAKER_ROLE_CASES = [
     ("sagemaker:CreateTrainingJob", f"{SM}:training-job/pipelines-abc123-trainkmeans-x1y2", {}, True),
     ("sagemaker:AddTags", f"{SM}:training-job/pipelines-abc123-trainkmeans-x1y2", {}, True),
     ("sagemaker:CreateModelPackage", f"{SM}:model-package/myflix-movie-clusters/3", {}, True),
-    ("sagemaker:CreateModel", f"{SM}:model/myflix-movie-clusters-3", {}, True),
-    ("sagemaker:CreateEndpointConfig", f"{SM}:endpoint-config/myflix-movie-clusters-3", {}, True),
+    ("sagemaker:CreateModel", f"{SM}:model/myflix-movie-clusters-v3-0a1b2c3d", {}, True),
+    ("sagemaker:CreateEndpointConfig", f"{SM}:endpoint-config/myflix-movie-clusters-cfg-v3-0a1b2c3d", {}, True),
+    ("s3:DeleteObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, True),
     ("sagemaker:UpdateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
     ("sagemaker:CreateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
     ("iam:PassRole", SM_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}, True),
@@ -411,7 +412,9 @@ SAGEMAKER_ROLE_CASES = [
     # what it must not do
     ("s3:PutObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, False),
     ("s3:PutObject", f"{OBJ}/code/{'a' * 64}/src/steps/preprocess.py", {}, False),
-    ("s3:DeleteObject", f"{OBJ}/{PIPELINE}/abc123/x", {}, False),
+    ("s3:DeleteObject", f"{OBJ}/runs/{PIPELINE}/abc123/x", {}, False),
+    ("s3:DeleteObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, False),
+    ("sagemaker:CreateModel", f"{SM}:model/someone-elses-model", {}, False),
     ("s3:GetObject", f"{OBJ}/other/secret.csv", {}, False),
     ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/raw/title.basics.tsv.gz", {}, False),
     ("s3:ListBucket", OBJ, {"s3:prefix": ""}, False),
@@ -444,7 +447,7 @@ API_ROLE_CASES = [
     ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/myflix-api-dev:log-stream:2026/x", {}, True),
     ("logs:CreateLogStream", f"{LOGS}:/aws/lambda/myflix-api-APIHandler-AbC:log-stream:x", {}, True),
     ("s3:GetObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, False),
-    ("s3:GetObject", f"{OBJ}/{PIPELINE}/abc123/model.tar.gz", {}, False),
+    ("s3:GetObject", f"{OBJ}/runs/{PIPELINE}/abc123/model.tar.gz", {}, False),
     ("s3:PutObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, False),
     ("s3:ListBucket", OBJ, {"s3:prefix": "raw/"}, False),
     ("glue:UpdateTable", f"{GLUE}:table/myflix/movie_clusters", {}, False),
@@ -527,3 +530,120 @@ def test_checkov_finds_nothing(template):
     report = json.loads(result.stdout)
     assert report["results"]["failed_checks"] == [], report["results"]["failed_checks"]
     assert report["summary"]["passed"] > 0
+
+
+# --- the pipeline definition against the execution role -----------------------------------------
+
+def _definition_steps(steps: list[dict]) -> Iterator[dict]:
+    for step in steps:
+        yield step
+        args = step.get("Arguments", {})
+        for branch in ("IfSteps", "ElseSteps"):
+            yield from _definition_steps(args.get(branch, []))
+
+
+class _Resolver:
+    """Turns the definition's expressions into the concrete values one execution would see."""
+
+    def __init__(self, definition: dict, execution_id: str = "abc123"):
+        self.params = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
+        self.steps = {s["Name"]: s for s in _definition_steps(definition["Steps"])}
+        self.execution = {"PipelineName": PIPELINE, "PipelineExecutionId": execution_id,
+                          "PipelineExecutionArn": f"{SM}:pipeline/{PIPELINE}/execution/{execution_id}"}
+
+    def __call__(self, value: Any) -> str:
+        if isinstance(value, (str, int, float)):
+            return str(value)
+        if "Std:Join" in value:
+            join = value["Std:Join"]
+            return join["On"].join(self(v) for v in join["Values"])
+        if "Get" in value:
+            path = value["Get"]
+            kind, _, rest = path.partition(".")
+            if kind == "Parameters":
+                return str(self.params[rest])
+            if kind == "Execution":
+                return self.execution[rest]
+            if kind == "Steps":
+                name, _, prop = rest.partition(".")
+                args = self.steps[name]["Arguments"]
+                m = re.match(r"ProcessingOutputConfig\.Outputs\['([^']+)'\]\.S3Output\.S3Uri$", prop)
+                if m:
+                    (out,) = [o for o in args["ProcessingOutputConfig"]["Outputs"] if o["OutputName"] == m.group(1)]
+                    return self(out["S3Output"]["S3Uri"])
+                if prop == "ModelArtifacts.S3ModelArtifacts":
+                    base = self(args["OutputDataConfig"]["S3OutputPath"]).rstrip("/")
+                    return f"{base}/pipelines-abc123-{name}-x1y2/output/model.tar.gz"
+                if prop == "ModelPackageArn":
+                    return f"{SM}:model-package/myflix-movie-clusters/1"
+                return f"<{path}>"
+        raise AssertionError(f"the test cannot resolve {value!r}")
+
+
+def s3_access_of_definition(definition: dict) -> list[tuple[str, str, str]]:
+    """(step, 'read'|'write', s3 uri) for every S3 location the definition's steps use."""
+    resolve = _Resolver(definition)
+    uses = []
+    for step in _definition_steps(definition["Steps"]):
+        args, name = step.get("Arguments", {}), step["Name"]
+        for inp in args.get("ProcessingInputs", []):
+            uses.append((name, "read", resolve(inp["S3Input"]["S3Uri"])))
+        for out in args.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            uses.append((name, "write", resolve(out["S3Output"]["S3Uri"])))
+        for inp in args.get("InputDataConfig", []):
+            uses.append((name, "read", resolve(inp["DataSource"]["S3DataSource"]["S3Uri"])))
+        if "OutputDataConfig" in args:
+            uses.append((name, "write", resolve(args["OutputDataConfig"]["S3OutputPath"])))
+        for value in args.get("HyperParameters", {}).values():
+            if isinstance(value, str) and value.strip('"').startswith("s3://"):
+                uses.append((name, "read", value.strip('"')))
+        container_args = args.get("AppSpecification", {}).get("ContainerArguments", [])
+        for flag, value in zip(container_args, container_args[1:]):
+            if flag == "--table-location":
+                uses.append((name, "write", resolve(value)))
+        for container in args.get("InferenceSpecification", {}).get("Containers", []):
+            uses.append((name, "read", resolve(container["ModelDataUrl"])))
+        for metric in args.get("ModelMetrics", {}).get("ModelQuality", {}).values():
+            uses.append((name, "read", resolve(metric["S3Uri"])))
+    return uses
+
+
+@pytest.fixture(scope="module")
+def definition():
+    pytest.importorskip("pipeline.definition", reason="the pipeline definition (issue 3) has not landed")
+    from pipeline.definition import definition_json
+    return json.loads(definition_json(REGION, SM_ROLE, BUCKET, PIPELINE))
+
+
+def test_sagemaker_role_covers_every_s3_location_of_the_pipeline_definition(stack, definition):
+    docs = stack["policies"][f"myflix-sagemaker-{REGION}"]["docs"]
+    uses = s3_access_of_definition(definition)
+    assert {name for name, _, _ in uses} >= {"Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans",
+                                             "Evaluate", "Publish"}
+    problems = []
+    for step, mode, uri in uses:
+        if not uri.startswith(f"s3://{BUCKET}/"):
+            problems.append(f"{step} {mode}s {uri}, outside the stack's bucket")
+            continue
+        key = uri[len(f"s3://{BUCKET}/"):]
+        obj = f"{OBJ}/{key.rstrip('/')}/part-0" if uri.endswith("/") or mode == "write" else f"{OBJ}/{key}"
+        checks = [("s3:GetObject", obj, {}), ("s3:ListBucket", OBJ, {"s3:prefix": key})]
+        if mode == "write":
+            checks.append(("s3:PutObject", obj, {}))
+        for action, resource, context in checks:
+            if evaluate(docs, action, resource, context) != "Allow":
+                problems.append(f"{step} needs {action} on {resource} {context or ''}")
+    assert problems == []
+
+
+def test_pipeline_definition_uses_the_stacks_names(definition):
+    from steps import schema
+    steps = {s["Name"]: s for s in _definition_steps(definition["Steps"])}
+    roles = {s["Arguments"]["RoleArn"] for s in steps.values() if "RoleArn" in s.get("Arguments", {})}
+    assert roles == {SM_ROLE}
+    assert steps["Register"]["Arguments"]["ModelPackageGroupName"] == schema.MODEL_PACKAGE_GROUP
+    images = {json.dumps(s["Arguments"].get("AppSpecification", {}).get("ImageUri")
+                         or s["Arguments"].get("AlgorithmSpecification", {}).get("TrainingImage"))
+              for s in steps.values() if s["Type"] in ("Processing", "Training")}
+    # the role pulls only from the sagemaker-scikit-learn repository
+    assert all("/sagemaker-scikit-learn:" in image for image in images), images
