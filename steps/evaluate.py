@@ -54,11 +54,13 @@ def plot_cluster_sizes(sizes: dict, path: Path, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     counts = sizes["counts"]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(counts)), 4.0))
     ax.bar(range(len(counts)), counts, color="#4c72b0")
     ax.axhline(np.mean(counts), color="#c44e52", linestyle="--", label=f"mean {np.mean(counts):.0f}")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))   # cluster ids are whole numbers
     ax.set_xlabel("cluster")
     ax.set_ylabel("movies")
     ax.set_title(title)
