@@ -23,6 +23,7 @@ from sagemaker.core.workflow.conditions import (ConditionEquals, ConditionGreate
                                                 ConditionLessThanOrEqualTo)
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
+from sagemaker.core.workflow.parameters import Parameter, ParameterTypeEnum
 from sagemaker.core.workflow.properties import PropertyFile
 from sagemaker.mlops.workflow.condition_step import ConditionStep
 from sagemaker.mlops.workflow.fail_step import FailStep
@@ -98,10 +99,13 @@ class BuildContext:
 
 
 def _text(value: Any) -> Any:
-    """Container arguments and hyperparameters are strings: convert numeric pipeline variables."""
-    if isinstance(value, str):
-        return value
-    return value.to_string()
+    """Container arguments and hyperparameters are strings: wrap numeric pipeline variables (and
+    JsonGet, whose type is only known at run time) in a Join; strings and string variables as is."""
+    if isinstance(value, Parameter):
+        return value if value.parameter_type == ParameterTypeEnum.STRING else value.to_string()
+    if isinstance(value, JsonGet):
+        return value.to_string()
+    return value
 
 
 def _arg_list(pairs: list[tuple[str, Any]]) -> list[Any]:

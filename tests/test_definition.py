@@ -1,0 +1,348 @@
+"""The pipeline definition JSON: steps, types, data flow, parameters, contract, determinism, offline.
+
+The definition is generated once per session with every socket blocked and no AWS credentials;
+every test reads that JSON (what SageMaker and the local runner both receive).
+"""
+from __future__ import annotations
+
+import json
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from pipeline.code_bundle import build_bundle
+from pipeline.definition import definition_json, parameter_specs
+from steps import schema
+
+REGION = "eu-west-1"
+ROLE = "arn:aws:iam::111122223333:role/myflix-pipeline"
+BUCKET = "myflix-test-bucket"
+REPO = Path(__file__).resolve().parents[1]
+CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                   "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                   "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
+def generate_offline(bundle, region=REGION, bucket=BUCKET) -> tuple[str, list]:
+    """definition_json with the network cut off and no credentials; returns (json, attempts)."""
+    attempts: list = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[:2])
+        raise OSError("network access is blocked in this test")
+
+    with pytest.MonkeyPatch.context() as mp:
+        for target, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
+                             (socket, "create_connection"), (socket, "getaddrinfo")):
+            mp.setattr(target, name, refuse)
+        for var in CREDENTIAL_VARS:
+            mp.delenv(var, raising=False)
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        mp.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+        text = definition_json(region, ROLE, bucket, bundle=bundle)
+    return text, attempts
+
+
+@pytest.fixture(scope="session")
+def generated(request):
+    """(bundle, json text, socket attempts): one offline generation shared by the session."""
+    cached = getattr(request.config, "_myflix_offline_definition", None)
+    if cached is None:
+        bundle = build_bundle()
+        cached = (bundle, *generate_offline(bundle))
+        request.config._myflix_offline_definition = cached
+    return cached
+
+
+@pytest.fixture(scope="session")
+def definition(generated) -> dict:
+    return json.loads(generated[1])
+
+
+def all_steps(steps: list[dict]) -> dict[str, dict]:
+    out = {}
+    for step in steps:
+        out[step["Name"]] = step
+        if step["Type"] == "Condition":
+            out.update(all_steps(step["Arguments"]["IfSteps"]))
+            out.update(all_steps(step["Arguments"]["ElseSteps"]))
+    return out
+
+
+@pytest.fixture(scope="session")
+def steps(definition) -> dict[str, dict]:
+    return all_steps(definition["Steps"])
+
+
+def args_of(step: dict) -> dict[str, object]:
+    """ContainerArguments as {"--name": value}."""
+    values = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert len(values) % 2 == 0, values
+    return dict(zip(values[::2], values[1::2]))
+
+
+def refs(value) -> set[str]:
+    """Every {"Get": ...} path inside value."""
+    found = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Get" and isinstance(item, str):
+                found.add(item)
+            else:
+                found |= refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= refs(item)
+    return found
+
+
+def json_gets(value) -> list[dict]:
+    found = []
+    if isinstance(value, dict):
+        if "Std:JsonGet" in value:
+            found.append(value["Std:JsonGet"])
+        for item in value.values():
+            found += json_gets(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += json_gets(item)
+    return found
+
+
+EXPECTED_TYPES = {
+    "Preprocess": "Processing", "TrainScaler": "Training", "TuneKMeans": "Processing",
+    "TrainKMeans": "Training", "Evaluate": "Processing", "QualityGate": "Condition",
+    "QualityGateFailed": "Fail", "Register": "RegisterModel", "Publish": "Processing",
+    "CheckApproval": "Condition", "Deploy": "Processing",
+}
+SCRIPTS = {"Preprocess": "preprocess.py", "TuneKMeans": "tune_kmeans.py", "Evaluate": "evaluate.py",
+           "Publish": "publish.py", "Deploy": "deploy.py", "TrainScaler": "train_scaler.py",
+           "TrainKMeans": "train_kmeans.py"}
+# docs/CONTRACTS.md "Step scripts": the arguments each processing script receives.
+EXPECTED_ARGS = {
+    "Preprocess": ["--basics", "--ratings", "--features-out", "--catalog-out", "--report-out",
+                   "--title-type", "--year-iqr-multiplier", "--min-year", "--runtime-cap",
+                   "--runtime-bin-width", "--min-rating", "--min-votes", "--dropped-genres",
+                   "--max-bad-fraction"],
+    "TuneKMeans": ["--features", "--scaler", "--output", "--k-min", "--k-max", "--k-override", "--seed"],
+    "Evaluate": ["--features", "--model", "--output", "--silhouette-sample", "--recall-queries",
+                 "--recall-k", "--seed"],
+    "Publish": ["--catalog", "--features", "--model", "--table-location", "--database", "--table",
+                "--execution-id", "--model-package-arn"],
+    "Deploy": ["--model-package-arn", "--endpoint-name", "--role-arn", "--instance-type",
+               "--serverless-memory-mb", "--serverless-max-concurrency"],
+}
+
+
+def test_generated_offline_without_touching_the_network(generated):
+    _bundle, text, attempts = generated
+    assert attempts == [], f"definition generation tried to open connections: {attempts}"
+    assert json.loads(text)["Version"] == "2020-12-01"
+
+
+def test_every_step_with_its_type_in_order(definition, steps):
+    assert {name: step["Type"] for name, step in steps.items()} == EXPECTED_TYPES
+    assert [s["Name"] for s in definition["Steps"]] == [
+        "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "QualityGate"]
+    gate = steps["QualityGate"]["Arguments"]
+    assert [s["Name"] for s in gate["IfSteps"]] == ["Register", "Publish", "CheckApproval"]
+    assert [s["Name"] for s in gate["ElseSteps"]] == ["QualityGateFailed"]
+    approval = steps["CheckApproval"]["Arguments"]
+    assert [s["Name"] for s in approval["IfSteps"]] == ["Deploy"] and approval["ElseSteps"] == []
+
+
+def test_every_step_has_a_display_name_and_description(steps):
+    for name, step in steps.items():
+        assert step.get("DisplayName"), name
+        assert len(step.get("Description", "")) > 20, name
+
+
+def test_processing_steps_follow_the_container_contract(steps, generated):
+    bundle = generated[0]
+    sklearn = re.compile(r"^\d+\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/sagemaker-scikit-learn:1\.9-0-cpu-py3$")
+    for name, expected in EXPECTED_ARGS.items():
+        spec = steps[name]["Arguments"]
+        app = spec["AppSpecification"]
+        assert sklearn.match(app["ImageUri"]), app["ImageUri"]
+        assert app["ContainerEntrypoint"] == [
+            "python3", f"/opt/ml/processing/input/code/steps/{SCRIPTS[name]}"]
+        inputs = {i["InputName"]: i["S3Input"] for i in spec["ProcessingInputs"]}
+        assert inputs["code"]["S3Uri"] == f"s3://{BUCKET}/code/{bundle.sha256}/src/"
+        assert inputs["code"]["LocalPath"] == "/opt/ml/processing/input/code"
+        args = args_of(steps[name])
+        assert list(args) == expected, name
+        # Every mounted input and every output is passed explicitly as its container path.
+        local_paths = {i["LocalPath"] for n, i in inputs.items() if n != "code"}
+        local_paths |= {o["S3Output"]["LocalPath"]
+                        for o in spec.get("ProcessingOutputConfig", {}).get("Outputs", [])}
+        path_args = {v for v in args.values() if isinstance(v, str) and v.startswith("/opt/ml/")}
+        assert path_args == local_paths, name
+
+
+def test_training_steps_use_script_mode_from_the_bundle(steps, generated):
+    bundle = generated[0]
+    for name, channels in (("TrainScaler", ["features"]), ("TrainKMeans", ["features", "scaler"])):
+        spec = steps[name]["Arguments"]
+        hyper = spec["HyperParameters"]
+        assert hyper["sagemaker_program"] == f"steps/{SCRIPTS[name]}"
+        assert hyper["sagemaker_submit_directory"] == \
+            f"s3://{BUCKET}/code/{bundle.sha256}/sourcedir.tar.gz"
+        assert [c["ChannelName"] for c in spec["InputDataConfig"]] == channels
+        assert "sagemaker-scikit-learn:1.9-0" in spec["AlgorithmSpecification"]["TrainingImage"]
+        # No SDK-uploaded driver channels, no entrypoint override: the container's script mode.
+        assert "ContainerEntrypoint" not in spec["AlgorithmSpecification"]
+    assert refs(steps["TrainKMeans"]["Arguments"]["InputDataConfig"][1]) == {
+        "Steps.TrainScaler.ModelArtifacts.S3ModelArtifacts"}
+
+
+def test_chosen_k_flows_from_the_elbow_sweep_into_training(steps):
+    tune = steps["TuneKMeans"]
+    (prop,) = tune["PropertyFiles"]
+    assert prop == {"PropertyFileName": "ElbowReport", "OutputName": "elbow", "FilePath": "elbow.json"}
+    outputs = tune["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    assert [o["OutputName"] for o in outputs] == ["elbow"]
+    (get,) = json_gets(steps["TrainKMeans"]["Arguments"]["HyperParameters"]["k"])
+    assert get == {"PropertyFile": {"Get": "Steps.TuneKMeans.PropertyFiles.ElbowReport"},
+                   "Path": "chosen_k"}
+    assert refs(steps["TrainKMeans"]["Arguments"]["HyperParameters"]["seed"]) == {"Parameters.seed"}
+
+
+def test_quality_gate_reads_evaluation_json_against_threshold_parameters(steps):
+    (prop,) = steps["Evaluate"]["PropertyFiles"]
+    assert prop == {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
+                    "FilePath": "evaluation.json"}
+    conditions = steps["QualityGate"]["Arguments"]["Conditions"]
+    seen = {}
+    for cond in conditions:
+        (get,) = json_gets(cond["LeftValue"])
+        assert get["PropertyFile"] == {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
+        seen[get["Path"]] = (cond["Type"], cond["RightValue"])
+    assert seen == {
+        "silhouette": ("GreaterThanOrEqualTo", {"Get": "Parameters.min_silhouette"}),
+        "recall_at_k": ("GreaterThanOrEqualTo", {"Get": "Parameters.min_recall_at_k"}),
+        "cluster_sizes.max_share": ("LessThanOrEqualTo", {"Get": "Parameters.max_cluster_share"}),
+    }
+
+
+def test_fail_step_names_each_metric_and_its_value(steps):
+    message = steps["QualityGateFailed"]["Arguments"]["ErrorMessage"]["Std:Join"]
+    texts = " ".join(v for v in message["Values"] if isinstance(v, str))
+    for label in ("silhouette=", "recall_at_k=", "max_cluster_share="):
+        assert label in texts
+    assert sorted(g["Path"] for g in json_gets(message)) == [
+        "cluster_sizes.max_share", "recall_at_k", "silhouette"]
+    assert {"Parameters.min_silhouette", "Parameters.min_recall_at_k",
+            "Parameters.max_cluster_share"} <= refs(message)
+
+
+def test_register_into_the_group_with_approval_parameter_and_metrics(steps):
+    spec = steps["Register"]["Arguments"]
+    assert spec["ModelPackageGroupName"] == schema.MODEL_PACKAGE_GROUP
+    assert spec["ModelApprovalStatus"] == {"Get": "Parameters.model_approval_status"}
+    stats = spec["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert stats["ContentType"] == "application/json"
+    join = stats["S3Uri"]["Std:Join"]
+    assert join["Values"][-1] == "evaluation.json"
+    assert refs(join) == {"Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"}
+    (container,) = spec["InferenceSpecification"]["Containers"]
+    assert container["ModelDataUrl"] == {"Get": "Steps.TrainKMeans.ModelArtifacts.S3ModelArtifacts"}
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert "sagemaker-scikit-learn:1.9-0" in container["Image"]
+
+
+def test_publish_writes_a_new_prefix_per_execution(steps):
+    args = args_of(steps["Publish"])
+    location = args["--table-location"]["Std:Join"]
+    assert location["Values"] == [f"s3://{BUCKET}/{schema.TABLE_PREFIX}/",
+                                  {"Get": "Execution.PipelineExecutionId"}, "/"]
+    assert args["--execution-id"] == {"Get": "Execution.PipelineExecutionId"}
+    assert args["--model-package-arn"] == {"Get": "Steps.Register.ModelPackageArn"}
+    assert (args["--database"], args["--table"]) == (schema.GLUE_DATABASE, schema.GLUE_TABLE)
+
+
+def test_deploy_runs_only_when_approved(steps):
+    (cond,) = steps["CheckApproval"]["Arguments"]["Conditions"]
+    assert cond == {"Type": "Equals", "LeftValue": {"Get": "Parameters.model_approval_status"},
+                    "RightValue": "Approved"}
+    args = args_of(steps["Deploy"])
+    assert args["--model-package-arn"] == {"Get": "Steps.Register.ModelPackageArn"}
+    assert args["--role-arn"] == ROLE
+    assert refs(args["--instance-type"]) == {"Parameters.deploy_instance_type"}
+
+
+def test_parameters_and_defaults(definition):
+    params = {p["Name"]: p for p in definition["Parameters"]}
+    for key, value in schema.DEFAULTS.items():
+        if key not in params:
+            continue   # a default some step reads that is not a pipeline parameter
+        kind = {int: "Integer", float: "Float", str: "String"}[type(value)]
+        assert params[key] == {"Name": key, "Type": kind, "DefaultValue": value}, key
+    for key in ("title_type", "year_iqr_multiplier", "min_year", "runtime_cap", "runtime_bin_width",
+                "min_rating", "min_votes", "dropped_genres", "max_bad_fraction", "scaler", "k_min",
+                "k_max", "k_override", "seed", "min_silhouette", "min_recall_at_k",
+                "max_cluster_share", "processing_instance_type", "training_instance_type",
+                "model_approval_status", "endpoint_name", "deploy_instance_type"):
+        assert key in params, key
+    assert params["basics_uri"]["DefaultValue"] == f"s3://{BUCKET}/raw/title.basics.tsv.gz"
+    assert params["ratings_uri"]["DefaultValue"] == f"s3://{BUCKET}/raw/title.ratings.tsv.gz"
+    assert params["model_approval_status"]["DefaultValue"] == "PendingManualApproval"
+    assert params["deploy_instance_type"]["DefaultValue"] == ""       # serverless
+    assert [p.name for p in parameter_specs(BUCKET)] == list(params)
+
+
+def test_every_parameter_is_used_by_some_step(definition):
+    used = refs(definition["Steps"])
+    for param in definition["Parameters"]:
+        assert f"Parameters.{param['Name']}" in used, param["Name"]
+
+
+def test_caching_on_expensive_steps_and_retries_on_jobs(steps):
+    for name in ("Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate"):
+        assert steps[name]["CacheConfig"]["Enabled"] is True, name
+    for name in ("Publish", "Deploy"):   # side effects: never replayed from a cache
+        assert "CacheConfig" not in steps[name], name
+    for name in ("Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "Publish", "Deploy"):
+        kinds = {t for policy in steps[name]["RetryPolicies"] for t in policy["ExceptionType"]}
+        assert {"Step.THROTTLING", "SageMaker.CAPACITY_ERROR"} <= kinds, name
+    assert steps["Register"]["RetryPolicies"][0]["ExceptionType"] == ["Step.SERVICE_FAULT", "Step.THROTTLING"]
+
+
+def test_byte_identical_on_a_second_generation(generated):
+    bundle, text, _ = generated
+    again, attempts = generate_offline(bundle)
+    assert again == text and attempts == []
+
+
+def test_no_timestamps_or_machine_paths_in_the_definition(generated):
+    text = generated[1].replace('"Version": "2020-12-01"', "")
+    assert not re.search(r"20\d\d-?\d\d-?\d\d", text)
+    assert str(REPO) not in text and "/tmp/" not in text
+    assert "TrainingJobName" not in text and "ProcessingJobName" not in text
+
+
+def test_referenced_scripts_accept_the_arguments_they_are_given(steps):
+    """Static check against the step scripts other engineers write (skips one not there yet)."""
+    missing = []
+    for name, expected in EXPECTED_ARGS.items():
+        script = REPO / "steps" / SCRIPTS[name]
+        if not script.is_file():
+            missing.append(script.name)
+            continue
+        source = script.read_text(encoding="utf-8")
+        for option in expected:
+            assert f'"{option}"' in source, f"{script.name} has no {option} argument"
+    if missing:
+        pytest.skip(f"not written yet: {', '.join(missing)}")
+
+
+@pytest.mark.parametrize("role,bucket,match", [
+    ("myflix-role", BUCKET, "IAM role ARN"),
+    (ROLE, "s3://b/x", "bare S3 bucket name"),
+    (ROLE, "ab", "bare S3 bucket name"),
+])
+def test_bad_settings_are_refused_with_a_clear_message(role, bucket, match):
+    with pytest.raises(ValueError, match=match):
+        definition_json(REGION, role, bucket)
