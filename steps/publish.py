@@ -105,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         current = aws_io.get_table(args.database, args.table, region)
         old_location = ((current or {}).get("StorageDescriptor") or {}).get("Location")
         if old_location and old_location.rstrip("/") + "/" == location:
+            if ((current or {}).get("Parameters") or {}).get("myflix_execution_id") == args.execution_id:
+                # A retry of this very execution after the table moved: the work is done.
+                print(f"publish: {args.database}.{args.table} already reads {location}, published by "
+                      f"execution {args.execution_id}; nothing to do", flush=True)
+                return 0
             raise PublishError(f"{args.database}.{args.table} already points at {location}: rewriting it in "
                                "place would show readers a half-written table; publish to a new prefix")
         features = artifacts.read_features(args.features)

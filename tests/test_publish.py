@@ -88,9 +88,15 @@ def test_publish_under_moto_moves_the_table_to_each_new_prefix(inputs, aws_env, 
         # The old prefix is kept, whole.
         assert len(wr.s3.read_parquet(path=first, dataset=True)) == movie_count(inputs["features"])
         assert "previous prefix" in capsys.readouterr().out
-        # Publishing again onto the prefix the table reads is refused.
+        # A retry of the same execution finds its work done; another execution onto that prefix is refused.
         code, _ = run_publish(inputs, "exec-2")
+        assert code == 0 and "nothing to do" in capsys.readouterr().out
+        code = publish.main(["--catalog", str(inputs["catalog"]), "--features", str(inputs["features"]),
+                             "--model", str(inputs["model"]), "--table-location", second,
+                             "--execution-id", "exec-3", "--model-package-arn", ARN])
         assert code == 2 and "already points at" in capsys.readouterr().err
+        assert glue.get_table(DatabaseName="myflix", Name="movie_clusters")["Table"]["Parameters"][
+            "myflix_execution_id"] == "exec-2"
 
 
 def test_publish_locally_writes_the_store_and_the_catalog(inputs, tmp_path, monkeypatch, capsys):
