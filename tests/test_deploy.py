@@ -81,6 +81,9 @@ def test_unapproved_package_is_not_deployed(aws, capsys):
     assert deploy.main(["--model-package-arn", pending, "--endpoint-name", "myflix-test", "--role-arn", ROLE]) == 2
     assert "is PendingManualApproval, not Approved" in capsys.readouterr().err
     assert aws.list_endpoints()["Endpoints"] == []
+    missing = pending.rsplit("/", 1)[0] + "/9"
+    assert deploy.main(["--model-package-arn", missing, "--endpoint-name", "myflix-test", "--role-arn", ROLE]) == 2
+    assert "cannot read the model package" in capsys.readouterr().err
 
 
 def test_bad_arguments_are_clear_errors(capsys):
