@@ -1,0 +1,136 @@
+"""TuneKMeans (SageMaker processing step): the k-means elbow sweep, the knee, elbow.json and elbow.png.
+
+Container contract (docs/CONTRACTS.md): `--features` (features.parquet + features.json from
+Preprocess), `--scaler` (the TrainScaler artefact: a folder holding model.tar.gz or its files),
+`--output` (elbow.json, elbow.png), `--k-min --k-max --k-override --seed`. The pipeline reads
+`chosen_k` from elbow.json (JsonGet) for TrainKMeans. The sweep and the knee choice are the pure
+functions of steps/sweep.py; this script only reads, scales, calls them and writes.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # started as a file, as the containers do: make `steps` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+from steps import artifacts, schema
+from steps.bootstrap import ensure_packages
+
+DEFAULT_FEATURES = f"{schema.PROCESSING_ROOT}/input/features"
+DEFAULT_SCALER = f"{schema.PROCESSING_ROOT}/input/scaler"
+DEFAULT_OUTPUT = f"{schema.PROCESSING_ROOT}/output/elbow"
+ELBOW_PNG = "elbow.png"
+_PNG_METADATA = {"Software": None}   # no library version in the bytes: same curve, same file
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", default=DEFAULT_FEATURES,
+                        help="folder with features.parquet + features.json (Preprocess's output)")
+    parser.add_argument("--scaler", default=DEFAULT_SCALER,
+                        help="the TrainScaler artefact: a folder holding model.tar.gz, or its files")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT, help="where elbow.json and elbow.png go")
+    parser.add_argument("--k-min", type=int, default=schema.DEFAULTS["k_min"], help="smallest k swept")
+    parser.add_argument("--k-max", type=int, default=schema.DEFAULTS["k_max"], help="largest k swept")
+    parser.add_argument("--k-override", type=int, default=schema.DEFAULTS["k_override"],
+                        help="> 0: use this k instead of the detected knee (must lie in [k-min, k-max])")
+    parser.add_argument("--seed", type=int, default=schema.DEFAULTS["seed"])
+    return parser.parse_args(argv)
+
+
+def check_arguments(k_min: int, k_max: int, k_override: int, n_movies: int | None = None) -> None:
+    """Fail before any work on a k range or override that cannot be used (ValueError, with the fix)."""
+    from steps.sweep import check_k_range
+    if k_min < 2:
+        raise ValueError(f"--k-min {k_min}: the elbow sweep needs k_min >= 2")
+    if k_max < k_min:
+        raise ValueError(f"--k-max {k_max} is smaller than --k-min {k_min}: pass k_max >= k_min")
+    if k_override < 0 or (k_override and not k_min <= k_override <= k_max):
+        raise ValueError(f"--k-override {k_override} is outside the swept range [{k_min}, {k_max}]: "
+                         "pass a k in that range, or 0 to use the detected knee")
+    if n_movies is not None:
+        check_k_range(n_movies, k_min, k_max)
+
+
+def elbow_record(ks, inertias, knee_k, chosen_k, method, k_min, k_max, seconds) -> dict:
+    """elbow.json's content, as docs/CONTRACTS.md spells it."""
+    return {"k": [int(k) for k in ks], "inertia": [float(v) for v in inertias],
+            "knee_k": None if knee_k is None else int(knee_k), "chosen_k": int(chosen_k),
+            "method": method, "k_min": int(k_min), "k_max": int(k_max), "seconds": round(float(seconds), 3)}
+
+
+def plot_elbow(record: dict, n_movies: int, path: Path) -> Path:
+    """The elbow curve with the knee marked (and the override, when one was used)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks, inertia = np.array(record["k"]), np.array(record["inertia"])
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    ax.plot(ks, inertia, marker="o", markersize=3, linewidth=1.2, color="tab:blue", label="inertia")
+    knee = record["knee_k"]
+    if knee is not None:
+        y = inertia[ks == knee][0]
+        ax.axvline(knee, color="tab:red", linestyle="--", linewidth=1)
+        ax.plot([knee], [y], marker="o", markersize=9, color="tab:red", label=f"knee k={knee} (Kneedle)")
+    if record["method"] != "kneedle":
+        chosen = record["chosen_k"]
+        y = inertia[ks == chosen][0]
+        label = (f"override k={chosen}" if record["method"] == "override"
+                 else f"fallback k={chosen} (no knee found)")
+        ax.axvline(chosen, color="tab:green", linestyle=":", linewidth=1.5)
+        ax.plot([chosen], [y], marker="s", markersize=9, color="tab:green", label=label)
+    ax.set_xlabel("k (clusters)")
+    ax.set_ylabel("inertia (sum of squared distances, scaled features)")
+    ax.set_title(f"k-means elbow over {n_movies:,} movies: chosen k = {record['chosen_k']} ({record['method']})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata=_PNG_METADATA)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # kneed is not in the SKLearn container; locally this is a no-op.
+    ensure_packages({"kneed": "kneed>=0.8.5,<1"})
+    from steps.sweep import choose_k, sweep
+
+    try:
+        check_arguments(args.k_min, args.k_max, args.k_override)
+        features = artifacts.read_features(args.features)
+        scaler, scaler_meta = artifacts.load_scaler(args.scaler)
+        artifacts.check_feature_order(features.names, scaler_meta.get("features", []), "the scaler artefact")
+        n_movies = features.X.shape[0]
+        check_arguments(args.k_min, args.k_max, args.k_override, n_movies)
+        X = scaler.transform(features.X)
+        print(f"tune_kmeans: elbow sweep k={args.k_min}..{args.k_max} over {n_movies:,} movies x "
+              f"{X.shape[1]} features (seed {args.seed})", flush=True)
+
+        def progress(k: int, inertia: float, elapsed: float) -> None:
+            print(f"tune_kmeans: k={k:3d} inertia={inertia:.6g} elapsed={elapsed:.1f}s", flush=True)
+
+        result = sweep(X, args.k_min, args.k_max, args.seed, progress=progress)
+        chosen_k, knee_k, method = choose_k(result.ks, result.inertias, args.k_override)
+    except (artifacts.ArtifactError, ValueError) as err:
+        print(f"tune_kmeans: {err}", file=sys.stderr)
+        return 2
+    record = elbow_record(result.ks, result.inertias, knee_k, chosen_k, method,
+                          args.k_min, args.k_max, result.seconds)
+    out = Path(args.output)
+    artifacts.write_json(out / schema.ELBOW_JSON, record)
+    plot_elbow(record, n_movies, out / ELBOW_PNG)
+    print(f"tune_kmeans: chosen k = {chosen_k} (method {method}, knee {knee_k}); searched on "
+          f"{result.compressed_points:,} compressed points, {result.seconds:.1f}s; wrote "
+          f"{out / schema.ELBOW_JSON} and {out / ELBOW_PNG}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
