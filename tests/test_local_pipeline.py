@@ -24,6 +24,8 @@ BUCKET = "myflix-local"
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/myflix-local"
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow   # about half a minute: the whole pipeline, each step a subprocess
+
 SMALL = {"k_min": "2", "k_max": "6", "silhouette_sample": "800", "recall_queries": "60",
          "model_approval_status": "Approved",
          # the gate is tested on its own below; here it must pass on this small sample
@@ -73,7 +75,7 @@ def real_definition() -> str:
 def workdir(tmp_path_factory, real_definition) -> Path:
     from pipeline.cmd_run import upload_bundle
     from pipeline.code_bundle import build_bundle
-    from tests.imdb_fixtures import write_vega_imdb
+    from imdb_fixtures import write_vega_imdb  # tests/ is on sys.path under pytest
     work = tmp_path_factory.mktemp("local-pipeline")
     write_vega_imdb(LocalStore(work).path_for(f"s3://{BUCKET}/raw/"))
     upload_bundle(work, build_bundle())
@@ -151,3 +153,27 @@ def test_impossible_gate_fails_with_the_metrics_and_reuses_the_cache(workdir: Pa
     assert cached and all(s.get("CacheHitResult", {}).get("SourcePipelineExecutionArn")
                           == first_run["PipelineExecutionArn"] for s in cached)
     assert len(registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)) == 1
+
+
+def test_myflix_run_command_reuses_the_cache_and_summarises(workdir: Path, first_run: dict, capsys):
+    """`myflix run --no-serve` on the same work folder: the data files are there already (kept),
+    every cacheable step is a hit, and the summary says where everything went."""
+    from pipeline.cli import main
+    args = ["run", "--no-serve", "--workdir", str(workdir)]
+    for name, value in SMALL.items():
+        args += ["-p", f"{name}={value}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    result = executions.describe_execution(workdir)
+    assert result["PipelineExecutionStatus"] == "Succeeded"
+    assert "writing the demo data" not in out          # the vega files at raw/ were kept
+    steps = _steps(result)
+    assert steps["Preprocess"]["CacheHitResult"]["SourcePipelineExecutionArn"] == first_run["PipelineExecutionArn"]
+    for expected in ("chosen k:", "quality gate metrics:", "rows kept by each cleaning rule",
+                     f"{schema.GLUE_DATABASE}.{schema.GLUE_TABLE} -> s3://{BUCKET}/{schema.TABLE_PREFIX}/"
+                     f"{result['PipelineExecutionId']}", "model-package/myflix-movie-clusters/",
+                     f"{schema.ENDPOINT_NAME} InService", "elbow.json", "quality.json"):
+        assert expected in out, expected
+    # Approved by `myflix run` (the newest version); `registry list` shows both versions.
+    assert main(["registry", "list", "--workdir", str(workdir)]) == 0
+    assert capsys.readouterr().out.count("Approved") == 2
