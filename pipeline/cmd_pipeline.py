@@ -355,7 +355,8 @@ def start(resolved: settings_mod.Settings, overrides: dict[str, str],
         try:
             response = client.start_pipeline_execution(**request)
         except Exception as err:  # a missing pipeline deserves the next step, not the raw error
-            if "does not exist" in str(err) or "ResourceNotFound" in str(err):
+            text = str(err)
+            if any(hint in text for hint in ("does not exist", "ResourceNotFound", "Could not find pipeline")):
                 raise UserError(f"pipeline {resolved.pipeline_name} does not exist in "
                                 f"{resolved.region}: run `myflix pipeline upsert` first") from err
             raise

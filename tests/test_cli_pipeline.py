@@ -1,0 +1,282 @@
+"""`myflix pipeline ...` against moto (S3 + SageMaker in-process) and against local executions.
+
+moto 5.2 reports an execution Succeeded as soon as it starts and does not implement
+ListPipelineExecutionSteps: status/wait must still answer (without steps).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipeline import cmd_pipeline, settings
+from pipeline import definition as definition_mod
+from pipeline.cli import UserError, main
+from pipeline.code_bundle import build_bundle
+
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/myflix-pipeline"
+BUCKET = "myflix-cli-test"
+NAME = "myflix-movie-clusters"
+GROUP = "myflix-movie-clusters"
+
+_real_definition_json = definition_mod.definition_json
+_memo: dict = {}
+
+
+def _memo_definition_json(region, role, bucket, pipeline_name=definition_mod.PIPELINE_NAME, bundle=None):
+    """The real definition_json, computed once per (settings, code hash) to keep the file fast."""
+    bundle = bundle or build_bundle()
+    key = (region, role, bucket, pipeline_name, bundle.sha256)
+    if key not in _memo:
+        _memo[key] = _real_definition_json(region, role, bucket, pipeline_name, bundle=bundle)
+    return _memo[key]
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch, tmp_path):
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "MYFLIX_PIPELINE_NAME",
+                "AWS_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("MYFLIX_CONFIG", str(tmp_path / "myflix.json"))
+    monkeypatch.setenv("MYFLIX_REGION", REGION)
+    monkeypatch.setenv("MYFLIX_ROLE_ARN", ROLE)
+    monkeypatch.setenv("MYFLIX_BUCKET", BUCKET)
+    monkeypatch.setattr(definition_mod, "definition_json", _memo_definition_json)
+    yield
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        yield boto3.client("sagemaker", region_name=REGION)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- settings ----------------------------------------------------------------------------------
+def test_settings_come_from_options_then_environment_then_config(tmp_path):
+    config = {"region": "eu-central-1", "role_arn": "arn:aws:iam::1:role/cfg", "bucket": "cfg-bucket"}
+    env = {"AWS_DEFAULT_REGION": "eu-west-2", "MYFLIX_BUCKET": "env-bucket"}
+    resolved = settings.resolve({"bucket": "cli-bucket"}, env=env, config=config)
+    assert (resolved.region, resolved.role, resolved.bucket) == ("eu-west-2", "arn:aws:iam::1:role/cfg", "cli-bucket")
+    assert resolved.pipeline_name == NAME and resolved.origin["region"] == "$AWS_DEFAULT_REGION"
+    resolved = settings.resolve({}, env={"MYFLIX_REGION": "ap-south-1", "AWS_REGION": "x"}, config={})
+    assert resolved.region == "ap-south-1" and resolved.bucket is None
+    with pytest.raises(UserError, match=r"no S3 bucket: set --bucket, or the environment variable MYFLIX_BUCKET"):
+        resolved.require("region", "bucket")
+
+
+def test_config_file_round_trip_and_bad_file(tmp_path):
+    path = tmp_path / "sub" / "config.json"
+    settings.save_config({"bucket": "b1", "region": "eu-west-1"}, path)
+    settings.save_config({"region": None, "role_arn": "arn:aws:iam::1:role/r"}, path)
+    assert settings.load_config(path) == {"bucket": "b1", "role_arn": "arn:aws:iam::1:role/r"}
+    path.write_text("{not json")
+    with pytest.raises(UserError, match="cannot read the config file"):
+        settings.load_config(path)
+
+
+def test_config_file_is_read_by_the_commands(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("MYFLIX_BUCKET")
+    monkeypatch.delenv("MYFLIX_ROLE_ARN")
+    code, _, err = run(capsys, "pipeline", "definition")
+    assert code == 2 and err.count("\n") == 1
+    assert "no S3 bucket" in err and "MYFLIX_BUCKET" in err and "from-stack" in err
+    assert "no SageMaker execution role ARN" in err and "--role" in err
+    settings.save_config({"bucket": BUCKET, "role_arn": ROLE})
+    code, out, _ = run(capsys, "pipeline", "definition", "--compact")
+    assert code == 0 and f"s3://{BUCKET}/code/" in out and ROLE in out
+
+
+# --- offline commands --------------------------------------------------------------------------
+def test_definition_to_a_file_and_dag_from_it(capsys, tmp_path):
+    target = tmp_path / "definition.json"
+    code, _, err = run(capsys, "pipeline", "definition", "-o", str(target))
+    assert code == 0 and "wrote" in err
+    data = json.loads(target.read_text())
+    assert json.dumps(data, indent=2, sort_keys=True) + "\n" == target.read_text()
+    png, mmd = tmp_path / "dag.png", tmp_path / "dag.mmd"
+    code, _, _ = run(capsys, "pipeline", "dag", "--definition-file", str(target), "--png", str(png),
+                     "--mermaid", str(mmd))
+    assert code == 0 and png.read_bytes()[:4] == b"\x89PNG"
+    assert "QualityGate -- else --> QualityGateFailed" in mmd.read_text()
+
+
+def test_bad_role_is_one_clear_line(capsys):
+    code, _, err = run(capsys, "pipeline", "definition", "--role", "myflix")
+    assert code == 2 and err.count("\n") == 1 and "IAM role ARN" in err
+
+
+# --- against moto ------------------------------------------------------------------------------
+def test_upsert_uploads_the_bundle_then_creates_and_updates(aws, capsys):
+    code, out, _ = run(capsys, "pipeline", "upsert")
+    assert code == 0 and f"pipeline {NAME} created" in out
+    bundle = build_bundle()
+    s3 = boto3.client("s3", region_name=REGION)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="code/")["Contents"]}
+    assert keys == set(bundle.uploads())
+    tarball = s3.get_object(Bucket=BUCKET, Key=f"code/{bundle.sha256}/sourcedir.tar.gz")["Body"].read()
+    assert tarball == bundle.sourcedir_tarball()
+    deployed = aws.describe_pipeline(PipelineName=NAME)
+    assert deployed["RoleArn"] == ROLE
+    assert json.loads(deployed["PipelineDefinition"]) == json.loads(
+        _memo_definition_json(REGION, ROLE, BUCKET, NAME, bundle=bundle))
+    code, out, _ = run(capsys, "pipeline", "upsert")
+    assert code == 0 and f"pipeline {NAME} updated" in out and "0 uploaded" in out
+
+
+def test_diff_shows_real_changes_only(aws, capsys):
+    code, _, err = run(capsys, "pipeline", "diff")
+    assert code == 2 and "upsert" in err                      # nothing deployed yet
+    run(capsys, "pipeline", "upsert")
+    code, out, _ = run(capsys, "pipeline", "diff")
+    assert code == 0 and "no differences" in out
+    deployed = json.loads(aws.describe_pipeline(PipelineName=NAME)["PipelineDefinition"])
+    for param in deployed["Parameters"]:
+        if param["Name"] == "k_max":
+            param["DefaultValue"] = 40
+    aws.update_pipeline(PipelineName=NAME, PipelineDefinition=json.dumps(deployed), RoleArn=ROLE)
+    code, out, _ = run(capsys, "pipeline", "diff")
+    changed = [line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert code == 1
+    assert changed == ['-      "DefaultValue": 40,', '+      "DefaultValue": 50,']
+
+
+def test_start_status_list_wait(aws, capsys):
+    run(capsys, "pipeline", "upsert")
+    code, out, _ = run(capsys, "pipeline", "start", "-p", "k_override=20", "-p", "min_rating=6.5",
+                       "--display-name", "first")
+    assert code == 0 and "started arn:aws:sagemaker" in out and "k_override = 20" in out
+    arn = out.split("started ", 1)[1].split()[0]
+    params = aws.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
+    assert {p["Name"]: p["Value"] for p in params} == {"k_override": "20", "min_rating": "6.5"}
+    code, out, _ = run(capsys, "pipeline", "status")
+    assert code == 0 and arn in out and "Succeeded" in out
+    assert "does not list this execution's steps" in out      # moto: no ListPipelineExecutionSteps
+    code, out, _ = run(capsys, "pipeline", "status", arn.rsplit("/", 1)[1])
+    assert code == 0 and arn in out
+    code, out, _ = run(capsys, "pipeline", "list")
+    assert code == 0 and arn in out and "Succeeded" in out and "reason" not in out
+    code, out, _ = run(capsys, "pipeline", "wait", "--poll", "0")
+    assert code == 0 and "execution Succeeded" in out
+
+
+def test_start_checks_parameters(aws, capsys):
+    code, _, err = run(capsys, "pipeline", "start", "-p", "k_overide=3")
+    assert code == 2 and "did you mean k_override" in err
+    code, _, err = run(capsys, "pipeline", "start", "-p", "k_max=many")
+    assert code == 2 and "k_max takes an integer" in err
+    code, _, err = run(capsys, "pipeline", "start", "-p", "model_approval_status=yes")
+    assert code == 2 and "Approved" in err
+    code, _, err = run(capsys, "pipeline", "start", "-p", "nonsense")
+    assert code == 2 and "name=value" in err
+    code, _, err = run(capsys, "pipeline", "start")             # valid, but nothing deployed
+    assert code == 2 and "upsert" in err
+
+
+def test_approve_latest_package_in_the_group(aws, capsys):
+    code, _, err = run(capsys, "pipeline", "approve")
+    assert code == 2 and GROUP in err
+    aws.create_model_package_group(ModelPackageGroupName=GROUP)
+    code, _, err = run(capsys, "pipeline", "approve")
+    assert code == 2 and "no model package" in err
+    spec = {"Containers": [{"Image": "1.dkr.ecr.us-east-1.amazonaws.com/sklearn:1",
+                            "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"]}
+    arns = [aws.create_model_package(ModelPackageGroupName=GROUP, InferenceSpecification=spec,
+                                     ModelApprovalStatus="PendingManualApproval")["ModelPackageArn"]
+            for _ in range(2)]
+    code, out, _ = run(capsys, "pipeline", "approve")
+    assert code == 0 and f"{arns[1]}: PendingManualApproval -> Approved" in out
+    status = {arn: aws.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] for arn in arns}
+    assert status == {arns[0]: "PendingManualApproval", arns[1]: "Approved"}
+
+
+def test_missing_credentials_is_one_clear_line(monkeypatch, capsys):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    code, _, err = run(capsys, "pipeline", "list")
+    assert code == 2 and "no AWS credentials" in err and "AWS_PROFILE" in err
+
+
+# --- wait's exit code and progress, on any describe source --------------------------------------
+def test_wait_reports_progress_and_fails_with_the_execution(capsys):
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    states = iter([
+        ({"PipelineExecutionStatus": "Executing"}, [{"StepName": "Preprocess", "StepStatus": "Executing", "StartTime": t0}]),
+        ({"PipelineExecutionStatus": "Executing"}, [{"StepName": "Preprocess", "StepStatus": "Succeeded", "StartTime": t0, "EndTime": t0 + timedelta(seconds=65)},
+                                                    {"StepName": "TrainScaler", "StepStatus": "Executing", "StartTime": t0}]),
+        ({"PipelineExecutionStatus": "Failed", "FailureReason": "Step failure: TrainScaler"},
+         [{"StepName": "Preprocess", "StepStatus": "Succeeded", "StartTime": t0, "EndTime": t0 + timedelta(seconds=65)},
+          {"StepName": "TrainScaler", "StepStatus": "Failed", "StartTime": t0, "EndTime": t0,
+           "FailureReason": "ClientError: bad input",
+           "Metadata": {"TrainingJob": {"Arn": "arn:aws:sagemaker:us-east-1:1:training-job/pipelines-abc-TrainScaler"}}}]),
+    ])
+    code = cmd_pipeline.wait(lambda: (*next(states), ""), region=REGION, poll=0)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "Preprocess: Executing" in out and "Preprocess: Succeeded" in out and "TrainScaler: Failed" in out
+    assert "reason: ClientError: bad input" in out and "1m05s" in out
+    assert "#/jobs/pipelines-abc-TrainScaler" in out            # console link from the metadata
+
+
+def test_wait_gives_up_after_its_timeout(capsys):
+    code = cmd_pipeline.wait(lambda: ({"PipelineExecutionStatus": "Executing"}, [], ""), poll=0.01, timeout=0.02)
+    assert code == 3 and "stopped waiting" in capsys.readouterr().err
+
+
+# --- local executions (the local runner's records) ----------------------------------------------
+def _record_local_execution(workdir: Path, execution_id: str, fail: bool) -> None:
+    executions = pytest.importorskip("pipeline.local.executions")
+    recorder = executions.ExecutionRecorder(workdir, execution_id, pipeline_name=NAME, region=REGION,
+                                            display_name=None, parameters={"k_override": 0},
+                                            definition={"Steps": []})
+    recorder.declare_steps([{"Name": "Preprocess", "Type": "Processing", "DisplayName": "Preprocess IMDb titles"},
+                            {"Name": "TrainScaler", "Type": "Training"}])
+    recorder.step_started("Preprocess", None)
+    recorder.step_finished("Preprocess", "Succeeded")
+    if fail:
+        recorder.step_started("TrainScaler", workdir / "TrainScaler.log")
+        recorder.step_finished("TrainScaler", "Failed", failure_reason="ValueError: no rows left")
+        recorder.finish("Failed", "Step failure: TrainScaler")
+    else:
+        recorder.step_started("TrainScaler", None)
+        recorder.step_finished("TrainScaler", "Succeeded")
+        recorder.finish("Succeeded")
+
+
+def test_local_status_list_wait(capsys, tmp_path):
+    workdir = tmp_path / ".myflix"
+    code, _, err = run(capsys, "pipeline", "status", "--local", "--workdir", str(workdir))
+    assert code == 2 and "no local pipeline executions" in err
+    _record_local_execution(workdir, "run-1", fail=False)
+    _record_local_execution(workdir, "run-2", fail=True)
+    code, out, _ = run(capsys, "pipeline", "status", "--local", "--workdir", str(workdir))
+    assert code == 0 and "execution/run-2" in out and "Failed" in out
+    assert "reason: ValueError: no rows left" in out and "Preprocess IMDb titles" in out
+    code, out, _ = run(capsys, "pipeline", "status", "--local", "--workdir", str(workdir), "run-1")
+    assert code == 0 and "execution/run-1" in out and "Failed" not in out
+    code, out, _ = run(capsys, "pipeline", "list", "--local", "--workdir", str(workdir))
+    lines = out.splitlines()
+    assert code == 0 and "run-2" in lines[1] and "run-1" in lines[-1]
+    code, _, _ = run(capsys, "pipeline", "wait", "--local", "--workdir", str(workdir))
+    assert code == 1                                            # the latest one failed
+    code, _, _ = run(capsys, "pipeline", "wait", "--local", "--workdir", str(workdir), "run-1")
+    assert code == 0
