@@ -48,6 +48,7 @@ def open_model(path: str | Path) -> tuple[ModuleType, object, Path]:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "myflix-local-endpoint/1"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True   # headers and body are two writes: avoid Nagle + delayed ACK stalls
 
     def log_message(self, fmt, *args):  # noqa: D401 - quiet unless asked: tests start many servers
         if self.server.verbose:

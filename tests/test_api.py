@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from chalice.test import Client
 
@@ -269,3 +270,24 @@ def test_table_is_reloaded_when_its_location_moves(built, tmp_path):
         clock[0] = 62.0   # same location: no reload
         get(c, "/health")
         assert svc.loads == 2
+
+
+def test_malformed_rows_are_counted_and_reported_not_served(built, tmp_path):
+    import shutil
+
+    from test_api_data import write_table
+
+    work = tmp_path / "w"
+    shutil.copytree(built["workdir"], work)
+    frame = built["frame"].iloc[:40].copy()
+    frame.at[frame.index[0], "embedding"] = np.array([1.0, 2.0, 3.0])          # wrong length
+    frame.at[frame.index[1], "embedding"] = np.full(26, np.nan)               # not finite
+    frame = pd.concat([frame, frame.iloc[[5]]], ignore_index=True)             # a duplicate id
+    write_table(frame, work, "exec-bad", FEATURES, 8)
+    service.reset(config.Settings(workdir=work))
+    with Client(api_app.app) as c:
+        body = get(c, "/health")[1]
+        assert body["movies"] == 38
+        assert body["skipped_rows"] == {"embedding missing, of the wrong length or not finite": 2,
+                                        "duplicate tconst": 1}
+        assert get(c, f"/movies/{frame.iloc[0].tconst}")[0] == 404

@@ -14,7 +14,7 @@ from pathlib import Path
 DEFAULT_DATABASE = "myflix"
 DEFAULT_TABLE = "movie_clusters"
 DEFAULT_ENDPOINT = "myflix-movie-clusters"
-DEFAULT_NPROBE = 2          # clusters searched for similar movies: the movie's own + the nearest other
+DEFAULT_NPROBE = 1          # clusters searched for similar movies: the movie's own (recall@10 0.998 in bench_api)
 MAX_NPROBE = 64
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

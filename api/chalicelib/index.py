@@ -23,7 +23,7 @@ class Hit:
 
 
 class MovieIndex:
-    """Arrays of the table, sorted by (cluster, -votes); `pos` maps a tconst to its row."""
+    """Arrays of the table, sorted by (cluster, -votes); `row_of` maps a tconst to its row."""
 
     def __init__(self, frame: pd.DataFrame, embeddings: np.ndarray, features: list[str] | None = None,
                  meta: dict | None = None):
@@ -37,7 +37,7 @@ class MovieIndex:
         cluster = pd.to_numeric(frame["cluster"], errors="coerce").to_numpy()
         bad_cluster = ~np.isfinite(cluster.astype(np.float64))
         dup = ids.duplicated(keep="first").to_numpy() & ~bad_id
-        for reason, mask in (("missing tconst", bad_id), ("non-finite embedding", bad_emb),
+        for reason, mask in (("missing tconst", bad_id), ("embedding missing, of the wrong length or not finite", bad_emb),
                              ("missing cluster", bad_cluster), ("duplicate tconst", dup)):
             count = int((mask & ok).sum())
             if count:
@@ -52,7 +52,7 @@ class MovieIndex:
 
         self.ids = take["tconst"].astype(str).to_numpy(dtype=object)
         self.titles = take["title"].fillna("").astype(str).to_numpy(dtype=object)
-        self.titles_lower = np.char.lower(take["title"].fillna("").astype(str).to_numpy(dtype=str))
+        self.titles_lower = take["title"].fillna("").astype(str).str.lower().to_numpy(dtype=str)
         self.year = pd.to_numeric(take["year"], errors="coerce").to_numpy(np.float64)
         self.runtime = pd.to_numeric(take["runtime"], errors="coerce").to_numpy(np.float64)
         self.genres_str = take["genres"].fillna("").astype(str).to_numpy(dtype=object)
@@ -63,7 +63,7 @@ class MovieIndex:
         self.emb = np.ascontiguousarray(embeddings[order], dtype=np.float32)
         self.norms = np.einsum("ij,ij->i", self.emb, self.emb)
         self.features = list(features) if features else None
-        self.pos = {tconst: i for i, tconst in enumerate(self.ids)}
+        self._id_index = pd.Index(self.ids)   # hashed once, on the first lookup (cheaper than a dict)
 
         self.cluster_ids, starts = np.unique(self.cluster, return_index=True)
         self.starts = np.append(starts, len(self.cluster)).astype(np.int64)
@@ -72,16 +72,17 @@ class MovieIndex:
         self.centroids = np.zeros((len(self.cluster_ids), dim), dtype=np.float32)
         for b in range(len(self.cluster_ids)):
             self.centroids[b] = self.emb[self.starts[b]:self.starts[b + 1]].mean(axis=0)
-        self.genre_names = sorted({g for s in set(self.genres_str) for g in s.split(",") if g})
-        # genre membership as one boolean column per genre: filters without string matching
+        # genre membership as one boolean column per genre: filters without string matching.
+        # Built per distinct genre string, then spread to rows (a few thousand strings, not 300k rows).
+        codes, distinct = pd.factorize(pd.Series(self.genres_str), use_na_sentinel=False)
+        self.genre_names = sorted({g for s in distinct for g in str(s).split(",") if g})
         lookup = {g: j for j, g in enumerate(self.genre_names)}
-        self.genre_matrix = np.zeros((len(self.ids), len(self.genre_names)), dtype=bool)
-        for s in set(self.genres_str):
-            if s:
-                rows = np.flatnonzero(self.genres_str == s)
-                for g in s.split(","):
-                    if g:
-                        self.genre_matrix[rows, lookup[g]] = True
+        member = np.zeros((len(distinct), len(self.genre_names)), dtype=bool)
+        for i, s in enumerate(distinct):
+            for g in str(s).split(","):
+                if g:
+                    member[i, lookup[g]] = True
+        self.genre_matrix = member[codes]
 
     @classmethod
     def build(cls, frame: pd.DataFrame, embeddings: np.ndarray, features: list[str] | None = None,
@@ -90,6 +91,16 @@ class MovieIndex:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def row_of(self, tconst) -> int | None:
+        """The row of a movie id, or None when the table has no such movie."""
+        if not isinstance(tconst, str):
+            return None
+        try:
+            row = self._id_index.get_loc(tconst)
+        except KeyError:
+            return None
+        return int(row) if isinstance(row, (int, np.integer)) else None
 
     # --- rows as JSON ---------------------------------------------------------------------------
     def movie(self, row: int) -> dict:
@@ -130,25 +141,21 @@ class MovieIndex:
         query = np.asarray(query, dtype=np.float32)
         blocks = self.probe_blocks(query, nprobe, first_cluster)
         spans = [(int(self.starts[b]), int(self.starts[b + 1])) for b in blocks]
-        rows = np.concatenate([np.arange(a, z) for a, z in spans]) if len(spans) > 1 else np.arange(*spans[0])
-        if len(spans) == 1:
-            a, z = spans[0]
-            d2 = self.norms[a:z] - 2.0 * (self.emb[a:z] @ query)
-        else:
-            d2 = np.concatenate([self.norms[a:z] - 2.0 * (self.emb[a:z] @ query) for a, z in spans])
-        want = limit + len(exclude)
-        if want < len(d2):
-            top = np.argpartition(d2, want)[:want]
-            top = top[np.argsort(d2[top], kind="stable")]
-        else:
-            top = np.argsort(d2, kind="stable")
+        # ||x - q||^2 = ||x||^2 - 2 x.q + ||q||^2; the last term is the same for all, added at the end
+        parts = [self.norms[a:z] - 2.0 * (self.emb[a:z] @ query) for a, z in spans]
+        d2 = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        ends = np.cumsum([z - a for a, z in spans])
+        want = min(limit + len(exclude), len(d2))
+        top = np.argpartition(d2, want - 1)[:want] if want < len(d2) else np.arange(len(d2))
+        top = top[np.argsort(d2[top], kind="stable")]
         qn = float(query @ query)
         hits = []
         for t in top:
-            row = int(rows[t])
+            span = int(np.searchsorted(ends, t, side="right"))
+            row = spans[span][0] + int(t) - (int(ends[span - 1]) if span else 0)
             if row in exclude:
                 continue
-            hits.append(Hit(row, float(np.sqrt(max(d2[t] + qn, 0.0)))))
+            hits.append(Hit(row, float(np.sqrt(max(float(d2[t]) + qn, 0.0)))))
             if len(hits) >= limit:
                 break
         return hits

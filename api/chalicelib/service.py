@@ -19,7 +19,7 @@ from chalicelib import config as cfg
 from chalicelib.endpoint import make_endpoint
 from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem
 from chalicelib.index import SORTS, MovieIndex
-from chalicelib.tables import embeddings_matrix, get_table, read_rows
+from chalicelib.tables import get_table, read_rows
 
 MAX_LIKED = 100
 MAX_QUERY = 200
@@ -85,8 +85,7 @@ class Service:
 
     def _load(self, ref) -> MovieIndex:
         started = time.perf_counter()
-        frame = read_rows(ref, self.settings)
-        embeddings = embeddings_matrix(frame)
+        frame, embeddings = read_rows(ref, self.settings)
         features = ref.features
         if features is not None and embeddings.shape[1] != len(features):
             raise TableUnavailable(f"the table's embeddings have {embeddings.shape[1]} values but its "
@@ -125,7 +124,7 @@ class Service:
         return f"local ({self.settings.workdir})" if self.settings.local else "aws"
 
     def _row(self, index: MovieIndex, movie_id: str) -> int:
-        row = index.pos.get(movie_id)
+        row = index.row_of(movie_id)
         if row is None:
             raise UnknownItem(f"no movie with id {movie_id!r} in the published table")
         return row
@@ -214,10 +213,11 @@ class Service:
                 raise InvalidRequest("'liked' must be a non-empty list of movie ids (strings)")
             if len(liked) > MAX_LIKED:
                 raise InvalidRequest(f"'liked' holds {len(liked)} ids; at most {MAX_LIKED}")
-            missing = [i for i in liked if i not in index.pos]
+            found = {i: index.row_of(i) for i in liked}
+            missing = [i for i, row in found.items() if row is None]
             if missing:
                 raise UnknownItem(f"no movie with id(s) {missing[:10]} in the published table")
-            rows = sorted({index.pos[i] for i in liked})
+            rows = sorted(set(found.values()))
             query = index.emb[rows].mean(axis=0)
             hits = index.search(query, limit, nprobe, exclude=set(rows))
             return {"based_on": "liked", "liked": [index.movie(r) for r in rows], "nprobe": nprobe,

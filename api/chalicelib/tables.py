@@ -2,8 +2,9 @@
 
 Two catalogs with one shape (Glue's GetTable()["Table"]): AWS Glue through boto3, and the local
 runner's `<workdir>/catalog/<database>/<table>.json`. The rows are the parquet files under the
-table's location: read with awswrangler on S3, with pyarrow under `<workdir>/s3/<bucket>/...`
-locally. The catalog is asked first and cheaply (`TableRef`), so the API re-reads rows only when
+table's location, fetched with boto3 on S3 (or read under `<workdir>/s3/<bucket>/...` locally)
+and parsed with pyarrow, so the embeddings go straight from arrow into one numpy matrix (going
+through pandas' object column costs seconds at 300k rows). The catalog is asked first and cheaply (`TableRef`), so the API re-reads rows only when
 the location has moved (a new execution published).
 """
 from __future__ import annotations
@@ -99,55 +100,83 @@ def get_table(settings: Settings) -> TableRef:
 
 # --- rows ---------------------------------------------------------------------------------------
 
-def read_rows_local(ref: TableRef, settings: Settings) -> pd.DataFrame:
+def _parquet_objects_s3(location: str, settings: Settings) -> list[bytes]:
+    """Every parquet object under the table's location, read whole (boto3; the table is tens of MB)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, prefix = location[len("s3://"):].partition("/")
+    s3 = boto3.client("s3", region_name=settings.region)
+    try:
+        keys = [obj["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for obj in page.get("Contents", []) if obj["Key"].endswith(".parquet")]
+        return [s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in sorted(keys)]
+    except (ClientError, BotoCoreError) as err:
+        raise TableUnavailable(f"could not read the table's parquet under {location}: {err}") from None
+
+
+def read_arrow(ref: TableRef, settings: Settings):
+    """The table's rows as one pyarrow Table (local folder or S3)."""
+    import io
+
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    folder = s3_to_local(ref.location, settings.workdir)
-    files = sorted(p for p in folder.rglob("*.parquet") if p.is_file()) if folder.is_dir() else []
-    if not files:
-        raise TableUnavailable(f"the table's location {ref.location} ({folder}) holds no parquet files: "
+    if not ref.location.startswith("s3://"):
+        raise TableUnavailable(f"the table's location {ref.location!r} is not an s3:// URI: re-run the Publish step")
+    if settings.local:
+        folder = s3_to_local(ref.location, settings.workdir)
+        sources = sorted(p for p in folder.rglob("*.parquet") if p.is_file()) if folder.is_dir() else []
+    else:
+        sources = [io.BytesIO(body) for body in _parquet_objects_s3(ref.location, settings)]
+    if not sources:
+        raise TableUnavailable(f"the table's location {ref.location} holds no parquet files: "
                                f"re-run the Publish step ({RUN_FIRST})")
-    return pd.concat([pq.read_table(p).to_pandas() for p in files], ignore_index=True)
-
-
-def read_rows_s3(ref: TableRef, settings: Settings) -> pd.DataFrame:
-    import awswrangler as wr
-
     try:
-        return wr.s3.read_parquet(path=ref.location.rstrip("/") + "/", dataset=False,
-                                  path_suffix=".parquet", ignore_empty=True)
-    except Exception as err:  # noqa: BLE001 - any S3/parquet failure means the same thing to a reader
-        raise TableUnavailable(f"could not read the table's parquet under {ref.location}: "
-                               f"{type(err).__name__}: {err}") from None
+        tables = [pq.read_table(source) for source in sources]
+        return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    except (pa.ArrowException, OSError) as err:
+        raise TableUnavailable(f"the table's parquet under {ref.location} is unreadable ({err}): "
+                               "re-run the Publish step") from None
 
 
-def read_rows(ref: TableRef, settings: Settings) -> pd.DataFrame:
-    frame = read_rows_local(ref, settings) if settings.local else read_rows_s3(ref, settings)
-    missing = [c for c in COLUMNS if c not in frame.columns]
+def read_rows(ref: TableRef, settings: Settings) -> tuple[pd.DataFrame, np.ndarray]:
+    """(every column but the embedding as a DataFrame, the embeddings as a float32 matrix)."""
+    table = read_arrow(ref, settings)
+    missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
         raise TableUnavailable(f"the table under {ref.location} lacks the columns {missing} "
                                "(docs/CONTRACTS.md, 'The published table'): re-run the Publish step")
-    return frame
+    embeddings = embeddings_matrix(table.column("embedding"))
+    frame = table.drop_columns(["embedding"]).to_pandas()
+    return frame, embeddings
 
 
-def embeddings_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """The `embedding` list column as one float32 (n, d) matrix; rows of other lengths are an error."""
-    column = frame["embedding"]
-    try:
-        import pyarrow as pa
+def embeddings_matrix(column) -> np.ndarray:
+    """An arrow list<double> column as one float32 (n, d) matrix, without a Python loop per row.
 
-        arr = pa.array(column)  # pandas list column -> arrow list array, flattened without Python loops
-        lengths = arr.value_lengths().to_numpy(zero_copy_only=False)
-        flat = arr.flatten().to_numpy(zero_copy_only=False)
-    except Exception:  # noqa: BLE001 - fall back to the plain (slow) path for odd inputs
-        rows = [np.asarray(v, dtype=np.float64) for v in column]
-        lengths = np.array([len(r) for r in rows])
-        flat = np.concatenate(rows) if rows else np.zeros(0)
-    if len(lengths) == 0:
+    Rows whose embedding is null or of another length are kept as NaN rows, so the index counts
+    and reports them instead of the whole table failing.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(column)
+    if n == 0:
         return np.zeros((0, 0), dtype=np.float32)
-    dim = int(lengths[0])
-    if not (lengths == dim).all():
-        bad = int((lengths != dim).sum())
-        raise TableUnavailable(f"{bad} rows of the table have an embedding whose length is not {dim}: "
-                               "re-run the Publish step")
-    return np.asarray(flat, dtype=np.float32).reshape(len(lengths), dim)
+    offsets = column.offsets.to_numpy(zero_copy_only=False)
+    lengths = np.diff(offsets)
+    if column.null_count == 0 and (lengths == lengths[0]).all() and lengths[0] > 0:
+        # the common case: one flat buffer of values, read in place (no per-row work at all)
+        values = column.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(n, int(lengths[0]))
+    lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
+    dim = int(np.bincount(lengths).argmax())     # the common length; others are malformed rows
+    if dim == 0:
+        raise TableUnavailable("the table's embeddings are empty: re-run the Publish step")
+    good = lengths == dim
+    flat = pc.list_flatten(column.filter(pa.array(good))).to_numpy(zero_copy_only=False)
+    out = np.full((n, dim), np.nan, dtype=np.float32)
+    out[good] = np.asarray(flat, dtype=np.float32).reshape(int(good.sum()), dim)
+    return out
