@@ -1,7 +1,7 @@
 """Progress on the terminal while the local runner works: which step, elapsed time, its last log line.
 
 On a terminal one line per step is redrawn in place while it runs; elsewhere (CI, a pipe) a line is
-printed when a step starts, every `heartbeat` seconds while it runs, and when it ends.
+printed once a step has run for half a second, then every `heartbeat` seconds, and when it ends.
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def last_line(path: Path | None, limit: int = 4096) -> str:
         return ""
     # Progress bars redraw with \r: the text after the last one is what a terminal shows.
     lines = [line.rsplit("\r", 1)[-1].strip() for line in chunk.splitlines()]
-    lines = [line for line in lines if line]
+    # The runner's own first line ("$ python ...") is not news from the step.
+    lines = [line for line in lines if line and not line.startswith("$ ")]
     return lines[-1] if lines else ""
 
 
@@ -64,6 +65,7 @@ class Progress:
         self._started = 0.0
         self._last_beat = 0.0
         self._drawn = False
+        self._announced = False
 
     def _write(self, text: str) -> None:
         if not self.quiet:
@@ -77,8 +79,7 @@ class Progress:
     def step_started(self, index: int, total: int, name: str, kind: str) -> None:
         self._label = f"{f'[{index}/{total}]':>7} {name:<17} {kind:<13}"
         self._started = self._last_beat = time.monotonic()
-        if not self.live:
-            self._write(f"{self._label} started\n")
+        self._announced = False
 
     def step_tick(self, log_file: Path | None) -> None:
         elapsed = time.monotonic() - self._started
@@ -88,7 +89,9 @@ class Progress:
             text = f"{self._label} running {fmt_seconds(elapsed):>7} | {line}"
             self._write("\r" + text[: width - 1].ljust(width - 1))
             self._drawn = True
-        elif time.monotonic() - self._last_beat >= self.heartbeat:
+        elif not self._announced or time.monotonic() - self._last_beat >= self.heartbeat:
+            # A step that ends within the first tick (cache hit, condition) gets one line only.
+            self._announced = True
             self._last_beat = time.monotonic()
             self._write(f"{self._label} running {fmt_seconds(elapsed):>7} | {line}\n")
 
