@@ -3,8 +3,9 @@
 The shapes follow real IMDb data (../shared/data/README.md, "Shapes of real IMDb data", and the
 tutorial's scaler statistics): most rows are not movies (tvEpisode dominates); among films about
 25% have no runtime, 10% no genres and half no ratings row; 1-3 genres, alphabetical, with IMDb's
-shares; runtime median 100 (IQR 91-113, a long tail, some 0); rating one decimal, mean 6.2
-(sd 1.2), correlated with log10(votes) ~ N(1.8, 0.75) capped near 2.7 million; titles holding `"`
+shares; runtime median 100 (IQR 91-113, a long tail, some 0); rating one decimal, mean 6.1
+(sd 1.1), correlated (+0.25) with log10(votes) ~ N(1.9, 1.05) for films, N(1.6, 0.7) for the
+rest, capped near 2.7 million; titles holding `"`
 characters; and a few malformed lines of every kind steps/imdb.py reports. Nothing here is real
 IMDb data.
 
@@ -40,7 +41,7 @@ TITLE_TYPES = {"tvEpisode": 0.715, "short": 0.085, "movie": 0.063, "video": 0.02
 RATED_SHARE = {"movie": 0.5, "tvEpisode": 0.08, "short": 0.14, "video": 0.2, "tvSeries": 0.4,
                "tvMovie": 0.4, "tvMiniSeries": 0.4, "tvSpecial": 0.3, "videoGame": 0.4,
                "tvShort": 0.2, "tvPilot": 0.2}
-# Genre shares among films (per-draw weights; a film draws 1-3 distinct genres).
+# Genre shares among films (a film draws 1-3 distinct genres).
 MOVIE_GENRES = {"Drama": 0.54, "Comedy": 0.33, "Action": 0.20, "Thriller": 0.18, "Crime": 0.17,
                 "Romance": 0.16, "Horror": 0.14, "Adventure": 0.11, "Documentary": 0.09,
                 "Mystery": 0.07, "Biography": 0.05, "Fantasy": 0.05, "Family": 0.045,
@@ -80,23 +81,52 @@ def _title_pool(rng: np.random.Generator, size: int = 20_000) -> pa.Array:
     return pa.array(titles, pa.string())
 
 
-def _genre_strings(rng: np.random.Generator, n: int, weights: dict[str, float],
+def _genre_strings(rng: np.random.Generator, n: int, shares: dict[str, float],
                    null_share: float) -> pa.Array:
-    """1-3 distinct genres per row, alphabetical, comma-joined; `null_share` of rows `\\N`."""
+    """Each genre independently with its share; at most 3 kept, alphabetical, comma-joined.
+
+    A title with none (about e^-(sum of shares): ~10% of films) and `null_share` more are `\\N`.
+    Above 3, the kept ones are those drawn "most strongly" (smallest u/share), so no genre is
+    favoured beyond its share.
+    """
+    names = sorted(shares)
+    share = np.array([shares[g] for g in names], dtype=np.float32)
+    u = rng.random((n, len(names)), dtype=np.float32)
+    score = np.where(u < share, u / share, np.inf).astype(np.float32)
+    top = np.argpartition(score, 3, axis=1)[:, :3]
+    picked = np.take_along_axis(score, top, axis=1)
+    sentinel = len(names)
+    top = np.where(np.isfinite(picked), top, sentinel)
+    top.sort(axis=1)                                  # names are sorted: indices sort alphabetically
+    return _join_genres(rng, names, top, null_share)
+
+
+def _genre_draws(rng: np.random.Generator, n: int, weights: dict[str, float],
+                 null_share: float) -> pa.Array:
+    """Cheaper, rougher genres for TV rows (most of the file): 1-3 weighted draws, deduplicated."""
     names = sorted(weights)
     p = np.array([weights[g] for g in names])
-    p = p / p.sum()
-    draws = rng.choice(len(names), size=(n, 3), p=p)
-    k = rng.choice([1, 2, 3], size=n, p=[0.35, 0.3, 0.35])
+    draws = rng.choice(len(names), size=(n, 3), p=p / p.sum())
+    k = rng.choice([1, 2, 3], size=n, p=[0.4, 0.35, 0.25])
     sentinel = len(names)
     draws = np.where(np.arange(3)[None, :] < k[:, None], draws, sentinel)
     draws.sort(axis=1)
-    draws[:, 1:][draws[:, 1:] == draws[:, :-1]] = sentinel     # repeated genre: keep one
+    draws[:, 1:][draws[:, 1:] == draws[:, :-1]] = sentinel
     draws.sort(axis=1)
+    return _join_genres(rng, names, draws, null_share)
+
+
+def _join_genres(rng: np.random.Generator, names: list[str], top: np.ndarray,
+                 null_share: float) -> pa.Array:
+    sentinel = len(names)
     table = pa.array(names + [None], pa.string())
-    cols = [table.take(pa.array(draws[:, j])) for j in range(3)]
-    joined = pc.binary_join_element_wise(*cols, ",", null_handling="skip")
-    missing = rng.random(n) < null_share
+    cols = [table.take(pa.array(top[:, j])) for j in range(3)]
+    # (binary_join_element_wise's null_handling="skip" drops rows in pyarrow 25: build per count)
+    k = (top != sentinel).sum(axis=1)
+    two = pc.binary_join_element_wise(cols[0], cols[1], ",")
+    three = pc.binary_join_element_wise(cols[0], cols[1], cols[2], ",")
+    joined = pc.if_else(pa.array(k == 3), three, pc.if_else(pa.array(k == 2), two, cols[0]))
+    missing = (k == 0) | (rng.random(len(top)) < null_share)
     return pc.if_else(pa.array(missing), pa.scalar(NULL), joined)
 
 
@@ -132,7 +162,7 @@ def generate_chunk(rng: np.random.Generator, start: int, n: int, titles: pa.Arra
     adult_s = pc.cast(pa.array(adult), pa.string())
 
     # startYear: mostly recent, a long tail back to 1894, a few announced future titles.
-    year = 2025 - np.floor(rng.exponential(22.0, n))
+    year = 2025 - np.floor(rng.exponential(np.where(is_movie, 32.0, 22.0)))
     year = np.where(rng.random(n) < 0.005, rng.integers(2026, 2032, n), year)
     year = np.clip(year, 1894, 2031)
     year_missing = rng.random(n) < np.where(is_movie, 0.08, 0.12)
@@ -149,9 +179,13 @@ def generate_chunk(rng: np.random.Generator, start: int, n: int, titles: pa.Arra
     runtime = np.round(np.where(is_movie, film_rt, other_rt))
     runtime_missing = rng.random(n) < np.where(is_movie, 0.25, 0.6)
 
-    genres_movie = _genre_strings(rng, n, MOVIE_GENRES, 0.10)
-    genres_tv = _genre_strings(rng, n, TV_GENRES, 0.25)
-    genres = pc.if_else(pa.array(is_movie | ~is_tvish), genres_movie, genres_tv)
+    film_rows, tv_rows = np.flatnonzero(~is_tvish), np.flatnonzero(is_tvish)
+    both = pa.concat_arrays([_genre_strings(rng, film_rows.size, MOVIE_GENRES, 0.04),
+                             _genre_draws(rng, tv_rows.size, TV_GENRES, 0.2)])
+    position = np.empty(n, dtype=np.int64)
+    position[film_rows] = np.arange(film_rows.size)
+    position[tv_rows] = film_rows.size + np.arange(tv_rows.size)
+    genres = both.take(pa.array(position))
 
     columns = {
         "tconst": tconst, "titleType": ttype, "primaryTitle": title, "originalTitle": title,
@@ -179,10 +213,13 @@ def generate_chunk(rng: np.random.Generator, start: int, n: int, titles: pa.Arra
     rated_p = np.array([RATED_SHARE[t] for t in types])[type_idx]
     rated = rng.random(n) < rated_p
     m = int(rated.sum())
-    log_votes = rng.normal(1.8, 0.75, m)
+    # Films draw more votes, with a heavier tail (a few reach millions), than episodes do.
+    film = is_movie[rated]
+    mu, sd = np.where(film, 1.9, 1.6), np.where(film, 1.05, 0.7)
+    log_votes = rng.normal(mu, sd)
     votes = np.clip(np.round(10 ** log_votes), 5, 2_700_000).astype(np.int64)
-    z = (log_votes - 1.8) / 0.75
-    rating = np.clip(np.round(6.2 + 1.2 * (0.25 * z + np.sqrt(1 - 0.25 ** 2) * rng.normal(0, 1, m)), 1),
+    z = (log_votes - mu) / sd
+    rating = np.clip(np.round(6.1 + 1.1 * (0.25 * z + np.sqrt(1 - 0.25 ** 2) * rng.normal(0, 1, m)), 1),
                      1.0, 10.0)
     rated_idx = pa.array(np.flatnonzero(rated))
     rating_s = pc.utf8_slice_codeunits(pc.cast(pa.array(rating + 1e-9), pa.string()), 0, 3)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from steps import schema
 
@@ -64,18 +66,33 @@ def feature_order(dropped: tuple[str, ...]) -> dict:
             "numeric": numeric, "genres": genres}
 
 
+def _arrow_strings(values: pd.Series) -> pa.Array:
+    return pa.array(values.astype("string").fillna(""), type=pa.string(), from_pandas=True)
+
+
 def genre_matrix(genres: pd.Series, names) -> pd.DataFrame:
     """One boolean column per name: does the comma-separated genre list hold it."""
-    padded = "," + genres.fillna("").astype("string") + ","
-    return pd.DataFrame({g: padded.str.contains(f",{g},", regex=False).fillna(False).astype(bool)
+    padded = pc.binary_join_element_wise(",", _arrow_strings(genres), ",", "")
+    return pd.DataFrame({g: pc.match_substring(padded, f",{g},").to_numpy(zero_copy_only=False)
                          for g in names}, index=genres.index)
 
 
 def unknown_genres(genres: pd.Series) -> dict[str, int]:
     """Genre names that are not IMDb's (they get no column), with how many movies carry each."""
-    exploded = genres.dropna().astype("string").str.split(",").explode()
-    unknown = exploded[~exploded.isin(schema.ALL_IMDB_GENRES) & (exploded.str.len() > 0)]
-    return {str(k): int(v) for k, v in sorted(unknown.value_counts().items())}
+    names = pc.list_flatten(pc.split_pattern(_arrow_strings(genres.dropna()), ","))
+    counts = pc.value_counts(names).to_pylist()
+    return {c["values"]: int(c["counts"]) for c in sorted(counts, key=lambda c: c["values"])
+            if c["values"] and c["values"] not in schema.ALL_IMDB_GENRES}
+
+
+def id_keys(frame: pd.DataFrame) -> np.ndarray:
+    """tconst as an int64 key ("tt0012345" -> 12345): joins and repeats on numbers, not strings.
+
+    steps.imdb has checked every tconst is `tt` + digits; its frames bring the key as `tid`."""
+    if "tid" in frame:
+        return frame["tid"].to_numpy(dtype=np.int64)
+    digits = pc.utf8_slice_codeunits(_arrow_strings(frame["tconst"]), 2)
+    return pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
 
 
 class _Log:
@@ -162,18 +179,21 @@ def clean(basics: pd.DataFrame, ratings: pd.DataFrame, params: dict | None = Non
 
     # 3. one row per movie: IMDb never repeats a tconst, so a repeat is a damaged file
     n = len(df)
-    dup = df["tconst"].duplicated(keep="first")
+    df = df.assign(_key=id_keys(df))
+    dup = df["_key"].duplicated(keep="first")
     log.add("unique_tconst", "drop a repeated tconst (the first line wins)", n, n - int(dup.sum()),
             sample_lines=_sample_lines(df[dup]))
     df = df[~dup]
-    rdup = ratings["tconst"].duplicated(keep="first")
+    ratings = ratings.assign(_key=id_keys(ratings))
+    rdup = ratings["_key"].duplicated(keep="first")
     ratings_dups = {"count": int(rdup.sum()), "sample_lines": _sample_lines(ratings[rdup])}
     ratings = ratings[~rdup]
 
     # 4. ratings: a movie without a ratings row has no rating and no votes
     n = len(df)
-    rcols = ratings[["tconst", "averageRating", "numVotes"]]
-    df = df.merge(rcols, on="tconst", how="inner", validate="one_to_one", sort=False)
+    rcols = ratings[["_key", "averageRating", "numVotes"]]
+    # Both sides are unique by now: no `validate=` (it would factorize 800k keys again).
+    df = df.merge(rcols, on="_key", how="inner", sort=False)
     log.add("join_ratings", "keep movies that have a row in title.ratings", n, len(df),
             ratings_rows=int(len(ratings)), ratings_duplicates=ratings_dups)
 

@@ -40,13 +40,14 @@ TEXT_SAMPLE_CHARS = 200
 # Reasons a line is malformed, with what the report says about each.
 REASONS = {
     "field_count": "wrong number of tab-separated fields",
-    "bad_tconst": "empty line, or tconst is not tt followed by digits",
+    "bad_tconst": "empty line, or tconst is not tt followed by 1-15 digits",
     "unknown_title_type": "titleType is not one IMDb uses",
     "bad_is_adult": "isAdult is not 0 or 1",
     "bad_start_year": "startYear is not a whole number",
     "bad_runtime": "runtimeMinutes is not a non-negative whole number",
     "bad_average_rating": "averageRating is not a number between 0 and 10",
     "bad_num_votes": "numVotes is not a non-negative whole number",
+    "bad_encoding": "a text field is not valid UTF-8",
 }
 
 
@@ -155,10 +156,34 @@ def _stream(path: Path, columns: tuple[str, ...], include: tuple[str, ...], repo
                                        ignore_empty_lines=False, invalid_row_handler=on_invalid)
     convert_options = pacsv.ConvertOptions(
         column_types={c: pa.string() for c in columns}, include_columns=list(include),
-        null_values=[schema.IMDB_NULL], strings_can_be_null=True, quoted_strings_can_be_null=False)
-    reader = pacsv.open_csv(_open(path), read_options=read_options, parse_options=parse_options,
-                            convert_options=convert_options)
-    yield from reader
+        null_values=[schema.IMDB_NULL], strings_can_be_null=True, quoted_strings_can_be_null=False,
+        # Checked per line in `_bad_utf8` instead: one bad byte must not fail the whole file.
+        check_utf8=False)
+    try:
+        reader = pacsv.open_csv(_open(path), read_options=read_options, parse_options=parse_options,
+                                convert_options=convert_options)
+        yield from reader
+    except (OSError, pa.ArrowInvalid) as err:
+        raise ImdbFormatError(
+            f"{path.name} ends early or is damaged ({err}; {report.lines:,} lines read before): "
+            f"download it again") from None
+
+
+def _bad_utf8(column: pa.Array) -> np.ndarray:
+    """Mask of values that are not valid UTF-8 (the fast whole-column check first)."""
+    try:
+        column.validate(full=True)
+        return np.zeros(len(column), dtype=bool)
+    except pa.ArrowInvalid:
+        raw = column.cast(pa.binary()).to_pylist()
+        bad = np.zeros(len(column), dtype=bool)
+        for i, value in enumerate(raw):
+            if value is not None:
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad[i] = True
+        return bad
 
 
 def _lines_of(report: ReadReport, ok_index: np.ndarray) -> np.ndarray:
@@ -176,12 +201,21 @@ def _lines_of(report: ReadReport, ok_index: np.ndarray) -> np.ndarray:
 
 
 def _row_text(batch: pa.RecordBatch, i: int) -> str:
-    return "\t".join("\\N" if v is None else str(v) for v in batch.slice(i, 1).to_pylist()[0].values())
+    values = []
+    for column in batch.columns:
+        v = column.slice(i, 1).cast(pa.binary())[0].as_py()
+        values.append("\\N" if v is None else v.decode("utf-8", errors="replace"))
+    return "\t".join(values)
 
 
 def _bad_ids(tconst: pa.Array) -> np.ndarray:
-    ok = pc.fill_null(pc.match_substring_regex(tconst, r"^tt[0-9]+$"), False)
+    ok = pc.fill_null(pc.match_substring_regex(tconst, r"^tt[0-9]{1,15}$"), False)
     return ~ok.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _id_numbers(tconst: pa.Array) -> pa.Array:
+    # "tt0012345" -> 12345 (ids are checked first): steps.cleaning joins on this int64 key.
+    return pc.cast(pc.utf8_slice_codeunits(tconst, 2), pa.int64())
 
 
 def _whole_numbers(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
@@ -193,10 +227,8 @@ def _whole_numbers(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
         ints = pc.cast(pc.if_else(ok, values, pa.scalar(None, pa.string())), pa.int64())
         bad = pc.and_(pc.is_valid(values), pc.invert(ok))
         return ints, bad.to_numpy(zero_copy_only=False).astype(bool)
-    # The cast accepts signs ("-5", "+5"): IMDb never writes them, so they are malformed too.
+    # The cast accepts a sign: a negative count or year is malformed ("+5" is harmless).
     bad = pc.fill_null(pc.less(ints, 0), False)
-    signed = pc.fill_null(pc.match_substring_regex(values, r"^[+-]"), False)
-    bad = pc.or_(bad, signed)
     if pc.any(bad).as_py():
         ints = pc.if_else(bad, pa.scalar(None, pa.int64()), ints)
     return ints, bad.to_numpy(zero_copy_only=False).astype(bool)
@@ -215,7 +247,8 @@ def _record_bad(report: ReadReport, batch: pa.RecordBatch, start: int, mask: np.
             # Past the sample: count the rest at once.
             report.bad_by_reason[reason] = count + (where.size - k)
             return
-        value = values[i].as_py()
+        value = values.slice(i, 1).cast(pa.binary())[0].as_py()
+        value = None if value is None else value.decode("utf-8", errors="replace")
         report.add_bad(reason, line, f"{column}={value!r}", _row_text(batch, i))
 
 
@@ -223,7 +256,7 @@ def read_basics(path: str | Path, title_type: str | None = "movie",
                 progress: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, ReadReport]:
     """Reads title.basics: well-formed rows of `title_type` (None: every type), and the read report.
 
-    Columns: line (physical line number), tconst, titleType, primaryTitle, isAdult (bool),
+    Columns: line (physical line number), tconst, tid (tconst's number), titleType, primaryTitle, isAdult (bool),
     startYear, runtimeMinutes (nullable Int32), genres (string, nullable). A malformed line is left
     out of the frame and reported: it never takes part in the cleaning.
     """
@@ -254,7 +287,9 @@ def read_basics(path: str | Path, title_type: str | None = "movie",
         for mask, reason, column in ((unknown_type, "unknown_title_type", "titleType"),
                                      (bad_adult, "bad_is_adult", "isAdult"),
                                      (bad_year, "bad_start_year", "startYear"),
-                                     (bad_runtime, "bad_runtime", "runtimeMinutes")):
+                                     (bad_runtime, "bad_runtime", "runtimeMinutes"),
+                                     (_bad_utf8(batch.column("primaryTitle")), "bad_encoding", "primaryTitle"),
+                                     (_bad_utf8(batch.column("genres")), "bad_encoding", "genres")):
             mask = mask & ~taken
             _record_bad(report, batch, parsed_seen, mask, reason, column)
             taken |= mask
@@ -272,6 +307,7 @@ def read_basics(path: str | Path, title_type: str | None = "movie",
             pieces.append(pa.table({
                 "line": pa.array(_lines_of(report, parsed_seen + where)),
                 "tconst": tconst.take(idx),
+                "tid": _id_numbers(tconst.take(idx)),
                 "titleType": ttype.take(idx),
                 "primaryTitle": batch.column("primaryTitle").take(idx),
                 "isAdult": pc.equal(adult.take(idx), "1"),
@@ -292,7 +328,7 @@ def read_basics(path: str | Path, title_type: str | None = "movie",
 
 def _empty_basics() -> pa.Table:
     return pa.table({"line": pa.array([], pa.int64()), "tconst": pa.array([], pa.string()),
-                     "titleType": pa.array([], pa.string()), "primaryTitle": pa.array([], pa.string()),
+                     "tid": pa.array([], pa.int64()), "titleType": pa.array([], pa.string()), "primaryTitle": pa.array([], pa.string()),
                      "isAdult": pa.array([], pa.bool_()), "startYear": pa.array([], pa.int32()),
                      "runtimeMinutes": pa.array([], pa.int32()), "genres": pa.array([], pa.string())})
 
@@ -301,13 +337,14 @@ def _basics_frame(table: pa.Table) -> pd.DataFrame:
     frame = table.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype(), pa.string(): pd.StringDtype(),
                                           pa.int64(): pd.Int64Dtype()}.get)
     frame["line"] = frame["line"].astype("int64")
+    frame["tid"] = frame["tid"].astype("int64")
     frame["isAdult"] = frame["isAdult"].astype(bool)
     return frame
 
 
 def read_ratings(path: str | Path, progress: Callable[[str], None] | None = None
                  ) -> tuple[pd.DataFrame, ReadReport]:
-    """Reads title.ratings: well-formed rows (line, tconst, averageRating float64, numVotes Int64)."""
+    """Reads title.ratings: well-formed rows (line, tconst, tid, averageRating float64, numVotes Int64)."""
     path = find_input(path, schema.RATINGS_FILE_STEM) if Path(path).is_dir() else Path(path)
     if not path.is_file():
         raise ImdbFormatError(f"{path} does not exist: pass IMDb's title.ratings.tsv.gz")
@@ -327,8 +364,6 @@ def read_ratings(path: str | Path, progress: Callable[[str], None] | None = None
         rating_np = rating.to_numpy(zero_copy_only=False)
         # A missing rating in a ratings row is as malformed as a wrong one: the row has no purpose.
         bad_rating = ~((rating_np >= 0) & (rating_np <= 10))       # NaN (null, nan, text) fails too
-        signed = pc.fill_null(pc.match_substring_regex(rating_text, r"^[+-]"), False)
-        bad_rating |= signed.to_numpy(zero_copy_only=False).astype(bool)
         votes, bad_votes = _whole_numbers(batch.column("numVotes"))
         bad_votes = bad_votes | pc.is_null(votes).to_numpy(zero_copy_only=False).astype(bool)
         taken = missing_id.copy()
@@ -344,6 +379,7 @@ def read_ratings(path: str | Path, progress: Callable[[str], None] | None = None
             pieces.append(pa.table({
                 "line": pa.array(_lines_of(report, parsed_seen + where)),
                 "tconst": tconst.take(idx),
+                "tid": _id_numbers(tconst.take(idx)),
                 "averageRating": rating.take(idx),
                 "numVotes": votes.take(idx),
             }))
@@ -355,9 +391,10 @@ def read_ratings(path: str | Path, progress: Callable[[str], None] | None = None
         table = pa.concat_tables(pieces)
     else:
         table = pa.table({"line": pa.array([], pa.int64()), "tconst": pa.array([], pa.string()),
-                          "averageRating": pa.array([], pa.float64()),
+                          "tid": pa.array([], pa.int64()), "averageRating": pa.array([], pa.float64()),
                           "numVotes": pa.array([], pa.int64())})
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.int64(): pd.Int64Dtype()}.get)
     frame["line"] = frame["line"].astype("int64")
+    frame["tid"] = frame["tid"].astype("int64")
     frame["averageRating"] = frame["averageRating"].astype("float64")
     return frame, report

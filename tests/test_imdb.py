@@ -145,3 +145,21 @@ def test_report_dict_is_json_ready():
     assert d["bad_reason_text"]["bad_runtime"] == imdb.REASONS["bad_runtime"]
     assert d["bad_fraction"] == pytest.approx(3 / 5)
     assert [s["line"] for s in d["bad_samples"]] == [3, 4, 5]
+
+
+def test_bad_encoding_is_one_bad_line_not_a_failed_file():
+    # Line 3: a Latin-1 title; line 5: a byte in the id; line 6: a Latin-1 genre.
+    frame, report = imdb.read_basics(DATA / "basics_bad_encoding.tsv")
+    assert bad(report) == [(3, "bad_encoding"), (5, "bad_tconst"), (6, "bad_encoding")]
+    assert list(frame["primaryTitle"]) == ["Good Movie", "Amélie in UTF-8"]
+    details = sorted(s["detail"] for s in report.bad_samples if s["reason"] == "bad_encoding")
+    assert details[0].startswith("genres=") and details[1].startswith("primaryTitle=")
+
+
+def test_truncated_gzip_is_a_clear_error(tmp_path):
+    rows = [f"tt{i:07d}\tmovie\tTitle {i}\tTitle {i}\t0\t2000\t\\N\t90\tDrama" for i in range(20000)]
+    data = gzip.compress(("\t".join(schema.BASICS_COLUMNS) + "\n" + "\n".join(rows) + "\n").encode())
+    path = tmp_path / "title.basics.tsv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(imdb.ImdbFormatError, match="ends early or is damaged.*download it again"):
+        imdb.read_basics(path)
