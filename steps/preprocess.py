@@ -105,6 +105,9 @@ def _write_json(obj: dict, path: Path) -> Path:
 def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, report_out: Path,
         params: dict, max_bad_fraction: float) -> dict:
     """Reads, cleans and writes every output; returns the quality report. Raises PreprocessError."""
+    if params["title_type"] not in imdb.KNOWN_TITLE_TYPES:
+        raise PreprocessError(f"--title-type {params['title_type']!r} is not a title type IMDb uses; "
+                              f"use one of {', '.join(imdb.KNOWN_TITLE_TYPES)}")
     for d in (features_out, catalog_out, report_out):
         d.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -20,8 +20,10 @@ What the vega conversion does (the file has no IMDb ids, titleType or isAdult):
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -165,4 +167,6 @@ def run_preprocess(tmp_dir: Path, source: str = "vega", **params) -> dict[str, P
 @functools.lru_cache(maxsize=None)
 def cached_preprocess(source: str = "vega") -> dict[str, Path]:
     """run_preprocess with default parameters, once per process; treat the outputs as read-only."""
-    return run_preprocess(Path(tempfile.mkdtemp(prefix=f"myflix-{source}-")), source)
+    folder = Path(tempfile.mkdtemp(prefix=f"myflix-{source}-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return run_preprocess(folder, source)

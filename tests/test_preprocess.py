@@ -134,6 +134,8 @@ def test_missing_input_and_bad_parameter_messages(tmp_path, capsys):
     imdb_fixtures.write_vega_imdb(raw)
     assert preprocess.main(args_for(raw, tmp_path / "out", "--dropped-genres", "Shorts")) == 2
     assert "bad parameter" in capsys.readouterr().err
+    assert preprocess.main(args_for(raw, tmp_path / "out", "--title-type", "Movie")) == 2
+    assert "'Movie' is not a title type IMDb uses" in capsys.readouterr().err
 
 
 def test_file_paths_and_pipeline_style_numbers(tmp_path):
