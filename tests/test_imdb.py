@@ -163,3 +163,32 @@ def test_truncated_gzip_is_a_clear_error(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(imdb.ImdbFormatError, match="ends early or is damaged.*download it again"):
         imdb.read_basics(path)
+
+
+def test_generated_full_format_file_every_injected_bad_line_found(tmp_path, monkeypatch):
+    # benchmarks/generate_imdb.py injects malformed lines and counts them; tconst N sits on line N+1.
+    from benchmarks import generate_imdb
+    monkeypatch.setattr(generate_imdb, "BAD_RATE", 2e-4)
+    monkeypatch.setattr(generate_imdb, "CHUNK", 40_000)
+    monkeypatch.setattr(imdb, "BLOCK_SIZE", 1 << 20)          # several batches
+    monkeypatch.setattr(imdb, "SAMPLE_PER_REASON", 10_000)
+    made = generate_imdb.generate(tmp_path, 120_000, seed=3, progress=None)
+    frame, report = imdb.read_basics(made["basics"], title_type=None)
+    injected = {r: made[r] for r in ("bad_start_year", "bad_runtime", "bad_is_adult",
+                                     "unknown_title_type", "field_count") if made[r]}
+    assert report.bad_by_reason == injected and sum(injected.values()) > 50
+    for sample in report.bad_samples:
+        assert int(sample["text"].split("\t")[0][2:]) + 1 == sample["line"]
+    assert report.lines == 120_000 and len(frame) == 120_000 - report.bad_lines
+    assert (frame["line"] == frame["tid"] + 1).all()
+    assert frame["primaryTitle"].str.contains('"').any()
+    movies = frame[frame["titleType"] == "movie"]
+    assert 0.04 < len(movies) / len(frame) < 0.09               # most rows are not movies
+    assert 0.2 < movies["runtimeMinutes"].isna().mean() < 0.3
+    ratings, r_report = imdb.read_ratings(made["ratings"])
+    assert r_report.bad_lines == 0
+    rated_movies = movies["tconst"].isin(ratings["tconst"]).mean()
+    assert 0.4 < rated_movies < 0.6
+    # Seeded: the same call writes the same bytes.
+    again = generate_imdb.generate(tmp_path / "again", 120_000, seed=3, progress=None)
+    assert again["basics"].read_bytes() == made["basics"].read_bytes()
