@@ -38,8 +38,7 @@ def _load_app(workdir: Path):
     import app as api_app
     from chalicelib import config, service
 
-    service.reset(config.from_env())
-    return api_app.app, service
+    return api_app.app, service.reset(config.from_env())
 
 
 def _static_files() -> dict[str, Path]:
@@ -56,7 +55,7 @@ class MyFlixServer:
         from chalice.config import Config
         from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
 
-        app, self.service = _load_app(workdir)
+        app, self.service = _load_app(workdir)   # the API's Service over this workdir
         # As chalice.local.create_local_server does: a thread-local current_request per request
         if not isinstance(app, LocalChalice):
             CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)

@@ -53,3 +53,37 @@ def test_page_and_api_on_one_port(tmp_path):
         host, port = server.dev.server.server_address[:2]
     with pytest.raises(OSError):   # stopped: nothing (no autoreload child) holds the port any more
         socket.create_connection((host, port), timeout=2).close()
+
+
+def test_myflix_serve_command_serves_until_ctrl_c_and_leaves_nothing_behind(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    build_workdir(tmp_path / "work", k=4)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--workdir", str(tmp_path / "work"),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _, body = fetch(f"http://127.0.0.1:{port}/health")
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+                time.sleep(0.2)
+        assert status == 200 and json.loads(body)["clusters"] == 4
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 0, output
+    assert f"http://127.0.0.1:{port}" in output
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
