@@ -1,15 +1,19 @@
-"""`myflix config from-stack|show`: the account-side settings, read from the cfn stack's outputs.
+"""`myflix config from-stack|show|get|chalice-stage|teardown`: the account side, from the cfn stack.
 
 `from-stack NAME` reads the Outputs of the stack created from cfn/myflix-infra.yaml (boto3
 CloudFormation) and saves them into the config file through `pipeline.settings.save_config`, so
 every `myflix pipeline ...` command finds region, role and bucket without options. `show` prints
-the file and what each setting resolves to, and from where. `chalice-stage` prints the
-Chalice stage that deploys the API with the stack's role and names.
+the file and what each setting resolves to, and from where; `get KEY` prints one value (for
+shell scripts). `chalice-stage` writes the Chalice stage that deploys the API with the stack's
+role and names. `teardown` removes what the stacks and the pipeline created, in dependency order.
 """
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
+from pathlib import Path
 from typing import Any, Mapping
 
 from pipeline import settings as settings_mod
@@ -137,14 +141,23 @@ def cmd_show(args) -> int:
     return 0
 
 
-def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*") -> dict[str, Any]:
+PANDAS_LAYER = re.compile(r"^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):layer:(AWSSDKPandas-[^:]+):(\d+)$")
+
+
+def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*",
+                  layers: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:
     """The Chalice stage (api/.chalice/config.json `stages.<name>`) that deploys the API with the
-    stack's Lambda role instead of one Chalice would create, and the stack's names."""
+    stack's Lambda role instead of one Chalice would create, and the stack's names; pure.
+
+    `layers` are the project's layer ARNs (its config.json): the AWS SDK for pandas layer is
+    published per region, so it is moved to the stack's region. Returns (stage, notes).
+    """
     missing = [key for key in ("api_role_arn", "region") if not config.get(key)]
     if missing:
         raise _user_error(f"the config file has no {', '.join(missing)}: run "
                           f"`myflix config from-stack NAME` first")
-    return {
+    region, notes = config["region"], []
+    stage: dict[str, Any] = {
         "manage_iam_role": False,
         "iam_role_arn": config["api_role_arn"],
         "environment_variables": {
@@ -154,12 +167,175 @@ def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*") -> dict[str
             "MYFLIX_CORS_ORIGIN": cors_origin,
         },
     }
+    if layers:
+        moved = []
+        for arn in layers:
+            match = PANDAS_LAYER.match(arn)
+            if match and match.group(2) != region:
+                partition, _, account, name, version = match.groups()
+                moved.append(f"arn:{partition}:lambda:{region}:{account}:layer:{name}:{version}")
+                notes.append(f"layer {name}:{version} moved from {match.group(2)} to {region}: "
+                             f"check that this version is published there (AWS SDK for pandas "
+                             f"lists its layer ARNs per region) and edit the stage if not")
+            else:
+                moved.append(arn)
+        stage["layers"] = moved
+    return stage, notes
+
+
+def write_chalice_stage(path: Path, stage_name: str, stage: Mapping[str, Any]) -> None:
+    """Merge `stage` into `stages.<stage_name>` of a Chalice config.json, keeping everything else."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise _user_error(f"cannot read the Chalice config {path}: {err}; pass the api/ project's "
+                          f".chalice/config.json") from err
+    data.setdefault("stages", {}).setdefault(stage_name, {}).update(stage)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def cmd_chalice_stage(args) -> int:
-    print(json.dumps(chalice_stage(settings_mod.load_config(), args.cors_origin), indent=2,
-                     sort_keys=True))
+    config = settings_mod.load_config()
+    layers = None
+    target = Path(args.write) if args.write else None
+    if target is not None and target.is_file():
+        try:
+            layers = json.loads(target.read_text(encoding="utf-8")).get("layers")
+        except ValueError:
+            layers = None   # write_chalice_stage reports the broken file
+    stage, notes = chalice_stage(config, args.cors_origin, layers)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if target is None:
+        print(json.dumps({"stages": {args.stage: stage}}, indent=2, sort_keys=True))
+        return 0
+    write_chalice_stage(target, args.stage, stage)
+    print(f"stage {args.stage} written to {target}: role {stage['iam_role_arn']}, endpoint "
+          f"{stage['environment_variables']['MYFLIX_ENDPOINT_NAME']}; next: "
+          f"(cd {target.parent.parent} && chalice package --stage {args.stage} <out dir>)")
     return 0
+
+
+def cmd_get(args) -> int:
+    data = settings_mod.load_config()
+    if args.key not in data:
+        known = ", ".join(sorted(data)) or "none yet"
+        raise _user_error(f"no {args.key!r} in {settings_mod.config_path()} (keys: {known}); "
+                          f"run `myflix config from-stack NAME`")
+    print(data[args.key])
+    return 0
+
+
+# --- teardown --------------------------------------------------------------------------------
+def _not_found(err: Exception) -> bool:
+    text = str(err)
+    return any(s in text for s in ("does not exist", "Could not find", "NoSuchBucket", "not found"))
+
+
+class _Teardown:
+    """Runs each deletion, reporting it; a failure is recorded and the rest still runs."""
+
+    def __init__(self, act: bool):
+        self.act, self.problems, self.done = act, [], 0
+
+    def __call__(self, what: str, action) -> Any:
+        if not self.act:
+            print(f"  would {what}")
+            return None
+        try:
+            result = action()
+        except Exception as err:        # noqa: BLE001 - every AWS failure is reported, then we go on
+            if _not_found(err):
+                print(f"  {what}: already gone")
+                return None
+            self.problems.append(f"{what}: {err}")
+            print(f"  {what}: FAILED ({err})")
+            return None
+        self.done += 1
+        print(f"  {what}: done")
+        return result
+
+
+def _empty_bucket(s3, bucket: str) -> int:
+    """Delete every object version and delete marker (the bucket is versioned); return the count."""
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        batch = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        for start in range(0, len(batch), 1000):     # DeleteObjects takes at most 1000 keys
+            chunk = batch[start:start + 1000]
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
+            deleted += len(chunk)
+    return deleted
+
+
+def cmd_teardown(args) -> int:
+    config = settings_mod.load_config()
+    stack = args.stack or config.get("stack_name")
+    region = args.region or config.get("region")
+    if not stack or not region:
+        raise _user_error("no stack to tear down: pass the stack name and --region, or run "
+                          "`myflix config from-stack NAME` first")
+    import boto3
+    session = boto3.Session(region_name=region)
+    if session.get_credentials() is None:
+        raise _user_error("no AWS credentials: configure them (aws configure, AWS_PROFILE or "
+                          "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and try again")
+    values = config_from_outputs(stack, describe_stack(stack, region, session.client("cloudformation"))) \
+        if args.stack else config
+    endpoint = values.get("endpoint_name") or "myflix-movie-clusters"
+    bucket, group = values.get("bucket"), values.get("model_package_group")
+    sm, cfn, s3 = (session.client(name) for name in ("sagemaker", "cloudformation", "s3"))
+    run = _Teardown(act=args.yes)
+    print(("tearing down" if args.yes else "teardown plan (nothing is deleted without --yes)")
+          + f" in {region}:")
+
+    run(f"delete endpoint {endpoint}", lambda: sm.delete_endpoint(EndpointName=endpoint))
+    # The Deploy step names models and configs <endpoint>-...; nothing else is touched.
+    configs = [c["EndpointConfigName"] for c in sm.list_endpoint_configs(NameContains=endpoint, MaxResults=100)
+               .get("EndpointConfigs", []) if c["EndpointConfigName"].startswith(endpoint + "-")]
+    models = [m["ModelName"] for m in sm.list_models(NameContains=endpoint, MaxResults=100)
+              .get("Models", []) if m["ModelName"].startswith(endpoint + "-")]
+    for name in configs:
+        run(f"delete endpoint config {name}", lambda name=name: sm.delete_endpoint_config(EndpointConfigName=name))
+    for name in models:
+        run(f"delete model {name}", lambda name=name: sm.delete_model(ModelName=name))
+    if args.api_stack:
+        run(f"delete the API stack {args.api_stack}", lambda: _delete_stack(cfn, args.api_stack))
+    if args.keep_data:
+        print(f"  keep the bucket {bucket} and the model registry {group} (--keep-data)")
+    else:
+        if group:
+            packages = [p["ModelPackageArn"] for page in sm.get_paginator("list_model_packages")
+                        .paginate(ModelPackageGroupName=group) for p in page["ModelPackageSummaryList"]] \
+                if args.yes else []
+            for arn in packages:
+                run(f"delete model package {arn}", lambda arn=arn: sm.delete_model_package(ModelPackageName=arn))
+            run(f"delete model package group {group}",
+                lambda: sm.delete_model_package_group(ModelPackageGroupName=group))
+        if bucket:
+            count = run(f"empty bucket {bucket} (every version)", lambda: _empty_bucket(s3, bucket))
+            if count is not None:
+                print(f"    {count} object versions deleted")
+            run(f"delete bucket {bucket}", lambda: s3.delete_bucket(Bucket=bucket))
+    run(f"delete the stack {stack} (roles, policies, Glue database, log group)",
+        lambda: _delete_stack(cfn, stack))
+    if not args.yes:
+        print("run again with --yes to delete these")
+        return 0
+    if run.problems:
+        print(f"myflix: teardown finished with {len(run.problems)} problem(s): "
+              + "; ".join(run.problems), file=sys.stderr)
+        return 1
+    print(f"teardown done ({run.done} deletions)")
+    return 0
+
+
+def _delete_stack(cfn, name: str) -> None:
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 10, "MaxAttempts": 180})
 
 
 def add_commands(subparsers) -> None:
@@ -183,10 +359,30 @@ def add_commands(subparsers) -> None:
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(func=cmd_show)
 
+    get = sub.add_parser("get", help="print one saved value (e.g. bucket), for shell scripts")
+    get.add_argument("key", help="a config key: region, bucket, role_arn, api_role_arn, ...")
+    get.set_defaults(func=cmd_get)
+
     stage = sub.add_parser(
-        "chalice-stage", help="print the Chalice stage that deploys the API with the stack's role",
-        description="Print a stage for api/.chalice/config.json (\"stages\": {\"aws\": ...}): "
-                    "the stack's API role (manage_iam_role false) and the table and endpoint names.")
+        "chalice-stage", help="write the Chalice stage that deploys the API with the stack's role",
+        description="A stage for api/.chalice/config.json: the stack's API role (manage_iam_role "
+                    "false), the table and endpoint names, the pandas layer in the stack's region.")
+    stage.add_argument("--stage", default="aws", help="stage name (default aws)")
+    stage.add_argument("--write", metavar="CONFIG_JSON",
+                       help="merge the stage into this Chalice config.json (default: print it)")
     stage.add_argument("--cors-origin", default="*",
                        help="the origin the MyFlix page is served from (default *)")
     stage.set_defaults(func=cmd_chalice_stage)
+
+    down = sub.add_parser(
+        "teardown", help="delete the endpoint, the API stack, the data and the stack (asks for --yes)",
+        description="Delete, in order: the endpoint and the models/configs the Deploy step made, the "
+                    "API stack, the model packages and their group, every object version and the "
+                    "bucket (both retained by the stack on purpose), then the infra stack. Without "
+                    "--yes, only prints the plan. Needs the rights of whoever created the stack.")
+    down.add_argument("stack", nargs="?", help="infra stack name (default: the one in the config file)")
+    down.add_argument("--region", help="its region (default: the config file's)")
+    down.add_argument("--api-stack", help="the API's stack (from chalice package) to delete first")
+    down.add_argument("--keep-data", action="store_true", help="keep the bucket and the model registry")
+    down.add_argument("--yes", action="store_true", help="really delete")
+    down.set_defaults(func=cmd_teardown)
