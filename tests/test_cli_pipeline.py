@@ -18,14 +18,15 @@ from pipeline import definition as definition_mod
 from pipeline.cli import UserError, main
 from pipeline.code_bundle import build_bundle
 
-REGION = "us-east-1"
-ROLE = "arn:aws:iam::123456789012:role/myflix-pipeline"
-BUCKET = "myflix-cli-test"
+# The same settings as tests/test_definition.py and tests/test_dag.py: one generation serves all.
+REGION = "eu-west-1"
+ROLE = "arn:aws:iam::111122223333:role/myflix-pipeline"
+BUCKET = "myflix-test-bucket"
 NAME = "myflix-movie-clusters"
 GROUP = "myflix-movie-clusters"
 
 _real_definition_json = definition_mod.definition_json
-_memo: dict = {}
+_memo: dict = {}     # replaced by the session's shared cache in the `env` fixture
 
 
 def _memo_definition_json(region, role, bucket, pipeline_name=definition_mod.PIPELINE_NAME, bundle=None):
@@ -38,7 +39,9 @@ def _memo_definition_json(region, role, bucket, pipeline_name=definition_mod.PIP
 
 
 @pytest.fixture(autouse=True)
-def env(monkeypatch, tmp_path):
+def env(monkeypatch, tmp_path, request):
+    global _memo
+    _memo = request.config.__dict__.setdefault("_myflix_definition_texts", {})
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "MYFLIX_PIPELINE_NAME",
                 "AWS_REGION"):
         monkeypatch.delenv(var, raising=False)
@@ -59,7 +62,8 @@ def env(monkeypatch, tmp_path):
 @pytest.fixture
 def aws():
     with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         yield boto3.client("sagemaker", region_name=REGION)
 
 
@@ -196,7 +200,7 @@ def test_approve_latest_package_in_the_group(aws, capsys):
     aws.create_model_package_group(ModelPackageGroupName=GROUP)
     code, _, err = run(capsys, "pipeline", "approve")
     assert code == 2 and "no model package" in err
-    spec = {"Containers": [{"Image": "1.dkr.ecr.us-east-1.amazonaws.com/sklearn:1",
+    spec = {"Containers": [{"Image": f"1.dkr.ecr.{REGION}.amazonaws.com/sklearn:1",
                             "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"}],
             "SupportedContentTypes": ["application/json"],
             "SupportedResponseMIMETypes": ["application/json"]}
@@ -227,7 +231,7 @@ def test_wait_reports_progress_and_fails_with_the_execution(capsys):
          [{"StepName": "Preprocess", "StepStatus": "Succeeded", "StartTime": t0, "EndTime": t0 + timedelta(seconds=65)},
           {"StepName": "TrainScaler", "StepStatus": "Failed", "StartTime": t0, "EndTime": t0,
            "FailureReason": "ClientError: bad input",
-           "Metadata": {"TrainingJob": {"Arn": "arn:aws:sagemaker:us-east-1:1:training-job/pipelines-abc-TrainScaler"}}}]),
+           "Metadata": {"TrainingJob": {"Arn": f"arn:aws:sagemaker:{REGION}:1:training-job/pipelines-abc-TrainScaler"}}}]),
     ])
     code = cmd_pipeline.wait(lambda: (*next(states), ""), region=REGION, poll=0)
     out = capsys.readouterr().out

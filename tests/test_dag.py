@@ -7,23 +7,24 @@ import pytest
 
 from pipeline.code_bundle import build_bundle
 from pipeline.dag import Dag, Node, build_dag, draw_png, positions, to_mermaid
-from pipeline.definition import definition_json
+from pipeline.definition import PIPELINE_NAME, definition_json
 
 STEPS = ("Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "QualityGate",
          "Register", "Publish", "CheckApproval", "Deploy", "QualityGateFailed")
 
 
+REGION, ROLE, BUCKET = "eu-west-1", "arn:aws:iam::111122223333:role/myflix-pipeline", "myflix-test-bucket"
+
+
 @pytest.fixture(scope="session")
 def definition(request) -> dict:
-    # Shared with tests/test_definition.py when both run in one session.
-    cached = getattr(request.config, "_myflix_offline_definition", None)
-    if cached is None:
-        bundle = build_bundle()
-        text = definition_json("eu-west-1", "arn:aws:iam::111122223333:role/myflix-pipeline",
-                               "myflix-test-bucket", bundle=bundle)
-        cached = (bundle, text, [])
-        request.config._myflix_offline_definition = cached
-    return json.loads(cached[1])
+    # One generation per session for these settings, shared by the test files that need it.
+    texts = request.config.__dict__.setdefault("_myflix_definition_texts", {})
+    bundle = build_bundle()
+    key = (REGION, ROLE, BUCKET, PIPELINE_NAME, bundle.sha256)
+    if key not in texts:
+        texts[key] = definition_json(REGION, ROLE, BUCKET, bundle=bundle)
+    return json.loads(texts[key])
 
 
 @pytest.fixture(scope="session")

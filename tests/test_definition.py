@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.code_bundle import build_bundle
+from pipeline import definition as definition_mod
 from pipeline.definition import definition_json, parameter_specs
 from steps import schema
 
@@ -53,6 +54,9 @@ def generated(request):
         bundle = build_bundle()
         cached = (bundle, *generate_offline(bundle))
         request.config._myflix_offline_definition = cached
+        # Other test files reuse the text (never the offline verdict, which only this file checks).
+        texts = request.config.__dict__.setdefault("_myflix_definition_texts", {})
+        texts[(REGION, ROLE, BUCKET, definition_mod.PIPELINE_NAME, bundle.sha256)] = cached[1]
     return cached
 
 
