@@ -357,3 +357,34 @@ def test_registry_commands(workdir: Path, capsys):
     assert main(["registry", "approve", "7", "--workdir", str(workdir), "--group", "test-group"]) == 2
     assert "no model package" in capsys.readouterr().err
 
+
+
+def test_myflix_run_helpers_write_demo_data_once_and_upload_the_bundle(tmp_path: Path):
+    from pipeline.cmd_run import LOCAL_BUCKET, prepare_demo_data, upload_bundle
+    from pipeline.code_bundle import build_bundle
+    basics, ratings = prepare_demo_data(tmp_path)
+    assert basics == f"s3://{LOCAL_BUCKET}/raw/title.basics.tsv.gz"
+    assert ratings == f"s3://{LOCAL_BUCKET}/raw/title.ratings.tsv.gz"
+    path = LocalStore(tmp_path).path_for(basics)
+    stamp = path.stat().st_mtime_ns
+    assert prepare_demo_data(tmp_path) == (basics, ratings) and path.stat().st_mtime_ns == stamp
+    bundle = build_bundle()
+    assert upload_bundle(tmp_path, bundle) == len(bundle.uploads())
+    assert upload_bundle(tmp_path, bundle) == 0
+    code = LocalStore(tmp_path).objects(bundle.src_uri(LOCAL_BUCKET))
+    assert "steps/preprocess.py" in code
+
+
+def test_store_prefix_semantics(tmp_path: Path):
+    store = LocalStore(tmp_path)
+    store.put_bytes("s3://bkt/a/title.basics.tsv.gz", b"1")
+    store.put_bytes("s3://bkt/a/sub/x.txt", b"2")
+    assert set(store.objects("s3://bkt/a/title.basics.tsv.gz")) == {"title.basics.tsv.gz"}
+    assert set(store.objects("s3://bkt/a/")) == {"title.basics.tsv.gz", "sub/x.txt"}
+    assert set(store.objects("s3://bkt/a")) == {"title.basics.tsv.gz", "sub/x.txt"}
+    assert set(store.objects("s3://bkt/a/title.")) == {"title.basics.tsv.gz"}
+    assert store.objects("s3://bkt/none/") == {}
+    with pytest.raises(ValueError, match="not an s3:// URI"):
+        store.path_for("/etc/passwd")
+    with pytest.raises(ValueError, match=r"'\.\.'"):
+        store.path_for("s3://bkt/../../etc/passwd")
