@@ -31,6 +31,7 @@ def add_commands(subparsers: Any) -> None:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  myflix run\n  myflix run --no-serve -p k_max=20 -p k_override=12\n"
+               "  myflix run -p basics_uri=imdb/title.basics.tsv.gz -p ratings_uri=imdb/title.ratings.tsv.gz\n"
                "  myflix pipeline status --local   (the last execution, step by step)")
     parser.add_argument("--workdir", type=Path, default=Path(".myflix"),
                         help="work folder: object store, registry, catalog, executions (default .myflix)")
@@ -58,6 +59,28 @@ def prepare_demo_data(workdir: Path, bucket: str = LOCAL_BUCKET) -> tuple[str, s
         print(f"writing the demo data (IMDb format) to {raw}", flush=True)
         basics, ratings = (Path(p) for p in write_demo_imdb(raw))
     return store.uri_for(basics), store.uri_for(ratings)
+
+
+def import_local_file(workdir: Path, value: str, parameter: str, bucket: str = LOCAL_BUCKET) -> str:
+    """A data parameter given as a local file (e.g. IMDb's own title.basics.tsv.gz): copied into
+    the local store under raw/local/ (once per content) and replaced by its s3:// URI."""
+    from pipeline.cli import UserError
+    from pipeline.local.store import LocalStore, file_digest
+
+    if value.startswith("s3://"):
+        return value
+    source = Path(value).expanduser()
+    if not source.is_file():
+        raise UserError(f"-p {parameter}={value}: neither an s3:// URI nor a file on this machine "
+                        f"(give the path of a {parameter.replace('_uri', '')} file, .tsv or .tsv.gz)")
+    store = LocalStore(workdir)
+    uri = f"s3://{bucket}/{schema.RAW_PREFIX}/local/{source.name}"
+    target = store.path_for(uri)
+    if not (target.is_file() and target.stat().st_size == source.stat().st_size
+            and file_digest(target) == file_digest(source)):
+        print(f"copying {source} into the local store as {uri}", flush=True)
+        store.upload_file(source, uri)
+    return uri
 
 
 def upload_bundle(workdir: Path, bundle: Any, bucket: str = LOCAL_BUCKET) -> int:
@@ -110,8 +133,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         definition = build_definition(bundle)
     declared = {p["Name"] for p in json.loads(definition).get("Parameters") or []}
     for name, uri in zip(DATA_PARAMETERS, (basics_uri, ratings_uri)):
-        if name in declared:
-            overrides.setdefault(name, uri)
+        if name in overrides:
+            overrides[name] = import_local_file(workdir, overrides[name], name)
+        elif name in declared:
+            overrides[name] = uri
     if APPROVAL_PARAMETER in declared:
         overrides.setdefault(APPROVAL_PARAMETER, "Approved")
     runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,

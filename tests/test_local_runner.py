@@ -388,3 +388,17 @@ def test_store_prefix_semantics(tmp_path: Path):
         store.path_for("/etc/passwd")
     with pytest.raises(ValueError, match=r"'\.\.'"):
         store.path_for("s3://bkt/../../etc/passwd")
+
+
+def test_data_parameter_given_as_a_local_file_is_imported(tmp_path: Path):
+    from pipeline.cli import UserError
+    from pipeline.cmd_run import import_local_file
+    source = tmp_path / "title.basics.tsv"
+    source.write_text("tconst\tprimaryTitle\n")
+    work = tmp_path / "work"
+    uri = import_local_file(work, str(source), "basics_uri")
+    assert uri == "s3://myflix-local/raw/local/title.basics.tsv"
+    assert LocalStore(work).path_for(uri).read_text() == "tconst\tprimaryTitle\n"
+    assert import_local_file(work, "s3://b/raw/x.tsv", "basics_uri") == "s3://b/raw/x.tsv"
+    with pytest.raises(UserError, match="neither an s3:// URI nor a file"):
+        import_local_file(work, str(tmp_path / "absent.tsv"), "basics_uri")
