@@ -62,3 +62,47 @@ def test_missing_glue_table_is_a_503_with_what_to_do(aws):
     with Client(api_app.app) as client:
         status, body = get(client, "/movies")
         assert status == 503 and "does not exist yet" in body["Message"]
+
+
+def _runtime_with(stub_setup):
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("sagemaker-runtime", region_name=REGION, aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+    stubber = Stubber(client)
+    stub_setup(stubber)
+    stubber.activate()
+    return client
+
+
+def test_sagemaker_endpoint_answers_and_errors_are_mapped():
+    import io
+
+    from botocore.response import StreamingBody
+
+    from chalicelib.endpoint import SageMakerEndpoint
+    from chalicelib.errors import EndpointUnavailable, InvalidRequest
+
+    answer = json.dumps({"predictions": [{"cluster": 3, "distance": 1.5, "scaled": [0.0] * 26}]}).encode()
+    settings = config.Settings(region=REGION)
+
+    def ok(stubber):
+        stubber.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(answer), len(answer)),
+                                                 "ContentType": "application/json"},
+                             {"EndpointName": "myflix-movie-clusters", "ContentType": "application/json",
+                              "Accept": "application/json", "Body": json.dumps({"startYear": 1999})})
+    assert SageMakerEndpoint(settings, _runtime_with(ok)).predict({"startYear": 1999})["predictions"][0]["cluster"] == 3
+
+    def rejected(stubber):
+        stubber.add_client_error("invoke_endpoint", service_error_code="ModelError", http_status_code=424,
+                                 service_message='Received client error (400) from primary with message '
+                                                 '"{"error": "missing feature(s) [\'numVotes\']", "field": "numVotes"}"')
+    with pytest.raises(InvalidRequest, match="numVotes"):
+        SageMakerEndpoint(settings, _runtime_with(rejected)).predict({"startYear": 1999})
+
+    def down(stubber):
+        stubber.add_client_error("invoke_endpoint", service_error_code="ValidationError", http_status_code=400,
+                                 service_message="Endpoint myflix-movie-clusters of account 000000000000 not found.")
+    with pytest.raises(EndpointUnavailable, match="not found"):
+        SageMakerEndpoint(settings, _runtime_with(down)).predict({"startYear": 1999})

@@ -46,7 +46,7 @@ class SageMakerEndpoint:
             error = err.response.get("Error", {})
             message = error.get("Message", str(err))
             # the container's 400 arrives as ModelError with OriginalStatusCode 400
-            if err.response.get("OriginalStatusCode") == 400 or "400" in message[:200]:
+            if err.response.get("OriginalStatusCode") == 400 or "client error (400)" in message:
                 raise InvalidRequest(f"the model rejected the features: {_model_message(message)}") from None
             raise EndpointUnavailable(f"endpoint {name} failed: {error.get('Code', '')}: {message}") from None
         except BotoCoreError as err:
