@@ -161,12 +161,16 @@ def definition(prep: dict | None = None) -> dict:
             "ModelApprovalStatus": {"Get": "Parameters.Approval"},
             "CustomerMetadataProperties": {"execution": {"Get": "Execution.PipelineExecutionId"}}},
     }
+    model = {"Name": "Model", "Type": "Model", "Arguments": {
+        "ExecutionRoleArn": "arn:aws:iam::000000000000:role/x",
+        "PrimaryContainer": {"Image": "example/sklearn:1",
+                             "ModelDataUrl": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}}}}
     fail = {"Name": "TooSmall", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {
         "On": "", "Values": ["total ", total, " is below ", {"Get": "Parameters.MinTotal"}]}}}}
     gate = {"Name": "Gate", "Type": "Condition", "Arguments": {
         "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": total,
                         "RightValue": {"Get": "Parameters.MinTotal"}}],
-        "IfSteps": [register], "ElseSteps": [fail]}}
+        "IfSteps": [register, model], "ElseSteps": [fail]}}
     return {
         "Version": "2020-12-01", "Metadata": {},
         "Parameters": [
@@ -198,10 +202,11 @@ def test_full_run_processing_training_condition_register(workdir: Path):
     result = runner(workdir).run(definition(), {"Factor": "10", "Approval": "Approved"})
     assert result["PipelineExecutionStatus"] == "Succeeded", result["FailureReason"]
     steps = steps_by_name(result)
-    assert [s["StepName"] for s in result["Steps"]] == ["Prep", "Train", "Gate", "Register", "TooSmall"]
+    assert [s["StepName"] for s in result["Steps"]] == ["Prep", "Train", "Gate", "Register", "Model",
+                                                         "TooSmall"]
     assert {n: s["StepStatus"] for n, s in steps.items()} == {
         "Prep": "Succeeded", "Train": "Succeeded", "Gate": "Succeeded", "Register": "Succeeded",
-        "TooSmall": "NotRun"}
+        "Model": "Succeeded", "TooSmall": "NotRun"}
     assert "branch not taken" in steps["TooSmall"]["FailureReason"]
     assert steps["Gate"]["Metadata"] == {"Condition": {"Outcome": "True"}}
     # The override reached the step (factor 10), the output landed under the execution's prefix.
@@ -222,6 +227,11 @@ def test_full_run_processing_training_condition_register(workdir: Path):
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == steps["Train"]["Outputs"]["model"]
     assert package["CustomerMetadataProperties"] == {"execution": result["PipelineExecutionId"]}
     assert steps["Register"]["Metadata"] == {"RegisterModel": {"Arn": package["ModelPackageArn"]}}
+    # The Model step (CreateModel) left a DescribeModel-like record pointing at the same artefact.
+    (model_file,) = (workdir / "models").glob("*.json")
+    model_record = json.loads(model_file.read_text())
+    assert model_record["PrimaryContainer"]["ModelDataUrl"] == steps["Train"]["Outputs"]["model"]
+    assert steps["Model"]["Metadata"] == {"Model": {"Arn": model_record["ModelArn"]}}
 
 
 def test_false_condition_runs_the_fail_step(workdir: Path):
@@ -244,7 +254,7 @@ def test_failing_step_records_reason_and_log_tail_and_stops(workdir: Path):
     assert prep["StepStatus"] == "Failed"
     assert "prep: failing on purpose" in prep["FailureReason"] and "exit code 1" in prep["FailureReason"]
     assert "about to fail" in prep["LogTail"]
-    assert all(steps[n]["StepStatus"] == "NotRun" for n in ("Train", "Gate", "Register", "TooSmall"))
+    assert all(steps[n]["StepStatus"] == "NotRun" for n in ("Train", "Gate", "Register", "Model", "TooSmall"))
     assert "Prep" in result["FailureReason"]
     # The summary and the full record agree, and the record is on disk for `status`.
     (summary,) = executions.list_executions(workdir)
@@ -311,7 +321,7 @@ def test_missing_input_and_bad_parameters_give_clear_errors(workdir: Path):
 
 def test_plan_orders_by_references_and_rejects_cycles():
     names = [p.name for p in plan(definition())]
-    assert names == ["Prep", "Train", "Gate", "Register", "TooSmall"]
+    assert names == ["Prep", "Train", "Gate", "Register", "Model", "TooSmall"]
     cyclic = {"Steps": [{"Name": "A", "Type": "Fail", "DependsOn": ["B"], "Arguments": {}},
                         {"Name": "B", "Type": "Fail", "DependsOn": ["A"], "Arguments": {}}]}
     with pytest.raises(DefinitionError, match="cycle"):
