@@ -291,3 +291,19 @@ def test_malformed_rows_are_counted_and_reported_not_served(built, tmp_path):
         assert body["skipped_rows"] == {"embedding missing, of the wrong length or not finite": 2,
                                         "duplicate tconst": 1}
         assert get(c, f"/movies/{frame.iloc[0].tconst}")[0] == 404
+
+
+def test_cors_preflight_for_posting_recommendations(built):
+    from chalice.config import Config
+    from chalice.local import LocalGateway
+
+    service.reset(config.Settings(workdir=built["workdir"]))
+    gateway = LocalGateway(api_app.app, Config.create(lambda_timeout=30))
+    response = gateway.handle_request("OPTIONS", "/recommendations", {
+        "origin": "http://localhost:9999", "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type"}, b"")
+    assert response["statusCode"] == 200
+    headers = {k.lower(): v for k, v in response["headers"].items()}
+    assert headers["access-control-allow-origin"] == "*"
+    assert "POST" in headers["access-control-allow-methods"]
+    assert "Content-Type" in headers["access-control-allow-headers"]

@@ -96,3 +96,12 @@ def test_search_open_a_movie_and_see_similar_ones(server, browser):
     assert len(browser.find_elements(By.CSS_SELECTOR, "#recommended-row .card")) == 20
     browser.save_screenshot(str(SCREENSHOTS / "recommended.png"))
     assert not browser.find_element(By.ID, "status").is_displayed()
+
+    # "Describe a movie": the features go through the model endpoint
+    browser.find_element(By.ID, "nav-taste").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "taste-panel")))
+    browser.find_element(By.CSS_SELECTOR, "#taste-genres input[value='Horror']").click()
+    browser.find_element(By.CSS_SELECTOR, "#taste-form button[type=submit]").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "recommended-title"), "cluster"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#recommended-row .card")) == 20
+    assert not browser.find_element(By.ID, "status").is_displayed()
