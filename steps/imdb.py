@@ -67,6 +67,7 @@ class ReadReport:
     bad_samples: list[dict] = field(default_factory=list)
     title_types: dict[str, int] = field(default_factory=dict)
     _bad_rows: list[int] = field(default_factory=list, repr=False)   # 0-based data-row index
+    _adjusted: np.ndarray | None = field(default=None, repr=False)    # cache for _lines_of
 
     @property
     def bad_lines(self) -> int:
@@ -86,6 +87,10 @@ class ReadReport:
     def to_dict(self) -> dict:
         samples = sorted(self.bad_samples, key=lambda s: (s["line"], s["reason"]))
         return {
+            "sample_text": "the line as read: the whole line for field_count, else the columns "
+                           "the pipeline reads (" + ", ".join(BASICS_READ if self.expected_fields
+                                                             == len(schema.BASICS_COLUMNS)
+                                                             else schema.RATINGS_COLUMNS) + ")",
             "file": self.file,
             "lines": self.lines,
             "rows_ok": self.rows_ok,
@@ -193,10 +198,12 @@ def _lines_of(report: ReadReport, ok_index: np.ndarray) -> np.ndarray:
     (sorted), a_j = b_j - j is the number of good rows before gap j, and good row i sits at data
     row i + #{j: a_j <= i}.
     """
-    bad = np.asarray(report._bad_rows, dtype=np.int64)
-    if bad.size == 0:
+    if not report._bad_rows:
         return ok_index + 2
-    adjusted = bad - np.arange(bad.size, dtype=np.int64)
+    if report._adjusted is None or report._adjusted.size != len(report._bad_rows):
+        bad = np.asarray(report._bad_rows, dtype=np.int64)      # appended in order: sorted
+        report._adjusted = bad - np.arange(bad.size, dtype=np.int64)
+    adjusted = report._adjusted
     return ok_index + np.searchsorted(adjusted, ok_index, side="right") + 2
 
 

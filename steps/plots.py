@@ -24,11 +24,12 @@ def year_boxplot(years: np.ndarray, fence: dict, path: Path) -> Path:
     if years.size:
         ax.boxplot(years, orientation="horizontal", whis=fence.get("multiplier") or 1.5, widths=0.5,
                    flierprops={"marker": ".", "markersize": 2, "alpha": 0.4})
-    for key, colour in (("low", "tab:red"), ("high", "tab:red")):
+    for key, align in (("low", "right"), ("high", "left")):
         value = fence.get(key)
         if value is not None:
-            ax.axvline(value, color=colour, linestyle="--", linewidth=1)
-            ax.annotate(f"{key} {value:g}", (value, 1.35), color=colour, ha="center", fontsize=8)
+            ax.axvline(value, color="tab:red", linestyle="--", linewidth=1)
+            ax.text(value, 0.93, f" {key} fence {value:g} ", color="tab:red", ha=align, fontsize=8,
+                    transform=ax.get_xaxis_transform())
     ax.set_yticks([])
     ax.set_xlabel("startYear")
     method = fence.get("method", "off")
@@ -48,10 +49,18 @@ def runtime_histogram(bins: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(9, 3.6), dpi=100)
     ax.bar(x - 0.2, bins["before_cap"], width=0.4, label="before the cap", color="tab:gray")
     ax.bar(x + 0.2, bins["after_cap"], width=0.4, label="after the cap", color="tab:blue")
+    cap = bins.get("cap") or 0
+    if cap:
+        # The cap sits inside its bin: place the line at its share of that bin's width.
+        finite = [e for e in edges if e is not None]
+        i = max(k for k, e in enumerate(finite) if e <= cap)
+        ax.axvline(i - 0.5 + (cap - finite[i]) / bins["width"], color="tab:red", linestyle="--",
+                   linewidth=1, label=f"cap {cap} min")
+    # Log counts: the few long films past the cap stay visible next to the big middle bins.
+    ax.set_yscale("symlog", linthresh=1)
     ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=8)
     ax.set_xlabel("runtimeMinutes")
-    ax.set_ylabel("movies")
-    cap = bins.get("cap") or 0
+    ax.set_ylabel("movies (log scale)")
     ax.set_title(f"runtime bins of {bins['width']} min; cap {cap} min" if cap else
                  f"runtime bins of {bins['width']} min; no cap")
     ax.legend(fontsize=8)
