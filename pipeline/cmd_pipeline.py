@@ -34,6 +34,14 @@ def _settings(args: argparse.Namespace, *required: str) -> settings_mod.Settings
     return resolved
 
 
+def _local_settings(args: argparse.Namespace) -> settings_mod.Settings:
+    """The settings `myflix run` uses (options still win): no account, no config needed."""
+    from pipeline.cmd_run import LOCAL_BUCKET, LOCAL_REGION, LOCAL_ROLE
+    return settings_mod.resolve({"region": args.region or LOCAL_REGION, "role": args.role or LOCAL_ROLE,
+                                 "bucket": args.bucket or LOCAL_BUCKET,
+                                 "pipeline_name": args.pipeline_name}, env={}, config={})
+
+
 def _definition(resolved: settings_mod.Settings, bundle: Any = None) -> str:
     from pipeline.definition import definition_json
     try:
@@ -226,7 +234,7 @@ def _local_module() -> Any:
 
 # --- the commands ------------------------------------------------------------------------------
 def cmd_definition(args: argparse.Namespace) -> int:
-    resolved = _settings(args, "region", "role", "bucket")
+    resolved = _local_settings(args) if args.local else _settings(args, "region", "role", "bucket")
     text = _definition(resolved)
     out = text if args.compact else pretty(text)
     if args.output:
@@ -503,7 +511,7 @@ def cmd_dag(args: argparse.Namespace) -> int:
             raise UserError(f"cannot read the definition {args.definition_file}: {err}") from err
         title = Path(args.definition_file).name
     else:
-        resolved = _settings(args, "region", "role", "bucket")
+        resolved = _local_settings(args) if args.local else _settings(args, "region", "role", "bucket")
         definition = json.loads(_definition(resolved))
         title = resolved.pipeline_name
     try:
@@ -575,6 +583,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.add_argument("--compact", action="store_true", help="exactly what SageMaker receives (no indent)")
+    p.add_argument("--local", action="store_true",
+                   help="the definition `myflix run` executes (local bucket, region and role)")
     p.set_defaults(func=cmd_definition)
 
     p = sub.add_parser("upsert", help="upload the code bundle, then create or update the pipeline")
@@ -620,6 +630,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--png", default="pipeline-dag.png", help="PNG file (default pipeline-dag.png; '' for none)")
     p.add_argument("--mermaid", help="write the Mermaid text to this file instead of stdout")
     p.add_argument("--definition-file", help="draw this definition JSON instead of generating one")
+    p.add_argument("--local", action="store_true",
+                   help="draw the definition `myflix run` executes (no account settings needed)")
     p.add_argument("--all-edges", action="store_true",
                    help="draw every data dependency, not only the ones a longer path does not imply")
     p.set_defaults(func=cmd_dag)

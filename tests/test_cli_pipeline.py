@@ -122,6 +122,14 @@ def test_definition_to_a_file_and_dag_from_it(capsys, tmp_path):
     assert "QualityGate -- else --> QualityGateFailed" in mmd.read_text()
 
 
+def test_local_definition_needs_no_settings(monkeypatch, capsys, tmp_path):
+    for var in ("MYFLIX_REGION", "MYFLIX_ROLE_ARN", "MYFLIX_BUCKET"):
+        monkeypatch.delenv(var)
+    local = pytest.importorskip("pipeline.cmd_run")
+    code, out, _ = run(capsys, "pipeline", "definition", "--local", "--compact")
+    assert code == 0 and f"s3://{local.LOCAL_BUCKET}/code/" in out and local.LOCAL_ROLE in out
+
+
 def test_bad_role_is_one_clear_line(capsys):
     code, _, err = run(capsys, "pipeline", "definition", "--role", "myflix")
     assert code == 2 and err.count("\n") == 1 and "IAM role ARN" in err
