@@ -39,7 +39,7 @@ def post(client, path, payload, content_type="application/json"):
     return response.status_code, json.loads(response.body) if response.body else None
 
 
-def a_movie(built, title="Titanic"):
+def a_movie(built, title="The Matrix"):
     frame = built["frame"]
     return frame.loc[frame["title"] == title].iloc[0]
 
@@ -57,8 +57,9 @@ def test_health_reports_the_loaded_table(client, built):
 
 
 def test_search_by_title_genre_and_years(client, built):
-    status, body = get(client, "/movies?q=titanic")
-    assert status == 200 and body["movies"][0]["title"] == "Titanic"
+    status, body = get(client, "/movies?q=matrix")
+    assert status == 200 and body["movies"][0]["title"] == "The Matrix"
+    assert all("matrix" in m["title"].lower() for m in body["movies"])
     movie = body["movies"][0]
     assert set(movie) >= {"id", "title", "year", "runtime", "genres", "rating", "votes", "cluster", "distance"}
     status, body = get(client, "/movies?genre=Horror&year_min=1990&year_max=1999&limit=100")
@@ -83,7 +84,7 @@ def test_paging_and_sorting(client, built):
 def test_one_movie_and_unknown_ids(client, built):
     row = a_movie(built)
     status, body = get(client, f"/movies/{row.tconst}")
-    assert status == 200 and body["title"] == "Titanic" and body["cluster"] == int(row.cluster)
+    assert status == 200 and body["title"] == "The Matrix" and body["cluster"] == int(row.cluster)
     assert get(client, "/movies/tt0000000")[0] == 404
     status, body = get(client, "/movies/tt0000000/similar")
     assert status == 404 and "tt0000000" in body["Message"]
@@ -150,7 +151,7 @@ def test_bad_similar_parameters(client, built):
 
 def test_recommendations_from_liked_movies(client, built):
     frame = built["frame"]
-    liked = [a_movie(built).tconst, a_movie(built, "Pearl Harbor").tconst]
+    liked = [a_movie(built).tconst, a_movie(built, "Broken Arrow").tconst]
     status, body = post(client, "/recommendations", {"liked": liked, "limit": 12})
     assert status == 200 and body["based_on"] == "liked" and len(body["movies"]) == 12
     assert not set(liked) & {m["id"] for m in body["movies"]}

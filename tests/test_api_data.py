@@ -1,11 +1,12 @@
 """Serving test data: a real model and published table built from real movies (../shared/data/vega_movies.json).
 
-`build_workdir(tmp)` lays out what the local runner leaves behind (docs/CONTRACTS.md, "Local AWS
-stand-ins"): the model artefact (steps.artifacts.save_model, packed as model.tar.gz), the table's
-parquet under a per-execution prefix, the catalog entry in Glue's GetTable shape, and the endpoint
-record. The movie ids are made up (`tt9000000` + row number): vega's movies carry none. The table
-is built and written by the Publish step's own code (steps/publish.py, steps/aws_io.py); the tests
-at the bottom check the result against the contract.
+The movies go through the Preprocess step itself (tests/imdb_fixtures.py `cached_preprocess`,
+which also makes up their ids: vega's movies carry none). `build_workdir(tmp)` then lays out what
+the local runner leaves behind (docs/CONTRACTS.md, "Local AWS stand-ins"): the model artefact
+(steps.artifacts.save_model, packed as model.tar.gz), the table built and written by the Publish
+step's own code (steps/publish.py, steps/aws_io.py) under a per-execution prefix with its catalog
+entry in Glue's GetTable shape, and the endpoint record. The tests at the bottom check the result
+against the contract.
 """
 from __future__ import annotations
 
@@ -23,49 +24,27 @@ from sklearn.cluster import KMeans
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from imdb_fixtures import cached_preprocess
 from steps import artifacts, aws_io, publish, schema
 
-VEGA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vega_movies.json"
 BUCKET = "myflix-local"
 EXECUTION = "exec-0001"
 PACKAGE_ARN = "arn:aws:sagemaker:us-east-1:000000000000:model-package/myflix-movie-clusters/1"
-GENRE_MAP = {  # vega's "Major Genre" -> IMDb genre names
-    "Action": ["Action"], "Adventure": ["Adventure"], "Comedy": ["Comedy"], "Drama": ["Drama"],
-    "Horror": ["Horror"], "Musical": ["Musical"], "Western": ["Western"], "Documentary": ["Documentary"],
-    "Thriller/Suspense": ["Thriller"], "Romantic Comedy": ["Comedy", "Romance"], "Black Comedy": ["Comedy"],
-    "Concert/Performance": ["Music"],
-}
 KEPT_GENRES = [g for g in schema.ALL_IMDB_GENRES if g not in schema.DEFAULT_DROPPED_GENRES]
 FEATURES = [*schema.LEADING_NUMERIC_FEATURES, *KEPT_GENRES, *schema.TRAILING_NUMERIC_FEATURES]
 TABLE_COLUMNS = ["tconst", "title", "year", "runtime", "genres", "rating", "votes", "cluster", "distance", "embedding"]
 
 
-def vega_catalog(path: Path = VEGA) -> tuple[pd.DataFrame, np.ndarray, dict]:
-    """The complete vega movies as catalogue rows and the 26-feature matrix; counts what was left out."""
-    rows = json.loads(Path(path).read_text())
-    kept, dropped = [], {"missing field": 0, "year after 2026": 0, "unmapped genre": 0}
-    for i, r in enumerate(rows):
-        date, runtime, genre = r.get("Release Date"), r.get("Running Time min"), r.get("Major Genre")
-        rating, votes = r.get("IMDB Rating"), r.get("IMDB Votes")
-        if None in (date, runtime, genre, rating, votes) or not r.get("Title"):
-            dropped["missing field"] += 1
-            continue
-        year = int(str(date)[-4:])
-        if year > 2026:   # the file's deliberate errors
-            dropped["year after 2026"] += 1
-            continue
-        if genre not in GENRE_MAP:
-            dropped["unmapped genre"] += 1
-            continue
-        kept.append({"tconst": f"tt{9000000 + i}", "title": str(r["Title"]), "year": year, "runtime": int(runtime),
-                     "genres": ",".join(sorted(GENRE_MAP[genre])), "rating": float(rating), "votes": int(votes)})
-    catalog = pd.DataFrame(kept)
-    X = np.zeros((len(catalog), len(FEATURES)))
-    X[:, 0], X[:, 1] = catalog["year"], catalog["runtime"]
-    for j, g in enumerate(KEPT_GENRES):
-        X[:, 2 + j] = catalog["genres"].str.split(",").apply(lambda gs, g=g: g in gs)
-    X[:, -2], X[:, -1] = catalog["rating"], catalog["votes"]
-    return catalog, X, dropped
+def vega_catalog() -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """The Preprocess step's own output on the vega movies: catalogue rows, the feature matrix, its report."""
+    out = cached_preprocess("vega")
+    features = artifacts.read_features(out["features"])
+    if features.names != FEATURES:
+        raise AssertionError(f"Preprocess wrote the features {features.names}; these tests expect {FEATURES}")
+    catalog = pd.read_parquet(out["catalog"] / schema.CATALOG_PARQUET)
+    catalog = catalog.set_index("tconst").loc[features.ids].reset_index()   # rows in the features' order
+    report = json.loads((out["report"] / schema.QUALITY_JSON).read_text())
+    return catalog, features.X, report
 
 
 def fit_model(X: np.ndarray, k: int = 8, seed: int = 42) -> Pipeline:
@@ -129,7 +108,7 @@ def write_model(model: Pipeline, workdir: Path, k: int, seed: int = 42) -> tuple
 
 def build_workdir(workdir: Path, k: int = 8) -> dict:
     workdir = Path(workdir)
-    catalog, X, dropped = vega_catalog()
+    catalog, X, report = vega_catalog()
     model = fit_model(X, k)
     model_dir, model_url = write_model(model, workdir, k)
     frame = table_frame(catalog, X, model)
@@ -140,17 +119,17 @@ def build_workdir(workdir: Path, k: int = 8) -> dict:
                                     "ModelPackageArn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/"
                                                        "myflix-movie-clusters/1", "ModelDataUrl": model_url}))
     return {"workdir": workdir, "frame": frame, "X": X, "model": model, "model_dir": model_dir,
-            "model_url": model_url, "location": location, "dropped": dropped, "k": k}
+            "model_url": model_url, "location": location, "report": report, "k": k}
 
 
 # --- the data itself is checked, so a test that uses it knows what it stands on ------------------
 
-def test_vega_catalog_keeps_complete_real_movies_and_counts_the_rest():
-    catalog, X, dropped = vega_catalog()
-    assert 900 < len(catalog) < 1300
+def test_vega_catalog_is_the_preprocess_output():
+    catalog, X, report = vega_catalog()
+    assert 900 < len(catalog) < 1100
     assert X.shape == (len(catalog), 26) and np.isfinite(X).all()
-    assert dropped["missing field"] > 1000 and sum(dropped.values()) + len(catalog) == 3201
-    assert catalog["tconst"].is_unique
+    assert catalog["tconst"].is_unique and list(catalog.columns) == list(schema.CATALOG_COLUMNS)
+    assert (X[:, 0] == catalog["year"]).all() and (X[:, -1] == catalog["votes"]).all()
 
 
 def test_built_workdir_follows_the_table_contract(tmp_path):

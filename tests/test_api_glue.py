@@ -47,8 +47,8 @@ def test_glue_table_is_read_and_served(aws, rows):
         status, health = get(client, "/health")
         assert status == 200 and health["mode"] == "aws"
         assert health["movies"] == len(rows) and health["clusters"] == 6 and health["location"] == location
-        titanic = rows.loc[rows["title"] == "Titanic", "tconst"].iloc[0]
-        status, body = get(client, f"/movies/{titanic}/similar?limit=5")
+        matrix = rows.loc[rows["title"] == "The Matrix", "tconst"].iloc[0]
+        status, body = get(client, f"/movies/{matrix}/similar?limit=5")
         assert status == 200 and len(body["similar"]) == 5
 
         # a new execution moves the table: the API follows it
