@@ -543,7 +543,15 @@ class LocalRunner:
                                           for a in list(entry[1:]) + list(app.get("ContainerArguments") or [])]
         except ValueError as err:
             raise StepFailure(str(err)) from err
-        env = self._env(args.get("Environment") or {})
+        step_env = {}
+        for key, value in (args.get("Environment") or {}).items():
+            text = to_text(value)
+            # Environment values naming a declared container path point at its local folder too.
+            try:
+                step_env[key] = _map_argument(text, mapping)
+            except ValueError:
+                step_env[key] = text
+        env = self._env(step_env)
         env["MYFLIX_CONTAINER_ROOT"] = str(container)
         timeout = (args.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         self._execute(command, env, cwd=container, log_file=log_file, timeout=timeout)
