@@ -20,12 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sklearn.cluster import KMeans
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from imdb_fixtures import cached_preprocess
-from steps import artifacts, aws_io, publish, schema
+from steps import artifacts, aws_io, publish, schema, train_kmeans, train_scaler
 
 BUCKET = "myflix-local"
 EXECUTION = "exec-0001"
@@ -48,8 +46,8 @@ def vega_catalog() -> tuple[pd.DataFrame, np.ndarray, dict]:
 
 
 def fit_model(X: np.ndarray, k: int = 8, seed: int = 42) -> Pipeline:
-    model = Pipeline([("scaler", StandardScaler()), ("kmeans", KMeans(n_clusters=k, n_init=4, random_state=seed))])
-    return model.fit(X)
+    """The model as TrainScaler + TrainKMeans fit it (their own pure functions)."""
+    return train_kmeans.fit_model(X, train_scaler.fit_scaler(X, "standard"), k, seed)
 
 
 def table_frame(catalog: pd.DataFrame, X: np.ndarray, model: Pipeline) -> pd.DataFrame:
