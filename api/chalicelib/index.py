@@ -63,6 +63,7 @@ class MovieIndex:
         self.emb = np.ascontiguousarray(embeddings[order], dtype=np.float32)
         self.norms = np.einsum("ij,ij->i", self.emb, self.emb)
         self.features = list(features) if features else None
+        self._sorted: dict[str, np.ndarray] = {}
         self._id_index = pd.Index(self.ids)   # hashed once, on the first lookup (cheaper than a dict)
 
         self.cluster_ids, starts = np.unique(self.cluster, return_index=True)
@@ -191,6 +192,15 @@ class MovieIndex:
         return np.flatnonzero(mask)
 
     def sort_rows(self, rows: np.ndarray, sort: str, q: str | None = None) -> np.ndarray:
+        if q is None and len(rows) == len(self.ids):
+            # the whole table (the page's "popular" and "top rated" rows): sorted once, then reused
+            cached = self._sorted.get(sort)
+            if cached is None:
+                cached = self._sorted[sort] = self._sort(rows, sort, None)
+            return cached
+        return self._sort(rows, sort, q)
+
+    def _sort(self, rows: np.ndarray, sort: str, q: str | None) -> np.ndarray:
         if sort == "rating":    # ties broken by votes: a 9.0 of 10 votes is not a top movie
             keys = (-self.votes[rows], -np.nan_to_num(self.rating[rows], nan=-1))
         elif sort == "year":
