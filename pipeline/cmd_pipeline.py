@@ -136,6 +136,9 @@ def render_execution(execution: dict, steps: list[dict] | None, region: str | No
         f"{_when(execution.get('StartTime') or execution.get('CreationTime'))}   ended "
         f"{_when(execution.get('EndTime') or (execution.get('LastModifiedTime') if execution.get('PipelineExecutionStatus') in FINAL_STATUSES else None))}",
     ]
+    overrides = execution.get("PipelineParameters") or []
+    if overrides:
+        lines.append("Parameters " + ", ".join(f"{p.get('Name')}={p.get('Value')}" for p in overrides))
     if execution.get("FailureReason") not in (None, "", "None"):
         lines.append(f"Failure    {execution['FailureReason']}")
     if region and execution.get("PipelineExecutionArn", "").startswith("arn:aws:sagemaker"):
@@ -209,8 +212,13 @@ def _describe_cloud(resolved: settings_mod.Settings, given: str | None) -> tuple
     client = _sagemaker(resolved)
     with _user_errors("describing the pipeline execution"):
         arn = _execution_arn(client, resolved, given)
-        execution = client.describe_pipeline_execution(PipelineExecutionArn=arn)
+        execution = dict(client.describe_pipeline_execution(PipelineExecutionArn=arn))
         steps, note = cloud_steps(client, arn)
+        try:
+            execution["PipelineParameters"] = client.list_pipeline_parameters_for_execution(
+                PipelineExecutionArn=arn).get("PipelineParameters", [])
+        except Exception:  # noqa: BLE001 - the parameters are a nicety; the status matters
+            pass
     return execution, steps, note
 
 

@@ -180,6 +180,7 @@ def test_start_status_list_wait(aws, capsys):
     assert {p["Name"]: p["Value"] for p in params} == {"k_override": "20", "min_rating": "6.5"}
     code, out, _ = run(capsys, "pipeline", "status")
     assert code == 0 and arn in out and "Succeeded" in out
+    assert "Parameters k_override=20, min_rating=6.5" in out
     assert "does not list this execution's steps" in out      # moto: no ListPipelineExecutionSteps
     code, out, _ = run(capsys, "pipeline", "status", arn.rsplit("/", 1)[1])
     assert code == 0 and arn in out
