@@ -147,3 +147,30 @@ def test_the_artefacts_copy_runs_with_no_project_code(artefact, tmp_path):
     result = json.loads(out.stdout)
     assert result["answer"]["predictions"][0]["cluster"] == int(artefact["model"].predict(row_of(MATRIX)[None])[0])
     assert not {"steps", "pipeline", "chalicelib"} & set(result["mods"]), set(result["mods"])
+
+
+def test_in_the_container_the_error_carries_the_toolkits_status(tmp_path):
+    """With sagemaker_inference present (as in the SKLearn container), InputError is its 400 error too."""
+    fake = tmp_path / "sagemaker_inference"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "errors.py").write_text(
+        "class BaseInferenceToolkitError(Exception):\n"
+        "    def __init__(self, status_code, message, phrase):\n"
+        "        self.status_code, self.message, self.phrase = status_code, message, phrase\n"
+        "        super().__init__(status_code, message, phrase)\n"
+        "class GenericInferenceToolkitError(BaseInferenceToolkitError):\n"
+        "    def __init__(self, status_code, message=None, phrase=None):\n"
+        "        super().__init__(status_code, message or 'Invalid Request', phrase or message)\n")
+    script = (
+        "import importlib.util, sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        f"spec = importlib.util.spec_from_file_location('h', {str(handler.__file__)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "from sagemaker_inference.errors import GenericInferenceToolkitError as G\n"
+        "e = m.InputError('feature x: bad', 'x')\n"
+        "assert isinstance(e, G) and isinstance(e, ValueError)\n"
+        "print(e.status_code, e.field, e.message, e.phrase)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[:2] == ["400", "x"]
