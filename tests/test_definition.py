@@ -350,3 +350,21 @@ def test_referenced_scripts_accept_the_arguments_they_are_given(steps):
 def test_bad_settings_are_refused_with_a_clear_message(role, bucket, match):
     with pytest.raises(ValueError, match=match):
         definition_json(REGION, role, bucket)
+
+
+def test_a_changed_script_changes_only_the_code_hash(generated):
+    bundle, text, _ = generated
+    files = dict(bundle.files)
+    files["steps/evaluate.py"] = files["steps/evaluate.py"] + b"\n# changed\n"
+    changed_bundle = type(bundle)(files)
+    changed, _ = generate_offline(changed_bundle)
+    assert changed != text
+    assert changed.replace(changed_bundle.sha256, bundle.sha256) == text
+
+
+def test_the_container_matches_the_installed_scikit_learn():
+    import sklearn
+
+    from pipeline.definition import SKLEARN_FRAMEWORK_VERSION
+    major_minor = ".".join(sklearn.__version__.split(".")[:2])
+    assert SKLEARN_FRAMEWORK_VERSION == f"{major_minor}-0"
