@@ -5,16 +5,17 @@ quoting at all (a title may hold `"` characters), genres comma-separated. Parsin
 CSV reader, streamed batch by batch, reading only the columns the pipeline uses and keeping only
 the wanted title type, so a full 12-million-line file never sits in memory as strings.
 
-A malformed line (wrong field count, empty or odd id, non-numeric startYear or runtimeMinutes, isAdult not
-0/1, unknown titleType, bad rating numbers) is never silently dropped and never fatal here: it is
-counted by reason, a sample is kept with its physical line number, and the caller decides (see
+A malformed line (wrong field count, empty or odd id, unknown titleType, isAdult not 0/1,
+non-numeric startYear or runtimeMinutes, bad rating numbers, text not UTF-8: see REASONS) is never
+silently dropped and never fatal here: it is counted by reason, a sample is kept with its physical line number, and the caller decides (see
 `max_bad_fraction` in steps/preprocess.py). Line numbers are 1-based physical lines of the
 (decompressed) file, the header being line 1.
 """
 from __future__ import annotations
 
-import bisect
+import codecs
 import gzip
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -52,7 +53,7 @@ REASONS = {
 
 
 class ImdbFormatError(ValueError):
-    """The file is not an IMDb TSV of the expected kind at all (missing, wrong header)."""
+    """The file cannot be read as an IMDb TSV at all (missing, wrong header, truncated gzip)."""
 
 
 @dataclass
@@ -68,6 +69,8 @@ class ReadReport:
     title_types: dict[str, int] = field(default_factory=dict)
     _bad_rows: list[int] = field(default_factory=list, repr=False)   # 0-based data-row index
     _adjusted: np.ndarray | None = field(default=None, repr=False)    # cache for _lines_of
+    # Fallback read, with invalid UTF-8 bytes replaced by U+FFFD (see _stream).
+    sanitized: bool = False
 
     @property
     def bad_lines(self) -> int:
@@ -121,15 +124,54 @@ def find_input(path: str | Path, stem: str) -> Path:
     raise ImdbFormatError(f"{path} does not exist: pass IMDb's {stem}.gz or the folder holding it")
 
 
-def _open(path: Path) -> pa.NativeFile:
+def _open(path: Path, sanitize: bool = False):
     # By content, not by name: a gzip file called .tsv (or the reverse) still reads.
-    return pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
+    stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
+    return pa.PythonFile(_Utf8Replacing(stream), mode="r") if sanitize else stream
+
+
+class _Utf8Replacing:
+    """A read-only byte stream whose invalid UTF-8 bytes come out as U+FFFD.
+
+    Only for the fallback read: pyarrow decodes a wrong-field-count line strictly before handing
+    it to our handler, so such a line with a bad byte would otherwise fail the whole file."""
+
+    def __init__(self, raw: pa.NativeFile) -> None:
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buffer = b""
+        self._eof = False
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        while (n is None or n < 0 or len(self._buffer) < n) and not self._eof:
+            chunk = self._raw.read(1 << 22)
+            self._eof = not chunk
+            self._buffer += self._decoder.decode(chunk, final=self._eof).encode("utf-8")
+        if n is None or n < 0:
+            out, self._buffer = self._buffer, b""
+        else:
+            out, self._buffer = self._buffer[:n], self._buffer[n:]
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._raw.close()
+        self.closed = True
 
 
 def _check_header(path: Path, expected: tuple[str, ...]) -> None:
     opener = gzip.open if _is_gzip(path) else open
     with opener(path, "rb") as fh:
-        first = fh.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+        first = fh.readline(4096).decode("utf-8", errors="replace").rstrip("\r\n")
     got = tuple(first.split("\t"))
     if got != expected:
         raise ImdbFormatError(
@@ -164,18 +206,38 @@ def _stream(path: Path, columns: tuple[str, ...], include: tuple[str, ...], repo
         null_values=[schema.IMDB_NULL], strings_can_be_null=True, quoted_strings_can_be_null=False,
         # Checked per line in `_bad_utf8` instead: one bad byte must not fail the whole file.
         check_utf8=False)
+    previous_hook = sys.unraisablehook
+
+    def quiet_hook(unraisable) -> None:
+        # pyarrow reports the strict decoding failure of such a line as "unraisable" before it
+        # fails the read; we read again (sanitized), so it is not an error worth printing.
+        if not isinstance(unraisable.exc_value, UnicodeDecodeError):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = quiet_hook
     try:
-        reader = pacsv.open_csv(_open(path), read_options=read_options, parse_options=parse_options,
-                                convert_options=convert_options)
+        reader = pacsv.open_csv(_open(path, report.sanitized), read_options=read_options,
+                                parse_options=parse_options, convert_options=convert_options)
         yield from reader
     except (OSError, pa.ArrowInvalid) as err:
+        if not report.sanitized and "CSV parse error" in str(err):
+            raise _Undecodable() from None      # the handler could not take the line: read again
         raise ImdbFormatError(
             f"{path.name} ends early or is damaged ({err}; {report.lines:,} lines read before): "
             f"download it again") from None
+    finally:
+        sys.unraisablehook = previous_hook
 
 
-def _bad_utf8(column: pa.Array) -> np.ndarray:
+class _Undecodable(Exception):
+    """A wrong-field-count line held invalid UTF-8: read the file again, sanitized."""
+
+
+def _bad_utf8(column: pa.Array, sanitized: bool = False) -> np.ndarray:
     """Mask of values that are not valid UTF-8 (the fast whole-column check first)."""
+    if sanitized:       # the fallback read replaced every bad byte with U+FFFD
+        return pc.fill_null(pc.match_substring(column, "\ufffd"), False).to_numpy(
+            zero_copy_only=False).astype(bool)
     try:
         column.validate(full=True)
         return np.zeros(len(column), dtype=bool)
@@ -263,15 +325,26 @@ def read_basics(path: str | Path, title_type: str | None = "movie",
                 progress: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, ReadReport]:
     """Reads title.basics: well-formed rows of `title_type` (None: every type), and the read report.
 
-    Columns: line (physical line number), tconst, tid (tconst's number), titleType, primaryTitle, isAdult (bool),
-    startYear, runtimeMinutes (nullable Int32), genres (string, nullable). A malformed line is left
-    out of the frame and reported: it never takes part in the cleaning.
+    Columns: line (physical line number), tconst, tid (tconst's number), titleType, primaryTitle,
+    isAdult (bool), startYear, runtimeMinutes (nullable Int32), genres (string, nullable). A
+    malformed line is left out of the frame and reported: it never takes part in the cleaning.
     """
+    try:
+        return _read_basics(path, title_type, progress, sanitized=False)
+    except _Undecodable:
+        if progress:
+            progress("  a malformed line holds bytes that are not UTF-8: reading again, replacing them")
+        return _read_basics(path, title_type, progress, sanitized=True)
+
+
+def _read_basics(path: str | Path, title_type: str | None,
+                 progress: Callable[[str], None] | None, sanitized: bool
+                 ) -> tuple[pd.DataFrame, ReadReport]:
     path = find_input(path, schema.BASICS_FILE_STEM) if Path(path).is_dir() else Path(path)
     if not path.is_file():
         raise ImdbFormatError(f"{path} does not exist: pass IMDb's title.basics.tsv.gz")
     _check_header(path, schema.BASICS_COLUMNS)
-    report = ReadReport(file=path.name, expected_fields=len(schema.BASICS_COLUMNS))
+    report = ReadReport(file=path.name, expected_fields=len(schema.BASICS_COLUMNS), sanitized=sanitized)
     known_types = pa.array(KNOWN_TITLE_TYPES)
     pieces: list[pa.Table] = []
     parsed_seen = 0
@@ -295,8 +368,10 @@ def read_basics(path: str | Path, title_type: str | None = "movie",
                                      (bad_adult, "bad_is_adult", "isAdult"),
                                      (bad_year, "bad_start_year", "startYear"),
                                      (bad_runtime, "bad_runtime", "runtimeMinutes"),
-                                     (_bad_utf8(batch.column("primaryTitle")), "bad_encoding", "primaryTitle"),
-                                     (_bad_utf8(batch.column("genres")), "bad_encoding", "genres")):
+                                     (_bad_utf8(batch.column("primaryTitle"), report.sanitized),
+                                      "bad_encoding", "primaryTitle"),
+                                     (_bad_utf8(batch.column("genres"), report.sanitized),
+                                      "bad_encoding", "genres")):
             mask = mask & ~taken
             _record_bad(report, batch, parsed_seen, mask, reason, column)
             taken |= mask
@@ -352,11 +427,19 @@ def _basics_frame(table: pa.Table) -> pd.DataFrame:
 def read_ratings(path: str | Path, progress: Callable[[str], None] | None = None
                  ) -> tuple[pd.DataFrame, ReadReport]:
     """Reads title.ratings: well-formed rows (line, tconst, tid, averageRating float64, numVotes Int64)."""
+    try:
+        return _read_ratings(path, progress, sanitized=False)
+    except _Undecodable:
+        return _read_ratings(path, progress, sanitized=True)
+
+
+def _read_ratings(path: str | Path, progress: Callable[[str], None] | None, sanitized: bool
+                  ) -> tuple[pd.DataFrame, ReadReport]:
     path = find_input(path, schema.RATINGS_FILE_STEM) if Path(path).is_dir() else Path(path)
     if not path.is_file():
         raise ImdbFormatError(f"{path} does not exist: pass IMDb's title.ratings.tsv.gz")
     _check_header(path, schema.RATINGS_COLUMNS)
-    report = ReadReport(file=path.name, expected_fields=len(schema.RATINGS_COLUMNS))
+    report = ReadReport(file=path.name, expected_fields=len(schema.RATINGS_COLUMNS), sanitized=sanitized)
     pieces: list[pa.Table] = []
     parsed_seen = 0
     for batch in _stream(path, schema.RATINGS_COLUMNS, schema.RATINGS_COLUMNS, report):

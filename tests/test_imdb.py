@@ -192,3 +192,13 @@ def test_generated_full_format_file_every_injected_bad_line_found(tmp_path, monk
     # Seeded: the same call writes the same bytes.
     again = generate_imdb.generate(tmp_path / "again", 120_000, seed=3, progress=None)
     assert again["basics"].read_bytes() == made["basics"].read_bytes()
+
+
+def test_wrong_field_count_with_bad_bytes_still_reads(capsys):
+    # pyarrow cannot hand such a line to the handler; the reader reads again, sanitized.
+    # Line 3: 4 fields and a Latin-1 byte; line 4: a Latin-1 title; line 5: valid UTF-8 quotes.
+    frame, report = imdb.read_basics(DATA / "basics_field_count_bad_encoding.tsv")
+    assert bad(report) == [(3, "field_count"), (4, "bad_encoding")]
+    assert list(frame["primaryTitle"]) == ["Good Movie", "Good \u201cCurly\u201d Quotes"]
+    assert list(frame["line"]) == [2, 5]
+    assert "Exception ignored" not in capsys.readouterr().err
