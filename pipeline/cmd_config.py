@@ -144,8 +144,8 @@ def cmd_show(args) -> int:
 PANDAS_LAYER = re.compile(r"^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):layer:(AWSSDKPandas-[^:]+):(\d+)$")
 
 
-def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*",
-                  layers: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:
+def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*", layers: list[str] | None = None,
+                  layer_override: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """The Chalice stage (api/.chalice/config.json `stages.<name>`) that deploys the API with the
     stack's Lambda role instead of one Chalice would create, and the stack's names; pure.
 
@@ -167,7 +167,9 @@ def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*",
             "MYFLIX_CORS_ORIGIN": cors_origin,
         },
     }
-    if layers:
+    if layer_override:
+        stage["layers"] = [layer_override]
+    elif layers:
         moved = []
         for arn in layers:
             match = PANDAS_LAYER.match(arn)
@@ -175,8 +177,9 @@ def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*",
                 partition, _, account, name, version = match.groups()
                 moved.append(f"arn:{partition}:lambda:{region}:{account}:layer:{name}:{version}")
                 notes.append(f"layer {name}:{version} moved from {match.group(2)} to {region}: "
-                             f"check that this version is published there (AWS SDK for pandas "
-                             f"lists its layer ARNs per region) and edit the stage if not")
+                             f"check that this version is published there (the public SSM "
+                             f"parameter /aws/service/aws-sdk-pandas/<version>/{region}/py3.11/"
+                             f"x86_64/layer-arn names it) or pass --layer ARN")
             else:
                 moved.append(arn)
         stage["layers"] = moved
@@ -205,7 +208,7 @@ def cmd_chalice_stage(args) -> int:
             layers = json.loads(target.read_text(encoding="utf-8")).get("layers")
         except ValueError:
             layers = None   # write_chalice_stage reports the broken file
-    stage, notes = chalice_stage(config, args.cors_origin, layers)
+    stage, notes = chalice_stage(config, args.cors_origin, layers, args.layer)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if target is None:
@@ -372,6 +375,8 @@ def add_commands(subparsers) -> None:
                        help="merge the stage into this Chalice config.json (default: print it)")
     stage.add_argument("--cors-origin", default="*",
                        help="the origin the MyFlix page is served from (default *)")
+    stage.add_argument("--layer", help="the AWS SDK for pandas layer ARN for the stack's region "
+                                       "(default: the project's layer, moved to that region)")
     stage.set_defaults(func=cmd_chalice_stage)
 
     down = sub.add_parser(

@@ -625,10 +625,17 @@ def s3_access_of_definition(definition: dict) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def definition():
+def definition(request):
     pytest.importorskip("pipeline.definition", reason="the pipeline definition (issue 3) has not landed")
+    from pipeline.code_bundle import build_bundle
     from pipeline.definition import definition_json
-    return json.loads(definition_json(REGION, SM_ROLE, BUCKET, PIPELINE))
+    # generated once per session for these settings, shared with tests/test_readme_aws.py
+    memo = request.config.__dict__.setdefault("_myflix_definition_texts", {})
+    bundle = build_bundle()
+    key = (REGION, SM_ROLE, BUCKET, PIPELINE, bundle.sha256)
+    if key not in memo:
+        memo[key] = definition_json(REGION, SM_ROLE, BUCKET, PIPELINE, bundle=bundle)
+    return json.loads(memo[key])
 
 
 def test_sagemaker_role_covers_every_s3_location_of_the_pipeline_definition(stack, definition):
