@@ -15,6 +15,7 @@ benchmarks/out/ (git-ignored) and reused when already there for the same --rows 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -89,7 +90,9 @@ def _run_child(kind: str, basics: Path, ratings: Path) -> dict:
 def _ensure_files(rows: int, seed: int, out: Path) -> tuple[Path, Path]:
     from benchmarks import generate_imdb
     manifest = out / "manifest.json"
-    want = {"rows": rows, "seed": seed, "generator": "benchmarks.generate_imdb"}
+    # The generator's own source is part of the key: a changed generator means new files.
+    source = Path(generate_imdb.__file__).read_bytes()
+    want = {"rows": rows, "seed": seed, "generator": hashlib.sha256(source).hexdigest()[:16]}
     basics = out / "title.basics.tsv.gz"
     ratings = out / "title.ratings.tsv.gz"
     if manifest.is_file() and json.loads(manifest.read_text()) == want and basics.is_file() and ratings.is_file():

@@ -104,6 +104,7 @@ class ReadReport:
             "bad_reason_text": {r: REASONS[r] for r in sorted(self.bad_by_reason)},
             "bad_samples": samples,
             "title_types": dict(sorted(self.title_types.items())),
+            "read_again_replacing_bad_bytes": self.sanitized,
         }
 
 
