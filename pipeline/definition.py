@@ -27,21 +27,6 @@ SKLEARN_FRAMEWORK_VERSION = "1.9-0"   # the SKLearn container matching scikit-le
 DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 
-# Gate thresholds: steps/schema.py DEFAULTS is the one place for them; these values are used only
-# while a key is not there yet.
-_FALLBACK_DEFAULTS: dict[str, Any] = {
-    "min_silhouette": 0.05,
-    "min_recall_at_k": 0.2,
-    "max_cluster_share": 0.5,
-    "serverless_memory_mb": 2048,
-    "serverless_max_concurrency": 5,
-}
-
-
-def _default(key: str) -> Any:
-    return schema.DEFAULTS[key] if key in schema.DEFAULTS else _FALLBACK_DEFAULTS[key]
-
-
 @dataclass(frozen=True)
 class ParameterSpec:
     """One pipeline parameter: its name (also the step argument name, `_` as `-`), default, help."""
@@ -79,21 +64,21 @@ def parameter_specs(bucket: str) -> list[ParameterSpec]:
                 "silhouette_sample", "recall_queries", "recall_k"):
         specs.append(ParameterSpec(key, d[key], helps[key]))
     specs += [
-        ParameterSpec("min_silhouette", float(_default("min_silhouette")),
-                      "quality gate: lowest silhouette"),
-        ParameterSpec("min_recall_at_k", float(_default("min_recall_at_k")),
-                      "quality gate: lowest recall@k"),
-        ParameterSpec("max_cluster_share", float(_default("max_cluster_share")),
+        ParameterSpec("min_silhouette", float(d["min_silhouette"]), "quality gate: lowest silhouette"),
+        ParameterSpec("min_recall_at_k", float(d["min_recall_at_k"]), "quality gate: lowest recall@k"),
+        ParameterSpec("max_cluster_share", float(d["max_cluster_share"]),
                       "quality gate: largest share of movies in one cluster"),
         ParameterSpec("processing_instance_type", DEFAULT_INSTANCE_TYPE, "processing steps"),
         ParameterSpec("training_instance_type", DEFAULT_INSTANCE_TYPE, "training steps"),
         ParameterSpec("model_approval_status", "PendingManualApproval",
                       "Register: " + " | ".join(APPROVAL_STATUSES) + " (Deploy runs when Approved)"),
         ParameterSpec("endpoint_name", schema.ENDPOINT_NAME, "Deploy: endpoint created or updated"),
-        ParameterSpec("deploy_instance_type", "", "Deploy: instance type; empty = serverless"),
-        ParameterSpec("serverless_memory_mb", int(_default("serverless_memory_mb")),
+        # deploy.py's --instance-type; named apart from the processing/training instance types
+        ParameterSpec("deploy_instance_type", str(d["instance_type"]),
+                      "Deploy: instance type; empty = serverless"),
+        ParameterSpec("serverless_memory_mb", int(d["serverless_memory_mb"]),
                       "Deploy: serverless memory, MB"),
-        ParameterSpec("serverless_max_concurrency", int(_default("serverless_max_concurrency")),
+        ParameterSpec("serverless_max_concurrency", int(d["serverless_max_concurrency"]),
                       "Deploy: serverless max concurrency"),
     ]
     return specs
