@@ -170,9 +170,16 @@ def positions(dag: Dag, spacing: float = 1.7) -> dict[str, tuple[float, float]]:
             xs = [out[p][0] for p in parents[name] if p in out]
             return (sum(xs) / len(xs) if xs else 0.0, order[name])
 
-        names = sorted(names, key=under_parents)
-        for i, name in enumerate(names):
-            out[name] = ((i - (len(names) - 1) / 2.0) * spacing, -float(row))
+        # Each node wants to sit under its parents; keep `spacing` between neighbours and centre
+        # the row on where its nodes want to be.
+        wanted = {name: under_parents(name) for name in names}
+        names = sorted(names, key=lambda n: wanted[n])
+        xs = [wanted[names[0]][0]]
+        for name in names[1:]:
+            xs.append(max(wanted[name][0], xs[-1] + spacing))
+        shift = sum(wanted[n][0] for n in names) / len(names) - sum(xs) / len(xs)
+        for name, x in zip(names, xs):
+            out[name] = (round(x + shift, 6), -float(row))
     return out
 
 
@@ -181,6 +188,13 @@ def _bend(x0: float, y0: float, x1: float, y1: float) -> float:
     if abs(y0 - y1) > 1.5:
         return 0.45 if x1 <= x0 else -0.45
     return 0.0 if x0 == x1 else 0.12
+
+
+def _arc_middle(x0: float, y0: float, x1: float, y1: float, rad: float) -> tuple[float, float]:
+    """Middle of matplotlib's arc3 curve (a quadratic Bezier) from (x0, y0) to (x1, y1)."""
+    cx = (x0 + x1) / 2 + rad * (y1 - y0)
+    cy = (y0 + y1) / 2 - rad * (x1 - x0)
+    return 0.25 * x0 + 0.5 * cx + 0.25 * x1, 0.25 * y0 + 0.5 * cy + 0.25 * y1
 
 
 def draw_png(dag: Dag, path: Path, title: str = "") -> list[str]:
@@ -205,7 +219,8 @@ def draw_png(dag: Dag, path: Path, title: str = "") -> list[str]:
                                 connectionstyle=f"arc3,rad={_bend(x0, y0, x1, y1)}")
         ax.add_patch(arrow)
         if label:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2, label, fontsize=8, ha="center", va="center",
+            lx, ly = _arc_middle(x0, y0 - box_h / 2, x1, y1 + box_h / 2, _bend(x0, y0, x1, y1))
+            ax.text(lx, ly, label, fontsize=8, ha="center", va="center",
                     color="#8a5a00" if label == "if" else "#a00000",
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
     for name, node in dag.nodes.items():
