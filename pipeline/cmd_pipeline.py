@@ -165,6 +165,9 @@ def render_execution(execution: dict, steps: list[dict] | None, region: str | No
             lines.append(f"{'':<{width}}    {link}")
         if step.get("LogFile") and step.get("StepStatus") in ("Failed", "Executing"):
             lines.append(f"{'':<{width}}    log: {step['LogFile']}")
+        if step.get("LogTail") and step.get("StepStatus") == "Failed":
+            for tail_line in str(step["LogTail"]).rstrip().splitlines()[-8:]:
+                lines.append(f"{'':<{width}}    | {tail_line}")
     return "\n".join(lines) + "\n"
 
 

@@ -267,7 +267,8 @@ def _record_local_execution(workdir: Path, execution_id: str, fail: bool) -> Non
     recorder.step_finished("Preprocess", "Succeeded")
     if fail:
         recorder.step_started("TrainScaler", workdir / "TrainScaler.log")
-        recorder.step_finished("TrainScaler", "Failed", failure_reason="ValueError: no rows left")
+        recorder.step_finished("TrainScaler", "Failed", failure_reason="ValueError: no rows left",
+                               log_tail="reading features\nTraceback (most recent call last):\nValueError: no rows left\n")
         recorder.finish("Failed", "Step failure: TrainScaler")
     else:
         recorder.step_started("TrainScaler", None)
@@ -284,6 +285,7 @@ def test_local_status_list_wait(capsys, tmp_path):
     code, out, _ = run(capsys, "pipeline", "status", "--local", "--workdir", str(workdir))
     assert code == 0 and "execution/run-2" in out and "Failed" in out
     assert "reason: ValueError: no rows left" in out and "Preprocess IMDb titles" in out
+    assert "| Traceback (most recent call last):" in out          # the failed step's log tail
     code, out, _ = run(capsys, "pipeline", "status", "--local", "--workdir", str(workdir), "run-1")
     assert code == 0 and "execution/run-1" in out and "Failed" not in out
     code, out, _ = run(capsys, "pipeline", "list", "--local", "--workdir", str(workdir))
