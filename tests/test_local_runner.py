@@ -31,8 +31,14 @@ import argparse, json, os, pathlib, sys
 p = argparse.ArgumentParser()
 p.add_argument("--input"); p.add_argument("--output"); p.add_argument("--factor", type=int)
 p.add_argument("--fail", default="no"); p.add_argument("--connect", default="")
+p.add_argument("--sleep", type=float, default=0)
 a = p.parse_args()
 print("local root", os.environ.get("MYFLIX_LOCAL_ROOT"), "step env", os.environ.get("STEP_ENV"))
+print("aws key", os.environ.get("AWS_ACCESS_KEY_ID", "none"), flush=True)
+if a.sleep:
+    import time
+    print("sleeping now", flush=True)
+    time.sleep(a.sleep)
 if a.connect:
     import socket
     socket.create_connection((a.connect, 443), timeout=2)
@@ -198,7 +204,8 @@ def read_model(workdir: Path, uri: str) -> dict:
         return json.loads(tar.extractfile("model.json").read())
 
 
-def test_full_run_processing_training_condition_register(workdir: Path):
+def test_full_run_processing_training_condition_register(workdir: Path, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA-should-never-reach-a-step")
     result = runner(workdir).run(definition(), {"Factor": "10", "Approval": "Approved"})
     assert result["PipelineExecutionStatus"] == "Succeeded", result["FailureReason"]
     steps = steps_by_name(result)
@@ -215,6 +222,7 @@ def test_full_run_processing_training_condition_register(workdir: Path):
     assert result["PipelineExecutionId"] in str(scaled)
     log = Path(steps["Prep"]["LogFile"]).read_text()
     assert f"local root {workdir.resolve()}" in log and "step env from-definition" in log
+    assert "aws key none" in log                      # credentials are never handed to a step
     # JsonGet fed the hyperparameter; the channel carried Prep's output; SM_HPS has no sagemaker_*.
     model = read_model(workdir, steps["Train"]["Outputs"]["model"])
     assert model == {"k": 3, "sum": 60, "label": "first", "hps": {"k": 3, "label": "first"}}
@@ -412,3 +420,17 @@ def test_data_parameter_given_as_a_local_file_is_imported(tmp_path: Path):
     assert import_local_file(work, "s3://b/raw/x.tsv", "basics_uri") == "s3://b/raw/x.tsv"
     with pytest.raises(UserError, match="neither an s3:// URI nor a file"):
         import_local_file(work, str(tmp_path / "absent.tsv"), "basics_uri")
+
+
+def test_step_over_its_max_runtime_is_stopped_and_progress_shows_its_last_line(workdir: Path):
+    prep = prep_step(["--sleep", "30"])
+    prep["Arguments"]["StoppingCondition"] = {"MaxRuntimeInSeconds": 2}
+    out = io.StringIO()
+    result = LocalRunner(workdir, pipeline_name="test-pipeline",
+                         progress=Progress(out, live=False, heartbeat=0.5)).run(definition(prep))
+    record = steps_by_name(result)["Prep"]
+    assert record["StepStatus"] == "Failed"
+    assert "MaxRuntimeInSeconds=2" in record["FailureReason"]
+    text = out.getvalue()
+    assert "Prep" in text and "running" in text and "| sleeping now" in text
+    assert "Failed" in text and "not run" in text
