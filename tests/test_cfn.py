@@ -15,7 +15,9 @@ account wildcard, because AWS hosts that image in a different account in each re
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import io
 import json
 import re
 import warnings
@@ -670,3 +672,175 @@ def test_pipeline_definition_uses_the_stacks_names(definition):
               for s in steps.values() if s["Type"] in ("Processing", "Training")}
     # the role pulls only from the sagemaker-scikit-learn repository
     assert all("/sagemaker-scikit-learn:" in image for image in images), images
+
+
+# --- the real AWS calls of Publish, Deploy and the API, against each role ------------------------
+
+@contextlib.contextmanager
+def recorded_calls() -> Iterator[list[tuple[str, str, dict]]]:
+    """Every botocore API call made inside, as (service, operation, params)."""
+    import botocore.client
+    calls: list[tuple[str, str, dict]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(self, operation, params):
+        calls.append((self.meta.service_model.service_name, operation, dict(params)))
+        return original(self, operation, params)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(botocore.client.BaseClient, "_make_api_call", record)
+        yield calls
+
+
+def iam_requests(service: str, operation: str, params: dict) -> list[tuple[str, str, dict]]:
+    """The IAM (action, resource, context) checks one API call needs; the calls our code makes."""
+    glue_db = lambda db: [f"{GLUE}:catalog", f"{GLUE}:database/{db}"]   # noqa: E731
+    if service == "s3":
+        bucket = f"arn:aws:s3:::{params.get('Bucket')}"
+        key = params.get("Key")
+        obj = f"{bucket}/{key}"
+        simple = {"PutObject": "s3:PutObject", "CreateMultipartUpload": "s3:PutObject",
+                  "UploadPart": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
+                  "AbortMultipartUpload": "s3:AbortMultipartUpload", "GetObject": "s3:GetObject",
+                  "HeadObject": "s3:GetObject", "DeleteObject": "s3:DeleteObject"}
+        if operation in simple:
+            return [(simple[operation], obj, {})]
+        if operation in ("ListObjectsV2", "ListObjects", "ListObjectVersions"):
+            action = "s3:ListBucketVersions" if operation == "ListObjectVersions" else "s3:ListBucket"
+            return [(action, bucket, {"s3:prefix": params.get("Prefix", "")})]
+        if operation == "DeleteObjects":
+            return [("s3:DeleteObject", f"{bucket}/{o['Key']}", {}) for o in params["Delete"]["Objects"]]
+        if operation == "HeadBucket":
+            return [("s3:ListBucket", bucket, {})]
+        if operation == "GetBucketLocation":
+            return [("s3:GetBucketLocation", bucket, {})]
+    if service == "glue":
+        if operation in ("GetDatabase", "CreateDatabase"):
+            name = params.get("Name") or params["DatabaseInput"]["Name"]
+            return [(f"glue:{operation}", r, {}) for r in glue_db(name)]
+        if operation in ("GetTable", "CreateTable", "UpdateTable", "GetPartitions"):
+            db = params["DatabaseName"]
+            table = params.get("Name") or params.get("TableName") or params["TableInput"]["Name"]
+            return [(f"glue:{operation}", r, {}) for r in glue_db(db) + [f"{GLUE}:table/{db}/{table}"]]
+    if service == "sagemaker":
+        if operation == "DescribeModelPackage":
+            return [("sagemaker:DescribeModelPackage", params["ModelPackageName"], {})]
+        if operation in ("DescribeModel", "CreateModel", "DeleteModel"):
+            checks = [(f"sagemaker:{operation}", f"{SM}:model/{params['ModelName'].lower()}", {})]
+            if operation == "CreateModel":
+                checks.append(("iam:PassRole", params["ExecutionRoleArn"],
+                               {"iam:PassedToService": "sagemaker.amazonaws.com"}))
+            return checks
+        if operation in ("DescribeEndpointConfig", "CreateEndpointConfig"):
+            return [(f"sagemaker:{operation}", f"{SM}:endpoint-config/{params['EndpointConfigName'].lower()}", {})]
+        if operation in ("DescribeEndpoint", "CreateEndpoint", "UpdateEndpoint"):
+            checks = [(f"sagemaker:{operation}", f"{SM}:endpoint/{params['EndpointName'].lower()}", {})]
+            if "EndpointConfigName" in params:
+                checks.append((f"sagemaker:{operation}",
+                               f"{SM}:endpoint-config/{params['EndpointConfigName'].lower()}", {}))
+            return checks
+    if service == "sagemaker-runtime" and operation == "InvokeEndpoint":
+        return [("sagemaker:InvokeEndpoint", f"{SM}:endpoint/{params['EndpointName'].lower()}", {})]
+    raise AssertionError(f"no IAM mapping for {service}:{operation}: add it to iam_requests")
+
+
+def denied_calls(docs: list[dict], calls: list[tuple[str, str, dict]]) -> list[str]:
+    return [f"{service}:{operation} needs {action} on {resource} {context or ''}"
+            for service, operation, params in calls
+            for action, resource, context in iam_requests(service, operation, params)
+            if evaluate(docs, action, resource, context) != "Allow"]
+
+
+def test_publish_and_deploy_code_stays_inside_the_execution_role(stack, monkeypatch):
+    """steps/aws_io.py's real calls (what Publish and Deploy run in their containers) under moto."""
+    aws_io = pytest.importorskip("steps.aws_io")
+    import pandas as pd
+    monkeypatch.delenv(aws_io.LOCAL_ROOT_ENV, raising=False)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    sm = boto3.client("sagemaker", region_name=REGION)
+    glue = boto3.client("glue", region_name=REGION)
+    # what the stack declares but moto's CloudFormation skips
+    glue.create_database(DatabaseInput={"Name": "myflix"})
+    sm.create_model_package_group(ModelPackageGroupName="myflix-movie-clusters")
+    frame = pd.DataFrame({"tconst": ["tt0000001", "tt0000002"], "cluster": [0, 1]})
+    location = f"s3://{BUCKET}/tables/movie_clusters/abc123/"
+    packages = [sm.create_model_package(
+        ModelPackageGroupName="myflix-movie-clusters", ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [{"Image": IMAGE_URI, "ModelDataUrl":
+                                f"s3://{BUCKET}/runs/{PIPELINE}/abc123/TrainKMeans/model/m{i}.tar.gz"}],
+                                "SupportedContentTypes": ["application/json"],
+                                "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"]
+        for i in (1, 2)]
+    _add_update_endpoint_to_moto(monkeypatch)
+    with recorded_calls() as calls:
+        aws_io.write_parquet_dataset(frame, location, {"tconst": "string", "cluster": "int"}, REGION)
+        aws_io.write_parquet_dataset(frame, location, {"tconst": "string", "cluster": "int"}, REGION)  # a retry
+        aws_io.point_table("myflix", "movie_clusters", location, [("tconst", "string"), ("cluster", "int")],
+                           {"myflix_k": "2"}, region=REGION)
+        aws_io.point_table("myflix", "movie_clusters", location, [("tconst", "string"), ("cluster", "int")],
+                           {"myflix_k": "2"}, region=REGION)
+        for arn in packages:   # create, then update to the second package
+            package = aws_io.describe_model_package(arn)
+            aws_io.deploy_endpoint(package, "myflix-movie-clusters", SM_ROLE, None, 2048, 5,
+                                   log=lambda message: None, poll_seconds=0)
+    operations = {op for _, op, _ in calls}
+    # the retried write empties its prefix first (DeleteObjects); the second package updates
+    assert {"ListObjectsV2", "PutObject", "DeleteObjects", "GetDatabase", "CreateTable", "UpdateTable",
+            "DescribeModelPackage", "CreateModel", "CreateEndpointConfig", "CreateEndpoint",
+            "UpdateEndpoint"} <= operations, operations
+    assert denied_calls(stack["policies"][f"myflix-sagemaker-{REGION}"]["docs"], calls) == []
+
+
+def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monkeypatch):
+    """The API's real Glue, S3 and SageMaker runtime calls (api/chalicelib) under moto."""
+    tables = pytest.importorskip("chalicelib.tables")
+    from chalicelib.config import Settings
+    from chalicelib.endpoint import SageMakerEndpoint
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(pd.DataFrame({"tconst": ["tt1"], "cluster": [0]})), buffer)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key="tables/movie_clusters/exec9/part-0.parquet", Body=buffer.getvalue())
+    glue = boto3.client("glue", region_name=REGION)
+    try:
+        glue.create_database(DatabaseInput={"Name": "api_db"})
+    except glue.exceptions.AlreadyExistsException:
+        pass
+    glue.create_table(DatabaseName="api_db", TableInput={
+        "Name": "movie_clusters", "StorageDescriptor": {
+            "Location": f"s3://{BUCKET}/tables/movie_clusters/exec9/",
+            "Columns": [{"Name": "tconst", "Type": "string"}, {"Name": "cluster", "Type": "int"}]}})
+    settings = Settings(database="api_db", table="movie_clusters", region=REGION)
+    with recorded_calls() as calls:
+        ref = tables.get_table_glue(settings)
+        tables.read_arrow(ref, settings)
+        try:
+            SageMakerEndpoint(settings).predict({"startYear": 1999})
+        except Exception:      # noqa: BLE001 - moto's canned answer is not the handler's JSON
+            pass
+    assert {op for _, op, _ in calls} >= {"GetTable", "ListObjectsV2", "GetObject", "InvokeEndpoint"}
+    docs = stack["policies"][f"myflix-api-{REGION}"]["docs"]
+    # the test's database is api_db; the role names myflix: map it back before evaluating
+    calls = [(s, o, {**p, "DatabaseName": "myflix"} if "DatabaseName" in p else p) for s, o, p in calls]
+    assert denied_calls(docs, calls) == []
+
+
+IMAGE_URI = f"683313688378.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+
+
+def _add_update_endpoint_to_moto(monkeypatch) -> None:
+    """moto 5.2 lacks UpdateEndpoint: the same small test double as tests/test_deploy.py."""
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.responses import SageMakerResponse
+    if hasattr(SageMakerResponse, "update_endpoint"):
+        return
+
+    def update_endpoint(self):
+        backend = self.sagemaker_backend
+        endpoint = backend.endpoints[self._get_param("EndpointName")]
+        config = backend.describe_endpoint_config(self._get_param("EndpointConfigName"))
+        endpoint.endpoint_config_name = config["EndpointConfigName"]
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        return ActionResult({"EndpointArn": endpoint.arn})
+    monkeypatch.setattr(SageMakerResponse, "update_endpoint", update_endpoint, raising=False)
