@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -382,6 +383,13 @@ class LocalRunner:
                 reason_text = err.reason if isinstance(err, StepFailure) else str(err)
                 tail_text = getattr(err, "log_tail", None) or (tail(log_file, LOG_TAIL_LINES) or None)
                 result = StepResult(status="Failed", failure_reason=reason_text, log_tail=tail_text)
+            except Exception as err:  # noqa: BLE001 - a runner bug must still end the record cleanly
+                detail = traceback.format_exc()
+                if log_file is not None:
+                    with open(log_file, "a", encoding="utf-8") as log:
+                        log.write("\nlocal runner error:\n" + detail)
+                result = StepResult(status="Failed", log_tail=detail[-2000:],
+                                    failure_reason=f"local runner error: {type(err).__name__}: {err}")
             elapsed = time.monotonic() - t0
             status[name] = result.status
             if result.status == "Succeeded":
