@@ -34,6 +34,16 @@ def _settings(args: argparse.Namespace, *required: str) -> settings_mod.Settings
     return resolved
 
 
+def _offline_settings(args: argparse.Namespace) -> settings_mod.Settings:
+    """Settings for the offline commands (definition, dag): the account's, or --local's."""
+    if args.local:
+        return _local_settings(args)
+    try:
+        return _settings(args, "region", "role", "bucket")
+    except UserError as err:
+        raise UserError(f"{err}; or pass --local for the definition `myflix run` executes") from None
+
+
 def _local_settings(args: argparse.Namespace) -> settings_mod.Settings:
     """The settings `myflix run` uses (options still win): no account, no config needed."""
     from pipeline.cmd_run import LOCAL_BUCKET, LOCAL_REGION, LOCAL_ROLE
@@ -245,7 +255,7 @@ def _local_module() -> Any:
 
 # --- the commands ------------------------------------------------------------------------------
 def cmd_definition(args: argparse.Namespace) -> int:
-    resolved = _local_settings(args) if args.local else _settings(args, "region", "role", "bucket")
+    resolved = _offline_settings(args)
     text = _definition(resolved)
     out = text if args.compact else pretty(text)
     if args.output:
@@ -522,7 +532,7 @@ def cmd_dag(args: argparse.Namespace) -> int:
             raise UserError(f"cannot read the definition {args.definition_file}: {err}") from err
         title = Path(args.definition_file).name
     else:
-        resolved = _local_settings(args) if args.local else _settings(args, "region", "role", "bucket")
+        resolved = _offline_settings(args)
         definition = json.loads(_definition(resolved))
         title = resolved.pipeline_name
     try:
