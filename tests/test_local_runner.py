@@ -434,3 +434,20 @@ def test_step_over_its_max_runtime_is_stopped_and_progress_shows_its_last_line(w
     text = out.getvalue()
     assert "Prep" in text and "running" in text and "| sleeping now" in text
     assert "Failed" in text and "not run" in text
+
+
+def test_myflix_run_with_a_definition_file(workdir: Path, tmp_path: Path, capsys):
+    from pipeline.cli import main
+    path = tmp_path / "definition.json"
+    path.write_text(json.dumps(definition()))
+    base = ["run", "--no-serve", "--workdir", str(workdir), "--definition", str(path)]
+    assert main(base + ["-p", "Factor=5"]) == 0
+    out = capsys.readouterr().out
+    assert "Succeeded" in out and "Gate: True" in out
+    assert "model-package" not in out          # the summary names MyFlix's own group only
+    assert main(base + ["-p", "FailPrep=yes"]) == 1
+    captured = capsys.readouterr()
+    assert "prep: failing on purpose" in captured.out
+    assert "resumes at the failed step" in captured.err
+    assert main(base + ["-p", "Factor"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
