@@ -331,7 +331,35 @@ def upsert(resolved: settings_mod.Settings, log: Callable[[str], None] = print,
             response = client.update_pipeline(**request)
             action = "updated"
     log(f"pipeline {resolved.pipeline_name} {action}: {response.get('PipelineArn')}")
+    ensure_model_package_group(client, schema.MODEL_PACKAGE_GROUP, log)
     return {**response, "Action": action, "CodeBundle": bundle.sha256}
+
+
+def ensure_model_package_group(client: Any, group: str, log: Callable[[str], None]) -> bool:
+    """Create the group the Register step writes to when it is missing (the cfn stack makes it).
+
+    Returns True when it was created. Lacking the permission to create it is a warning only.
+    """
+    from botocore.exceptions import ClientError
+
+    from pipeline import aws
+    try:
+        client.describe_model_package_group(ModelPackageGroupName=group)
+        return False
+    except ClientError as err:
+        if aws.error_code(err) not in ("ValidationException", "ResourceNotFound"):
+            log(f"warning: cannot check model package group {group}: {aws.error_message(err)}")
+            return False
+    try:
+        client.create_model_package_group(
+            ModelPackageGroupName=group,
+            ModelPackageGroupDescription="MyFlix movie clusters (scaler + k-means)")
+    except ClientError as err:
+        log(f"warning: model package group {group} is missing and could not be created "
+            f"({aws.error_message(err)}): the Register step needs it (deploy the cfn stack)")
+        return False
+    log(f"model package group {group} created")
+    return True
 
 
 def cmd_upsert(args: argparse.Namespace) -> int:

@@ -139,6 +139,8 @@ def test_bad_role_is_one_clear_line(capsys):
 def test_upsert_uploads_the_bundle_then_creates_and_updates(aws, capsys):
     code, out, _ = run(capsys, "pipeline", "upsert")
     assert code == 0 and f"pipeline {NAME} created" in out
+    assert f"model package group {GROUP} created" in out
+    assert aws.describe_model_package_group(ModelPackageGroupName=GROUP)["ModelPackageGroupName"] == GROUP
     bundle = build_bundle()
     s3 = boto3.client("s3", region_name=REGION)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="code/")["Contents"]}
@@ -151,6 +153,7 @@ def test_upsert_uploads_the_bundle_then_creates_and_updates(aws, capsys):
         _memo_definition_json(REGION, ROLE, BUCKET, NAME, bundle=bundle))
     code, out, _ = run(capsys, "pipeline", "upsert")
     assert code == 0 and f"pipeline {NAME} updated" in out and "0 uploaded" in out
+    assert "group" not in out                                   # already there: left alone
 
 
 def test_diff_shows_real_changes_only(aws, capsys):
