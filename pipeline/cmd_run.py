@@ -117,7 +117,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides = parse_assignments(args.parameter)
     except DefinitionError as err:
         raise UserError(str(err)) from None
-    basics_uri, ratings_uri = prepare_demo_data(workdir)
+    try:
+        basics_uri, ratings_uri = prepare_demo_data(workdir)
+    except RuntimeError as err:  # demo_data.DemoDataError: the bundled source package is missing
+        raise UserError(f"cannot write the demo data: {err}") from None
     if args.definition:
         try:
             definition = args.definition.read_text(encoding="utf-8")
