@@ -78,6 +78,8 @@ STEP_RETRIES = [JOB_RETRIES[0]]
 
 @dataclass
 class BuildContext:
+    """What every builder needs: account settings, the code bundle, the session, the parameters."""
+
     region: str
     role: str
     bucket: str
