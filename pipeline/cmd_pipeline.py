@@ -221,8 +221,9 @@ def cloud_steps(client: Any, execution_arn: str) -> tuple[list[dict] | None, str
     return steps, ""
 
 
-def _describe_cloud(resolved: settings_mod.Settings, given: str | None) -> tuple[dict, list | None, str]:
-    client = _sagemaker(resolved)
+def _describe_cloud(resolved: settings_mod.Settings, given: str | None,
+                    client: Any = None) -> tuple[dict, list | None, str]:
+    client = client or _sagemaker(resolved)
     with _user_errors("describing the pipeline execution"):
         arn = _execution_arn(client, resolved, given)
         execution = dict(client.describe_pipeline_execution(PipelineExecutionArn=arn))
@@ -485,7 +486,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
     client = _sagemaker(resolved)
     with _user_errors("finding the execution"):
         arn = _execution_arn(client, resolved, args.execution)
-    return wait(lambda: _describe_cloud(resolved, arn), resolved.region, args.poll, args.timeout)
+    return wait(lambda: _describe_cloud(resolved, arn, client), resolved.region, args.poll, args.timeout)
 
 
 def render_list(summaries: list[dict]) -> str:
