@@ -30,7 +30,8 @@ from moto import mock_aws
 
 CFN_DIR = Path(__file__).resolve().parent.parent / "cfn"
 INFRA = CFN_DIR / "myflix-infra.yaml"
-TEMPLATES = sorted(p for p in CFN_DIR.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+TEMPLATES = sorted(p for p in CFN_DIR.iterdir() if p.suffix in (".yaml", ".yml"))
+IAM_ACTIONS = CFN_DIR / "iam-actions.json"     # regenerate with cfn/iam_actions.py
 REGION = "us-east-1"
 ACCOUNT = "123456789012"                     # moto's default account
 BUCKET = f"myflix-{ACCOUNT}-{REGION}"
@@ -425,6 +426,7 @@ SAGEMAKER_ROLE_CASES = [
     ("sagemaker:CreateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
     ("iam:PassRole", SM_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}, True),
     ("logs:PutLogEvents", f"{LOGS}:/aws/sagemaker/ProcessingJobs:log-stream:pipelines-abc/algo-1", {}, True),
+    ("logs:CreateLogGroup", f"{LOGS}:/aws/sagemaker/Endpoints/myflix-movie-clusters", {}, True),
     ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}, True),
     ("ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:683313688378:repository/sagemaker-scikit-learn", {}, True),
     # what it must not do
@@ -464,6 +466,7 @@ API_ROLE_CASES = [
     ("sagemaker:InvokeEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
     ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/myflix-api-dev:log-stream:2026/x", {}, True),
     ("logs:CreateLogStream", f"{LOGS}:/aws/lambda/myflix-api-APIHandler-AbC:log-stream:x", {}, True),
+    ("logs:CreateLogGroup", f"{LOGS}:/aws/lambda/myflix-api-dev", {}, True),
     ("s3:GetObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, False),
     ("s3:GetObject", f"{OBJ}/runs/{PIPELINE}/abc123/model.tar.gz", {}, False),
     ("s3:PutObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, False),
@@ -844,3 +847,59 @@ def _add_update_endpoint_to_moto(monkeypatch) -> None:
         endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
         return ActionResult({"EndpointArn": endpoint.arn})
     monkeypatch.setattr(SageMakerResponse, "update_endpoint", update_endpoint, raising=False)
+
+
+# --- every action exists, and every resource is of a type its actions support --------------------
+
+def _arn_regex(pattern: str) -> re.Pattern:
+    return re.compile("^" + re.sub(r"\\\$\\\{[A-Za-z]+\\\}", ".+", re.escape(pattern)) + "$")
+
+
+def action_findings(docs: list[dict], known: dict[str, dict[str, str]]) -> list[str]:
+    """Unknown actions, `*` where a resource type exists, resources no action of the statement
+    applies to, actions no resource of the statement applies to."""
+    findings = []
+    for doc in docs:
+        for st in _as_list(doc["Statement"]):
+            if st["Effect"] != "Allow":
+                continue
+            actions = _as_list(st["Action"])
+            unknown = [a for a in actions if a not in known]
+            findings += [f"{st.get('Sid')}: unknown action {a} (typo? else regenerate cfn/iam-actions.json "
+                         f"with cfn/iam_actions.py)" for a in unknown]
+            actions = [a for a in actions if a in known]
+            resources = _as_list(st["Resource"])
+            if resources == ["*"]:
+                findings += [f"{st.get('Sid')}: {a} takes {sorted(known[a])}, not *" for a in actions if known[a]]
+                continue
+            # a `*` in our ARN stands for any text: try a few shapes of it
+            samples = {r: {r.replace("*", fill) for fill in ("x", "x:log-stream:x", "x/x")} for r in resources}
+            applies = {(a, r) for a in actions for r in resources
+                       if any(_arn_regex(p).match(sample) for p in known[a].values() for sample in samples[r])}
+            findings += [f"{st.get('Sid')}: {a} applies to none of {resources}"
+                         for a in actions if not any((a, r) in applies for r in resources)]
+            findings += [f"{st.get('Sid')}: no action applies to {r}"
+                         for r in resources if not any((a, r) in applies for a in actions)]
+    return findings
+
+
+def test_every_action_exists_and_fits_its_resources(stack):
+    known = json.loads(IAM_ACTIONS.read_text())["actions"]
+    docs = [d for info in stack["policies"].values() for d in info["docs"]] + [stack["operator"]]
+    assert action_findings(docs, known) == []
+    # and the check is not vacuous
+    bad = {"Statement": [
+        {"Sid": "Typo", "Effect": "Allow", "Action": "sagemaker:CreateEndpointConfiguration", "Resource": "*"},
+        {"Sid": "StarForScoped", "Effect": "Allow", "Action": "glue:GetTable", "Resource": "*"},
+        {"Sid": "WrongType", "Effect": "Allow", "Action": "sagemaker:InvokeEndpoint",
+         "Resource": f"{SM}:model/myflix-movie-clusters"}]}
+    found = action_findings([bad], known)
+    assert [f.split(":")[0] for f in found] == ["Typo", "StarForScoped", "WrongType", "WrongType"], found
+
+
+def test_iam_action_extract_covers_exactly_the_templates_actions():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("iam_actions", CFN_DIR / "iam_actions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert set(json.loads(IAM_ACTIONS.read_text())["actions"]) == module.template_actions(TEMPLATES)
