@@ -903,3 +903,43 @@ def test_iam_action_extract_covers_exactly_the_templates_actions():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert set(json.loads(IAM_ACTIONS.read_text())["actions"]) == module.template_actions(TEMPLATES)
+
+
+def test_kms_and_access_logging_variant(stack):
+    """With KmsKeyArn and AccessLogBucket: SSE-KMS, key policies on both roles, logging on."""
+    key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="mfkms-access-logs")
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfn.create_stack(StackName="mfkms", TemplateBody=INFRA.read_text(), Capabilities=["CAPABILITY_NAMED_IAM"],
+                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in {
+                             "KmsKeyArn": key, "AccessLogBucket": "mfkms-access-logs",
+                             "ResourcePrefix": "mfkms", "BucketName": "mfkms-data",
+                             "EndpointName": "mfkms-endpoint"}.items()])
+    described = cfn.describe_stacks(StackName="mfkms")["Stacks"][0]
+    assert described["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    assert outputs["BucketKeyPolicyArn"] == f"arn:aws:iam::{ACCOUNT}:policy/mfkms-bucket-key-{REGION}"
+    rule = boto3.client("s3", region_name=REGION).get_bucket_encryption(
+        Bucket="mfkms-data")["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
+    iam = boto3.client("iam", region_name=REGION)
+
+    def attached_docs(role):
+        docs = []
+        for policy in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            version = iam.get_policy(PolicyArn=policy["PolicyArn"])["Policy"]["DefaultVersionId"]
+            docs.append(_document(iam.get_policy_version(PolicyArn=policy["PolicyArn"], VersionId=version)
+                                  ["PolicyVersion"]["Document"]))
+        return docs
+    sm_docs, api_docs = attached_docs(f"mfkms-sagemaker-{REGION}"), attached_docs(f"mfkms-api-{REGION}")
+    assert evaluate(sm_docs, "kms:GenerateDataKey", key) == "Allow"
+    assert evaluate(sm_docs, "kms:Decrypt", key) == "Allow"
+    assert evaluate(api_docs, "kms:Decrypt", key) == "Allow"
+    assert evaluate(api_docs, "kms:GenerateDataKey", key) is None          # the API only reads
+    assert evaluate(sm_docs + api_docs, "kms:Decrypt", key.rsplit("/", 1)[0] + "/other") is None
+    # the template's logging and log-group encryption follow the parameters
+    resources = load_template()["Resources"]
+    assert resources["DataBucket"]["Properties"]["LoggingConfiguration"]["Fn::If"][0] == "LogAccess"
+    assert resources["EndpointLogGroup"]["Properties"]["KmsKeyId"]["Fn::If"][0] == "UseKms"
