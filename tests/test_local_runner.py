@@ -427,7 +427,7 @@ def test_step_over_its_max_runtime_is_stopped_and_progress_shows_its_last_line(w
     prep["Arguments"]["StoppingCondition"] = {"MaxRuntimeInSeconds": 2}
     out = io.StringIO()
     result = LocalRunner(workdir, pipeline_name="test-pipeline",
-                         progress=Progress(out, live=False, heartbeat=0.5)).run(definition(prep))
+                         progress=Progress(out, live=False, heartbeat=0.5, announce_after=0.5)).run(definition(prep))
     record = steps_by_name(result)["Prep"]
     assert record["StepStatus"] == "Failed"
     assert "MaxRuntimeInSeconds=2" in record["FailureReason"]

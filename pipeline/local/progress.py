@@ -1,7 +1,8 @@
 """Progress on the terminal while the local runner works: which step, elapsed time, its last log line.
 
 On a terminal one line per step is redrawn in place while it runs; elsewhere (CI, a pipe) a line is
-printed once a step has run for half a second, then every `heartbeat` seconds, and when it ends.
+printed once a step has run for `announce_after` seconds, then every `heartbeat` seconds, and when
+it ends (with the step's last log line: what it reported last).
 """
 from __future__ import annotations
 
@@ -56,10 +57,11 @@ class Progress:
     """Prints the runner's progress to `stream` (stdout by default)."""
 
     def __init__(self, stream: TextIO | None = None, *, live: bool | None = None,
-                 heartbeat: float = 15.0, quiet: bool = False):
+                 heartbeat: float = 15.0, announce_after: float = 2.0, quiet: bool = False):
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty() if live is None else live
         self.heartbeat = heartbeat
+        self.announce_after = announce_after
         self.quiet = quiet
         self._label = ""
         self._started = 0.0
@@ -76,7 +78,10 @@ class Progress:
         self._clear()
         self._write(text + "\n")
 
-    def step_started(self, index: int, total: int, name: str, kind: str) -> None:
+    def step_started(self, index: int, total: int, name: str, kind: str,
+                     aliases: dict[str, str] | None = None) -> None:
+        """`aliases`: local folder -> what to show instead (the container path the step knows)."""
+        self._aliases = aliases or {}
         self._label = f"{f'[{index}/{total}]':>7} {name:<17} {kind:<13}"
         self._started = self._last_beat = time.monotonic()
         self._announced = False
@@ -84,16 +89,19 @@ class Progress:
     def step_tick(self, log_file: Path | None) -> None:
         elapsed = time.monotonic() - self._started
         line = last_line(log_file)
+        for folder, shown in getattr(self, "_aliases", {}).items():
+            line = line.replace(folder, shown)
         if self.live:
             width = shutil.get_terminal_size((100, 20)).columns
             text = f"{self._label} running {fmt_seconds(elapsed):>7} | {line}"
             self._write("\r" + text[: width - 1].ljust(width - 1))
             self._drawn = True
-        elif not self._announced or time.monotonic() - self._last_beat >= self.heartbeat:
-            # A step that ends within the first tick (cache hit, condition) gets one line only.
+        elif (not self._announced and elapsed >= self.announce_after) or \
+                (self._announced and time.monotonic() - self._last_beat >= self.heartbeat):
+            # A quick step (cache hit, condition, a second's work) gets its final line only.
             self._announced = True
             self._last_beat = time.monotonic()
-            self._write(f"{self._label} running {fmt_seconds(elapsed):>7} | {line}\n")
+            self._write(f"{self._label} running {fmt_seconds(elapsed):>7}{' | ' + line if line else ''}\n")
 
     def _clear(self) -> None:
         if self._drawn:

@@ -39,7 +39,7 @@ from pipeline.local.cache import StepCache, cache_key, parse_duration
 from pipeline.local.executions import ACCOUNT, ExecutionRecorder
 from pipeline.local.expressions import (Context, ExpressionError, describe_condition,
                                         evaluate_condition, referenced_steps, resolve, to_text)
-from pipeline.local.progress import Progress, tail
+from pipeline.local.progress import Progress, last_line, tail
 from pipeline.local.store import LocalStore, StoreError
 
 DEFAULT_REGION = "us-east-1"
@@ -369,7 +369,9 @@ class LocalRunner:
             ctx.execution["CurrentDateTime"] = datetime.now(timezone.utc).isoformat()
             log_file = recorder.log_file(name) if kind in ("Processing", "Training") else None
             recorder.step_started(name, log_file)
-            self.progress.step_started(number, total, name, kind)
+            step_dir = recorder.dir / "steps" / name
+            aliases = {str(step_dir / "container"): "", str(step_dir / "opt_ml"): "/opt/ml"}
+            self.progress.step_started(number, total, name, kind, aliases)
             t0 = time.monotonic()
             try:
                 result = self._run_step(planned, ctx, execution_id, log_file)
@@ -403,6 +405,12 @@ class LocalRunner:
                                    metadata=result.metadata, cache_hit=result.cache_hit,
                                    log_tail=result.log_tail, outputs=result.outputs)
             note = result.note if result.status == "Succeeded" else (result.failure_reason or "")
+            if not note and result.status == "Succeeded" and log_file is not None:
+                # Shown as the container paths the step knows, not the long local folders.
+                note = last_line(log_file)
+                for folder, shown in aliases.items():
+                    note = note.replace(folder, shown)
+                note = _clip(note, 110)
             self.progress.step_finished("cached" if result.cache_hit else result.status, note, elapsed)
             if result.status == "Failed" and result.log_tail and kind != "Fail":
                 self.progress.message("  last lines of the log "
@@ -793,6 +801,10 @@ def _last_error_line(log_file: Path) -> str:
         if not line.startswith(("File ", "^", "Traceback", "$ ")):
             return line[:500]
     return "the step failed without output"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _indent(text: str, prefix: str) -> str:
