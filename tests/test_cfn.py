@@ -141,10 +141,10 @@ def policy_findings(template: dict) -> list[str]:
                     findings.append(f"{where}: Allow with {key}")
             if kind == "trust":
                 principal = st.get("Principal", {})
-                if set(principal) != {"Service"}:
-                    findings.append(f"{where}: trust policy principal {principal} is not a service")
-                if "aws:SourceAccount" not in json.dumps(st.get("Condition", {})):
-                    findings.append(f"{where}: trust policy without aws:SourceAccount")
+                if set(principal) != {"Service"} or not isinstance(principal["Service"], str):
+                    findings.append(f"{where}: trust policy principal {principal} is not one service")
+                if st.get("Action") != "sts:AssumeRole":
+                    findings.append(f"{where}: trust policy allows {st.get('Action')}, not just sts:AssumeRole")
                 continue
             if st["Effect"] != "Allow":
                 continue
@@ -229,7 +229,7 @@ def test_template_has_no_policy_findings():
     (lambda t: t["Resources"]["DataBucket"]["Properties"].pop("VersioningConfiguration"), "versioning off"),
     (lambda t: t["Resources"].pop("DataBucketPolicy"), "no TLS-only bucket policy"),
     (lambda t: t["Resources"]["ApiRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0].update(
-        Principal={"AWS": "*"}), "is not a service"),
+        Principal={"AWS": "*"}), "is not one service"),
 ])
 def test_policy_checks_catch_a_weakened_template(mutation, expected):
     """The assertions above are only worth something if they fail on a bad template."""
@@ -349,7 +349,8 @@ def test_created_bucket_is_encrypted_and_roles_use_only_the_stacks_own_policies(
         assert info["attached"] == []
         assert len(info["inline"]) == 1 and len(info["docs"]) == 1
         (statement,) = info["trust"]["Statement"]
-        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+        service = "sagemaker" if "sagemaker" in role else "lambda"
+        assert statement["Principal"] == {"Service": f"{service}.amazonaws.com"}
     assert [g["logGroupName"] for g in stack["logs"]] == ["/aws/sagemaker/Endpoints/myflix-movie-clusters"]
     assert stack["logs"][0]["retentionInDays"] == 30
 
