@@ -7,6 +7,7 @@ approval status, as UpdateModelPackage does on AWS.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,12 @@ def cmd_approve(args: argparse.Namespace) -> int:
     except registry.RegistryError as err:
         raise UserError(str(err)) from None
     print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}")
-    if status == "Approved":
-        print("(locally nothing deploys on approval: run `myflix run` or the Deploy step again)")
+    endpoint = args.workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json"
+    try:
+        serving = json.loads(endpoint.read_text(encoding="utf-8")).get("ModelPackageArn")
+    except (OSError, ValueError):
+        serving = None
+    if serving and serving != package["ModelPackageArn"]:
+        # Approval changes the registry only; the pipeline's Deploy step is what moves endpoints.
+        print(f"the local endpoint {schema.ENDPOINT_NAME} still serves {serving}")
     return 0

@@ -568,7 +568,6 @@ class LocalRunner:
             except ValueError:
                 step_env[key] = text
         env = self._env(step_env)
-        env["MYFLIX_CONTAINER_ROOT"] = str(container)
         timeout = (args.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         self._execute(command, env, cwd=container, log_file=log_file, timeout=timeout)
         output_uris = {}
