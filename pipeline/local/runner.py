@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.local import registry
+from pipeline.local import nonet, registry
 from pipeline.local.cache import StepCache, cache_key, parse_duration
 from pipeline.local.executions import ACCOUNT, ExecutionRecorder
 from pipeline.local.expressions import (Context, ExpressionError, describe_condition,
@@ -53,54 +53,6 @@ LOG_TAIL_LINES = 20
 SCRUBBED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
                 "AWS_SECURITY_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-
-NO_NETWORK_SITECUSTOMIZE = '''\
-"""Written by the MyFlix local runner: a local step may not use the network (loopback is allowed)."""
-import socket as _socket
-
-_LOCAL = ("127.0.0.1", "::1", "localhost", "0.0.0.0", "")
-
-
-def _refuse(target):
-    raise OSError("myflix local run: network access is blocked for pipeline steps (tried %r). "
-                  "A local step must use the local stand-ins (MYFLIX_LOCAL_ROOT), not AWS." % (target,))
-
-
-def _host(address):
-    return address[0] if isinstance(address, tuple) and address else address
-
-
-def _is_local(host):
-    return isinstance(host, str) and (host in _LOCAL or host.startswith("127."))
-
-
-_connect = _socket.socket.connect
-_connect_ex = _socket.socket.connect_ex
-_getaddrinfo = _socket.getaddrinfo
-
-
-def connect(self, address):
-    if self.family in (_socket.AF_INET, _socket.AF_INET6) and not _is_local(_host(address)):
-        _refuse(address)
-    return _connect(self, address)
-
-
-def connect_ex(self, address):
-    if self.family in (_socket.AF_INET, _socket.AF_INET6) and not _is_local(_host(address)):
-        _refuse(address)
-    return _connect_ex(self, address)
-
-
-def getaddrinfo(host, *args, **kwargs):
-    if host is not None and not _is_local(host if isinstance(host, str) else str(host)):
-        _refuse(host)
-    return _getaddrinfo(host, *args, **kwargs)
-
-
-_socket.socket.connect = connect
-_socket.socket.connect_ex = connect_ex
-_socket.getaddrinfo = getaddrinfo
-'''
 
 
 class DefinitionError(ValueError):
@@ -690,9 +642,7 @@ class LocalRunner:
                    AWS_REGION=self.region, AWS_EC2_METADATA_DISABLED="true", MPLBACKEND="Agg",
                    PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
         if self.block_network:
-            guard = self.workdir / ".runner" / "nonet"
-            guard.mkdir(parents=True, exist_ok=True)
-            (guard / "sitecustomize.py").write_text(NO_NETWORK_SITECUSTOMIZE, encoding="utf-8")
+            guard = nonet.install(self.workdir / ".runner" / "nonet")
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(guard), env.get("PYTHONPATH")]))
             # Belt and braces for HTTP clients that honour proxies: a port where nothing listens.
             for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
