@@ -451,3 +451,18 @@ def test_myflix_run_with_a_definition_file(workdir: Path, tmp_path: Path, capsys
     assert "resumes at the failed step" in captured.err
     assert main(base + ["-p", "Factor"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_an_execution_whose_runner_died_reads_as_stopped(tmp_path: Path):
+    recorder = executions.ExecutionRecorder(tmp_path, "dead-run", pipeline_name="p", region="us-east-1",
+                                            display_name=None, parameters={}, definition={"Steps": []})
+    recorder.declare_steps([{"Name": "A", "Type": "Processing"}])
+    recorder.step_started("A", None)
+    assert executions.describe_execution(tmp_path)["PipelineExecutionStatus"] == "Executing"
+    recorder.record["RunnerPid"] = 2 ** 22 + 12345          # beyond pid_max: no such process
+    recorder._save()
+    described = executions.describe_execution(tmp_path, "dead-run")
+    assert described["PipelineExecutionStatus"] == "Stopped"
+    assert described["Steps"][0]["StepStatus"] == "Stopped"
+    with pytest.raises(LookupError, match="no local execution 'other'"):
+        executions.describe_execution(tmp_path, "other")
