@@ -78,6 +78,7 @@ def test_section_has_the_whole_sequence_in_order():
         positions.append(found[0])
     assert positions == sorted(positions), list(zip(expected, positions))
     assert "--capabilities CAPABILITY_NAMED_IAM" in commands[positions[0]]
+    assert commands[0].startswith("export AWS_DEFAULT_REGION=")
 
 
 # --- the interpreter ---------------------------------------------------------------------------
@@ -179,7 +180,7 @@ class Shell:
             else:
                 positional.append(rest[i])
                 i += 1
-        region = opts.get("region", os.environ.get("AWS_REGION", self.region))
+        region = opts.get("region", os.environ.get("AWS_DEFAULT_REGION", self.region))
         if (service, op) == ("cloudformation", "deploy"):
             return cfn_deploy(cwd / opts["template-file"], opts["stack-name"], opts["capabilities"], region)
         if (service, op) == ("cloudformation", "package"):
@@ -298,7 +299,9 @@ def workspace(tmp_path, monkeypatch, request):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # a region nobody uses: the README's `export AWS_DEFAULT_REGION=...` must be what counts
+    # (monkeypatch restores the variable after the test)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-3")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
@@ -317,7 +320,6 @@ def workspace(tmp_path, monkeypatch, request):
             memo[key] = real(region, role, bucket, pipeline_name, bundle=bundle)
         return memo[key]
     monkeypatch.setattr(definition_mod, "definition_json", memo_definition_json)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")   # restored by monkeypatch after `export`
     with mock_aws():
         yield tmp_path
 
