@@ -945,3 +945,13 @@ def test_kms_and_access_logging_variant(stack):
     resources = load_template()["Resources"]
     assert resources["DataBucket"]["Properties"]["LoggingConfiguration"]["Fn::If"][0] == "LogAccess"
     assert resources["EndpointLogGroup"]["Properties"]["KmsKeyId"]["Fn::If"][0] == "UseKms"
+
+
+def test_policies_fit_iams_size_limits(stack):
+    """IAM refuses a role whose inline policies exceed 10,240 characters (whitespace not counted)
+    and a managed policy over 6,144: moto does not check this, the real deployment would fail."""
+    def size(doc: dict) -> int:
+        return len(json.dumps(doc, separators=(",", ":")))
+    for role, info in stack["policies"].items():
+        assert sum(size(d) for d in info["docs"]) < 10_240, role
+    assert size(stack["operator"]) < 6_144
