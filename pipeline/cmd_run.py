@@ -227,7 +227,7 @@ def summarize(workdir: Path, result: dict) -> str:
     table_doc = _load_json(table)
     if isinstance(table_doc, dict):
         location = (table_doc.get("StorageDescriptor") or {}).get("Location")
-        lines.append(f"  table      {schema.GLUE_DATABASE}.{schema.GLUE_TABLE} -> {location}  ({table})")
+        lines.append(f"  table      {schema.GLUE_DATABASE}.{schema.GLUE_TABLE} -> {location}  ({_rel(table)})")
     from pipeline.local import registry
     packages = registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)
     if packages:
@@ -238,12 +238,20 @@ def summarize(workdir: Path, result: dict) -> str:
     if isinstance(endpoint, dict):
         lines.append(f"  endpoint   {endpoint.get('EndpointName')} {endpoint.get('EndpointStatus')} "
                      f"(package {endpoint.get('ModelPackageArn')})")
-    reports = sorted({str(p) for name, p in files.items() if "/" in name
+    reports = sorted({_rel(p) for name, p in files.items() if "/" in name
                       and p.suffix in (".png", ".json") and p.name != "features.json"})
     if reports:
         lines.append("  reports    " + "\n             ".join(reports))
-    lines.append(f"  records    {result.get('ExecutionDir')}")
+    lines.append(f"  records    {_rel(result.get('ExecutionDir'))}")
     return "\n".join(lines)
+
+
+def _rel(path: Any) -> str:
+    """A path relative to the current folder when it is under it (.myflix/...): shorter to read."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _num(value: Any) -> str:
