@@ -38,13 +38,15 @@ def template_actions(paths: list[Path]) -> set[str]:
 
 
 def extract(definition: dict, actions: set[str]) -> dict:
-    """{action: {resource type: ARN pattern}} ({} for actions that only take "*"); pure."""
-    out: dict[str, dict[str, str]] = {}
+    """{action: {resource type: {"arn": pattern, "required": bool}}} ({} for actions that only
+    take "*"; with no required type, a call without a resource is authorised against "*"); pure."""
+    out: dict[str, dict[str, dict]] = {}
     for action in sorted(actions):
         service, name = action.split(":")
         data = definition[service]
         privilege = data["privileges"][data["privileges_lower_name"][name.lower()]]
-        out[action] = {rt["resource_type"]: data["resources"][rt["resource_type"]]["arn"]
+        out[action] = {rt["resource_type"]: {"arn": data["resources"][rt["resource_type"]]["arn"],
+                                             "required": bool(rt.get("required"))}
                        for rt in privilege["resource_types"].values() if rt["resource_type"]}
     return out
 

@@ -7,11 +7,13 @@ would check for these resources is asserted here, and more: every IAM policy is 
 action by action and resource by resource, with a small evaluator of IAM's matching rules, to
 show what each role may and may not do.
 
-`*` resources exist in exactly two places, both actions without resource-level permissions in
-IAM, so AWS requires `*`: ecr:GetAuthorizationToken (the registry login before pulling the
-SKLearn image) and cloudwatch:PutMetricData (limited by a cloudwatch:namespace condition to
-/aws/sagemaker/*). The ECR pull actions name the sagemaker-scikit-learn repository with an
-account wildcard, because AWS hosts that image in a different account in each region.
+`*` resources exist in exactly three places, each an action IAM authorises against `*`:
+ecr:GetAuthorizationToken (the registry login before pulling the SKLearn image) and
+cloudwatch:PutMetricData (limited by a cloudwatch:namespace condition to /aws/sagemaker/*) in the
+execution role, which have no resource-level permissions, and sagemaker:ListModelPackages in the
+operator policy (its resource is optional, so a listing is checked against `*`; it reveals
+summaries only). The ECR pull actions name the sagemaker-scikit-learn repository with an account
+wildcard, because AWS hosts that image in a different account in each region.
 """
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ BUCKET = f"myflix-{ACCOUNT}-{REGION}"
 PIPELINE = "myflix-movie-clusters"
 
 # Actions IAM offers no resource-level permission for: `*` is the only valid resource.
-STAR_RESOURCE_ACTIONS = {"ecr:getauthorizationtoken", "cloudwatch:putmetricdata"}
+STAR_RESOURCE_ACTIONS = {"ecr:getauthorizationtoken", "cloudwatch:putmetricdata",
+                         "sagemaker:listmodelpackages"}
 # Resource types moto's CloudFormation does not implement (it warns and skips them); the
 # template's own assertions and the API-level checks below cover them instead.
 MOTO_SKIPPED_TYPES = {"AWS::S3::BucketPolicy", "AWS::Glue::Database",
@@ -420,6 +423,7 @@ SAGEMAKER_ROLE_CASES = [
     ("sagemaker:CreateTrainingJob", f"{SM}:training-job/pipelines-abc123-trainkmeans-x1y2", {}, True),
     ("sagemaker:AddTags", f"{SM}:training-job/pipelines-abc123-trainkmeans-x1y2", {}, True),
     ("sagemaker:CreateModelPackage", f"{SM}:model-package/myflix-movie-clusters/3", {}, True),
+    ("sagemaker:CreateModelPackage", f"{SM}:model-package/myflix-movie-clusters", {}, True),
     ("sagemaker:CreateModel", f"{SM}:model/myflix-movie-clusters-v3-0a1b2c3d", {}, True),
     ("sagemaker:CreateEndpointConfig", f"{SM}:endpoint-config/myflix-movie-clusters-cfg-v3-0a1b2c3d", {}, True),
     ("s3:DeleteObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, True),
@@ -872,12 +876,14 @@ def action_findings(docs: list[dict], known: dict[str, dict[str, str]]) -> list[
             actions = [a for a in actions if a in known]
             resources = _as_list(st["Resource"])
             if resources == ["*"]:
-                findings += [f"{st.get('Sid')}: {a} takes {sorted(known[a])}, not *" for a in actions if known[a]]
+                # "*" only where no resource type is required (a list, a login, a metric)
+                findings += [f"{st.get('Sid')}: {a} takes {sorted(known[a])}, not *"
+                             for a in actions if any(t["required"] for t in known[a].values())]
                 continue
             # a `*` in our ARN stands for any text: try a few shapes of it
             samples = {r: {r.replace("*", fill) for fill in ("x", "x:log-stream:x", "x/x")} for r in resources}
             applies = {(a, r) for a in actions for r in resources
-                       if any(_arn_regex(p).match(sample) for p in known[a].values() for sample in samples[r])}
+                       if any(_arn_regex(t["arn"]).match(sample) for t in known[a].values() for sample in samples[r])}
             findings += [f"{st.get('Sid')}: {a} applies to none of {resources}"
                          for a in actions if not any((a, r) in applies for r in resources)]
             findings += [f"{st.get('Sid')}: no action applies to {r}"
