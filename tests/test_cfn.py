@@ -747,6 +747,21 @@ def iam_requests(service: str, operation: str, params: dict) -> list[tuple[str, 
                 checks.append((f"sagemaker:{operation}",
                                f"{SM}:endpoint-config/{params['EndpointConfigName'].lower()}", {}))
             return checks
+    if service == "sagemaker" and operation in ("CreatePipeline", "UpdatePipeline", "DescribePipeline",
+                                                 "StartPipelineExecution", "ListPipelineExecutions"):
+        checks = [(f"sagemaker:{operation}", f"{SM}:pipeline/{params['PipelineName'].lower()}", {})]
+        if "RoleArn" in params:
+            checks.append(("iam:PassRole", params["RoleArn"], {"iam:PassedToService": "sagemaker.amazonaws.com"}))
+        return checks
+    if service == "sagemaker" and operation in ("DescribePipelineExecution", "ListPipelineExecutionSteps",
+                                                 "ListPipelineParametersForExecution", "StopPipelineExecution"):
+        return [(f"sagemaker:{operation}", params["PipelineExecutionArn"], {})]
+    if service == "sagemaker" and operation in ("DescribeModelPackageGroup", "CreateModelPackageGroup"):
+        return [(f"sagemaker:{operation}", f"{SM}:model-package-group/{params['ModelPackageGroupName'].lower()}", {})]
+    if service == "sagemaker" and operation == "ListModelPackages":
+        return [("sagemaker:ListModelPackages", "*", {})]
+    if service == "sagemaker" and operation == "UpdateModelPackage":
+        return [("sagemaker:UpdateModelPackage", params["ModelPackageArn"], {})]
     if service == "sagemaker-runtime" and operation == "InvokeEndpoint":
         return [("sagemaker:InvokeEndpoint", f"{SM}:endpoint/{params['EndpointName'].lower()}", {})]
     raise AssertionError(f"no IAM mapping for {service}:{operation}: add it to iam_requests")

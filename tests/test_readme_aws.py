@@ -18,6 +18,10 @@ Where moto falls short, the test says so and stands in, visibly:
   package the Register step would have registered.
 - moto implements neither DeleteModelPackage nor DeleteModelPackageGroup: the tear-down reports
   those, and only those, as problems.
+
+Every AWS call the `myflix` commands make (except the tear-down, which needs whoever created the
+stack) is recorded and evaluated against the stack's operator policy (tests/test_cfn.py's IAM
+evaluator): the optional least-privilege policy is enough for the whole sequence.
 """
 from __future__ import annotations
 
@@ -91,6 +95,7 @@ class Shell:
         self.vars: dict[str, str] = {}
         self.ran: list[str] = []
         self.outputs: dict[str, str] = {}
+        self.operator_calls: list = []           # (myflix command, AWS call) the operator made
 
     # shell syntax the section uses: $VAR, VAR=$(...), export, (cd DIR && ...)
     def expand(self, text: str) -> str:
@@ -127,8 +132,12 @@ class Shell:
         if argv[:2] == ["pipeline", "approve"]:
             register_model_package(self.region, self.vars.get("BUCKET", ""))
         out, err = io.StringIO(), io.StringIO()
-        with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        from test_cfn import recorded_calls
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                recorded_calls() as calls:
             code = main(argv)
+        if argv[:2] != ["config", "teardown"]:     # the tear-down needs whoever created the stack
+            self.operator_calls += [(argv[:2], call) for call in calls]
         self.outputs[" ".join(argv)] = out.getvalue() + err.getvalue()
         if argv[:2] == ["config", "teardown"] and "--yes" in argv and code == 1:
             # moto implements neither DeleteModelPackage nor DeleteModelPackageGroup; nothing
@@ -339,6 +348,12 @@ def test_every_command_of_the_section_runs_against_moto(workspace):
             state["pipeline"] = boto3.client("sagemaker").describe_pipeline(PipelineName="myflix-movie-clusters")
         if line.startswith("aws cloudformation package"):
             state["api_template"] = json.loads((workspace / "build" / "api" / "packaged.yaml").read_text())
+        if line.startswith("myflix config from-stack"):
+            iam = boto3.client("iam")
+            arn = json.loads((workspace / "myflix-config.json").read_text())["operator_policy_arn"]
+            version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+            state["operator"] = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+            state["stack_id"] = boto3.client("cloudformation").describe_stacks(StackName="myflix")["Stacks"][0]["StackId"]
         if line.startswith("API_URL="):
             state["api_url"] = shell.vars["API_URL"]
         if line.startswith("myflix config teardown") and "--yes" not in line:
@@ -380,5 +395,15 @@ def test_every_command_of_the_section_runs_against_moto(workspace):
     assert bucket not in [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
     stacks = {s["StackName"]: s["StackStatus"] for s in boto3.client("cloudformation").list_stacks()["StackSummaries"]}
     assert stacks == {"myflix": "DELETE_COMPLETE", "myflix-api": "DELETE_COMPLETE"}
+    # every AWS call the myflix commands made is allowed by the stack's operator policy
+    from test_cfn import evaluate, iam_requests
+    denied = []
+    for command, (service, operation, params) in shell.operator_calls:
+        checks = ([("cloudformation:DescribeStacks", state["stack_id"], {})] if operation == "DescribeStacks"
+                  else iam_requests(service, operation, params))
+        denied += [f"myflix {' '.join(command)}: {service}:{operation} needs {action} on {resource}"
+                   for action, resource, context in checks
+                   if evaluate([state["operator"]], action, resource, context) != "Allow"]
+    assert len(shell.operator_calls) > 10 and denied == []
     # nothing was left out: every command of the section ran
     assert len(shell.ran) == len([c for c in commands if not c.startswith("export ")])
