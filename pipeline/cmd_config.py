@@ -297,10 +297,11 @@ def cmd_teardown(args) -> int:
 
     run(f"delete endpoint {endpoint}", lambda: sm.delete_endpoint(EndpointName=endpoint))
     # The Deploy step names models and configs <endpoint>-...; nothing else is touched.
-    configs = [c["EndpointConfigName"] for c in sm.list_endpoint_configs(NameContains=endpoint, MaxResults=100)
-               .get("EndpointConfigs", []) if c["EndpointConfigName"].startswith(endpoint + "-")]
-    models = [m["ModelName"] for m in sm.list_models(NameContains=endpoint, MaxResults=100)
-              .get("Models", []) if m["ModelName"].startswith(endpoint + "-")]
+    configs = [c["EndpointConfigName"]
+               for page in sm.get_paginator("list_endpoint_configs").paginate(NameContains=endpoint)
+               for c in page.get("EndpointConfigs", []) if c["EndpointConfigName"].startswith(endpoint + "-")]
+    models = [m["ModelName"] for page in sm.get_paginator("list_models").paginate(NameContains=endpoint)
+              for m in page.get("Models", []) if m["ModelName"].startswith(endpoint + "-")]
     for name in configs:
         run(f"delete endpoint config {name}", lambda name=name: sm.delete_endpoint_config(EndpointConfigName=name))
     for name in models:
