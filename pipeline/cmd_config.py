@@ -31,6 +31,7 @@ OUTPUT_KEYS: dict[str, str] = {
     "ModelPackageGroup": "model_package_group",
     "EndpointName": "endpoint_name",
     "OperatorPolicyArn": "operator_policy_arn",
+    "BucketKeyPolicyArn": "bucket_key_policy_arn",     # only with KmsKeyArn
 }
 REQUIRED_OUTPUTS = ("Region", "SageMakerRoleArn", "BucketName", "ApiRoleArn", "GlueDatabase",
                     "ModelPackageGroup")
@@ -308,6 +309,10 @@ def cmd_teardown(args) -> int:
         run(f"delete model {name}", lambda name=name: sm.delete_model(ModelName=name))
     if args.api_stack:
         run(f"delete the API stack {args.api_stack}", lambda: _delete_stack(cfn, args.api_stack))
+    # The stack goes before the data it retains: its bucket policy is deleted while the bucket
+    # still exists, and nothing of the stack is left pointing at a deleted bucket.
+    run(f"delete the stack {stack} (roles, policies, Glue database, log group)",
+        lambda: _delete_stack(cfn, stack))
     if args.keep_data:
         print(f"  keep the bucket {bucket} and the model registry {group} (--keep-data)")
     else:
@@ -324,8 +329,6 @@ def cmd_teardown(args) -> int:
             if count is not None:
                 print(f"    {count} object versions deleted")
             run(f"delete bucket {bucket}", lambda: s3.delete_bucket(Bucket=bucket))
-    run(f"delete the stack {stack} (roles, policies, Glue database, log group)",
-        lambda: _delete_stack(cfn, stack))
     if not args.yes:
         print("run again with --yes to delete these")
         return 0
@@ -383,8 +386,8 @@ def add_commands(subparsers) -> None:
     down = sub.add_parser(
         "teardown", help="delete the endpoint, the API stack, the data and the stack (asks for --yes)",
         description="Delete, in order: the endpoint and the models/configs the Deploy step made, the "
-                    "API stack, the model packages and their group, every object version and the "
-                    "bucket (both retained by the stack on purpose), then the infra stack. Without "
+                    "API stack, the infra stack, then what it retains on purpose: the model "
+                    "packages and their group, every object version and the bucket. Without "
                     "--yes, only prints the plan. Needs the rights of whoever created the stack.")
     down.add_argument("stack", nargs="?", help="infra stack name (default: the one in the config file)")
     down.add_argument("--region", help="its region (default: the config file's)")

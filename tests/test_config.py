@@ -237,6 +237,8 @@ def test_teardown_plans_without_yes_then_deletes_in_order(aws_env, capsys):
         code = main(["config", "teardown", "--yes"])
         out, err = capsys.readouterr()
         assert "2 object versions deleted" in out
+        # the stack (and its bucket policy) goes before the bucket it retains
+        assert out.index("delete the stack myflix") < out.index("empty bucket")
         assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["someone-elses-model"]
         assert sm.list_endpoints()["Endpoints"] == []
         assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
