@@ -385,6 +385,8 @@ def test_every_command_of_the_section_runs_against_moto(workspace):
     assert function["CodeUri"].startswith(f"s3://{bucket}/code/api/")
     assert function["Environment"]["Variables"]["MYFLIX_GLUE_TABLE"] == "movie_clusters"
     assert function["Environment"]["Variables"]["MYFLIX_CORS_ORIGIN"] == "http://127.0.0.1:8001"
+    # chalice imports the app with the stage's variables: API Gateway's preflight answers that origin
+    assert "'http://127.0.0.1:8001'" in json.dumps(resources)
     assert state["api_url"] == "https://abc123defg.execute-api.us-east-1.amazonaws.com/api/"
     # the packaged API template passes the same linter as ours
     from cfnlint.api import ManualArgs, lint_file
