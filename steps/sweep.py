@@ -333,9 +333,13 @@ def inertia(X, C) -> float:
 # --- the sweep ---------------------------------------------------------------------------------
 def sweep(X_scaled, k_min: int, k_max: int, seed: int, progress: Progress | None = None, *,
           coreset_size: int = COMPRESSED_POINTS, candidates: int = CANDIDATES, trials: int = TRIALS,
-          refine_iters: int = 0,
-          n_threads: int = 2) -> SweepResult:
-    """The elbow sweep with its centres (see the module docstring for how it works)."""
+          refine_iters: int = 0, n_threads: int = 2,
+          log: Callable[[str], None] | None = None) -> SweepResult:
+    """The elbow sweep with its centres (see the module docstring for how it works).
+
+    `progress(k, inertia, elapsed)` is called as each k's exact inertia is known (k_max first);
+    `log(message)` gets a line per phase (compression, forward chain).
+    """
     from threadpoolctl import threadpool_limits   # ships with scikit-learn
 
     started = time.perf_counter()
@@ -348,6 +352,9 @@ def sweep(X_scaled, k_min: int, k_max: int, seed: int, progress: Progress | None
         size = max(int(coreset_size), 20 * k_max)
         P, w, _ = compress(X, size, rng)
         compressed_at = time.perf_counter()
+        if log is not None:
+            log(f"compressed {X.shape[0]:,} rows into {P.shape[0]:,} weighted points in "
+                f"{compressed_at - started:.1f}s")
         pts = _Points(P, w)
         rows = _Rows(X)
         # The forward chain runs a few k past k_max so that k_max, too, gets a backward candidate.
@@ -358,6 +365,10 @@ def sweep(X_scaled, k_min: int, k_max: int, seed: int, progress: Progress | None
             fit = pts.add_centre(fit, rng, candidates, trials)
             if k >= k_min:
                 forward[k] = fit
+        if log is not None:
+            log(f"forward chain k=2..{k_top} on the compressed points done at "
+                f"{time.perf_counter() - started:.1f}s ({pts.iterations} Lloyd iterations); "
+                "now the backward chain, and each k's exact inertia over all rows")
         futures = {}
         for k in range(k_top, k_min - 1, -1):
             if k < k_top:   # the backward chain: k+1's best fit minus one centre, against the forward one

@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         def progress(k: int, inertia: float, elapsed: float) -> None:
             print(f"tune_kmeans: k={k:3d} inertia={inertia:.6g} elapsed={elapsed:.1f}s", flush=True)
 
-        result = sweep(X, args.k_min, args.k_max, args.seed, progress=progress)
+        result = sweep(X, args.k_min, args.k_max, args.seed, progress=progress,
+                       log=lambda message: print(f"tune_kmeans: {message}", flush=True))
         chosen_k, knee_k, method = choose_k(result.ks, result.inertias, args.k_override)
     except (artifacts.ArtifactError, ValueError) as err:
         print(f"tune_kmeans: {err}", file=sys.stderr)

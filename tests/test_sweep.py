@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from steps import artifacts
-from steps.sweep import binary_columns, choose_k, compress, elbow_sweep, sweep
+from steps.sweep import binary_columns, choose_k, compress, elbow_sweep, inertia, sweep
 
 from imdb_fixtures import cached_preprocess
 
@@ -141,3 +141,30 @@ def test_compression_keeps_every_row_and_never_mixes_genre_combinations(demo_sca
     # (to rounding: a point is a sum of equal values divided by their count)
     values = points[:, binary]
     assert np.all(np.isclose(values, lo, rtol=0, atol=1e-9) | np.isclose(values, hi, rtol=0, atol=1e-9))
+
+
+def test_full_data_refinement_never_raises_the_inertia(demo_scaled, demo_sweep):
+    refined = sweep(demo_scaled, 2, 10, seed=42, refine_iters=2)
+    assert np.all(refined.inertias <= demo_sweep.inertias)
+    for C, reported in zip(refined.centres, refined.inertias):
+        assert reported == pytest.approx(inertia(demo_scaled, C), rel=1e-12)
+
+
+def test_data_without_binary_columns_is_compressed_in_two_levels():
+    # no genre structure at all: one group, split in two levels (sqrt(m) coarse cells first)
+    X = np.random.default_rng(5).normal(size=(6000, 3))
+    points, weights, row_label = compress(X, 1000, np.random.default_rng(0))
+    assert binary_columns(X).size == 0
+    assert 500 < len(points) <= 1000 + int(0.005 * len(X)) + 1
+    assert weights.sum() == len(X) and np.all(weights > 0)
+    result = sweep(X, 2, 6, seed=0, coreset_size=1000)
+    for k, ours in zip(result.ks, result.inertias):
+        plain = KMeans(n_clusters=int(k), n_init=1, random_state=0).fit(X).inertia_
+        assert ours <= plain * 1.01
+
+
+def test_phases_are_logged(demo_scaled):
+    lines = []
+    sweep(demo_scaled, 2, 4, seed=1, log=lines.append)
+    assert lines[0].startswith(f"compressed {len(demo_scaled):,} rows into")
+    assert lines[1].startswith("forward chain k=2..")
