@@ -1,6 +1,7 @@
 """Benchmark of the k-means elbow sweep (steps/sweep.py) against a plain scikit-learn loop.
 
-`python -m benchmarks.bench_sweep [--sizes 50000,300000] [--k-min 2] [--k-max 50] [--seed 42]`
+`python -m benchmarks.bench_sweep [--sizes 50000,300000] [--k-min 2] [--k-max 50] [--seed 42]
+[--extra-seeds 1,2] [--source synthetic|imdb [--imdb-rows 12000000]] [--quick]`
 
 For each size, in one run: the plain loop `KMeans(n_clusters=k, n_init=1, random_state=seed)
 .fit(X)` for every k, then `steps.sweep.elbow_sweep` on the same matrix. Printed: seconds for
@@ -13,6 +14,9 @@ genres, averageRating, numVotes), generated directly and calibrated on the tutor
 statistics (../shared/data/seed_reference/scaler_stats.json: the genre shares, year, runtime,
 rating and votes moments) and on the shapes of real IMDb data (1-3 genres a movie, one-decimal
 ratings, log-normal votes correlated with rating), then standardised as TrainScaler does.
+With `--source imdb` it is built the pipeline's own way instead: benchmarks/generate_imdb.py's
+IMDb-format files through steps/preprocess.py (a full-size 12M-row IMDb gives ~47k movies, so
+the 300k size exists only as the direct generator).
 """
 from __future__ import annotations
 
@@ -144,9 +148,34 @@ def plain_sweep(X: np.ndarray, k_min: int, k_max: int, seed: int, log=print):
     return np.array(ks), np.array(inertias)
 
 
-def run_one(n: int, k_min: int, k_max: int, seed: int, data_seed: int, extra_seeds=(), log=print) -> dict:
+def imdb_scaled_features(rows: int, seed: int, log=print) -> np.ndarray:
+    """The pipeline's own way: benchmarks/generate_imdb.py writes IMDb-format files of `rows`
+    title.basics rows, steps/preprocess.py cleans them with the default filters, StandardScaler.
+    A full-size IMDb (12M rows) gives about the tutorial's ~47k movies."""
+    import tempfile
+
+    from sklearn.preprocessing import StandardScaler
+
+    from benchmarks import generate_imdb
+    from steps import artifacts, preprocess
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-imdb-") as tmp:
+        tmp = Path(tmp)
+        files = generate_imdb.generate(tmp / "raw", rows, seed, progress=log)
+        code = preprocess.main(["--basics", str(files["basics"]), "--ratings", str(files["ratings"]),
+                                "--features-out", str(tmp / "features"), "--catalog-out", str(tmp / "catalog"),
+                                "--report-out", str(tmp / "report")])
+        if code:
+            raise SystemExit(f"preprocess failed with exit code {code} on the generated files")
+        features = artifacts.read_features(tmp / "features")
+    return StandardScaler().fit_transform(features.X)
+
+
+def run_one(n: int, k_min: int, k_max: int, seed: int, data_seed: int, extra_seeds=(), log=print,
+            X: np.ndarray | None = None) -> dict:
     from steps.sweep import choose_k, sweep
-    X = make_scaled_features(n, data_seed)
+    if X is None:
+        X = make_scaled_features(n, data_seed)
+    n = X.shape[0]
     log(f"n={n:,} rows x {X.shape[1]} features (data seed {data_seed}, sweep seed {seed})")
     t0 = time.perf_counter()
     ks_p, in_p = plain_sweep(X, k_min, k_max, seed, log)
@@ -186,13 +215,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k-max", type=int, default=schema.DEFAULTS["k_max"])
     parser.add_argument("--seed", type=int, default=schema.DEFAULTS["seed"], help="sweep seed (both)")
     parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--source", choices=("synthetic", "imdb"), default="synthetic",
+                        help="synthetic: the 26 features generated directly at each --sizes (fast); imdb: "
+                             "benchmarks/generate_imdb.py files of --imdb-rows rows through Preprocess")
+    parser.add_argument("--imdb-rows", type=int, default=12_000_000,
+                        help="title.basics rows to generate with --source imdb (12M: ~47k movies)")
+    parser.add_argument("--quick", action="store_true", help="one small size (20k), no extra seeds")
     parser.add_argument("--extra-seeds", default="1,2",
                         help="more plain-loop seeds to compare quality and knees with (untimed; '' for none)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.extra_seeds = "20000", ""
     extra = [int(s) for s in args.extra_seeds.split(",") if s.strip()]
     results = []
-    for n in (int(s) for s in args.sizes.split(",")):
-        r = run_one(n, args.k_min, args.k_max, args.seed, args.data_seed, extra)
+    if args.source == "imdb":
+        runs = [(None, imdb_scaled_features(args.imdb_rows, args.data_seed))]
+    else:
+        runs = [(int(s), None) for s in args.sizes.split(",")]
+    for n, X in runs:
+        r = run_one(n, args.k_min, args.k_max, args.seed, args.data_seed, extra, X=X)
         results.append(r)
         phases = ", ".join(f"{name} {value:.2f}s" for name, value in r["phases"].items() if name != "lloyd_iterations")
         print(f"bench_sweep n={r['n']:,}: plain {r['plain_s']:.1f}s, fast {r['fast_s']:.1f}s "
