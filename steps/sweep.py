@@ -45,9 +45,9 @@ EXTRA_K = 3                     # the forward chain goes this far past k_max
 LLOYD_RTOL = 1e-6               # stop Lloyd (on the compressed points) below this relative inertia change
 LLOYD_MAX_ITER = 100
 MICRO_ITERS = 3                 # Lloyd iterations of the micro-clustering inside each combination...
-OUTLIER_SHARE = 0.005           # share of rows kept as single points (the farthest from their point)
-MICRO_DIRECT = 48               # above this many cells a group is split in two levels
 MICRO_SAMPLE = 8                # ...on a sample of this many rows per micro-centre
+MICRO_DIRECT = 48               # above this many cells a group is split in two levels
+OUTLIER_SHARE = 0.005           # share of rows kept as single points (the farthest from their point)
 FALLBACK_SHARE = 0.9            # fallback knee: first k reaching this share of the total inertia drop
 _CHUNK = 8192                   # rows per block in the full-data passes (keeps the block in cache)
 
@@ -100,10 +100,11 @@ def compress(X: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.nda
     """(points, weights, row_label): about `size` weighted points that summarise the rows of X.
 
     Rows with the same values in every binary column form a group; a group gets
-    max(1, round(rows * size / n)) micro-centres, fitted on its continuous columns by a few
-    Lloyd iterations from randomly chosen rows. A point is the mean of its rows (all columns), so
-    for any centres, sum over rows of ||x - c||^2 = sum over points of w ||p - c||^2 + the
-    (constant) spread of the rows around their points.
+    max(1, round(rows * size / n)) cells, split on its continuous columns (`_micro_cluster`).
+    A point is the mean of its rows (all columns), so for any centres, sum over rows of
+    ||x - c||^2 = sum over points of w ||p - c||^2 + the (constant) spread of the rows around
+    their points. Then the OUTLIER_SHARE of rows farthest from their point become points of
+    their own. `row_label` maps each row to its point.
     """
     n, d = X.shape
     if n <= size:
