@@ -168,7 +168,7 @@ def serve_results(workdir: Path, host: str, port: int) -> int:
     except ImportError:
         print(f"\n(serving is not available in this checkout yet: the results are in {workdir})")
         return 0
-    print(f"\nserving MyFlix on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
+    print(f"\nstarting the API and the page on http://{host}:{port} ...", flush=True)
     serve(workdir, host=host, port=port)
     return 0
 
