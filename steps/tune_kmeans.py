@@ -98,8 +98,9 @@ def plot_elbow(record: dict, n_movies: int, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # kneed is not in the SKLearn container; locally this is a no-op.
-    ensure_packages({"kneed": "kneed>=0.8.5,<1"})
+    # kneed is not in the SKLearn container (matplotlib, for elbow.png, may not be either);
+    # locally this is a no-op.
+    ensure_packages({"kneed": "kneed>=0.8.5,<1", "matplotlib": "matplotlib>=3.8,<4"})
     from steps.sweep import choose_k, sweep
 
     try:
