@@ -352,6 +352,8 @@ def sweep(X_scaled, k_min: int, k_max: int, seed: int, progress: Progress | None
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max(1, n_threads)) as pool:
         size = max(int(coreset_size), 20 * k_max)
         P, w, _ = compress(X, size, rng)
+        if P.shape[0] <= k_max + EXTRA_K:   # few distinct rows: nothing to gain, search on the rows
+            P, w = X, np.ones(X.shape[0])
         compressed_at = time.perf_counter()
         if log is not None:
             log(f"compressed {X.shape[0]:,} rows into {P.shape[0]:,} weighted points in "

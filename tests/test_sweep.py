@@ -168,3 +168,12 @@ def test_phases_are_logged(demo_scaled):
     sweep(demo_scaled, 2, 4, seed=1, log=lines.append)
     assert lines[0].startswith(f"compressed {len(demo_scaled):,} rows into")
     assert lines[1].startswith("forward chain k=2..")
+
+
+def test_fewer_distinct_rows_than_k_still_sweeps():
+    # 5 distinct movies repeated: k >= 5 puts every row on a centre (inertia 0), as it should
+    base = np.random.default_rng(2).normal(size=(5, 3))
+    X = np.repeat(base, 900, axis=0)
+    result = sweep(X, 2, 8, seed=0, coreset_size=200)
+    assert np.all(result.inertias[3:] == pytest.approx(0.0, abs=1e-9))
+    assert result.inertias[0] > result.inertias[1] > result.inertias[2] > 0
