@@ -56,11 +56,14 @@ def check_arguments(k_min: int, k_max: int, k_override: int, n_movies: int | Non
         check_k_range(n_movies, k_min, k_max)
 
 
-def elbow_record(ks, inertias, knee_k, chosen_k, method, k_min, k_max, seconds) -> dict:
-    """elbow.json's content, as docs/CONTRACTS.md spells it."""
+def elbow_record(ks, inertias, knee_k, chosen_k, method, k_min, k_max) -> dict:
+    """elbow.json's content, as docs/CONTRACTS.md spells it.
+
+    No wall-clock time in it: the same input must give the same bytes (the log has the timing).
+    """
     return {"k": [int(k) for k in ks], "inertia": [float(v) for v in inertias],
             "knee_k": None if knee_k is None else int(knee_k), "chosen_k": int(chosen_k),
-            "method": method, "k_min": int(k_min), "k_max": int(k_max), "seconds": round(float(seconds), 3)}
+            "method": method, "k_min": int(k_min), "k_max": int(k_max)}
 
 
 def plot_elbow(record: dict, n_movies: int, path: Path) -> Path:
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tune_kmeans: {err}", file=sys.stderr)
         return 2
     record = elbow_record(result.ks, result.inertias, knee_k, chosen_k, method,
-                          args.k_min, args.k_max, result.seconds)
+                          args.k_min, args.k_max)
     out = Path(args.output)
     artifacts.write_json(out / schema.ELBOW_JSON, record)
     plot_elbow(record, n_movies, out / ELBOW_PNG)
