@@ -4,8 +4,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# checkov (the template security scanner) pins boto3 below setup.cfg's range, so it gets its own venv
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_PIN  := checkov==3.3.30
 
-.PHONY: install run test bench browser lint clean
+.PHONY: install run test bench browser lint security clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "myflix needs Python 3.11 or newer: set PYTHON=python3.11 (or newer) and try again")'
@@ -20,9 +24,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/myflix run
 
-## test: the whole test suite (installs headless Chromium for the browser test where it can)
-test: $(STAMP) browser
-	$(BIN)/python -m pytest
+## test: the whole test suite (installs headless Chromium for the browser test where it can,
+## and checkov in its own venv for the template security scan)
+test: $(STAMP) browser $(CHECKOV)
+	MYFLIX_CHECKOV=$(abspath $(CHECKOV)) $(BIN)/python -m pytest
 
 ## bench: every benchmark, each printing its figures and its ratio to a baseline
 bench: $(STAMP)
@@ -36,8 +41,16 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "chromium/chromedriver missing and not root: the browser test will be skipped (apt-get install chromium chromium-driver)"; fi
 
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet "$(CHECKOV_PIN)"
+
 lint: $(STAMP)
 	$(BIN)/cfn-lint cfn/*.yaml
 
+## security: checkov's CloudFormation checks on the templates
+security: $(CHECKOV)
+	$(CHECKOV) --directory cfn --framework cloudformation --skip-download --compact --quiet
+
 clean:
-	rm -rf $(VENV) .myflix .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .myflix .pytest_cache

@@ -1,8 +1,8 @@
 """IMDb-format test data built from real movie tables, and a one-call preprocess for other steps' tests.
 
 Plain functions (no pytest needed), for any test to import:
-- `write_vega_imdb(dir)` -> (basics, ratings): the 3,201 real movies of ../shared/data/vega_movies.json
-  (vega-datasets 2.11.0, BSD-3-Clause) in IMDb's format, plus the rows listed in EXTRA_ROWS.
+- `write_vega_imdb(dir)` -> (basics, ratings): the 3,201 real movies of tests/data/vega_movies.json.gz
+  (a copy of ../shared/data/vega_movies.json: vega-datasets 2.11.0, BSD-3-Clause, notice beside it) in IMDb's format, plus the rows listed in EXTRA_ROWS.
 - `write_demo_imdb(dir)` -> (basics, ratings): the bundled demo data (pipeline/demo_data.py).
 - `run_preprocess(tmp_dir, source="vega"|"demo", **params)` -> {"features", "catalog", "report",
   "raw"}: output folders of steps/preprocess.py's main(), called with explicit paths as the
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import gzip
 import json
 import shutil
 import sys
@@ -35,8 +36,8 @@ if str(REPO_ROOT) not in sys.path:
 from pipeline import demo_data  # noqa: E402
 from steps import schema  # noqa: E402
 
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-VEGA_JSON = SHARED_DATA / "vega_movies.json"
+# Copied in (with its licence notice) so that the suite needs nothing outside the repository
+VEGA_JSON = REPO_ROOT / "tests" / "data" / "vega_movies.json.gz"
 VEGA_NOTICE = ("Derived from vega-datasets 2.11.0 data/movies.json (BSD-3-Clause, Copyright (c) "
                "the Vega project authors); converted to IMDb's format by tests/imdb_fixtures.py "
                "with synthetic tconst ids. Not IMDb data.\n")
@@ -86,7 +87,7 @@ def _text(value) -> str:
 
 def vega_rows(path: Path = VEGA_JSON) -> tuple[list[tuple], list[tuple]]:
     """(basics rows, ratings rows): vega's movies in IMDb's columns, then EXTRA_ROWS."""
-    movies = json.loads(Path(path).read_text())
+    movies = json.loads(gzip.decompress(Path(path).read_bytes()))
     basics, ratings = [], []
     for i, m in enumerate(movies):
         tconst = f"tt99{i:05d}"
@@ -108,7 +109,7 @@ def vega_rows(path: Path = VEGA_JSON) -> tuple[list[tuple], list[tuple]]:
 def write_vega_imdb(dest_dir: Path, gz: bool = True) -> tuple[Path, Path]:
     """Writes title.basics.tsv[.gz] and title.ratings.tsv[.gz] from vega_movies.json into dest_dir."""
     if not VEGA_JSON.is_file():
-        raise FileNotFoundError(f"{VEGA_JSON} is missing: the real-data fixtures need ../shared/data")
+        raise FileNotFoundError(f"{VEGA_JSON} is missing: restore it from git (git checkout -- tests/data)")
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     basics, ratings = vega_rows()
