@@ -85,6 +85,8 @@ def test_output_is_plain_json_not_a_string(loaded):
 @pytest.mark.parametrize("body, content_type, field, words", [
     ({k: v for k, v in MATRIX.items() if k != "numVotes"}, "application/json", "numVotes", "missing"),
     ({**MATRIX, "budget": 3}, "application/json", "budget", "unknown feature"),
+    ({"startYear": 1999, "runtimeMinutes": 136, "averageRating": 8.7, "numVotes": 2000},
+     "application/json", "genres", "missing feature(s) ['genres']"),
     ({**MATRIX, "startYear": "nineteen"}, "application/json", "startYear", "not a number"),
     ({**MATRIX, "startYear": None}, "application/json", "startYear", "expected a number"),
     ({**MATRIX, "genres": ["Cartoon"]}, "application/json", "genres", "Cartoon"),
