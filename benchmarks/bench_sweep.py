@@ -1,13 +1,20 @@
 """Benchmark of the k-means elbow sweep (steps/sweep.py) against a plain scikit-learn loop.
 
 `python -m benchmarks.bench_sweep [--sizes 50000,300000] [--k-min 2] [--k-max 50] [--seed 42]
-[--extra-seeds 1,2] [--source synthetic|imdb [--imdb-rows 12000000]] [--quick]`
+[--extra-seeds 1,2] [--converged-n-init 8 --converged-max-rows 300000]
+[--source synthetic|imdb [--imdb-rows 12000000]] [--quick]`
 
 For each size, in one run: the plain loop `KMeans(n_clusters=k, n_init=1, random_state=seed)
 .fit(X)` for every k, then `steps.sweep.elbow_sweep` on the same matrix. Printed: seconds for
 each, the speed ratio, the worst excess of our inertia over the plain loop's at any k (percent;
 negative means ours is better at every k), and the knee each one picks (kneed, as choose_k does).
 Target: ratio >= 5, worst excess <= 1 %, the same knee.
+
+The plain loop's knee moves with its seed (one k-means++ start per k leaves the middle of its
+curve well above the optimum), so the knee is also compared with a converged reference: the same
+loop with `n_init=--converged-n-init` (best of that many starts per k, untimed against the
+target), for sizes up to `--converged-max-rows`. The knee target counts against that reference
+where it was run.
 
 The data is the 26-feature matrix the pipeline builds (startYear, runtimeMinutes, 22 one-hot
 genres, averageRating, numVotes), generated directly and calibrated on the tutorial's scaler
@@ -134,13 +141,14 @@ def make_scaled_features(n: int, seed: int = 0) -> np.ndarray:
     return StandardScaler().fit_transform(make_raw_features(n, seed))
 
 
-def plain_sweep(X: np.ndarray, k_min: int, k_max: int, seed: int, log=print):
-    """The baseline: one scikit-learn KMeans fit per k, n_init=1, scikit-learn's defaults otherwise."""
+def plain_sweep(X: np.ndarray, k_min: int, k_max: int, seed: int, log=print, n_init: int = 1):
+    """The baseline: one scikit-learn KMeans fit per k, n_init=1, scikit-learn's defaults otherwise
+    (n_init > 1: the converged reference, best of n_init k-means++ starts per k)."""
     from sklearn.cluster import KMeans
     ks, inertias = [], []
     t0 = time.perf_counter()
     for k in range(k_min, k_max + 1):
-        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X)
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(X)
         ks.append(k)
         inertias.append(float(km.inertia_))
         if k % 10 == 0 or k == k_max:
@@ -171,7 +179,7 @@ def imdb_scaled_features(rows: int, seed: int, log=print) -> np.ndarray:
 
 
 def run_one(n: int, k_min: int, k_max: int, seed: int, data_seed: int, extra_seeds=(), log=print,
-            X: np.ndarray | None = None) -> dict:
+            X: np.ndarray | None = None, converged_n_init: int = 0) -> dict:
     from steps.sweep import choose_k, sweep
     if X is None:
         X = make_scaled_features(n, data_seed)
@@ -205,6 +213,15 @@ def run_one(n: int, k_min: int, k_max: int, seed: int, data_seed: int, extra_see
         ex = (in_f - in_o) / in_o * 100.0
         out["extra"].append({"seed": other, "worst_excess_pct": float(ex.max()),
                              "worst_k": int(ks_f[ex.argmax()]), "knee_plain": choose_k(ks_f, in_o)[1]})
+    out["converged"] = None
+    if converged_n_init > 1:
+        t0 = time.perf_counter()
+        _, in_c = plain_sweep(X, k_min, k_max, seed, log=lambda *a: None, n_init=converged_n_init)
+        ex = (in_f - in_c) / in_c * 100.0
+        out["converged"] = {"n_init": converged_n_init, "seconds": time.perf_counter() - t0,
+                            "worst_excess_pct": float(ex.max()), "worst_k": int(ks_f[ex.argmax()]),
+                            "mean_excess_pct": float(ex.mean()), "knee": choose_k(ks_f, in_c)[1]}
+        out["same_knee"] = out["converged"]["knee"] == out["knee_fast"]
     return out
 
 
@@ -223,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one small size (20k), no extra seeds")
     parser.add_argument("--extra-seeds", default="1,2",
                         help="more plain-loop seeds to compare quality and knees with (untimed; '' for none)")
+    parser.add_argument("--converged-n-init", type=int, default=8,
+                        help="starts per k of the converged reference the knee is compared with (0: none)")
+    parser.add_argument("--converged-max-rows", type=int, default=300_000,
+                        help="run the converged reference only for sizes up to this (it costs n_init plain loops)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.extra_seeds = "20000", ""
@@ -233,19 +254,29 @@ def main(argv: list[str] | None = None) -> int:
     else:
         runs = [(int(s), None) for s in args.sizes.split(",")]
     for n, X in runs:
-        r = run_one(n, args.k_min, args.k_max, args.seed, args.data_seed, extra, X=X)
+        size = n if X is None else X.shape[0]
+        converged = args.converged_n_init if size <= args.converged_max_rows else 0
+        r = run_one(n, args.k_min, args.k_max, args.seed, args.data_seed, extra, X=X, converged_n_init=converged)
         results.append(r)
         phases = ", ".join(f"{name} {value:.2f}s" for name, value in r["phases"].items() if name != "lloyd_iterations")
         print(f"bench_sweep n={r['n']:,}: plain {r['plain_s']:.1f}s, fast {r['fast_s']:.1f}s "
               f"({phases}; {r['compressed_points']:,} compressed points, {r['phases']['lloyd_iterations']} "
               f"Lloyd iterations on them), ratio {r['ratio']:.1f}x (target >= 5); worst inertia excess "
               f"{r['worst_excess_pct']:+.3f}% at k={r['worst_k']} (mean {r['mean_excess_pct']:+.3f}%, "
-              f"target <= 1%); knee plain {r['knee_plain']} fast {r['knee_fast']} "
-              f"({'same' if r['same_knee'] else 'DIFFERENT'}); machine load {r['load']:.1f} on "
+              f"target <= 1%); knee plain {r['knee_plain']} fast {r['knee_fast']}; machine load {r['load']:.1f} on "
               f"{os.cpu_count()} cores", flush=True)
         for e in r["extra"]:
             print(f"bench_sweep n={r['n']:,}: vs the plain loop with seed {e['seed']}: worst inertia excess "
                   f"{e['worst_excess_pct']:+.3f}% at k={e['worst_k']}; its knee {e['knee_plain']}", flush=True)
+        c = r["converged"]
+        if c:
+            print(f"bench_sweep n={r['n']:,}: vs the converged plain loop (n_init={c['n_init']}, {c['seconds']:.1f}s): "
+                  f"worst inertia excess {c['worst_excess_pct']:+.3f}% at k={c['worst_k']} (mean "
+                  f"{c['mean_excess_pct']:+.3f}%); its knee {c['knee']}, ours {r['knee_fast']}: "
+                  f"{'same' if r['same_knee'] else 'DIFFERENT'}", flush=True)
+        else:
+            print(f"bench_sweep n={r['n']:,}: knee against the plain loop (no converged reference at this size): "
+                  f"{'same' if r['same_knee'] else 'DIFFERENT'}", flush=True)
     ok = all(r["ratio"] >= 5 and r["worst_excess_pct"] <= 1 and r["same_knee"] for r in results)
     print(f"bench_sweep: {'all targets met' if ok else 'some target missed (see above)'}")
     return 0
