@@ -536,7 +536,9 @@ def test_template_keeps_the_data_and_the_registry_on_stack_deletion():
 def _checkov() -> str | None:
     import os
     import shutil
-    return os.environ.get("MYFLIX_CHECKOV") or shutil.which("checkov")
+    own_venv = Path(__file__).resolve().parent.parent / ".venv-checkov" / "bin" / "checkov"
+    return (os.environ.get("MYFLIX_CHECKOV") or (str(own_venv) if own_venv.is_file() else None)
+            or shutil.which("checkov"))
 
 
 @pytest.mark.skipif(not _checkov(), reason="checkov is not installed (make test installs it in .venv-checkov: it pins "
