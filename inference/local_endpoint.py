@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
     endpoint = LocalEndpoint(args.model, args.host, args.port, verbose=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)   # `kill` stops it as Ctrl-C does
     print(f"endpoint serving {endpoint.model_dir} on {endpoint.url} (/ping, /invocations); Ctrl-C stops it",
           flush=True)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -125,6 +126,16 @@ class MyFlixServer:
         self.stop()
 
 
+def stop_on_sigterm() -> None:
+    """`kill` (SIGTERM) stops a server as Ctrl-C does: the port is closed and the exit code is 0.
+
+    Needed beyond Ctrl-C because a server started in the background by a script, or by a
+    supervisor, has SIGINT ignored (POSIX shells do that to background jobs) and gets SIGTERM.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def serve(workdir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the API and the page on http://host:port over `workdir`'s published table; blocks until Ctrl-C."""
     workdir = Path(workdir)
@@ -135,6 +146,7 @@ def serve(workdir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     except OSError as err:
         raise _user_error(f"cannot listen on {host}:{port} ({err.strerror}): stop what uses it or pass --port") from None
     server.service.warm()
+    stop_on_sigterm()
     print(f"MyFlix is on {server.url}  (API: {server.url}/health, {server.url}/openapi.json; Ctrl-C stops it)",
           flush=True)
     try:
@@ -168,6 +180,7 @@ def cmd_endpoint(args) -> int:
         endpoint = LocalEndpoint(model, args.host, args.port, verbose=True)
     except OSError as err:
         raise _user_error(f"cannot listen on {args.host}:{args.port} ({err.strerror}): pass --port") from None
+    stop_on_sigterm()
     print(f"endpoint for {model} on {endpoint.url} (GET /ping, POST /invocations); Ctrl-C stops it", flush=True)
     try:
         endpoint.serve_forever()

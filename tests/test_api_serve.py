@@ -57,7 +57,15 @@ def test_page_and_api_on_one_port(tmp_path):
         socket.create_connection((host, port), timeout=2).close()
 
 
-def test_myflix_serve_command_serves_until_ctrl_c_and_leaves_nothing_behind(tmp_path):
+def _terminal_sigint() -> None:
+    """In the child: SIGINT as a terminal gives it. A shell starts background jobs (CI run with `&`)
+    with SIGINT ignored, and Python then installs no Ctrl-C handler."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("stop_signal", ["SIGINT", "SIGTERM"])
+def test_myflix_serve_command_serves_until_ctrl_c_and_leaves_nothing_behind(tmp_path, stop_signal):
     import os
     import signal
     import subprocess
@@ -71,7 +79,7 @@ def test_myflix_serve_command_serves_until_ctrl_c_and_leaves_nothing_behind(tmp_
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--workdir", str(tmp_path / "work"),
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
+                            env=env, preexec_fn=_terminal_sigint)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -83,9 +91,9 @@ def test_myflix_serve_command_serves_until_ctrl_c_and_leaves_nothing_behind(tmp_
                 time.sleep(0.2)
         assert status == 200 and json.loads(body)["clusters"] == 4
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop_signal))
         output = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0, output
-    assert f"http://127.0.0.1:{port}" in output
+    assert f"http://127.0.0.1:{port}" in output and "myflix serve: stopped" in output
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
