@@ -92,7 +92,12 @@ def test_myflix_serve_command_serves_until_ctrl_c_and_leaves_nothing_behind(tmp_
         assert status == 200 and json.loads(body)["clusters"] == 4
     finally:
         proc.send_signal(getattr(signal, stop_signal))
-        output = proc.communicate(timeout=30)[0]
+        try:
+            output = proc.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:   # it ignored the signal: fail, but leave no server behind
+            proc.kill()
+            output = proc.communicate()[0]
+            pytest.fail(f"myflix serve did not stop on {stop_signal} within 30 s:\n{output}")
     assert proc.returncode == 0, output
     assert f"http://127.0.0.1:{port}" in output and "myflix serve: stopped" in output
     with pytest.raises(OSError):
