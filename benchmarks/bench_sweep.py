@@ -208,7 +208,6 @@ def run_one(n: int, k_min: int, k_max: int, seed: int, data_seed: int, extra_see
         "knee_plain": choose_k(ks_p, in_p)[1], "knee_fast": choose_k(ks_f, in_f)[1],
         "compressed_points": result.compressed_points, "phases": result.phases, "extra": [],
     }
-    out["same_knee"] = out["knee_plain"] == out["knee_fast"]
     curves = [in_p, in_f]
     # k-means local optima vary with the seed: compare with the plain loop at other seeds too.
     for other in extra_seeds:

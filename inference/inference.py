@@ -164,8 +164,7 @@ def _row_from_object(obj, features: list[str], genres: list[str], row: int | Non
         raise InputError(f"unknown feature(s) {unknown}{where}; the model reads {features}", unknown[0])
     missing = [name for name in features if name not in values]
     if missing:
-        missing_genres = [name for name in missing if name in genres]
-        if missing_genres and len(missing_genres) == len(genres):
+        if genres and set(genres) <= set(missing):
             # no genre given at all: one 'genres' entry reads better than every genre column
             missing = [name for name in missing if name not in genres] + ["genres"]
         raise InputError(f"missing feature(s) {missing}{where} (genre columns can be given as a 'genres' list)",

@@ -137,6 +137,16 @@ class LocalEndpoint:
         self.stop()
 
 
+def stop_on_sigterm() -> None:
+    """`kill` (SIGTERM) stops a server as Ctrl-C does: the port is closed and the exit code is 0.
+
+    Needed beyond Ctrl-C because a server started in the background by a script, or by a
+    supervisor, has SIGINT ignored (POSIX shells do that to background jobs) and gets SIGTERM.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve a MyFlix model artefact on /ping and /invocations.")
     parser.add_argument("model", help="model folder, a folder holding model.tar.gz, or model.tar.gz itself")
@@ -144,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
     endpoint = LocalEndpoint(args.model, args.host, args.port, verbose=True)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)   # `kill` stops it as Ctrl-C does
+    stop_on_sigterm()
     print(f"endpoint serving {endpoint.model_dir} on {endpoint.url} (/ping, /invocations); Ctrl-C stops it",
           flush=True)
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -126,16 +125,6 @@ class MyFlixServer:
         self.stop()
 
 
-def stop_on_sigterm() -> None:
-    """`kill` (SIGTERM) stops a server as Ctrl-C does: the port is closed and the exit code is 0.
-
-    Needed beyond Ctrl-C because a server started in the background by a script, or by a
-    supervisor, has SIGINT ignored (POSIX shells do that to background jobs) and gets SIGTERM.
-    """
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-
 def serve(workdir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the API and the page on http://host:port over `workdir`'s published table; blocks until Ctrl-C."""
     workdir = Path(workdir)
@@ -146,6 +135,7 @@ def serve(workdir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     except OSError as err:
         raise _user_error(f"cannot listen on {host}:{port} ({err.strerror}): stop what uses it or pass --port") from None
     server.service.warm()
+    from inference.local_endpoint import stop_on_sigterm
     stop_on_sigterm()
     print(f"MyFlix is on {server.url}  (API: {server.url}/health, {server.url}/openapi.json; Ctrl-C stops it)",
           flush=True)
@@ -165,7 +155,7 @@ def cmd_serve(args) -> int:
 def cmd_endpoint(args) -> int:
     import json
 
-    from inference.local_endpoint import LocalEndpoint
+    from inference.local_endpoint import LocalEndpoint, stop_on_sigterm
 
     model = args.model
     if model is None:

@@ -1,8 +1,9 @@
 """IMDb-format test data built from real movie tables, and a one-call preprocess for other steps' tests.
 
 Plain functions (no pytest needed), for any test to import:
-- `write_vega_imdb(dir)` -> (basics, ratings): the 3,201 real movies of tests/data/vega_movies.json.gz
-  (a copy of ../shared/data/vega_movies.json: vega-datasets 2.11.0, BSD-3-Clause, notice beside it) in IMDb's format, plus the rows listed in EXTRA_ROWS.
+- `write_vega_imdb(dir)` -> (basics, ratings): the 3,201 real movies of
+  tests/data/vega_movies.json.gz (a copy of ../shared/data/vega_movies.json: vega-datasets
+  2.11.0, BSD-3-Clause, notice beside it) in IMDb's format, plus the rows listed in EXTRA_ROWS.
 - `write_demo_imdb(dir)` -> (basics, ratings): the bundled demo data (pipeline/demo_data.py).
 - `run_preprocess(tmp_dir, source="vega"|"demo", **params)` -> {"features", "catalog", "report",
   "raw"}: output folders of steps/preprocess.py's main(), called with explicit paths as the

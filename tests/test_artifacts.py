@@ -23,7 +23,7 @@ def feature_names() -> list[str]:
     return [*schema.LEADING_NUMERIC_FEATURES, *genres, *schema.TRAILING_NUMERIC_FEATURES]
 
 
-def write_vega_dataset(root: Path, shared_data: Path) -> tuple[Path, Path]:
+def write_vega_dataset(root: Path) -> tuple[Path, Path]:
     """(features/, catalog/) under `root`: Preprocess's real outputs on the vega movies, copied so a
     test may change them. Preprocess runs once per test process (tests/imdb_fixtures.py)."""
     from imdb_fixtures import cached_preprocess
@@ -48,8 +48,8 @@ def tar_folder(folder: Path, tarball: Path) -> Path:
 
 
 @pytest.fixture
-def vega(tmp_path, shared_data):
-    return write_vega_dataset(tmp_path / "data", shared_data)
+def vega(tmp_path):
+    return write_vega_dataset(tmp_path / "data")
 
 
 def test_read_features_keeps_the_recorded_order(vega):

@@ -70,9 +70,9 @@ def test_silhouette_known_cases():
 
 # --- Evaluate main() on real data -------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, shared_data):
+def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluate")
-    features_dir, _ = write_vega_dataset(root / "data", shared_data)
+    features_dir, _ = write_vega_dataset(root / "data")
     assert train_scaler.main(["--features", str(features_dir), "--model-dir", str(root / "scaler")]) == 0
     tar_folder(root / "scaler", root / "scaler_channel" / schema.MODEL_TARBALL)
     placeholder = root / "inference.py"

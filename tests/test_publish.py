@@ -14,10 +14,10 @@ ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/myflix-movie-clust
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, shared_data):
+def inputs(tmp_path_factory):
     """catalog/, features/ and a model channel holding model.tar.gz, trained on the vega movies."""
     root = tmp_path_factory.mktemp("publish")
-    features_dir, catalog_dir = write_vega_dataset(root / "data", shared_data)
+    features_dir, catalog_dir = write_vega_dataset(root / "data")
     assert train_scaler.main(["--features", str(features_dir), "--model-dir", str(root / "scaler")]) == 0
     placeholder = root / "inference.py"
     placeholder.write_text("# placeholder serving handler (test only)\n")

@@ -29,9 +29,9 @@ def inference_source(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def channels(tmp_path, shared_data, inference_source, monkeypatch):
+def channels(tmp_path, inference_source, monkeypatch):
     """features channel + scaler channel (holding model.tar.gz, as SageMaker delivers it)."""
-    features_dir, _ = write_vega_dataset(tmp_path / "data", shared_data)
+    features_dir, _ = write_vega_dataset(tmp_path / "data")
     assert train_scaler.main(["--features", str(features_dir), "--model-dir", str(tmp_path / "scaler_out")]) == 0
     tar_folder(tmp_path / "scaler_out", tmp_path / "scaler_channel" / schema.MODEL_TARBALL)
     monkeypatch.setenv("SM_CHANNEL_FEATURES", str(features_dir))

@@ -11,8 +11,8 @@ from test_artifacts import write_vega_dataset
 
 
 @pytest.fixture
-def features_dir(tmp_path, shared_data):
-    return write_vega_dataset(tmp_path / "data", shared_data)[0]
+def features_dir(tmp_path):
+    return write_vega_dataset(tmp_path / "data")[0]
 
 
 @pytest.mark.parametrize("kind", ["standard", "minmax"])
