@@ -639,7 +639,6 @@ def s3_access_of_definition(definition: dict) -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def definition(request):
-    pytest.importorskip("pipeline.definition", reason="the pipeline definition (issue 3) has not landed")
     from pipeline.code_bundle import build_bundle
     from pipeline.definition import definition_json
     # generated once per session for these settings, shared with tests/test_readme_aws.py
@@ -778,7 +777,7 @@ def denied_calls(docs: list[dict], calls: list[tuple[str, str, dict]]) -> list[s
 
 def test_publish_and_deploy_code_stays_inside_the_execution_role(stack, monkeypatch):
     """steps/aws_io.py's real calls (what Publish and Deploy run in their containers) under moto."""
-    aws_io = pytest.importorskip("steps.aws_io")
+    from steps import aws_io
     import pandas as pd
     monkeypatch.delenv(aws_io.LOCAL_ROOT_ENV, raising=False)
     monkeypatch.setenv("AWS_REGION", REGION)
@@ -818,7 +817,7 @@ def test_publish_and_deploy_code_stays_inside_the_execution_role(stack, monkeypa
 
 def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monkeypatch):
     """The API's real Glue, S3 and SageMaker runtime calls (api/chalicelib) under moto."""
-    tables = pytest.importorskip("chalicelib.tables")
+    from chalicelib import tables
     from chalicelib.config import Settings
     from chalicelib.endpoint import SageMakerEndpoint
     import pandas as pd

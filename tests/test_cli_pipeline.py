@@ -125,7 +125,7 @@ def test_definition_to_a_file_and_dag_from_it(capsys, tmp_path):
 def test_local_definition_needs_no_settings(monkeypatch, capsys, tmp_path):
     for var in ("MYFLIX_REGION", "MYFLIX_ROLE_ARN", "MYFLIX_BUCKET"):
         monkeypatch.delenv(var)
-    local = pytest.importorskip("pipeline.cmd_run")
+    from pipeline import cmd_run as local
     code, out, _ = run(capsys, "pipeline", "definition", "--local", "--compact")
     assert code == 0 and f"s3://{local.LOCAL_BUCKET}/code/" in out and local.LOCAL_ROLE in out
 
@@ -260,7 +260,7 @@ def test_wait_gives_up_after_its_timeout(capsys):
 
 # --- local executions (the local runner's records) ----------------------------------------------
 def _record_local_execution(workdir: Path, execution_id: str, fail: bool) -> None:
-    executions = pytest.importorskip("pipeline.local.executions")
+    from pipeline.local import executions
     recorder = executions.ExecutionRecorder(workdir, execution_id, pipeline_name=NAME, region=REGION,
                                             display_name=None, parameters={"k_override": 0},
                                             definition={"Steps": []})

@@ -334,7 +334,6 @@ def workspace(tmp_path, monkeypatch, request):
 
 
 def test_every_command_of_the_section_runs_against_moto(workspace):
-    pytest.importorskip("pipeline.cmd_pipeline", reason="myflix pipeline commands (issue 3) not landed")
     shell = Shell(workspace, region="us-east-1")
     commands = section_commands()
     state = {}
