@@ -1,8 +1,9 @@
-"""Evaluate (SageMaker processing step): measures the trained clustering; writes evaluation.json + a PNG.
+"""Evaluate (SageMaker processing step): measures the trained clustering; writes evaluation.json.
 
 Inputs: `--features` (features.parquet + features.json), `--model` (TrainKMeans's model.tar.gz or
 its files). Output folder `--output`: evaluation.json (read by the QualityGate through
-JsonGet and attached to the model package: shape in docs/CONTRACTS.md) and cluster_sizes.png.
+JsonGet and attached to the model package: shape in docs/CONTRACTS.md). Its plot (cluster_sizes.png)
+is drawn outside the container from this JSON, by pipeline/reports/ (the image has no matplotlib).
 The metrics themselves are pure functions in steps/metrics.py.
 """
 from __future__ import annotations
@@ -19,7 +20,6 @@ import numpy as np
 
 from steps import artifacts, metrics, schema
 
-CLUSTER_SIZES_PNG = "cluster_sizes.png"
 INPUT = f"{schema.PROCESSING_ROOT}/input"
 OUTPUT = f"{schema.PROCESSING_ROOT}/output"
 
@@ -47,27 +47,6 @@ def evaluate_clustering(Xs: np.ndarray, labels: np.ndarray, k: int, silhouette_s
         "clustering_metrics": metrics.clustering_metrics(sil, recall, recall_k, sizes, k),
         "silhouette_sample": int(silhouette_sample), "recall_queries": int(len(queries)), "seed": int(seed),
     }
-
-
-def plot_cluster_sizes(sizes: dict, path: Path, title: str) -> None:
-    """Bar chart of movies per cluster, with the mean drawn for reference."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    counts = sizes["counts"]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(counts)), 4.0))
-    ax.bar(range(len(counts)), counts, color="#4c72b0")
-    ax.axhline(np.mean(counts), color="#c44e52", linestyle="--", label=f"mean {np.mean(counts):.0f}")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))   # cluster ids are whole numbers
-    ax.set_xlabel("cluster")
-    ax.set_ylabel("movies")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -104,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(out / schema.EVALUATION_JSON, result)
-    plot_cluster_sizes(result["cluster_sizes"], out / CLUSTER_SIZES_PNG,
-                       f"movies per cluster (k={k}, largest share {result['cluster_sizes']['max_share']:.1%})")
     print(f"evaluate: silhouette {result['silhouette']:.3f}, recall@{args.recall_k} {result['recall_at_k']:.3f}, "
           f"cluster sizes {result['cluster_sizes']['min']}..{result['cluster_sizes']['max']} "
           f"(largest share {result['cluster_sizes']['max_share']:.3f}, Gini {result['cluster_sizes']['gini']:.3f}) "

@@ -99,7 +99,6 @@ def test_main_writes_the_contract_shape_deterministically(trained, capsys):
     first = run_evaluate(root, features_dir, "eval1")
     second = run_evaluate(root, features_dir, "eval2")
     assert (first / schema.EVALUATION_JSON).read_bytes() == (second / schema.EVALUATION_JSON).read_bytes()
-    assert (first / evaluate.CLUSTER_SIZES_PNG).stat().st_size > 1000
     result = json.loads((first / schema.EVALUATION_JSON).read_text())
     n = movie_count(features_dir)
     assert result["k"] == 12 and result["n_movies"] == n and result["recall_k"] == 10
