@@ -8,8 +8,12 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_PIN  := checkov==3.3.30
+# The step environment: the SageMaker SKLearn image's packages (pipeline/local/step-env.txt), in
+# which the local runner runs every step, training through the real sagemaker-training toolkit
+STEPS_VENV  := .venv-steps
+STEPS_STAMP := $(STEPS_VENV)/.installed
 
-.PHONY: install run test bench browser lint security clean
+.PHONY: install steps-env run test bench browser lint security clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "myflix needs Python 3.11 or newer: set PYTHON=python3.11 (or newer) and try again")'
@@ -20,17 +24,28 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+## steps-env: .venv-steps, the packages of the image the steps run in (installed as the lock lists them)
+$(STEPS_STAMP): pipeline/local/step-env.txt
+	$(PYTHON) -m venv --clear $(STEPS_VENV)
+	$(STEPS_VENV)/bin/python -m pip install --quiet --no-deps -r pipeline/local/step-env.txt
+	@# as the image's Dockerfile does: sagemaker-containers still says collections.Mapping (gone in 3.10)
+	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $(STEPS_VENV)/lib/python3*/site-packages/sagemaker_containers/_mapping.py
+	$(STEPS_VENV)/bin/python -c "import sklearn, pandas, pyarrow, scipy, joblib, boto3, sagemaker_training.cli.train, sagemaker_containers.beta.framework"
+	@touch $@
+
+steps-env: $(STEPS_STAMP)
+
 ## run: the whole pipeline locally on the bundled demo data, then the API and the page
-run: $(STAMP)
+run: $(STAMP) $(STEPS_STAMP)
 	$(BIN)/myflix run
 
 ## test: the whole test suite (installs headless Chromium for the browser test where it can,
 ## and checkov in its own venv for the template security scan)
-test: $(STAMP) browser $(CHECKOV)
+test: $(STAMP) $(STEPS_STAMP) browser $(CHECKOV)
 	MYFLIX_CHECKOV=$(abspath $(CHECKOV)) $(BIN)/python -m pytest
 
 ## bench: every benchmark, each printing its figures and its ratio to a baseline
-bench: $(STAMP)
+bench: $(STAMP) $(STEPS_STAMP)
 	$(BIN)/python -m benchmarks
 
 ## browser: Debian's chromium and chromium-driver for the browser test, when missing and root
@@ -57,4 +72,4 @@ security: $(CHECKOV)
 	$(CHECKOV) --directory cfn --framework cloudformation --skip-download --compact --quiet
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .myflix .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(STEPS_VENV) .myflix .pytest_cache
