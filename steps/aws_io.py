@@ -149,6 +149,74 @@ def read_parquet_dataset(prefix_uri: str, region: str | None = None) -> pd.DataF
                               boto3_session=_boto3_session(region))
 
 
+# --- S3: single objects (Ingest's given files, Evaluate's production baseline) -------------------
+def find_object(uri: str, names: tuple[str, ...], region: str | None = None) -> str:
+    """`uri` itself when it is an object, else the first of `names` under it as a prefix.
+
+    The data parameters accept "the file, or a prefix holding it"; a clear error when neither.
+    """
+    root = local_root()
+    if root is not None:
+        path = local_s3_path(uri, root)
+        if path.is_file():
+            return uri
+        for name in names:
+            if (path / name).is_file():
+                return uri.rstrip("/") + "/" + name
+        raise AwsIoError(f"nothing at {uri} (local store {path}): give the file's s3:// URI, or a "
+                         f"prefix holding one of {', '.join(names)}")
+    from botocore.exceptions import ClientError
+    bucket, key = parse_s3_uri(uri)
+    s3 = _boto3_session(region).client("s3")
+    candidates = ([key] if key and not key.endswith("/") else []) + \
+        [f"{key.rstrip('/')}/{name}".lstrip("/") for name in names]
+    for candidate in candidates:
+        try:
+            s3.head_object(Bucket=bucket, Key=candidate)
+            return f"s3://{bucket}/{candidate}"
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code")
+            if code in ("403", "AccessDenied"):
+                raise AwsIoError(f"s3://{bucket}/{candidate}: access denied: the execution role may "
+                                 "read only raw/ of the data bucket; put the file there") from err
+            if code not in ("404", "NoSuchKey", "NotFound"):
+                raise AwsIoError(f"cannot read s3://{bucket}/{candidate}: {err}") from err
+    raise AwsIoError(f"nothing at {uri}: give the file's s3:// URI, or a prefix holding one of "
+                     f"{', '.join(names)}")
+
+
+def open_object(uri: str, region: str | None = None):
+    """A binary stream of the object at `uri` (read in chunks; never loaded whole), closed by `with`."""
+    import contextlib
+    root = local_root()
+    if root is not None:
+        path = local_s3_path(uri, root)
+        if not path.is_file():
+            raise AwsIoError(f"nothing at {uri} (local store {path})")
+        return open(path, "rb")
+    from botocore.exceptions import ClientError
+    bucket, key = parse_s3_uri(uri)
+    try:
+        body = _boto3_session(region).client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as err:
+        raise AwsIoError(f"cannot read {uri}: {err}") from err
+    return contextlib.closing(body)
+
+
+def download_object(uri: str, dest: Path, region: str | None = None) -> Path:
+    """Copy the object at `uri` to the file `dest` (streamed), via a temp name; returns `dest`."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        with open_object(uri, region) as stream, open(tmp, "wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
 # --- Glue: point a table at a location ------------------------------------------------------------
 def table_input(table: str, location: str, columns: list[tuple[str, str]], parameters: dict[str, str],
                 description: str = "") -> dict[str, Any]:
@@ -238,6 +306,39 @@ def describe_model_package(arn: str) -> dict[str, Any]:
         return sagemaker.describe_model_package(ModelPackageName=arn)
     except sagemaker.exceptions.ClientError as err:
         raise AwsIoError(f"cannot read the model package {arn}: {err}") from err
+
+
+def latest_approved_package(group: str, region: str | None = None) -> dict[str, Any] | None:
+    """DescribeModelPackage of the newest Approved package of `group` (locally, the registry
+    files), or None when the group has none: "the model in production" for drift and churn."""
+    root = local_root()
+    if root is not None:
+        base = root / "registry"
+        folders = [p for p in base.iterdir() if p.is_dir() and p.name.lower() == group.lower()] \
+            if base.is_dir() else []
+        versions = sorted((int(p.stem) for p in folders[0].glob("*.json") if p.stem.isdigit()),
+                          reverse=True) if folders else []
+        for version in versions:
+            try:
+                package = json.loads((folders[0] / f"{version}.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                continue                    # a version being written right now
+            if package.get("ModelApprovalStatus") == "Approved":
+                return package
+        return None
+    sagemaker = _boto3_session(region).client("sagemaker")
+    try:
+        found = sagemaker.list_model_packages(
+            ModelPackageGroupName=group, ModelApprovalStatus="Approved", ModelPackageType="Versioned",
+            SortBy="CreationTime", SortOrder="Descending", MaxResults=1)["ModelPackageSummaryList"]
+    except sagemaker.exceptions.ClientError as err:
+        code = err.response.get("Error", {}).get("Code")
+        if code in ("ValidationException", "ResourceNotFound") and "not" in str(err).lower():
+            return None                     # no such group yet: nothing in production
+        raise AwsIoError(f"cannot list the model packages of {group}: {err}") from err
+    if not found:
+        return None
+    return describe_model_package(found[0]["ModelPackageArn"])
 
 
 # --- SageMaker: endpoints ---------------------------------------------------------------------------

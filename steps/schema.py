@@ -36,6 +36,8 @@ CATALOG_COLUMNS = ("tconst", "title", "year", "runtime", "genres", "rating", "vo
 
 # --- parameter defaults (names match the pipeline parameters and the step arguments) ---------
 DEFAULTS = {
+    # ingest: where IMDb publishes title.basics.tsv.gz and title.ratings.tsv.gz (daily)
+    "imdb_base_url": "https://datasets.imdbws.com/",
     # preprocess
     "title_type": "movie",
     "year_iqr_multiplier": 1.5,      # IQR fence on startYear; 0 turns the fence off
