@@ -59,6 +59,7 @@ DEFAULTS = {
     "silhouette_sample": 10000,
     "recall_queries": 500,
     "recall_k": 10,
+    "churn_queries": 2000,           # movies sampled for the similar-list churn against production
     # quality gate (measured on the demo data, 9,168 movies: the knee k=19 gives silhouette 0.22,
     # recall@10 0.99, largest share 0.19; k=2 has share 0.80, a random assignment recall 0.04)
     "min_silhouette": 0.10,
