@@ -1,27 +1,42 @@
-"""Evaluate (SageMaker processing step): measures the trained clustering; writes evaluation.json.
+"""Evaluate (SageMaker processing step): measures the trained clustering and compares it with production.
 
 Inputs: `--features` (features.parquet + features.json), `--model` (TrainKMeans's model.tar.gz or
-its files). Output folder `--output`: evaluation.json (read by the QualityGate through
-JsonGet and attached to the model package: shape in docs/CONTRACTS.md). Its plot (cluster_sizes.png)
-is drawn outside the container from this JSON, by pipeline/reports/ (the image has no matplotlib).
-The metrics themselves are pure functions in steps/metrics.py.
+its files). Output folder `--output`: evaluation.json (read by the QualityGate through JsonGet and
+attached to the model package: shape in docs/CONTRACTS.md) and drift.json.
+
+"Production" is the newest Approved package of `--model-package-group`, looked up at run time
+(`--baseline-package` names one instead, or `none`): its model.tar.gz (ModelDataUrl, digest
+checked on load) and its features (the `myflix_features_uri` metadata: Preprocess's features
+folder). Against it: feature drift and similar-list churn (steps/drift.py). With no production
+model the comparison passes by definition: `"baseline": null`, `similar_churn` 0 and
+`max_feature_psi` 0, and `drift.status` says why. Because the answer depends on the registry at
+run time, the step is not cached, and it needs the SageMaker API and S3 (no network isolation).
+The plots (cluster_sizes.png, drift.png) are drawn outside the container from these JSON files,
+by pipeline/reports/ (the image has no matplotlib). Metrics are pure functions in steps/metrics.py
+and steps/drift.py.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 if __package__ in (None, ""):  # started as a file, as the containers do: make `steps` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from steps import artifacts, metrics, schema
+from steps import artifacts, drift, metrics, schema
 
 INPUT = f"{schema.PROCESSING_ROOT}/input"
 OUTPUT = f"{schema.PROCESSING_ROOT}/output"
+DRIFT_JSON = "drift.json"
+FEATURES_URI_KEY = "myflix_features_uri"     # CustomerMetadataProperties of a registered package
+NO_BASELINE = "none"
 
 
 def evaluate_clustering(Xs: np.ndarray, labels: np.ndarray, k: int, silhouette_sample: int,
@@ -49,6 +64,133 @@ def evaluate_clustering(Xs: np.ndarray, labels: np.ndarray, k: int, silhouette_s
     }
 
 
+# --- against production ------------------------------------------------------------------------
+def compare(before: artifacts.Features, before_model: Any, after: artifacts.Features, after_model: Any,
+            k: int, queries: int, seed: int) -> dict[str, Any]:
+    """Drift (raw features) and churn (each model in its own scaled space) of `after` against
+    `before`: drift.json's content without the baseline description (pure)."""
+    shared = [n for n in after.names if n in before.names]
+    if not shared:
+        raise ValueError("the production model shares no feature with the new one: nothing to compare")
+    cols_b = [before.names.index(n) for n in shared]
+    cols_a = [after.names.index(n) for n in shared]
+    genres = [g for g in (after.meta.get("genres") or []) if g in shared]
+    report = drift.drift_report(before.X[:, cols_b], before.ids, after.X[:, cols_a], after.ids, shared, genres)
+    before_Xs = before_model.named_steps["scaler"].transform(before.X)
+    after_Xs = after_model.named_steps["scaler"].transform(after.X)
+    churn = drift.similar_churn(before_Xs, before.ids, after_Xs, after.ids, k, queries, seed)
+    churn["adjusted_rand_index"] = drift.adjusted_rand(
+        before_model.named_steps["kmeans"].predict(before_Xs), before.ids,
+        after_model.named_steps["kmeans"].predict(after_Xs), after.ids)
+    report["churn"] = churn
+    report["features_compared"] = shared
+    report["features_only_in_new"] = [n for n in after.names if n not in before.names]
+    return report
+
+
+def find_baseline(group: str, requested: str) -> dict[str, Any] | None:
+    """The production package's description (None: none, or `--baseline-package none`)."""
+    from steps import aws_io
+    if requested.strip().lower() == NO_BASELINE:
+        return None
+    if requested.strip():
+        return aws_io.describe_model_package(requested.strip())
+    return aws_io.latest_approved_package(group)
+
+
+def load_baseline(package: dict[str, Any], folder: Path) -> tuple[artifacts.Features, Any, dict[str, Any]]:
+    """Download the package's model.tar.gz and features into `folder`; load them (digest checked)."""
+    from steps import aws_io
+    arn = package.get("ModelPackageArn", "?")
+    container = ((package.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
+    model_url = container.get("ModelDataUrl")
+    features_uri = (package.get("CustomerMetadataProperties") or {}).get(FEATURES_URI_KEY)
+    if not model_url:
+        raise artifacts.ArtifactError(f"the production package {arn} has no ModelDataUrl")
+    if not features_uri:
+        raise artifacts.ArtifactError(
+            f"the production package {arn} has no {FEATURES_URI_KEY} metadata (registered before drift "
+            "tracking): compare with another package (--baseline-package ARN / the baseline_package "
+            "parameter) or skip the comparison once with baseline_package=none")
+    aws_io.download_object(model_url, folder / "model" / schema.MODEL_TARBALL)
+    for name in (schema.FEATURES_PARQUET, schema.FEATURES_JSON):
+        aws_io.download_object(features_uri.rstrip("/") + "/" + name, folder / "features" / name)
+    model, meta = artifacts.load_model(folder / "model")
+    features = artifacts.read_features(folder / "features")
+    artifacts.check_feature_order(features.names, meta.get("features", []), f"the production model {arn}")
+    return features, model, meta
+
+
+def baseline_summary(package: dict[str, Any]) -> dict[str, Any]:
+    container = ((package.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
+    custom = package.get("CustomerMetadataProperties") or {}
+    return {"model_package_arn": package.get("ModelPackageArn"),
+            "version": package.get("ModelPackageVersion"),
+            "approval_status": package.get("ModelApprovalStatus"),
+            "model_data_url": container.get("ModelDataUrl"),
+            "features_uri": custom.get(FEATURES_URI_KEY),
+            "execution_id": custom.get("myflix_execution_id")}
+
+
+def against_production(result: dict[str, Any], comparison: dict[str, Any] | None,
+                       baseline: dict[str, Any] | None, status: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """evaluation.json with the drift/churn figures added, and drift.json (pure).
+
+    No comparison (nothing in production): similar_churn 0 and max_feature_psi 0, which pass any
+    gate threshold, so the first model passes these checks by definition.
+    """
+    result = dict(result)
+    metrics_block = dict(result["clustering_metrics"])
+    if comparison is None:
+        churn_value, psi_value = 0.0, 0.0
+        result.update(baseline=None, drift={"status": status, "max_feature_psi": psi_value},
+                      churn={"status": status, "similar_churn": churn_value, "adjusted_rand_index": None})
+        drift_doc = {"status": status, "baseline": None}
+    else:
+        churn = comparison["churn"]
+        churn_value, psi_value = churn["similar_churn"], comparison["max_feature_psi"]
+        result.update(
+            baseline=baseline,
+            drift={"status": status, "max_feature_psi": psi_value,
+                   "max_psi_feature": comparison["max_psi_feature"], "max_ks": comparison["max_ks"],
+                   "movies": {key: comparison["movies"][key]
+                              for key in ("before", "after", "common", "added", "removed")}},
+            churn={"status": status, "similar_churn": churn_value, "mean_overlap": churn["mean_overlap"],
+                   "adjusted_rand_index": churn["adjusted_rand_index"], "queries": churn["queries"],
+                   "k": churn["k"]})
+        if churn["adjusted_rand_index"] is not None:
+            metrics_block["adjusted_rand_index"] = {"value": churn["adjusted_rand_index"]}
+        drift_doc = {"status": status, "baseline": baseline, **comparison}
+    result["similar_churn"] = churn_value
+    result["max_feature_psi"] = psi_value
+    metrics_block["similar_churn"] = {"value": churn_value}
+    metrics_block["max_feature_psi"] = {"value": psi_value}
+    result["clustering_metrics"] = metrics_block
+    return result, drift_doc
+
+
+def production_comparison(features: artifacts.Features, model: Any, group: str, requested: str, k: int,
+                          queries: int, seed: int, log: Callable[[str], None]) -> tuple[
+                              dict[str, Any] | None, dict[str, Any] | None, str]:
+    """(comparison, baseline summary, status) against the production model (I/O at this edge)."""
+    package = find_baseline(group, requested)
+    if package is None:
+        status = ("comparison skipped (baseline_package=none)" if requested.strip().lower() == NO_BASELINE
+                  else f"no production model (no Approved package in {group}): passes by definition")
+        log(f"evaluate: {status}")
+        return None, None, status
+    summary = baseline_summary(package)
+    log(f"evaluate: comparing with production {summary['model_package_arn']} "
+        f"(version {summary['version']}, {summary['approval_status']})")
+    folder = Path(tempfile.mkdtemp(prefix="myflix-baseline-"))
+    try:
+        before, before_model, _ = load_baseline(package, folder)
+        comparison = compare(before, before_model, features, model, k, queries, seed)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return comparison, summary, f"compared with version {summary['version']}"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d = schema.DEFAULTS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -61,6 +203,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="query movies sampled for recall (0: all)")
     parser.add_argument("--recall-k", type=int, default=d["recall_k"])
     parser.add_argument("--seed", type=int, default=d["seed"])
+    parser.add_argument("--model-package-group", default=schema.MODEL_PACKAGE_GROUP,
+                        help="where the production model (newest Approved package) is looked up")
+    parser.add_argument("--baseline-package", default="",
+                        help="compare with this model package ARN instead; 'none' skips the comparison")
+    parser.add_argument("--churn-queries", type=int, default=d["churn_queries"],
+                        help="movies sampled for the similar-list churn (0: all in common)")
     return parser.parse_args(argv)
 
 
@@ -75,14 +223,37 @@ def main(argv: list[str] | None = None) -> int:
         labels = model.named_steps["kmeans"].predict(Xs)
         k = int(model.named_steps["kmeans"].n_clusters)
         print(f"evaluate: k={k}, {features.X.shape[0]} movies", flush=True)
+        say = lambda m: print(m, flush=True)  # noqa: E731
         result = evaluate_clustering(Xs, labels, k, args.silhouette_sample, args.recall_queries,
-                                     args.recall_k, args.seed, log=lambda m: print(m, flush=True))
+                                     args.recall_k, args.seed, log=say)
+        comparison, baseline, status = production_comparison(
+            features, model, args.model_package_group, args.baseline_package, args.recall_k,
+            args.churn_queries, args.seed, say)
+        result, drift_doc = against_production(result, comparison, baseline, status)
     except (artifacts.ArtifactError, ValueError) as err:
         print(f"evaluate: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # noqa: BLE001 - the registry or S3 refused: say so, exit 2
+        from steps.aws_io import AwsIoError
+        from botocore.exceptions import BotoCoreError, ClientError
+        if not isinstance(err, (AwsIoError, BotoCoreError, ClientError)):
+            raise
+        print(f"evaluate: cannot read the production model: {err}. The execution role needs "
+              "sagemaker:ListModelPackages/DescribeModelPackage on the group and s3:GetObject on the "
+              "package's files, and the job needs network access (not network-isolated)", file=sys.stderr)
+        return 2
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    artifacts.write_json(out / DRIFT_JSON, drift_doc)
     artifacts.write_json(out / schema.EVALUATION_JSON, result)
+    if comparison is not None:
+        churn = result["churn"]
+        ari = churn["adjusted_rand_index"]
+        print(f"evaluate: against production: largest feature PSI {result['max_feature_psi']:.3f} "
+              f"({result['drift']['max_psi_feature']}), similar-list churn {result['similar_churn']:.3f} "
+              f"(mean top-{churn['k']} overlap {churn['mean_overlap']:.3f}), adjusted Rand index "
+              f"{'n/a' if ari is None else format(ari, '.3f')}; movies +{result['drift']['movies']['added']} "
+              f"-{result['drift']['movies']['removed']}", flush=True)
     print(f"evaluate: silhouette {result['silhouette']:.3f}, recall@{args.recall_k} {result['recall_at_k']:.3f}, "
           f"cluster sizes {result['cluster_sizes']['min']}..{result['cluster_sizes']['max']} "
           f"(largest share {result['cluster_sizes']['max_share']:.3f}, Gini {result['cluster_sizes']['gini']:.3f}) "

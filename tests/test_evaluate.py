@@ -1,7 +1,12 @@
-"""Metrics on hand-made cases with known answers, and Evaluate's main() on real data (deterministic)."""
+"""Metrics on hand-made cases with known answers, and Evaluate's main() on real data (deterministic).
+
+Evaluate also compares with the production model (newest Approved package): through the local
+registry stand-in (MYFLIX_LOCAL_ROOT) and under moto's SageMaker + S3.
+"""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -69,6 +74,15 @@ def test_silhouette_known_cases():
 
 
 # --- Evaluate main() on real data -------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def local_root(tmp_path, monkeypatch):
+    """Every Evaluate run here uses the local stand-ins; an empty registry: nothing in production."""
+    root = tmp_path / "work"
+    root.mkdir()
+    monkeypatch.setenv("MYFLIX_LOCAL_ROOT", str(root))
+    return root
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluate")
@@ -108,6 +122,12 @@ def test_main_writes_the_contract_shape_deterministically(trained, capsys):
     assert sizes["max_share"] == pytest.approx(sizes["max"] / n)
     assert {m: v["value"] for m, v in result["clustering_metrics"].items()}["silhouette"] == result["silhouette"]
     assert "recall@10 200/200 queries" in capsys.readouterr().out
+    # nothing in production: the drift and churn checks pass by definition, and say so
+    assert result["baseline"] is None and result["similar_churn"] == 0.0 and result["max_feature_psi"] == 0.0
+    assert result["drift"]["status"].startswith("no production model")
+    assert result["clustering_metrics"]["similar_churn"] == {"value": 0.0}
+    assert "adjusted_rand_index" not in result["clustering_metrics"]
+    assert json.loads((first / evaluate.DRIFT_JSON).read_text())["baseline"] is None
 
 
 def test_a_random_assignment_scores_below_the_model(trained):
@@ -131,3 +151,138 @@ def test_tampered_model_fails_the_step(trained, tmp_path, capsys):
     assert evaluate.main(["--features", str(features_dir), "--model", str(tmp_path / "model"),
                           "--output", str(tmp_path / "out")]) == 2
     assert "does not match the digest recorded when it was written" in capsys.readouterr().err
+
+
+# --- against production ---------------------------------------------------------------------------
+def store_package(root, version, model_tarball, features_dir, status="Approved", features_key=True):
+    """A registered package in the local stand-ins: its files in the store, its registry record."""
+    prefix = f"s3://myflix-local/runs/test/{version}"
+    store = root / "s3" / "myflix-local" / "runs" / "test" / str(version)
+    (store / "model").mkdir(parents=True)
+    shutil.copyfile(model_tarball, store / "model" / schema.MODEL_TARBALL)
+    shutil.copytree(features_dir, store / "features")
+    arn = f"arn:aws:sagemaker:us-east-1:000000000000:model-package/{schema.MODEL_PACKAGE_GROUP}/{version}"
+    record = {"ModelPackageGroupName": schema.MODEL_PACKAGE_GROUP, "ModelPackageVersion": version,
+              "ModelPackageArn": arn, "ModelApprovalStatus": status,
+              "InferenceSpecification": {"Containers": [{"ModelDataUrl": f"{prefix}/model/{schema.MODEL_TARBALL}"}]},
+              "CustomerMetadataProperties": {"myflix_execution_id": f"exec{version}"}}
+    if features_key:
+        record["CustomerMetadataProperties"]["myflix_features_uri"] = f"{prefix}/features"
+    path = root / "registry" / schema.MODEL_PACKAGE_GROUP / f"{version}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return arn
+
+
+@pytest.fixture(scope="module")
+def perturbed(trained):
+    """A second model on a changed catalogue: 15% of the movies gone, votes doubled for a third."""
+    import pandas as pd
+    root, features_dir = trained
+    pdir = root / "perturbed_features"
+    shutil.copytree(features_dir, pdir)
+    frame = pd.read_parquet(pdir / schema.FEATURES_PARQUET)
+    rng = np.random.default_rng(11)
+    frame = frame.loc[rng.random(len(frame)) > 0.15].reset_index(drop=True)
+    boost = rng.random(len(frame)) < 1 / 3
+    frame.loc[boost, "numVotes"] = frame.loc[boost, "numVotes"] * 2
+    frame.to_parquet(pdir / schema.FEATURES_PARQUET, index=False)
+    assert train_scaler.main(["--features", str(pdir), "--model-dir", str(root / "pscaler")]) == 0
+    tar_folder(root / "pscaler", root / "pscaler_channel" / schema.MODEL_TARBALL)
+    placeholder = root / "inference.py"
+    with pytest.MonkeyPatch.context() as mp:
+        from steps import artifacts
+        mp.setattr(artifacts, "default_inference_source", lambda: placeholder)
+        assert train_kmeans.main(["--k", "12", "--features", str(pdir), "--scaler-dir", str(root / "pscaler_channel"),
+                                  "--model-dir", str(root / "pmodel")]) == 0
+    tar_folder(root / "pmodel", root / "pmodel_channel" / schema.MODEL_TARBALL)
+    return root / "pmodel_channel" / schema.MODEL_TARBALL, pdir
+
+
+def test_the_same_model_in_production_shows_no_drift_and_no_churn(trained, local_root, capsys):
+    root, features_dir = trained
+    arn = store_package(local_root, 1, root / "model_channel" / schema.MODEL_TARBALL, features_dir)
+    store_package(local_root, 2, root / "model_channel" / schema.MODEL_TARBALL, features_dir,
+                  status="PendingManualApproval")          # newer but not approved: not production
+    out = run_evaluate(root, features_dir, "eval_same")
+    result = json.loads((out / schema.EVALUATION_JSON).read_text())
+    assert result["baseline"]["model_package_arn"] == arn and result["baseline"]["execution_id"] == "exec1"
+    assert result["similar_churn"] == 0.0 and result["max_feature_psi"] == pytest.approx(0.0, abs=1e-12)
+    assert result["churn"]["adjusted_rand_index"] == pytest.approx(1.0)
+    assert result["clustering_metrics"]["adjusted_rand_index"]["value"] == pytest.approx(1.0)
+    assert result["drift"]["movies"]["added"] == 0 and result["drift"]["status"] == "compared with version 1"
+    report = json.loads((out / evaluate.DRIFT_JSON).read_text())
+    assert set(report["features"]) == set(json.loads((features_dir / schema.FEATURES_JSON).read_text())["features"])
+    assert "against production: largest feature PSI 0.000" in capsys.readouterr().out
+
+
+def test_a_changed_catalogue_shows_drift_and_churn(trained, perturbed, local_root):
+    root, features_dir = trained
+    ptar, pdir = perturbed
+    store_package(local_root, 1, root / "model_channel" / schema.MODEL_TARBALL, features_dir)
+    out = run_evaluate(root, pdir, "eval_changed", "--model", str(ptar.parent))
+    result = json.loads((out / schema.EVALUATION_JSON).read_text())
+    report = json.loads((out / evaluate.DRIFT_JSON).read_text())
+    assert result["drift"]["movies"]["removed"] == report["movies"]["removed"] > 0.1 * movie_count(features_dir)
+    assert result["drift"]["max_psi_feature"] == "numVotes" and result["max_feature_psi"] > 0.02
+    assert 0.0 < result["similar_churn"] < 1.0 and result["churn"]["mean_overlap"] < 1.0
+    assert result["churn"]["adjusted_rand_index"] < 1.0
+    assert report["genres"]["Drama"]["before"] > 0
+
+
+def test_baseline_none_skips_and_an_arn_picks_a_version(trained, local_root):
+    root, features_dir = trained
+    old = store_package(local_root, 1, root / "model_channel" / schema.MODEL_TARBALL, features_dir)
+    out = run_evaluate(root, features_dir, "eval_none", "--baseline-package", "none")
+    result = json.loads((out / schema.EVALUATION_JSON).read_text())
+    assert result["baseline"] is None and "skipped" in result["drift"]["status"]
+    out = run_evaluate(root, features_dir, "eval_arn", "--baseline-package", old)
+    assert json.loads((out / schema.EVALUATION_JSON).read_text())["baseline"]["version"] == 1
+
+
+def test_a_production_package_without_features_or_with_a_tampered_model_fails(trained, local_root, tmp_path, capsys):
+    root, features_dir = trained
+    store_package(local_root, 1, root / "model_channel" / schema.MODEL_TARBALL, features_dir, features_key=False)
+    args = ["--features", str(features_dir), "--model", str(root / "model_channel"), "--output", str(tmp_path / "o")]
+    assert evaluate.main(args) == 2
+    assert "has no myflix_features_uri metadata" in capsys.readouterr().err
+    # a production model whose model.joblib no longer matches its digest
+    shutil.copytree(root / "model", tmp_path / "bad")
+    with open(tmp_path / "bad" / schema.MODEL_JOBLIB, "ab") as handle:
+        handle.write(b"x")
+    tar_folder(tmp_path / "bad", tmp_path / "bad.tar.gz")
+    store_package(local_root, 2, tmp_path / "bad.tar.gz", features_dir)
+    assert evaluate.main(args) == 2
+    assert "does not match the digest recorded" in capsys.readouterr().err
+    assert not (tmp_path / "o" / schema.EVALUATION_JSON).exists()
+
+
+def test_production_found_through_sagemaker_and_s3_under_moto(trained, monkeypatch):
+    import boto3
+    from moto import mock_aws
+    root, features_dir = trained
+    monkeypatch.delenv("MYFLIX_LOCAL_ROOT")
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="myflix-data")
+        s3.upload_file(str(root / "model_channel" / schema.MODEL_TARBALL), "myflix-data", "runs/p/e1/model.tar.gz")
+        for name in (schema.FEATURES_PARQUET, schema.FEATURES_JSON):
+            s3.upload_file(str(features_dir / name), "myflix-data", f"runs/p/e1/Preprocess/features/{name}")
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        sm.create_model_package_group(ModelPackageGroupName=schema.MODEL_PACKAGE_GROUP)
+        container = {"Image": "sklearn", "ModelDataUrl": "s3://myflix-data/runs/p/e1/model.tar.gz"}
+        spec = {"Containers": [container], "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"]}
+        first = sm.create_model_package(
+            ModelPackageGroupName=schema.MODEL_PACKAGE_GROUP, InferenceSpecification=spec,
+            ModelApprovalStatus="Approved",
+            CustomerMetadataProperties={"myflix_features_uri": "s3://myflix-data/runs/p/e1/Preprocess/features"})
+        sm.create_model_package(ModelPackageGroupName=schema.MODEL_PACKAGE_GROUP, InferenceSpecification=spec,
+                                ModelApprovalStatus="Rejected")
+        out = run_evaluate(root, features_dir, "eval_moto")
+    result = json.loads((out / schema.EVALUATION_JSON).read_text())
+    assert result["baseline"]["model_package_arn"] == first["ModelPackageArn"]
+    assert result["similar_churn"] == 0.0 and result["churn"]["adjusted_rand_index"] == pytest.approx(1.0)
