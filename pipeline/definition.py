@@ -39,12 +39,14 @@ class ParameterSpec:
 def parameter_specs(bucket: str) -> list[ParameterSpec]:
     """Every pipeline parameter, in the order Studio shows them."""
     d = schema.DEFAULTS
-    raw = f"s3://{bucket}/{schema.RAW_PREFIX}"
     specs = [
-        ParameterSpec("basics_uri", f"{raw}/{schema.BASICS_FILE_STEM}.gz",
-                      "IMDb title.basics.tsv[.gz]: the file, or a prefix holding it"),
-        ParameterSpec("ratings_uri", f"{raw}/{schema.RATINGS_FILE_STEM}.gz",
-                      "IMDb title.ratings.tsv[.gz]: the file, or a prefix holding it"),
+        ParameterSpec("imdb_base_url", d["imdb_base_url"],
+                      "Ingest: where title.basics.tsv.gz and title.ratings.tsv.gz are downloaded from"),
+        ParameterSpec("basics_uri", "",
+                      "Ingest: a given title.basics.tsv[.gz] (s3:// file or prefix) used instead of "
+                      "downloading; empty = download"),
+        ParameterSpec("ratings_uri", "",
+                      "Ingest: a given title.ratings.tsv[.gz] (s3:// file or prefix); empty = download"),
     ]
     helps = {
         "title_type": "IMDb titleType kept", "year_iqr_multiplier": "IQR fence on startYear (0: off)",
@@ -68,6 +70,14 @@ def parameter_specs(bucket: str) -> list[ParameterSpec]:
         ParameterSpec("min_recall_at_k", float(d["min_recall_at_k"]), "quality gate: lowest recall@k"),
         ParameterSpec("max_cluster_share", float(d["max_cluster_share"]),
                       "quality gate: largest share of movies in one cluster"),
+        ParameterSpec("max_similar_churn", float(d["max_similar_churn"]),
+                      "quality gate: largest share of movies whose top-10 similar list changes by "
+                      "more than half against production"),
+        ParameterSpec("max_feature_psi", float(d["max_feature_psi"]),
+                      "quality gate: largest population stability index of a feature against production"),
+        ParameterSpec("baseline_package", "",
+                      "Evaluate: compare with this model package ARN; empty = the newest Approved "
+                      "one; none = no comparison"),
         ParameterSpec("processing_instance_type", DEFAULT_INSTANCE_TYPE, "processing steps"),
         ParameterSpec("training_instance_type", DEFAULT_INSTANCE_TYPE, "training steps"),
         ParameterSpec("model_approval_status", "PendingManualApproval",

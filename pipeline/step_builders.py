@@ -41,6 +41,7 @@ from pipeline.definition import SKLEARN_FRAMEWORK_VERSION
 from steps import schema
 
 # --- stable step names (Studio, caching and the local runner key on them) ----------------------
+INGEST = "Ingest"
 PREPROCESS = "Preprocess"
 TRAIN_SCALER = "TrainScaler"
 TUNE_KMEANS = "TuneKMeans"
@@ -52,7 +53,7 @@ REGISTER = "Register"
 PUBLISH = "Publish"
 CHECK_APPROVAL = "CheckApproval"
 DEPLOY = "Deploy"
-STEP_ORDER = (PREPROCESS, TRAIN_SCALER, TUNE_KMEANS, TRAIN_KMEANS, EVALUATE, QUALITY_GATE,
+STEP_ORDER = (INGEST, PREPROCESS, TRAIN_SCALER, TUNE_KMEANS, TRAIN_KMEANS, EVALUATE, QUALITY_GATE,
               QUALITY_GATE_FAILED, REGISTER, PUBLISH, CHECK_APPROVAL, DEPLOY)
 ELBOW_PROPERTY_FILE = "ElbowReport"
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
@@ -130,12 +131,14 @@ def _processing_step(ctx: BuildContext, name: str, script: str, *, display_name:
                      description: str, inputs: dict[str, Any], outputs: tuple[str, ...],
                      extra_args: list[tuple[str, Any]], cache: bool,
                      property_files: list[PropertyFile] | None = None,
-                     path_args: dict[str, str] | None = None) -> ProcessingStep:
+                     path_args: dict[str, str] | None = None,
+                     output_uris: dict[str, Any] | None = None) -> ProcessingStep:
     """A processing step in the contract's shape.
 
     inputs: argument name -> S3 source, mounted at /opt/ml/processing/input/<argument name>;
-    outputs: output names, written from /opt/ml/processing/output/<name>; path_args maps an
-    input/output name to the argument that carries its path when it differs from the name.
+    outputs: output names, written from /opt/ml/processing/output/<name> to the step's runs/
+    prefix unless output_uris gives their destination; path_args maps an input/output name to
+    the argument that carries its path when it differs from the name.
     """
     path_args = path_args or {}
     processor = Processor(
@@ -154,7 +157,8 @@ def _processing_step(ctx: BuildContext, name: str, script: str, *, display_name:
     for output_name in outputs:
         local = f"{PROC}/output/{output_name}"
         proc_outputs.append(ProcessingOutput(output_name=output_name, s3_output=ProcessingS3Output(
-            s3_uri=ctx.output_uri(name, output_name), local_path=local, s3_upload_mode="EndOfJob")))
+            s3_uri=(output_uris or {}).get(output_name) or ctx.output_uri(name, output_name),
+            local_path=local, s3_upload_mode="EndOfJob")))
         args.append((path_args.get(output_name, output_name), local))
     step_args = processor.run(inputs=proc_inputs, outputs=proc_outputs,
                               arguments=_arg_list(args + extra_args))
@@ -191,14 +195,36 @@ def _model(step: TrainingStep) -> Any:
 
 
 # --- the steps ---------------------------------------------------------------------------------
-def preprocess_step(ctx: BuildContext) -> ProcessingStep:
+def ingest_step(ctx: BuildContext) -> ProcessingStep:
+    """IMDb's two files into s3://<bucket>/raw/<execution id>/ (downloaded, or the given ones
+    verified). The given URIs are arguments, not inputs: an input cannot be optional (SageMaker
+    refuses an empty S3Uri and fails a job whose input prefix is empty)."""
+    raw = Join(on="/", values=[f"s3://{ctx.bucket}", schema.RAW_PREFIX,
+                               ExecutionVariables.PIPELINE_EXECUTION_ID])
+    return _processing_step(
+        ctx, INGEST, "ingest.py", display_name="Ingest IMDb's files",
+        description=("Downloads title.basics.tsv.gz and title.ratings.tsv.gz from imdb_base_url "
+                     "(streamed, retried, resumed) or takes basics_uri/ratings_uri, and checks each "
+                     "is a complete gzip with IMDb's header; writes them to raw/<execution id>/."),
+        inputs={}, outputs=("raw",), path_args={"raw": "output"}, output_uris={"raw": raw},
+        extra_args=_param_args(ctx, "imdb_base_url", "basics_uri", "ratings_uri"),
+        cache=False)
+
+
+def raw_file(ingest: ProcessingStep, name: str) -> Join:
+    """One of Ingest's files, as a property of the step (not a second copy of the path)."""
+    return Join(on="/", values=[_output(ingest, "raw"), name])
+
+
+def preprocess_step(ctx: BuildContext, ingest: ProcessingStep) -> ProcessingStep:
     p = ctx.params
     return _processing_step(
         ctx, PREPROCESS, "preprocess.py", display_name="Preprocess IMDb titles",
         description=("Parses title.basics and title.ratings, keeps movies, applies the filters "
                      "(year fence, runtime cap, rating, votes, dropped genres), one-hot genres; "
                      "writes features.parquet, catalog.parquet and a quality report."),
-        inputs={"basics": p.basics_uri, "ratings": p.ratings_uri},
+        inputs={"basics": raw_file(ingest, f"{schema.BASICS_FILE_STEM}.gz"),
+                "ratings": raw_file(ingest, f"{schema.RATINGS_FILE_STEM}.gz")},
         outputs=("features", "catalog", "report"),
         path_args={"features": "features_out", "catalog": "catalog_out", "report": "report_out"},
         extra_args=_param_args(ctx, "title_type", "year_iqr_multiplier", "min_year",
@@ -250,11 +276,14 @@ def evaluate_step(ctx: BuildContext, preprocess: ProcessingStep,
     step = _processing_step(
         ctx, EVALUATE, "evaluate.py", display_name="Evaluate the clusters",
         description=("Silhouette on a sample, cluster sizes and recall@k against exact nearest "
-                     "neighbours; writes evaluation.json (read by the quality gate)."),
+                     "neighbours; drift and similar-list churn against the production model (the "
+                     "newest Approved package); writes evaluation.json (read by the quality gate) "
+                     "and drift.json. Not cached: production is looked up at run time."),
         inputs={"features": _output(preprocess, "features"), "model": _model(kmeans)},
         outputs=("evaluation",), path_args={"evaluation": "output"},
-        extra_args=_param_args(ctx, "silhouette_sample", "recall_queries", "recall_k", "seed"),
-        cache=True, property_files=[report])
+        extra_args=_param_args(ctx, "silhouette_sample", "recall_queries", "recall_k", "seed")
+        + [("model_package_group", schema.MODEL_PACKAGE_GROUP)] + _param_args(ctx, "baseline_package"),
+        cache=False, property_files=[report])
     return step, report
 
 
@@ -262,6 +291,9 @@ GATE_METRICS = (  # (evaluation.json path, label, threshold parameter, compariso
     ("silhouette", "silhouette", "min_silhouette", ">="),
     ("recall_at_k", "recall_at_k", "min_recall_at_k", ">="),
     ("cluster_sizes.max_share", "max_cluster_share", "max_cluster_share", "<="),
+    # against the production model (0 when there is none: the first model passes by definition)
+    ("similar_churn", "similar_churn", "max_similar_churn", "<="),
+    ("max_feature_psi", "max_feature_psi", "max_feature_psi", "<="),
 )
 
 
@@ -350,14 +382,16 @@ def quality_gate_step(ctx: BuildContext, evaluate: ProcessingStep, report: Prope
                   for path, _label, threshold, op in GATE_METRICS]
     return ConditionStep(
         name=QUALITY_GATE, display_name="Quality gate",
-        description=("Silhouette >= min_silhouette, recall@k >= min_recall_at_k and largest "
-                     "cluster share <= max_cluster_share (from evaluation.json); else fails."),
+        description=("Silhouette >= min_silhouette, recall@k >= min_recall_at_k, largest "
+                     "cluster share <= max_cluster_share, similar-list churn <= max_similar_churn "
+                     "and largest feature PSI <= max_feature_psi (from evaluation.json); else fails."),
         conditions=conditions, if_steps=if_steps, else_steps=[fail])
 
 
 def build_steps(ctx: BuildContext) -> list:
     """Every step wired together; returns the top-level ones (the rest hang off conditions)."""
-    preprocess = preprocess_step(ctx)
+    ingest = ingest_step(ctx)
+    preprocess = preprocess_step(ctx, ingest)
     scaler = train_scaler_step(ctx, preprocess)
     tune, elbow = tune_kmeans_step(ctx, preprocess, scaler)
     kmeans = train_kmeans_step(ctx, preprocess, scaler, tune, elbow)
@@ -367,4 +401,4 @@ def build_steps(ctx: BuildContext) -> list:
     approval = check_approval_step(ctx, deploy_step(ctx, register))
     gate = quality_gate_step(ctx, evaluate, report, [register, publish, approval],
                              quality_gate_fail_step(ctx, evaluate, report))
-    return [preprocess, scaler, tune, kmeans, evaluate, gate]
+    return [ingest, preprocess, scaler, tune, kmeans, evaluate, gate]

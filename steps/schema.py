@@ -65,6 +65,9 @@ DEFAULTS = {
     "min_silhouette": 0.10,
     "min_recall_at_k": 0.50,
     "max_cluster_share": 0.50,
+    # against the production model (measured in README "Quality gate"; 0 with nothing in production)
+    "max_similar_churn": 0.20,
+    "max_feature_psi": 0.25,
     # deploy: serverless inference unless an instance type is given
     "instance_type": "",
     "serverless_memory_mb": 2048,

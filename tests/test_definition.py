@@ -116,23 +116,24 @@ def json_gets(value) -> list[dict]:
 
 
 EXPECTED_TYPES = {
-    "Preprocess": "Processing", "TrainScaler": "Training", "TuneKMeans": "Processing",
+    "Ingest": "Processing", "Preprocess": "Processing", "TrainScaler": "Training", "TuneKMeans": "Processing",
     "TrainKMeans": "Training", "Evaluate": "Processing", "QualityGate": "Condition",
     "QualityGateFailed": "Fail", "Register": "RegisterModel", "Publish": "Processing",
     "CheckApproval": "Condition", "Deploy": "Processing",
 }
-SCRIPTS = {"Preprocess": "preprocess.py", "TuneKMeans": "tune_kmeans.py", "Evaluate": "evaluate.py",
+SCRIPTS = {"Ingest": "ingest.py", "Preprocess": "preprocess.py", "TuneKMeans": "tune_kmeans.py", "Evaluate": "evaluate.py",
            "Publish": "publish.py", "Deploy": "deploy.py", "TrainScaler": "train_scaler.py",
            "TrainKMeans": "train_kmeans.py"}
 # docs/CONTRACTS.md "Step scripts": the arguments each processing script receives.
 EXPECTED_ARGS = {
+    "Ingest": ["--output", "--imdb-base-url", "--basics-uri", "--ratings-uri"],
     "Preprocess": ["--basics", "--ratings", "--features-out", "--catalog-out", "--report-out",
                    "--title-type", "--year-iqr-multiplier", "--min-year", "--runtime-cap",
                    "--runtime-bin-width", "--min-rating", "--min-votes", "--dropped-genres",
                    "--max-bad-fraction"],
     "TuneKMeans": ["--features", "--scaler", "--output", "--k-min", "--k-max", "--k-override", "--seed"],
     "Evaluate": ["--features", "--model", "--output", "--silhouette-sample", "--recall-queries",
-                 "--recall-k", "--seed"],
+                 "--recall-k", "--seed", "--model-package-group", "--baseline-package"],
     "Publish": ["--catalog", "--features", "--model", "--table-location", "--database", "--table",
                 "--execution-id", "--model-package-arn"],
     "Deploy": ["--model-package-arn", "--endpoint-name", "--role-arn", "--instance-type",
@@ -149,7 +150,7 @@ def test_generated_offline_without_touching_the_network(generated):
 def test_every_step_with_its_type_in_order(definition, steps):
     assert {name: step["Type"] for name, step in steps.items()} == EXPECTED_TYPES
     assert [s["Name"] for s in definition["Steps"]] == [
-        "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "QualityGate"]
+        "Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "QualityGate"]
     gate = steps["QualityGate"]["Arguments"]
     assert [s["Name"] for s in gate["IfSteps"]] == ["Register", "Publish", "CheckApproval"]
     assert [s["Name"] for s in gate["ElseSteps"]] == ["QualityGateFailed"]
@@ -227,18 +228,20 @@ def test_quality_gate_reads_evaluation_json_against_threshold_parameters(steps):
         "silhouette": ("GreaterThanOrEqualTo", {"Get": "Parameters.min_silhouette"}),
         "recall_at_k": ("GreaterThanOrEqualTo", {"Get": "Parameters.min_recall_at_k"}),
         "cluster_sizes.max_share": ("LessThanOrEqualTo", {"Get": "Parameters.max_cluster_share"}),
+        "similar_churn": ("LessThanOrEqualTo", {"Get": "Parameters.max_similar_churn"}),
+        "max_feature_psi": ("LessThanOrEqualTo", {"Get": "Parameters.max_feature_psi"}),
     }
 
 
 def test_fail_step_names_each_metric_and_its_value(steps):
     message = steps["QualityGateFailed"]["Arguments"]["ErrorMessage"]["Std:Join"]
     texts = " ".join(v for v in message["Values"] if isinstance(v, str))
-    for label in ("silhouette=", "recall_at_k=", "max_cluster_share="):
+    for label in ("silhouette=", "recall_at_k=", "max_cluster_share=", "similar_churn=", "max_feature_psi="):
         assert label in texts
     assert sorted(g["Path"] for g in json_gets(message)) == [
-        "cluster_sizes.max_share", "recall_at_k", "silhouette"]
-    assert {"Parameters.min_silhouette", "Parameters.min_recall_at_k",
-            "Parameters.max_cluster_share"} <= refs(message)
+        "cluster_sizes.max_share", "max_feature_psi", "recall_at_k", "silhouette", "similar_churn"]
+    assert {"Parameters.min_silhouette", "Parameters.min_recall_at_k", "Parameters.max_cluster_share",
+            "Parameters.max_similar_churn", "Parameters.max_feature_psi"} <= refs(message)
 
 
 def test_register_into_the_group_with_approval_parameter_and_metrics(steps):
@@ -255,6 +258,28 @@ def test_register_into_the_group_with_approval_parameter_and_metrics(steps):
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
     assert "sagemaker-scikit-learn:1.9-0" in container["Image"]
+
+
+def test_ingest_writes_raw_per_execution_and_preprocess_reads_its_output_property(steps):
+    (output,) = steps["Ingest"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    assert output["OutputName"] == "raw" and output["S3Output"]["LocalPath"] == "/opt/ml/processing/output/raw"
+    assert output["S3Output"]["S3Uri"]["Std:Join"]["Values"] == [
+        f"s3://{BUCKET}", "raw", {"Get": "Execution.PipelineExecutionId"}]
+    args = args_of(steps["Ingest"])
+    assert {k: refs(v) for k, v in args.items() if k != "--output"} == {
+        "--imdb-base-url": {"Parameters.imdb_base_url"}, "--basics-uri": {"Parameters.basics_uri"},
+        "--ratings-uri": {"Parameters.ratings_uri"}}
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps["Preprocess"]["Arguments"]["ProcessingInputs"]}
+    for name, file in (("basics", "title.basics.tsv.gz"), ("ratings", "title.ratings.tsv.gz")):
+        join = inputs[name]["Std:Join"]
+        assert join["Values"] == [
+            {"Get": "Steps.Ingest.ProcessingOutputConfig.Outputs['raw'].S3Output.S3Uri"}, file]
+
+
+def test_evaluate_compares_with_the_production_model_of_the_group(steps):
+    args = args_of(steps["Evaluate"])
+    assert args["--model-package-group"] == schema.MODEL_PACKAGE_GROUP
+    assert args["--baseline-package"] == {"Get": "Parameters.baseline_package"}
 
 
 def test_publish_writes_a_new_prefix_per_execution(steps):
@@ -287,11 +312,12 @@ def test_parameters_and_defaults(definition):
     for key in ("title_type", "year_iqr_multiplier", "min_year", "runtime_cap", "runtime_bin_width",
                 "min_rating", "min_votes", "dropped_genres", "max_bad_fraction", "scaler", "k_min",
                 "k_max", "k_override", "seed", "min_silhouette", "min_recall_at_k",
-                "max_cluster_share", "processing_instance_type", "training_instance_type",
+                "max_cluster_share", "max_similar_churn", "max_feature_psi", "imdb_base_url",
+                "baseline_package", "processing_instance_type", "training_instance_type",
                 "model_approval_status", "endpoint_name", "deploy_instance_type"):
         assert key in params, key
-    assert params["basics_uri"]["DefaultValue"] == f"s3://{BUCKET}/raw/title.basics.tsv.gz"
-    assert params["ratings_uri"]["DefaultValue"] == f"s3://{BUCKET}/raw/title.ratings.tsv.gz"
+    assert params["basics_uri"]["DefaultValue"] == "" and params["ratings_uri"]["DefaultValue"] == ""  # download
+    assert params["imdb_base_url"]["DefaultValue"] == schema.DEFAULTS["imdb_base_url"]
     assert params["model_approval_status"]["DefaultValue"] == "PendingManualApproval"
     assert params["deploy_instance_type"]["DefaultValue"] == ""       # serverless
     assert [p.name for p in parameter_specs(BUCKET)] == list(params)
@@ -304,11 +330,13 @@ def test_every_parameter_is_used_by_some_step(definition):
 
 
 def test_caching_on_expensive_steps_and_retries_on_jobs(steps):
-    for name in ("Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate"):
+    for name in ("Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans"):
         assert steps[name]["CacheConfig"]["Enabled"] is True, name
-    for name in ("Publish", "Deploy"):   # side effects: never replayed from a cache
+    # side effects, or answers that depend on the world at run time (today's IMDb files, the
+    # model in production): never replayed from a cache
+    for name in ("Ingest", "Evaluate", "Publish", "Deploy"):
         assert "CacheConfig" not in steps[name], name
-    for name in ("Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "Publish", "Deploy"):
+    for name in ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "Publish", "Deploy"):
         kinds = {t for policy in steps[name]["RetryPolicies"] for t in policy["ExceptionType"]}
         assert {"Step.THROTTLING", "SageMaker.CAPACITY_ERROR"} <= kinds, name
     assert steps["Register"]["RetryPolicies"][0]["ExceptionType"] == ["Step.SERVICE_FAULT", "Step.THROTTLING"]
