@@ -4,8 +4,8 @@ With `MYFLIX_LOCAL_ROOT=<workdir>` set (the local runner sets it), every functio
 stand-ins of docs/CONTRACTS.md instead ("Local AWS stand-ins"): `<workdir>/s3/<bucket>/<key>`,
 `<workdir>/catalog/<database>/<table>.json` (Glue's GetTable shape), `<workdir>/registry/<group>/
 <version>.json` (DescribeModelPackage shape) and `<workdir>/endpoints/<name>.json`. The step
-scripts call the same functions either way. awswrangler is imported lazily through
-`steps.bootstrap` (the SKLearn containers lack it).
+scripts call the same functions either way. Only boto3, pyarrow and pandas are used: all three
+ship in the SKLearn image (awswrangler does not), so no job installs anything.
 """
 from __future__ import annotations
 
@@ -26,9 +26,8 @@ if __package__ in (None, ""):  # started as a file, as the containers do: make `
 import pandas as pd
 
 LOCAL_ROOT_ENV = "MYFLIX_LOCAL_ROOT"
-AWSWRANGLER = {"awswrangler": "awswrangler>=3.17,<4"}
 PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:([a-z0-9-]*):(\d{12}):model-package/([^/]+)/(\d+)$")
-# Glue's parquet table description, as awswrangler and Athena write it.
+# Glue's parquet table description, as Athena and awswrangler write it.
 PARQUET_STORAGE = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
     "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
@@ -90,40 +89,50 @@ def _now() -> str:
 
 
 # --- S3: a parquet dataset under a prefix -------------------------------------------------------
+PARQUET_FILE = "part-00000.snappy.parquet"
+
+
 def write_parquet_dataset(df: pd.DataFrame, prefix_uri: str, dtype: dict[str, str],
                           region: str | None = None) -> list[str]:
     """Write `df` as parquet under `prefix_uri` (replacing whatever that prefix held); return the file URIs.
 
     `dtype` gives the Athena/Glue type per column (for example {"year": "int"}), so the files'
-    schema matches the table's.
+    schema matches the table's. pyarrow writes the file and boto3 puts it: both are in the
+    SKLearn image, so the job installs nothing.
     """
     prefix_uri = prefix_uri.rstrip("/") + "/"
+    body = parquet_bytes(df, dtype)
     root = local_root()
     if root is not None:
-        return _write_parquet_local(df, prefix_uri, dtype, root)
-    from steps.bootstrap import ensure_packages
-    ensure_packages(AWSWRANGLER)
-    import awswrangler as wr
-    result = wr.s3.to_parquet(df=df, path=prefix_uri, dataset=True, mode="overwrite", index=False,
-                              dtype=dtype, boto3_session=_boto3_session(region))
-    return sorted(result["paths"])
+        folder = local_s3_path(prefix_uri, root)
+        if folder.exists():
+            shutil.rmtree(folder)          # overwrite the prefix, as on S3 below
+        folder.mkdir(parents=True)
+        tmp = folder / f".{PARQUET_FILE}.tmp"
+        tmp.write_bytes(body)
+        os.replace(tmp, folder / PARQUET_FILE)
+        return [prefix_uri + PARQUET_FILE]
+    bucket, prefix = parse_s3_uri(prefix_uri)
+    s3 = _boto3_session(region).client("s3")
+    stale = [{"Key": o["Key"]} for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+             for o in page.get("Contents", [])]
+    for i in range(0, len(stale), 1000):                      # DeleteObjects takes 1,000 keys a call
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": stale[i:i + 1000], "Quiet": True})
+    s3.put_object(Bucket=bucket, Key=prefix + PARQUET_FILE, Body=body,
+                  ContentType="application/vnd.apache.parquet")
+    return [prefix_uri + PARQUET_FILE]
 
 
-def _write_parquet_local(df: pd.DataFrame, prefix_uri: str, dtype: dict[str, str], root: Path) -> list[str]:
+def parquet_bytes(df: pd.DataFrame, dtype: dict[str, str]) -> bytes:
+    """`df` as one snappy parquet file whose column types are the Glue types of `dtype` (pure)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    folder = local_s3_path(prefix_uri, root)
-    if folder.exists():
-        shutil.rmtree(folder)          # "overwrite", as wr.s3.to_parquet does on a prefix
-    folder.mkdir(parents=True)
     schema = pa.schema([pa.field(name, _arrow_type(dtype.get(name), df[name])) for name in df.columns])
     table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
-    name = "part-00000.snappy.parquet"
-    tmp = folder / f".{name}.tmp"
-    pq.write_table(table, tmp, compression="snappy")
-    os.replace(tmp, folder / name)
-    return [prefix_uri + name]
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="snappy")
+    return sink.getvalue().to_pybytes()
 
 
 def _arrow_type(athena: str | None, column: pd.Series):
@@ -133,20 +142,29 @@ def _arrow_type(athena: str | None, column: pd.Series):
     if athena is None:
         return pa.Array.from_pandas(column).type
     if athena not in types:
-        raise AwsIoError(f"no local parquet type for the Glue type {athena!r}")
+        raise AwsIoError(f"no parquet type for the Glue type {athena!r}")
     return types[athena]
 
 
 def read_parquet_dataset(prefix_uri: str, region: str | None = None) -> pd.DataFrame:
     """Read back every parquet file under a prefix (tests, and a check after writing)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    prefix_uri = prefix_uri.rstrip("/") + "/"
     root = local_root()
     if root is not None:
-        return pd.read_parquet(local_s3_path(prefix_uri.rstrip("/") + "/", root))
-    from steps.bootstrap import ensure_packages
-    ensure_packages(AWSWRANGLER)
-    import awswrangler as wr
-    return wr.s3.read_parquet(path=prefix_uri.rstrip("/") + "/", dataset=True,
-                              boto3_session=_boto3_session(region))
+        return pd.read_parquet(local_s3_path(prefix_uri, root))
+    bucket, prefix = parse_s3_uri(prefix_uri)
+    s3 = _boto3_session(region).client("s3")
+    keys = sorted(o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                  for o in page.get("Contents", []) if o["Key"].endswith(".parquet"))
+    if not keys:
+        raise AwsIoError(f"no parquet files under {prefix_uri}")
+    tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) for key in keys]
+    return pa.concat_tables(tables).to_pandas()
 
 
 # --- S3: single objects (Ingest's given files, Evaluate's production baseline) -------------------

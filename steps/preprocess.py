@@ -1,9 +1,10 @@
 """Preprocess step (processing container): IMDb TSVs in; features, catalog and quality report out.
 
 `main()` only reads arguments and container paths; the reading is steps/imdb.py, the rules are
-steps/cleaning.py (pure), the PNGs steps/plots.py. Outputs (docs/CONTRACTS.md):
-features.parquet + features.json, catalog.parquet, quality.json + year_boxplot.png +
-runtime_bins.png. The same input gives byte-identical files. The step fails only when malformed
+steps/cleaning.py (pure). Outputs (docs/CONTRACTS.md): features.parquet + features.json,
+catalog.parquet, quality.json (with the data of year_boxplot.png and runtime_bins.png, which
+pipeline/reports/ draws outside the container: the image has no matplotlib). The same input gives
+byte-identical files. The step fails only when malformed
 lines exceed --max-bad-fraction, or when no movie is left after the filters; quality.json is
 written first in both cases, so the reason can be read.
 """
@@ -19,11 +20,12 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from steps import cleaning, imdb, plots, schema  # noqa: E402
+from steps import cleaning, imdb, schema  # noqa: E402
 
 IN = f"{schema.PROCESSING_ROOT}/input"
 OUT = f"{schema.PROCESSING_ROOT}/output"
@@ -158,16 +160,21 @@ def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, repo
         features_out / schema.FEATURES_PARQUET)
     _write_json(result.feature_order, features_out / schema.FEATURES_JSON)
     write_parquet(result.catalog, CATALOG_SCHEMA, catalog_out / schema.CATALOG_PARQUET)
-    plots.year_boxplot(result.years_at_fence, result.report["year_fence"],
-                       report_out / plots.YEAR_BOXPLOT)
-    plots.runtime_histogram(result.report["runtime_bins"], report_out / plots.RUNTIME_BINS)
-    report["plots"] = [plots.YEAR_BOXPLOT, plots.RUNTIME_BINS]
+    # The box plot is drawn outside the container (pipeline/reports/): it needs the fence's input.
+    report["year_fence"]["distribution"] = year_distribution(result.years_at_fence)
     _write_json(report, report_out / schema.QUALITY_JSON)
     _say(f"preprocess: {len(result.features):,} movies x {len(result.feature_order['features'])} "
          f"features in {time.perf_counter() - started:.1f} s")
     _say(f"  {features_out / schema.FEATURES_PARQUET}\n  {catalog_out / schema.CATALOG_PARQUET}\n"
          f"  {report_out / schema.QUALITY_JSON}")
     return report
+
+
+def year_distribution(years: np.ndarray) -> dict:
+    """The fence rule's input as {years, counts}: a few hundred numbers that rebuild every box plot."""
+    values, counts = np.unique(np.asarray(years, dtype=float), return_counts=True)
+    return {"years": [int(v) if float(v).is_integer() else float(v) for v in values],
+            "counts": [int(c) for c in counts]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,8 @@
 
 `elbow_sweep(X, k_min, k_max, seed)` returns the k-means objective (inertia: the sum over ALL
 rows of the squared distance to the nearest centre, float64, as scikit-learn's `inertia_`) for
-every k in [k_min, k_max]; `choose_k(ks, inertias, k_override)` picks the knee with kneed's
-Kneedle, a documented fallback when Kneedle finds none, or the override.
+every k in [k_min, k_max]; `choose_k(ks, inertias, k_override)` picks the knee with
+Kneedle (steps/knee.py), a documented fallback when Kneedle finds none, or the override.
 
 Why the sweep is fast (and as good as, or better than, one scikit-learn fit per k):
 1. Compression. The movie features have heavy structure: 22 of the 26 columns are one-hot
@@ -37,6 +37,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 from scipy import sparse
+
+from steps.knee import kneedle
 
 COMPRESSED_POINTS = 4000        # the compressed search set's size (plus OUTLIER_SHARE of the rows)
 CANDIDATES = 8                  # D^2-sampled candidate centres ranked at each step of the forward chain
@@ -408,7 +410,8 @@ def elbow_sweep(X_scaled, k_min: int, k_max: int, seed: int,
 def choose_k(ks, inertias, k_override: int = 0) -> tuple[int, int | None, str]:
     """(chosen_k, knee_k, method) for an elbow curve.
 
-    knee_k is Kneedle's knee (kneed's KneeLocator, curve="convex", direction="decreasing"), or
+    knee_k is Kneedle's knee (steps/knee.py: kneed's KneeLocator answer for curve="convex",
+    direction="decreasing", computed with numpy and scipy, which the SKLearn image ships), or
     None when it finds none (a straight or concave curve). method is:
     - "override" when k_override > 0: chosen_k = k_override, which must lie in the swept range;
     - "kneedle" when Kneedle found a knee: chosen_k = knee_k;
@@ -438,12 +441,7 @@ def choose_k(ks, inertias, k_override: int = 0) -> tuple[int, int | None, str]:
 
 
 def _kneedle(ks: np.ndarray, y: np.ndarray) -> int | None:
-    if ks.size < 3:
-        return None
-    from kneed import KneeLocator   # imported here: the step script installs it first in a container
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # kneed warns "No knee/elbow found": we report it as method
-        knee = KneeLocator(ks, y, curve="convex", direction="decreasing").knee
+    knee = kneedle(ks, y)
     return None if knee is None else int(knee)
 
 

@@ -52,7 +52,9 @@ def fit_model(X: np.ndarray, scaler, k: int, seed: int, n_init: int = N_INIT) ->
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--k", type=int_like, required=True, help="number of clusters (elbow.json chosen_k)")
+    # The training toolkit passes a one-letter hyperparameter with one dash: `-k 19`.
+    parser.add_argument("-k", "--k", dest="k", type=int_like, required=True,
+                        help="number of clusters (elbow.json chosen_k)")
     parser.add_argument("--seed", type=int_like, default=schema.DEFAULTS["seed"])
     parser.add_argument("--features", default=os.environ.get("SM_CHANNEL_FEATURES"),
                         help="folder with features.parquet + features.json (default: $SM_CHANNEL_FEATURES)")

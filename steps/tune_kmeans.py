@@ -1,8 +1,8 @@
-"""TuneKMeans (SageMaker processing step): the k-means elbow sweep, the knee, elbow.json and elbow.png.
+"""TuneKMeans (SageMaker processing step): the k-means elbow sweep, the knee, and elbow.json.
 
 Container contract (docs/CONTRACTS.md): `--features` (features.parquet + features.json from
 Preprocess), `--scaler` (the TrainScaler artefact: a folder holding model.tar.gz or its files),
-`--output` (elbow.json, elbow.png), `--k-min --k-max --k-override --seed`. The pipeline reads
+`--output` (elbow.json: elbow.png is drawn from it outside the container, by pipeline/reports/), `--k-min --k-max --k-override --seed`. The pipeline reads
 `chosen_k` from elbow.json (JsonGet) for TrainKMeans. The sweep and the knee choice are the pure
 functions of steps/sweep.py; this script only reads, scales, calls them and writes.
 """
@@ -18,13 +18,11 @@ if __package__ in (None, ""):  # started as a file, as the containers do: make `
 import numpy as np
 
 from steps import artifacts, schema
-from steps.bootstrap import ensure_packages
+from steps.sweep import choose_k, sweep
 
 DEFAULT_FEATURES = f"{schema.PROCESSING_ROOT}/input/features"
 DEFAULT_SCALER = f"{schema.PROCESSING_ROOT}/input/scaler"
 DEFAULT_OUTPUT = f"{schema.PROCESSING_ROOT}/output/elbow"
-ELBOW_PNG = "elbow.png"
-_PNG_METADATA = {"Software": None}   # no library version in the bytes: same curve, same file
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,56 +54,19 @@ def check_arguments(k_min: int, k_max: int, k_override: int, n_movies: int | Non
         check_k_range(n_movies, k_min, k_max)
 
 
-def elbow_record(ks, inertias, knee_k, chosen_k, method, k_min, k_max) -> dict:
+def elbow_record(ks, inertias, knee_k, chosen_k, method, k_min, k_max, n_movies: int | None = None) -> dict:
     """elbow.json's content, as docs/CONTRACTS.md spells it.
 
     No wall-clock time in it: the same input must give the same bytes (the log has the timing).
     """
     return {"k": [int(k) for k in ks], "inertia": [float(v) for v in inertias],
             "knee_k": None if knee_k is None else int(knee_k), "chosen_k": int(chosen_k),
-            "method": method, "k_min": int(k_min), "k_max": int(k_max)}
-
-
-def plot_elbow(record: dict, n_movies: int, path: Path) -> Path:
-    """The elbow curve with the knee marked (and the override, when one was used)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ks, inertia = np.array(record["k"]), np.array(record["inertia"])
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    ax.plot(ks, inertia, marker="o", markersize=3, linewidth=1.2, color="tab:blue", label="inertia")
-    knee = record["knee_k"]
-    if knee is not None:
-        y = inertia[ks == knee][0]
-        ax.axvline(knee, color="tab:red", linestyle="--", linewidth=1)
-        ax.plot([knee], [y], marker="o", markersize=9, color="tab:red", label=f"knee k={knee} (Kneedle)")
-    if record["method"] != "kneedle":
-        chosen = record["chosen_k"]
-        y = inertia[ks == chosen][0]
-        label = (f"override k={chosen}" if record["method"] == "override"
-                 else f"fallback k={chosen} (no knee found)")
-        ax.axvline(chosen, color="tab:green", linestyle=":", linewidth=1.5)
-        ax.plot([chosen], [y], marker="s", markersize=9, color="tab:green", label=label)
-    ax.set_xlabel("k (clusters)")
-    ax.set_ylabel("inertia (sum of squared distances, scaled features)")
-    ax.set_title(f"k-means elbow over {n_movies:,} movies: chosen k = {record['chosen_k']} ({record['method']})")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata=_PNG_METADATA)
-    plt.close(fig)
-    return path
+            "method": method, "k_min": int(k_min), "k_max": int(k_max),
+            **({} if n_movies is None else {"n_movies": int(n_movies)})}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # kneed is not in the SKLearn container (matplotlib, for elbow.png, may not be either);
-    # locally this is a no-op.
-    ensure_packages({"kneed": "kneed>=0.8.5,<1", "matplotlib": "matplotlib>=3.8,<4"})
-    from steps.sweep import choose_k, sweep
-
     try:
         check_arguments(args.k_min, args.k_max, args.k_override)
         features = artifacts.read_features(args.features)
@@ -127,13 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tune_kmeans: {err}", file=sys.stderr)
         return 2
     record = elbow_record(result.ks, result.inertias, knee_k, chosen_k, method,
-                          args.k_min, args.k_max)
+                          args.k_min, args.k_max, n_movies)
     out = Path(args.output)
     artifacts.write_json(out / schema.ELBOW_JSON, record)
-    plot_elbow(record, n_movies, out / ELBOW_PNG)
     print(f"tune_kmeans: chosen k = {chosen_k} (method {method}, knee {knee_k}); searched on "
           f"{result.compressed_points:,} compressed points, {result.seconds:.1f}s; wrote "
-          f"{out / schema.ELBOW_JSON} and {out / ELBOW_PNG}", flush=True)
+          f"{out / schema.ELBOW_JSON}", flush=True)
     return 0
 
 

@@ -55,7 +55,7 @@ print("prep done", sum(nums) * a.factor)
 TRAIN = '''\
 import argparse, json, os, pathlib
 p = argparse.ArgumentParser()
-p.add_argument("--k", type=int); p.add_argument("--label")
+p.add_argument("-k", type=int); p.add_argument("--label")   # the toolkit's way: one dash for one letter
 a = p.parse_args()
 nums = [int(x) for x in (pathlib.Path(os.environ["SM_CHANNEL_DATA"]) / "scaled.txt").read_text().split()]
 model = pathlib.Path(os.environ["SM_MODEL_DIR"])
@@ -301,6 +301,33 @@ def test_failed_run_then_fixed_run_resumes_at_the_failed_step(workdir: Path):
     second = steps_by_name(runner(workdir).run(definition()))
     assert second["Prep"]["CacheHitResult"]["SourcePipelineExecutionArn"] == first["PipelineExecutionArn"]
     assert second["Train"]["StepStatus"] == "Succeeded" and "CacheHitResult" not in second["Train"]
+
+
+def test_training_gets_its_hyperparameters_as_the_toolkit_passes_them(workdir: Path):
+    # A script that knows only `--k` fails as it would in a SageMaker job: the real toolkit runs
+    # it as `train.py -k 3 --label first` (sagemaker_training.mapping.to_cmd_args).
+    store = LocalStore(workdir)
+    store.put_bytes(SOURCEDIR_URI, _bundle({"steps/train.py": TRAIN.replace('"-k"', '"--k"')}))
+    result = runner(workdir).run(definition())
+    train = steps_by_name(result)["Train"]
+    assert train["StepStatus"] == "Failed"
+    log = Path(train["LogFile"]).read_text()
+    assert "steps/train.py -k 3 --label first" in log and "unrecognized arguments: -k 3" in log
+    assert "sagemaker-training-toolkit" in log              # the real toolkit launched it
+
+
+def test_steps_run_with_the_images_packages_not_the_projects(workdir: Path):
+    # matplotlib is in the project's environment but not in the SKLearn image: a step that
+    # imports it fails locally exactly as it would in the job.
+    prep = prep_step()
+    result = runner(workdir).run(definition(prep))
+    assert steps_by_name(result)["Prep"]["StepStatus"] == "Succeeded"
+    store = LocalStore(workdir)
+    code = store.path_for(CODE_URI + "steps/prep.py")
+    code.write_text("import matplotlib\n" + code.read_text())
+    failed = steps_by_name(runner(workdir, use_cache=False).run(definition(prep)))["Prep"]
+    assert failed["StepStatus"] == "Failed"
+    assert "No module named 'matplotlib'" in failed["FailureReason"]
 
 
 def test_undeclared_container_path_is_refused(workdir: Path):

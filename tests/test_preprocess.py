@@ -18,7 +18,7 @@ import imdb_fixtures  # noqa: E402  (tests/ is on sys.path under pytest)
 
 DATA = Path(__file__).parent / "data"
 OUTPUT_FILES = ("features/features.parquet", "features/features.json", "catalog/catalog.parquet",
-                "report/quality.json", "report/year_boxplot.png", "report/runtime_bins.png")
+                "report/quality.json")
 
 
 def args_for(raw: Path, out: Path, *extra: str) -> list[str]:
@@ -46,9 +46,25 @@ def test_outputs_follow_the_contract(vega):
     report = json.loads((vega["report"] / schema.QUALITY_JSON).read_text())
     assert report["output"]["movies"] == len(features) == report["rules"][-1]["rows_out"]
     assert report["inputs"]["basics"]["bad_lines"] == 0
-    assert report["plots"] == ["year_boxplot.png", "runtime_bins.png"]
-    for name in report["plots"]:
-        assert (vega["report"] / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The box plot's data travels in quality.json (the image has no matplotlib to draw it): the
+    # distribution is the year_fence rule's input, whose count is the rule's rows in.
+    fence = report["year_fence"]
+    year_rule = next(r for r in report["rules"] if r["rule"] == "year_fence")
+    assert sum(fence["distribution"]["counts"]) == year_rule["rows_in"]
+    assert fence["distribution"]["years"] == sorted(fence["distribution"]["years"])
+    assert not list(vega["report"].glob("*.png"))           # no job draws anything
+
+
+def test_the_reports_plots_are_drawn_from_quality_json_outside_the_step(vega, tmp_path):
+    from pipeline import reports
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / schema.QUALITY_JSON).write_bytes((vega["report"] / schema.QUALITY_JSON).read_bytes())
+        drawn = reports.render(tmp_path / run)
+        assert sorted(p.name for p in drawn) == ["runtime_bins.png", "year_boxplot.png"]
+    for name in ("runtime_bins.png", "year_boxplot.png"):
+        first = (tmp_path / "a" / name).read_bytes()
+        assert first[:8] == b"\x89PNG\r\n\x1a\n" and first == (tmp_path / "b" / name).read_bytes()
 
 
 def test_min_max_of_real_movies_are_plausible(vega):

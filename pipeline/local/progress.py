@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import TextIO
 
 
+TOOLKIT_LOGGER = "sagemaker-training-toolkit"
+
+
 def last_line(path: Path | None, limit: int = 4096) -> str:
     """The last non-empty line of a (growing) log file, cheaply: only its tail is read."""
     if path is None:
@@ -27,9 +30,11 @@ def last_line(path: Path | None, limit: int = 4096) -> str:
         return ""
     # Progress bars redraw with \r: the text after the last one is what a terminal shows.
     lines = [line.rsplit("\r", 1)[-1].strip() for line in chunk.splitlines()]
-    # The runner's own first line ("$ python ...") is not news from the step.
+    # The runner's own first line ("$ python ...") is not news from the step, nor is the training
+    # toolkit's bookkeeping ("Reporting training SUCCESS") when the script itself said something.
     lines = [line for line in lines if line and not line.startswith("$ ")]
-    return lines[-1] if lines else ""
+    own = [line for line in lines if TOOLKIT_LOGGER not in line]
+    return (own or lines)[-1] if lines else ""
 
 
 def tail(path: Path | None, lines: int = 20) -> str:

@@ -6,9 +6,13 @@ DependsOn and by the step properties their arguments read, and runs them one at 
 - Processing: inputs copied from the local object store to folders standing for their container
   paths, the container entrypoint run with this Python, arguments under a declared LocalPath
   rewritten to the local folder, outputs copied back to their S3 URIs.
-- Training: SageMaker's script mode (the SKLearn container's `sagemaker_program` and
-  `sagemaker_submit_directory` hyperparameters), channels as SM_CHANNEL_*, SM_MODEL_DIR packed as
+- Training: the real sagemaker-training toolkit (training.py) over a temporary /opt/ml laid out as
+  SageMaker lays it out (config files, channels, the code archive), so the script gets its
+  hyperparameters exactly as in a job; SM_MODEL_DIR is packed as
   `<S3OutputPath>/<job name>/output/model.tar.gz`.
+Every step runs with the step environment's Python (step_env.py: the SKLearn image's packages),
+never the project's. The PNGs of the steps' JSON reports are drawn beside them afterwards
+(pipeline/reports/), since the image has no matplotlib.
 - Condition (If/Else; the other branch is reported NotRun), Fail (execution Failed with its
   message), RegisterModel (local model registry), Model (local model record).
 Step subprocesses get MYFLIX_LOCAL_ROOT (so steps/aws_io.py uses the local stand-ins), no AWS
@@ -34,7 +38,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.local import nonet, registry
+from pipeline import reports
+from pipeline.local import nonet, registry, step_env, training
 from pipeline.local.cache import StepCache, cache_key, parse_duration
 from pipeline.local.executions import ACCOUNT, ExecutionRecorder
 from pipeline.local.expressions import (Context, ExpressionError, describe_condition,
@@ -507,25 +512,25 @@ class LocalRunner:
                 raise StepFailure(f"the entrypoint script {script} is not in the step's input {code}: "
                                   "is the script missing from the code bundle?")
         try:
-            command = [sys.executable] + [_map_argument(to_text(a), mapping)
+            command = [self._step_python()] + [_map_argument(to_text(a), mapping)
                                           for a in list(entry[1:]) + list(app.get("ContainerArguments") or [])]
         except ValueError as err:
             raise StepFailure(str(err)) from err
-        step_env = {}
+        container_env = {}
         for key, value in (args.get("Environment") or {}).items():
             text = to_text(value)
             # Environment values naming a declared container path point at its local folder too.
             try:
-                step_env[key] = _map_argument(text, mapping)
+                container_env[key] = _map_argument(text, mapping)
             except ValueError:
-                step_env[key] = text
-        env = self._env(step_env)
-        timeout = (args.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-        self._execute(command, env, cwd=container, log_file=log_file, timeout=timeout)
+                container_env[key] = text
+        env = self._env(container_env)
+        self._execute(command, env, cwd=container, log_file=log_file, timeout=timeout_of(args))
         output_uris = {}
         for label, uri, local in outputs:
             self.store.upload_dir(local, uri)
             output_uris[label] = uri
+            self._draw_reports(uri, log_file)
         files = {}
         for spec in step.get("PropertyFiles") or []:
             out = {label: local for label, _, local in outputs}.get(spec.get("OutputName"))
@@ -558,49 +563,30 @@ class LocalRunner:
         if not program or not submit:
             raise StepFailure("training runs locally in SageMaker script mode only: the step needs the "
                               "sagemaker_program and sagemaker_submit_directory hyperparameters")
+        bundle = self._code_archive(str(submit), str(program))
         root = workdir / "opt_ml"
-        code, model_dir = root / "code", root / "model"
-        output_data, input_dir = root / "output" / "data", root / "input"
-        for folder in (code, model_dir, output_data, input_dir / "config"):
-            folder.mkdir(parents=True, exist_ok=True)
-        self._unpack_code(str(submit), code)
-        script = code / str(program)
-        if not script.is_file():
-            raise StepFailure(f"sagemaker_program {program!r} is not in {submit}")
-        env = self._env(args.get("Environment") or {})
-        channels = []
-        for channel in args.get("InputDataConfig") or []:
+        channels = list(args.get("InputDataConfig") or [])
+        instance_type = (args.get("ResourceConfig") or {}).get("InstanceType", "ml.m5.large")
+        folders = training.write_job_config(root, {k: v for k, v in (args.get("HyperParameters") or {}).items()},
+                                            channels, to_text(instance_type), str(bundle))
+        for channel in channels:
             cname = channel["ChannelName"]
             source = channel.get("DataSource", {}).get("S3DataSource")
             if not source:
                 raise StepFailure(f"channel {cname}: only S3DataSource channels run locally")
-            local = input_dir / "data" / cname
-            if self.store.download(source["S3Uri"], local) == 0:
+            if self.store.download(source["S3Uri"], folders["data"] / cname) == 0:
                 raise StepFailure(f"channel {cname}: nothing at {source['S3Uri']}")
-            env[f"SM_CHANNEL_{cname.upper()}"] = str(local)
-            channels.append(cname)
-        user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
-        env.update(
-            SM_MODEL_DIR=str(model_dir), SM_OUTPUT_DATA_DIR=str(output_data),
-            SM_OUTPUT_DIR=str(root / "output"), SM_INPUT_DIR=str(input_dir),
-            SM_INPUT_CONFIG_DIR=str(input_dir / "config"), SM_CHANNELS=json.dumps(channels),
-            SM_HPS=json.dumps(user_hps), SM_USER_ENTRY_POINT=str(program), SM_MODULE_DIR=str(submit),
-            SM_MODULE_NAME=Path(str(program)).stem, SM_CURRENT_HOST="algo-1",
-            SM_HOSTS=json.dumps(["algo-1"]), SM_NUM_GPUS="0", SM_NUM_CPUS=str(os.cpu_count() or 1),
-            SM_TRAINING_ENV=json.dumps({"job_name": name, "hyperparameters": user_hps,
-                                        "channel_input_dirs": {c: env[f"SM_CHANNEL_{c.upper()}"]
-                                                               for c in channels},
-                                        "model_dir": str(model_dir)}),
-            TRAINING_JOB_NAME=name,
-        )
-        for key, value in user_hps.items():
-            env[f"SM_HP_{key.upper()}"] = to_text(value)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
-        command = [sys.executable, str(script)]
-        for key, value in user_hps.items():
-            command += [f"--{key}", to_text(value)]
-        timeout = (args.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-        self._execute(command, env, cwd=code, log_file=log_file, timeout=timeout)
+        env = self._env(args.get("Environment") or {})
+        env.update(training.toolkit_env(root, name))
+        try:
+            self._execute(training.toolkit_command(self._step_python()), env, cwd=root,
+                          log_file=log_file, timeout=timeout_of(args))
+        except StepFailure as err:
+            reported = training.failure_reason(root)   # what the toolkit wrote to /opt/ml/output/failure
+            if reported:
+                raise StepFailure(f"AlgorithmError: {_clip(reported, 400)}", err.log_tail) from None
+            raise
+        model_dir, output_data = folders["model"], folders["output_data"]
         output_path = (args.get("OutputDataConfig") or {}).get("S3OutputPath")
         if not output_path:
             raise StepFailure("OutputDataConfig.S3OutputPath is missing: nowhere to put model.tar.gz")
@@ -619,19 +605,43 @@ class LocalRunner:
         return StepResult(status="Succeeded", properties=properties,
                           metadata={"TrainingJob": {"Arn": arn}}, outputs=outputs)
 
-    def _unpack_code(self, submit: str, dest: Path) -> None:
+    def _draw_reports(self, uri: str, log_file: Path | None) -> None:
+        """The PNGs of a step's JSON reports, drawn here because no job can (pipeline/reports/)."""
+        folder = self.store.path_for(uri)
+        if not folder.is_dir():
+            return
+        notes: list[str] = []
+        reports.render(folder, log=notes.append)
+        for note in notes:       # a plot that cannot be drawn is news, but never fails the step
+            self.progress.message(f"  local runner: {note}")
+
+    def _code_archive(self, submit: str, program: str) -> Path:
+        """The local file behind `sagemaker_submit_directory`, checked to hold `sagemaker_program`."""
+        if not submit.endswith(".tar.gz"):
+            raise StepFailure(f"sagemaker_submit_directory {submit} is not a .tar.gz: the training "
+                              "toolkit unpacks a sourcedir.tar.gz")
         try:
             found = self.store.objects(submit)
         except StoreError as err:
             raise StepFailure(f"sagemaker_submit_directory: {err}") from err
-        if not found:
+        if len(found) != 1:
             raise StepFailure(f"sagemaker_submit_directory: nothing at {submit} (local store "
                               f"{self.store.path_for(submit)}): was the code bundle uploaded?")
-        if submit.endswith(".tar.gz") and len(found) == 1:
-            with tarfile.open(next(iter(found.values())), "r:gz") as tar:
-                tar.extractall(dest, filter="data")
-        else:
-            self.store.download(submit, dest)
+        archive = Path(next(iter(found.values())))
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                names = {m.name.lstrip("./") for m in tar.getmembers()}
+        except (tarfile.TarError, OSError) as err:
+            raise StepFailure(f"sagemaker_submit_directory {submit} is not a readable tar.gz: {err}") from err
+        if program.lstrip("./") not in names:
+            raise StepFailure(f"sagemaker_program {program!r} is not in {submit}")
+        return archive
+
+    def _step_python(self) -> str:
+        try:
+            return step_env.step_python()
+        except step_env.StepEnvError as err:
+            raise StepFailure(str(err)) from err
 
     # .. subprocesses .............................................................................
     def _env(self, step_env: dict) -> dict[str, str]:
@@ -709,6 +719,10 @@ def _map_argument(arg: str, mapping: dict[str, Path]) -> str:
                          f"step declares (declared: {declared}): declare it as a ProcessingInput "
                          "or ProcessingOutput so the runner can map it")
     return arg
+
+
+def timeout_of(args: dict) -> Any:
+    return (args.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
 
 
 def _decode_hp(value: Any) -> Any:

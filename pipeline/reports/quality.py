@@ -1,25 +1,37 @@
-"""The preprocess step's PNGs: the startYear box plot with its fences, the runtime bins around the cap.
-
-matplotlib with the Agg backend (no display in a container); PNGs carry no timestamp, so the same
-data gives the same bytes.
-"""
+"""Preprocess's plots from quality.json: the startYear box plot with its fences, the runtime bins."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
-import numpy as np  # noqa: E402
+from pipeline.reports._figure import plt, save
 
 YEAR_BOXPLOT = "year_boxplot.png"
 RUNTIME_BINS = "runtime_bins.png"
-_PNG_METADATA = {"Software": None}   # no library version in the bytes either
 
 
-def year_boxplot(years: np.ndarray, fence: dict, path: Path) -> Path:
+def render(folder: Path) -> list[Path]:
+    report = json.loads((folder / "quality.json").read_text(encoding="utf-8"))
+    written = []
+    fence = report.get("year_fence")
+    if isinstance(fence, dict) and isinstance(fence.get("distribution"), dict):
+        written.append(year_boxplot(fence, folder / YEAR_BOXPLOT))
+    if isinstance(report.get("runtime_bins"), dict):
+        written.append(runtime_histogram(report["runtime_bins"], folder / RUNTIME_BINS))
+    return written
+
+
+def years_of(distribution: dict) -> np.ndarray:
+    """The fence rule's input years, rebuilt from quality.json's {years, counts}."""
+    return np.repeat(np.asarray(distribution["years"], dtype=float),
+                     np.asarray(distribution["counts"], dtype=int))
+
+
+def year_boxplot(fence: dict, path: Path) -> Path:
     """Box plot of startYear (the fence rule's input) with the fence bounds drawn across it."""
+    years = years_of(fence["distribution"])
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
     if years.size:
         ax.boxplot(years, orientation="horizontal", whis=fence.get("multiplier") or 1.5, widths=0.5,
@@ -32,12 +44,8 @@ def year_boxplot(years: np.ndarray, fence: dict, path: Path) -> Path:
                     transform=ax.get_xaxis_transform())
     ax.set_yticks([])
     ax.set_xlabel("startYear")
-    method = fence.get("method", "off")
-    ax.set_title(f"startYear of {years.size:,} movies; fence: {method}")
-    fig.tight_layout()
-    fig.savefig(path, format="png", metadata=_PNG_METADATA)
-    plt.close(fig)
-    return path
+    ax.set_title(f"startYear of {years.size:,} movies; fence: {fence.get('method', 'off')}")
+    return save(fig, path)
 
 
 def runtime_histogram(bins: dict, path: Path) -> Path:
@@ -64,7 +72,4 @@ def runtime_histogram(bins: dict, path: Path) -> Path:
     ax.set_title(f"runtime bins of {bins['width']} min; cap {cap} min" if cap else
                  f"runtime bins of {bins['width']} min; no cap")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, format="png", metadata=_PNG_METADATA)
-    plt.close(fig)
-    return path
+    return save(fig, path)

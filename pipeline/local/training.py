@@ -1,0 +1,86 @@
+"""Training steps, launched locally the way a SageMaker training job launches them.
+
+SageMaker writes `/opt/ml/input/config/{hyperparameters,inputdataconfig,resourceconfig}.json`,
+downloads each channel to `/opt/ml/input/data/<channel>/` and starts the image's `train`, which is
+the sagemaker-training toolkit: it reads those files, unpacks `sagemaker_submit_directory` into
+`/opt/ml/code`, and runs `sagemaker_program` with the hyperparameters as command-line arguments
+(`-k 19` for a one-letter name, `--seed 42` otherwise) and the SM_* variables. Here the same toolkit
+(`python -m sagemaker_training.cli.train`, in the step environment) runs over a temporary base
+folder named by SAGEMAKER_BASE_DIR, the toolkit's own switch for running outside a container.
+This module only lays out that folder: it never starts the user script itself.
+
+The SKLearn image sets SAGEMAKER_TRAINING_MODULE=sagemaker_sklearn_container.training:main, whose
+whole body is `sagemaker_training.entry_point.run(module_dir, user_entry_point, to_cmd_args(),
+to_env_vars(), ProcessRunnerType)`; that package is not published, and with the variable unset the
+toolkit's trainer makes exactly that call itself, so it stays unset.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TOOLKIT_ENTRY = ("-m", "sagemaker_training.cli.train")
+CURRENT_HOST = "algo-1"
+
+
+def _encode_hp(value: Any) -> str:
+    """hyperparameters.json holds strings, as CreateTrainingJob's HyperParameters map does."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def write_job_config(base: Path, hyperparameters: dict[str, Any], channels: list[dict],
+                     instance_type: str, submit_directory: str) -> dict[str, Path]:
+    """Lay out SageMaker's /opt/ml under `base`; returns the folders: code, model, output, data.
+
+    `hyperparameters` are the step's, as the definition holds them; `submit_directory` replaces
+    their `sagemaker_submit_directory` (the S3 URI of the code) with the local file the object
+    store keeps for it, which the toolkit unpacks as it would the downloaded object.
+    """
+    config = base / "input" / "config"
+    folders = {"code": base / "code", "model": base / "model", "output": base / "output",
+               "data": base / "input" / "data", "output_data": base / "output" / "data"}
+    for folder in (config, *folders.values()):
+        folder.mkdir(parents=True, exist_ok=True)
+    hps = {name: _encode_hp(value) for name, value in hyperparameters.items()}
+    hps["sagemaker_submit_directory"] = json.dumps(submit_directory)
+    (config / "hyperparameters.json").write_text(json.dumps(hps, indent=2), encoding="utf-8")
+    data_config = {c["ChannelName"]: {"TrainingInputMode": c.get("InputMode", "File"),
+                                      "S3DistributionType": c.get("DataSource", {}).get("S3DataSource", {})
+                                      .get("S3DataDistributionType", "FullyReplicated"),
+                                      "RecordWrapperType": c.get("RecordWrapperType", "None")}
+                   for c in channels}
+    (config / "inputdataconfig.json").write_text(json.dumps(data_config, indent=2), encoding="utf-8")
+    resource = {"current_host": CURRENT_HOST, "hosts": [CURRENT_HOST], "network_interface_name": "eth0",
+                "current_instance_type": instance_type, "current_group_name": "homogeneousCluster",
+                "instance_groups": [{"instance_group_name": "homogeneousCluster",
+                                     "instance_type": instance_type, "hosts": [CURRENT_HOST]}]}
+    (config / "resourceconfig.json").write_text(json.dumps(resource, indent=2), encoding="utf-8")
+    return folders
+
+
+def toolkit_command(python: str) -> list[str]:
+    """The image's `train`: the sagemaker-training toolkit's entry point."""
+    return [python, *TOOLKIT_ENTRY]
+
+
+def toolkit_env(base: Path, job_name: str) -> dict[str, str]:
+    """What SageMaker puts in a training container's environment that the toolkit reads."""
+    # SM_STUDIO_LOCAL_MODE is the toolkit's own switch for running outside SageMaker's cluster: it
+    # skips only the wait for the hosts' DNS names (algo-1 resolves inside a job, not here).
+    return {"SAGEMAKER_BASE_DIR": str(base), "TRAINING_JOB_NAME": job_name, "SM_STUDIO_LOCAL_MODE": "true",
+            "TRAINING_JOB_ARN": f"arn:aws:sagemaker:local:000000000000:training-job/{job_name}",
+            "SM_INPUT": str(base / "input"), "SM_MODEL_DIR": str(base / "model"),
+            "SM_INPUT_TRAINING_CONFIG_FILE": str(base / "input" / "config" / "hyperparameters.json"),
+            "SM_INPUT_DATA_CONFIG_FILE": str(base / "input" / "config" / "inputdataconfig.json"),
+            "SM_CHECKPOINT_CONFIG_FILE": str(base / "input" / "config" / "checkpointconfig.json")}
+
+
+def failure_reason(base: Path) -> str | None:
+    """The last meaningful line of `/opt/ml/output/failure`, where the toolkit reports why it failed."""
+    path = base / "output" / "failure"
+    if not path.is_file():
+        return None
+    lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+             if line.strip() and not line.strip().startswith(("File ", "Traceback", "^"))]
+    return lines[-1] if lines else None
