@@ -32,7 +32,7 @@ class ParameterSpec:
     """One pipeline parameter: its name (also the step argument name, `_` as `-`), default, help."""
 
     name: str
-    default: Any          # str, int or float: picks ParameterString/Integer/Float
+    default: Any          # str, int, float or bool: picks ParameterString/Integer/Float/Boolean
     help: str
 
 
@@ -78,6 +78,9 @@ def parameter_specs(bucket: str) -> list[ParameterSpec]:
         ParameterSpec("baseline_package", "",
                       "Evaluate: compare with this model package ARN; empty = the newest Approved "
                       "one; none = no comparison"),
+        ParameterSpec("enable_network_isolation", True,
+                      "Preprocess, TrainScaler, TuneKMeans, TrainKMeans: no network at all inside "
+                      "the job (Ingest downloads, Evaluate and Publish call AWS: never isolated)"),
         ParameterSpec("processing_instance_type", DEFAULT_INSTANCE_TYPE, "processing steps"),
         ParameterSpec("training_instance_type", DEFAULT_INSTANCE_TYPE, "training steps"),
         ParameterSpec("model_approval_status", "PendingManualApproval",
@@ -110,13 +113,12 @@ class Params(dict):
 
 
 def make_parameters(bucket: str) -> Params:
-    from sagemaker.core.workflow.parameters import (ParameterFloat, ParameterInteger,
-                                                    ParameterString)
+    from sagemaker.core.workflow.parameters import (ParameterBoolean, ParameterFloat,
+                                                    ParameterInteger, ParameterString)
     params = Params()
     for spec in parameter_specs(bucket):
-        if isinstance(spec.default, bool):
-            raise TypeError(f"parameter {spec.name}: booleans are not pipeline parameters")
-        kind = (ParameterInteger if isinstance(spec.default, int)
+        kind = (ParameterBoolean if isinstance(spec.default, bool)
+                else ParameterInteger if isinstance(spec.default, int)
                 else ParameterFloat if isinstance(spec.default, float) else ParameterString)
         params[spec.name] = kind(name=spec.name, default_value=spec.default)
     return params

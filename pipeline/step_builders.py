@@ -16,6 +16,7 @@ from typing import Any
 
 from sagemaker.core import image_uris
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.network import NetworkConfig
 from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import (OutputDataConfig, ProcessingInput, ProcessingOutput,
                                    ProcessingS3Input, ProcessingS3Output)
@@ -132,16 +133,20 @@ def _processing_step(ctx: BuildContext, name: str, script: str, *, display_name:
                      extra_args: list[tuple[str, Any]], cache: bool,
                      property_files: list[PropertyFile] | None = None,
                      path_args: dict[str, str] | None = None,
-                     output_uris: dict[str, Any] | None = None) -> ProcessingStep:
+                     output_uris: dict[str, Any] | None = None,
+                     isolated: bool = False) -> ProcessingStep:
     """A processing step in the contract's shape.
 
     inputs: argument name -> S3 source, mounted at /opt/ml/processing/input/<argument name>;
     outputs: output names, written from /opt/ml/processing/output/<name> to the step's runs/
     prefix unless output_uris gives their destination; path_args maps an input/output name to
-    the argument that carries its path when it differs from the name.
+    the argument that carries its path when it differs from the name. isolated: the job
+    needs no network (only its inputs and outputs), so enable_network_isolation applies.
     """
     path_args = path_args or {}
+    network = NetworkConfig(enable_network_isolation=ctx.params.enable_network_isolation) if isolated else None
     processor = Processor(
+        network_config=network,
         role=ctx.role, image_uri=ctx.image, instance_count=1,
         instance_type=ctx.params.processing_instance_type,
         entrypoint=["python3", f"{CODE_DIR}/steps/{script}"],
@@ -182,8 +187,28 @@ def _training_step(ctx: BuildContext, name: str, script: str, *, display_name: s
         })
     step_args = trainer.train(input_data_config=[
         InputData(channel_name=channel, data_source=source) for channel, source in channels.items()])
-    return TrainingStep(name=name, step_args=step_args, display_name=display_name,
-                        description=description, cache_config=CACHE, retry_policies=JOB_RETRIES)
+    return IsolatedTrainingStep(name=name, step_args=step_args, display_name=display_name,
+                                description=description, cache_config=CACHE, retry_policies=JOB_RETRIES,
+                                isolation=ctx.params.enable_network_isolation)
+
+
+class IsolatedTrainingStep(TrainingStep):
+    """A TrainingStep whose EnableNetworkIsolation is a pipeline parameter.
+
+    SDK v3's ModelTrainer takes only a literal bool for network isolation (its Networking config
+    is validated as `bool`); CreateTrainingJob's EnableNetworkIsolation is a plain field of the
+    request, so the parameter is set there, as a Processor's NetworkConfig does for processing.
+    """
+
+    def __init__(self, *args: Any, isolation: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._isolation = isolation
+
+    @property
+    def arguments(self) -> dict:
+        request = super().arguments
+        request["EnableNetworkIsolation"] = self._isolation
+        return request
 
 
 def _output(step: ProcessingStep, name: str) -> Any:
@@ -230,7 +255,7 @@ def preprocess_step(ctx: BuildContext, ingest: ProcessingStep) -> ProcessingStep
         extra_args=_param_args(ctx, "title_type", "year_iqr_multiplier", "min_year",
                                "runtime_cap", "runtime_bin_width", "min_rating", "min_votes",
                                "dropped_genres", "max_bad_fraction"),
-        cache=True)
+        cache=True, isolated=True)
 
 
 def train_scaler_step(ctx: BuildContext, preprocess: ProcessingStep) -> TrainingStep:
@@ -251,7 +276,7 @@ def tune_kmeans_step(ctx: BuildContext, preprocess: ProcessingStep,
         inputs={"features": _output(preprocess, "features"), "scaler": _model(scaler)},
         outputs=("elbow",), path_args={"elbow": "output"},
         extra_args=_param_args(ctx, "k_min", "k_max", "k_override", "seed"),
-        cache=True, property_files=[elbow])
+        cache=True, property_files=[elbow], isolated=True)
     return step, elbow
 
 

@@ -31,7 +31,7 @@ import argparse, json, os, pathlib, sys
 p = argparse.ArgumentParser()
 p.add_argument("--input"); p.add_argument("--output"); p.add_argument("--factor", type=int)
 p.add_argument("--fail", default="no"); p.add_argument("--connect", default="")
-p.add_argument("--sleep", type=float, default=0)
+p.add_argument("--sleep", type=float, default=0); p.add_argument("--port", type=int, default=443)
 a = p.parse_args()
 print("local root", os.environ.get("MYFLIX_LOCAL_ROOT"), "step env", os.environ.get("STEP_ENV"))
 print("aws key", os.environ.get("AWS_ACCESS_KEY_ID", "none"), flush=True)
@@ -41,7 +41,7 @@ if a.sleep:
     time.sleep(a.sleep)
 if a.connect:
     import socket
-    socket.create_connection((a.connect, 443), timeout=2)
+    socket.create_connection((a.connect, a.port), timeout=2)
 if a.fail == "yes":
     print("about to fail: the input is not what prep expects")
     sys.exit("prep: failing on purpose")
@@ -330,6 +330,29 @@ def test_steps_run_with_the_images_packages_not_the_projects(workdir: Path):
     assert "No module named 'matplotlib'" in failed["FailureReason"]
 
 
+def test_network_isolation_blocks_even_loopback(workdir: Path):
+    # A listening loopback port: reachable from a step without isolation (the local stand-ins),
+    # refused to one whose job asks for EnableNetworkIsolation, as SageMaker refuses everything.
+    import socket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    try:
+        port = server.getsockname()[1]
+        connect = ["--connect", "127.0.0.1", "--port", str(port)]
+        open_prep = prep_step(connect)
+        assert steps_by_name(runner(workdir).run(definition(open_prep)))["Prep"]["StepStatus"] == "Succeeded"
+        isolated = prep_step(connect)
+        isolated["Arguments"]["NetworkConfig"] = {"EnableNetworkIsolation": {"Get": "Parameters.Isolate"}}
+        isolated_def = definition(isolated)
+        isolated_def["Parameters"].append({"Name": "Isolate", "Type": "Boolean", "DefaultValue": True})
+        failed = steps_by_name(runner(workdir, use_cache=False).run(isolated_def))["Prep"]
+        assert failed["StepStatus"] == "Failed"
+        assert "network isolation" in Path(failed["LogFile"]).read_text()
+    finally:
+        server.close()
+
+
 def test_undeclared_container_path_is_refused(workdir: Path):
     prep = prep_step(["--extra", "/opt/ml/processing/secret"])
     result = runner(workdir).run(definition(prep))
@@ -338,7 +361,7 @@ def test_undeclared_container_path_is_refused(workdir: Path):
 
 
 def test_steps_cannot_reach_the_network(workdir: Path):
-    prep = prep_step(["--connect", "10.255.255.1"])
+    prep = prep_step(["--connect", "api.sagemaker.us-east-1.amazonaws.com"])   # what a step forgetting the stand-ins would call
     result = runner(workdir).run(definition(prep))
     prep_record = steps_by_name(result)["Prep"]
     assert prep_record["StepStatus"] == "Failed"

@@ -2,7 +2,8 @@
 
 The local runner puts the folder holding this file's SITECUSTOMIZE on each step's PYTHONPATH, so
 every Python process a step starts refuses any socket connection or name lookup that is not
-loopback, with an error that says why. A local run thus cannot reach AWS (or anything else) even
+loopback (and loopback too when MYFLIX_NETWORK_ISOLATED=1: the job has network isolation), with
+an error that says why. A local run thus cannot reach AWS (or anything else) even
 if a step forgets MYFLIX_LOCAL_ROOT.
 """
 from __future__ import annotations
@@ -10,13 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 
 SITECUSTOMIZE = '''\
-"""Written by the MyFlix local runner: a local step may not use the network (loopback is allowed)."""
+"""Written by the MyFlix local runner: a local step may not use the network (loopback is allowed,
+except in a step whose job has EnableNetworkIsolation: there, as in SageMaker, nothing is)."""
+import os as _os
 import socket as _socket
 
 _LOCAL = ("127.0.0.1", "::1", "localhost", "0.0.0.0", "")
+_ISOLATED = _os.environ.get("MYFLIX_NETWORK_ISOLATED") == "1"
 
 
 def _refuse(target):
+    if _ISOLATED:
+        raise OSError("myflix local run: this step runs with network isolation (EnableNetworkIsolation, "
+                      "the enable_network_isolation parameter), so no connection at all is allowed "
+                      "(tried %r), as in the SageMaker job." % (target,))
     raise OSError("myflix local run: network access is blocked for pipeline steps (tried %r). "
                   "A local step must use the local stand-ins (MYFLIX_LOCAL_ROOT), not AWS." % (target,))
 
@@ -26,7 +34,7 @@ def _host(address):
 
 
 def _is_local(host):
-    return isinstance(host, str) and (host in _LOCAL or host.startswith("127."))
+    return not _ISOLATED and isinstance(host, str) and (host in _LOCAL or host.startswith("127."))
 
 
 _connect = _socket.socket.connect

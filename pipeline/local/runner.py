@@ -524,7 +524,7 @@ class LocalRunner:
                 container_env[key] = _map_argument(text, mapping)
             except ValueError:
                 container_env[key] = text
-        env = self._env(container_env)
+        env = self._env(container_env, isolated=_isolated(args, "Processing"))
         self._execute(command, env, cwd=container, log_file=log_file, timeout=timeout_of(args))
         output_uris = {}
         for label, uri, local in outputs:
@@ -576,7 +576,7 @@ class LocalRunner:
                 raise StepFailure(f"channel {cname}: only S3DataSource channels run locally")
             if self.store.download(source["S3Uri"], folders["data"] / cname) == 0:
                 raise StepFailure(f"channel {cname}: nothing at {source['S3Uri']}")
-        env = self._env(args.get("Environment") or {})
+        env = self._env(args.get("Environment") or {}, isolated=_isolated(args, "Training"))
         env.update(training.toolkit_env(root, name))
         try:
             self._execute(training.toolkit_command(self._step_python()), env, cwd=root,
@@ -644,13 +644,16 @@ class LocalRunner:
             raise StepFailure(str(err)) from err
 
     # .. subprocesses .............................................................................
-    def _env(self, step_env: dict) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    def _env(self, step_env: dict, isolated: bool = False) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV and k != "MYFLIX_NETWORK_ISOLATED"}
         env.update({k: to_text(v) for k, v in step_env.items()})
         env.update(self.extra_env)
+        # PIP_NO_INDEX: a job never installs from an index; should a step try, it fails here too.
         env.update(MYFLIX_LOCAL_ROOT=str(self.workdir), AWS_DEFAULT_REGION=self.region,
-                   AWS_REGION=self.region, AWS_EC2_METADATA_DISABLED="true", MPLBACKEND="Agg",
+                   AWS_REGION=self.region, AWS_EC2_METADATA_DISABLED="true", PIP_NO_INDEX="1",
                    PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+        if isolated:
+            env["MYFLIX_NETWORK_ISOLATED"] = "1"
         if self.block_network:
             guard = nonet.install(self.workdir / ".runner" / "nonet")
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(guard), env.get("PYTHONPATH")]))
@@ -719,6 +722,13 @@ def _map_argument(arg: str, mapping: dict[str, Path]) -> str:
                          f"step declares (declared: {declared}): declare it as a ProcessingInput "
                          "or ProcessingOutput so the runner can map it")
     return arg
+
+
+def _isolated(args: dict, kind: str) -> bool:
+    """Whether the resolved job request asks for network isolation."""
+    value = ((args.get("NetworkConfig") or {}).get("EnableNetworkIsolation") if kind == "Processing"
+             else args.get("EnableNetworkIsolation"))
+    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 def timeout_of(args: dict) -> Any:
