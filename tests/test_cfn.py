@@ -7,12 +7,12 @@ would check for these resources is asserted here, and more: every IAM policy is 
 action by action and resource by resource, with a small evaluator of IAM's matching rules, to
 show what each role may and may not do.
 
-`*` resources exist in exactly three places, each an action IAM authorises against `*`:
+`*` resources exist in exactly four places, each an action IAM authorises against `*`:
 ecr:GetAuthorizationToken (the registry login before pulling the SKLearn image) and
 cloudwatch:PutMetricData (limited by a cloudwatch:namespace condition to /aws/sagemaker/*) in the
 execution role, which have no resource-level permissions, and sagemaker:ListModelPackages in the
-operator policy (its resource is optional, so a listing is checked against `*`; it reveals
-summaries only). The ECR pull actions name the sagemaker-scikit-learn repository with an account
+execution role (Evaluate finds the production model) and the operator policy (its resource is
+optional, so a listing is checked against `*`; it reveals summaries only). The ECR pull actions name the sagemaker-scikit-learn repository with an account
 wildcard, because AWS hosts that image in a different account in each region.
 """
 from __future__ import annotations
@@ -42,6 +42,8 @@ PIPELINE = "myflix-movie-clusters"
 # Actions IAM offers no resource-level permission for: `*` is the only valid resource.
 STAR_RESOURCE_ACTIONS = {"ecr:getauthorizationtoken", "cloudwatch:putmetricdata",
                          "sagemaker:listmodelpackages"}
+# Roles handed to a service other than SageMaker: the one service each may be passed to.
+PASSED_TO = {"RetrainSchedulerRole": "scheduler.amazonaws.com"}
 # Resource types moto's CloudFormation does not implement (it warns and skips them); the
 # template's own assertions and the API-level checks below cover them instead.
 MOTO_SKIPPED_TYPES = {"AWS::S3::BucketPolicy", "AWS::Glue::Database",
@@ -173,8 +175,10 @@ def policy_findings(template: dict) -> list[str]:
                         findings.append(f"{where}: every resource of a type: {res}")
             if "iam:passrole" in actions:
                 cond = st.get("Condition", {}).get("StringEquals", {})
-                if cond.get("iam:PassedToService") != "sagemaker.amazonaws.com":
-                    findings.append(f"{where}: iam:PassRole without iam:PassedToService sagemaker")
+                # each role goes only to the one service it is for (the execution role: SageMaker)
+                wanted = {PASSED_TO.get(r.strip("${}").split(".")[0], "sagemaker.amazonaws.com") for r in resources}
+                if len(wanted) != 1 or cond.get("iam:PassedToService") not in wanted:
+                    findings.append(f"{where}: iam:PassRole without iam:PassedToService {sorted(wanted)}")
                 if any("*" in r for r in resources):
                     findings.append(f"{where}: iam:PassRole on a wildcard")
     findings.extend(bucket_findings(template))
@@ -337,6 +341,8 @@ def test_stack_is_created_and_its_outputs_read_back(stack):
         "PipelineName": PIPELINE,
         "EndpointName": "myflix-movie-clusters",
         "OperatorPolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/myflix-operator-{REGION}",
+        "RetrainScheduleName": "myflix-retrain",
+        "RetrainSchedulerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/myflix-retrain-scheduler-{REGION}",
     }
 
 
@@ -434,8 +440,15 @@ SAGEMAKER_ROLE_CASES = [
     ("logs:CreateLogGroup", f"{LOGS}:/aws/sagemaker/Endpoints/myflix-movie-clusters", {}, True),
     ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}, True),
     ("ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:683313688378:repository/sagemaker-scikit-learn", {}, True),
+    # Ingest's output (raw/<execution id>/) and Evaluate's look-up of the production model
+    ("s3:PutObject", f"{OBJ}/raw/abc123/title.basics.tsv.gz", {}, True),
+    ("s3:PutObject", f"{OBJ}/raw/abc123/ingest.json", {}, True),
+    ("sagemaker:ListModelPackages", "*", {}, True),
+    ("sagemaker:DescribeModelPackage", f"{SM}:model-package/myflix-movie-clusters/3", {}, True),
     # what it must not do
     ("s3:PutObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, False),
+    ("s3:PutObject", f"{OBJ}/raw/abc123/anything.csv", {}, False),
+    ("sagemaker:StartPipelineExecution", f"{SM}:pipeline/{PIPELINE}", {}, False),
     ("s3:PutObject", f"{OBJ}/code/{'a' * 64}/src/steps/preprocess.py", {}, False),
     ("s3:DeleteObject", f"{OBJ}/runs/{PIPELINE}/abc123/x", {}, False),
     ("s3:DeleteObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, False),
@@ -500,6 +513,40 @@ def test_api_role_reads_the_table_and_invokes_the_endpoint_only(stack, action, r
     assert (evaluate(docs, action, resource, context) == "Allow") is allowed
 
 
+def test_scheduler_role_only_starts_this_pipeline(stack):
+    iam = boto3.client("iam", region_name=REGION)
+    role = f"myflix-retrain-scheduler-{REGION}"
+    trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    (statement,) = _document(trust)["Statement"]
+    assert statement["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    docs = [_document(iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"])
+            for n in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+    assert evaluate(docs, "sagemaker:StartPipelineExecution", f"{SM}:pipeline/{PIPELINE}") == "Allow"
+    for action, resource in (("sagemaker:StartPipelineExecution", f"{SM}:pipeline/other"),
+                             ("sagemaker:StopPipelineExecution", f"{SM}:pipeline/{PIPELINE}/execution/x"),
+                             ("sagemaker:UpdatePipeline", f"{SM}:pipeline/{PIPELINE}"),
+                             ("iam:PassRole", SM_ROLE)):
+        assert evaluate(docs, action, resource) is None, action
+
+
+def test_retrain_schedule_only_with_the_parameter():
+    template = load_template()
+    schedule = template["Resources"]["RetrainPipelineSchedule"]
+    assert schedule["Condition"] == "HasRetrainSchedule"
+    assert template["Conditions"]["HasRetrainSchedule"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RetrainSchedule"}, ""]}]}
+    assert template["Parameters"]["RetrainSchedule"]["Default"] == ""
+    target = schedule["Properties"]["Target"]
+    assert target["RoleArn"] == {"Fn::GetAtt": ["RetrainSchedulerRole", "Arn"]}
+    assert _text(target["Arn"]).endswith(":pipeline/${PipelineName}")
+    pattern = re.compile(template["Parameters"]["RetrainSchedule"]["AllowedPattern"])
+    for good in ("", "cron(0 3 ? * SUN *)", "rate(7 days)"):
+        assert pattern.match(good), good
+    for bad in ("every sunday", "cron 0 3 * * *"):
+        assert not pattern.match(bad), bad
+
+
 def test_operator_policy_runs_the_pipeline_and_approves_but_cannot_widen_access(stack):
     docs = [stack["operator"]]
     assert evaluate(docs, "sagemaker:StartPipelineExecution", f"{SM}:pipeline/{PIPELINE}") == "Allow"
@@ -511,6 +558,14 @@ def test_operator_policy_runs_the_pipeline_and_approves_but_cannot_widen_access(
     assert evaluate(docs, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/myflix-api-{REGION}",
                     {"iam:PassedToService": "lambda.amazonaws.com"}) is None
     assert evaluate(docs, "iam:PutRolePolicy", SM_ROLE) is None
+    # the retrain schedule: managed by name, its role passed to EventBridge Scheduler only
+    schedule = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/myflix-retrain"
+    scheduler_role = f"arn:aws:iam::{ACCOUNT}:role/myflix-retrain-scheduler-{REGION}"
+    assert evaluate(docs, "scheduler:UpdateSchedule", schedule) == "Allow"
+    assert evaluate(docs, "scheduler:UpdateSchedule", schedule.replace("myflix-retrain", "other")) is None
+    assert evaluate(docs, "iam:PassRole", scheduler_role, {"iam:PassedToService": "scheduler.amazonaws.com"}) == "Allow"
+    assert evaluate(docs, "iam:PassRole", scheduler_role, {"iam:PassedToService": "sagemaker.amazonaws.com"}) is None
+    assert evaluate(docs, "iam:PassRole", SM_ROLE, {"iam:PassedToService": "scheduler.amazonaws.com"}) is None
 
 
 def test_bucket_policy_denies_plain_http_and_old_tls():
@@ -653,8 +708,8 @@ def definition(request):
 def test_sagemaker_role_covers_every_s3_location_of_the_pipeline_definition(stack, definition):
     docs = stack["policies"][f"myflix-sagemaker-{REGION}"]["docs"]
     uses = s3_access_of_definition(definition)
-    assert {name for name, _, _ in uses} >= {"Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans",
-                                             "Evaluate", "Publish"}
+    assert {name for name, _, _ in uses} >= {"Ingest", "Preprocess", "TrainScaler", "TuneKMeans",
+                                             "TrainKMeans", "Evaluate", "Publish"}
     problems = []
     for step, mode, uri in uses:
         if not uri.startswith(f"s3://{BUCKET}/"):
@@ -663,7 +718,14 @@ def test_sagemaker_role_covers_every_s3_location_of_the_pipeline_definition(stac
         key = uri[len(f"s3://{BUCKET}/"):]
         obj = f"{OBJ}/{key.rstrip('/')}/part-0" if uri.endswith("/") or mode == "write" else f"{OBJ}/{key}"
         checks = [("s3:GetObject", obj, {}), ("s3:ListBucket", OBJ, {"s3:prefix": key})]
-        if mode == "write":
+        if mode == "write" and step == "Ingest":
+            # the role may write exactly the files Ingest leaves in its output, nothing else
+            from steps import ingest
+            names = [f.name for f in ingest.FILES] + [ingest.INGEST_JSON]
+            checks += [("s3:PutObject", f"{OBJ}/{key.rstrip('/')}/{n}", {}) for n in names]
+            if evaluate(docs, "s3:PutObject", obj, {}) == "Allow":
+                problems.append(f"Ingest may write any object under {uri}, not just its files")
+        elif mode == "write":
             checks.append(("s3:PutObject", obj, {}))
         for action, resource, context in checks:
             if evaluate(docs, action, resource, context) != "Allow":
