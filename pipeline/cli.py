@@ -13,6 +13,7 @@ import sys
 COMMAND_MODULES = (
     "pipeline.cmd_run",        # myflix run (local pipeline run, then serve)
     "pipeline.cmd_pipeline",   # myflix pipeline definition|upsert|start|status|wait|list|diff|dag|approve
+    "pipeline.cmd_schedule",   # myflix pipeline schedule show|set|off (after cmd_pipeline: hangs off it)
     "pipeline.cmd_registry",   # myflix registry list|approve (local model registry)
     "pipeline.cmd_serve",      # myflix serve (API + UI), myflix endpoint (local endpoint)
     "pipeline.cmd_config",     # myflix config from-stack|show
