@@ -110,3 +110,32 @@ def test_drift_report_names_the_worst_feature():
     report = drift.drift_report(b, ids, a, ids, ["x", "y", "Comedy"], [])
     assert report["max_psi_feature"] == "Comedy" and report["max_feature_psi"] == report["features"]["Comedy"]["psi"]
     assert report["movies"]["added"] == 0 and report["max_ks"] > 0.8
+
+
+# --- the plot, drawn outside the containers (pipeline/reports/drift.py) ----------------------------
+def test_drift_png_is_drawn_beside_a_comparison_and_repeats_byte_for_byte(tmp_path):
+    import json
+    from pipeline.reports import drift as drift_plot
+    rng = np.random.default_rng(5)
+    names = ["startYear", "runtimeMinutes", "Comedy", "Drama", "averageRating", "numVotes"]
+    before = np.column_stack([rng.integers(1950, 2015, 400), rng.normal(100, 20, 400),
+                              rng.random(400) < 0.3, rng.random(400) < 0.5, rng.normal(6.5, 1, 400),
+                              rng.lognormal(8, 1, 400)]).astype(float)
+    after = before[:350].copy()
+    after[:, 5] *= 2.0
+    ids = np.array([f"tt{i:05d}" for i in range(400)])
+    report = drift.drift_report(before, ids, after, ids[:350], names, ["Comedy", "Drama"])
+    report["churn"] = drift.similar_churn(before, ids, after, ids[:350], 10, 0, 0)
+    report["churn"]["adjusted_rand_index"] = 0.7
+    report.update(status="compared with version 1", baseline={"version": 1})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "drift.json").write_text(json.dumps(report))
+    (written,) = drift_plot.render(tmp_path / "a")
+    assert written == tmp_path / "a" / "drift.png" and written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    first = written.read_bytes()
+    assert drift_plot.render(tmp_path / "a")[0].read_bytes() == first
+    # nothing in production: nothing to draw
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "drift.json").write_text(json.dumps({"status": "no production model", "baseline": None}))
+    assert drift_plot.render(tmp_path / "b") == [] and not (tmp_path / "b" / "drift.png").exists()
+    assert drift_plot.render(tmp_path / "c") == []
