@@ -14,7 +14,9 @@ COMMAND_MODULES = (
     "pipeline.cmd_run",        # myflix run (local pipeline run, then serve)
     "pipeline.cmd_pipeline",   # myflix pipeline definition|upsert|start|status|wait|list|diff|dag|approve
     "pipeline.cmd_schedule",   # myflix pipeline schedule show|set|off (after cmd_pipeline: hangs off it)
-    "pipeline.cmd_registry",   # myflix registry list|approve (local model registry)
+    "pipeline.cmd_report",     # myflix pipeline report (the steps' reports and their plots, drawn here)
+    "pipeline.cmd_registry",   # myflix registry list|approve|reject (local model registry; deploys)
+    "pipeline.cmd_deploy",     # myflix deploy status|promote|rollback|package (releases)
     "pipeline.cmd_serve",      # myflix serve (API + UI), myflix endpoint (local endpoint)
     "pipeline.cmd_config",     # myflix config from-stack|show
 )
