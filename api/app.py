@@ -1,18 +1,34 @@
 """MyFlix API routes (Chalice). Each route hands its parameters to chalicelib.service and returns the answer.
 
-Errors: chalicelib raises 400/404/502/503 errors with a message; the `never_500` middleware turns
-anything unexpected into a JSON 503, so a client never sees a 500 or a stack trace.
+Errors: chalicelib raises 400/404/413/502/503 errors with a message; the `never_500` middleware turns
+anything unexpected into a JSON 503, so a client never sees a 500 or a stack trace. It also writes
+every body as strict JSON (no NaN/Infinity) and adds the security headers (API Gateway passes
+them through), so Lambda and `myflix serve` answer alike.
 """
+import json
 import os
 import sys
 
 from chalice import Chalice, CORSConfig, Response
 
-from chalicelib import config, openapi
+from chalicelib import checks, config, openapi
+from chalicelib.errors import TableUnavailable
 from chalicelib.service import get_service
 
 app = Chalice(app_name="myflix-api")
 app.api.cors = CORSConfig(allow_origin=config.from_env().cors_origin, max_age=600)
+
+
+# An answer is data, never a document to render or frame: what a reviewer expects on an API
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+_SERVICE_ERROR = {"Code": "ServiceError",
+                  "Message": "the API hit an unexpected error while answering (it is logged); try again, "
+                             "and report it if it persists"}
 
 
 @app.middleware("http")
@@ -22,12 +38,19 @@ def never_500(event, get_response):
     except Exception as err:  # noqa: BLE001 - the last guard: nothing leaves as a 500
         print(f"myflix api: unexpected {type(err).__name__}: {err}", file=sys.stderr)
         response = Response(status_code=500, body={})
+    headers = {k: v for k, v in (response.headers or {}).items() if k.lower() != "content-type"}
     if response.status_code == 500:
-        headers = {k: v for k, v in (response.headers or {}).items() if k.lower() != "content-type"}
-        response = Response(status_code=503, headers=headers, body={
-            "Code": "ServiceError",
-            "Message": "the API hit an unexpected error while answering (it is logged); try again, "
-                       "and report it if it persists"})
+        response = Response(status_code=503, headers=headers, body=_SERVICE_ERROR)
+    if not isinstance(response.body, (str, bytes)):
+        try:   # Chalice's own json.dumps would write NaN/Infinity, which no JSON parser reads
+            body = json.dumps(response.body, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as err:
+            print(f"myflix api: an answer is not strict JSON ({err})", file=sys.stderr)
+            response, body = Response(status_code=503, headers=headers, body=None), json.dumps(_SERVICE_ERROR)
+        response.body = body
+        response.headers = {**headers, "Content-Type": "application/json"}
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 
@@ -67,12 +90,16 @@ def cluster_movies(cluster_id):
 
 @app.route("/recommendations", methods=["POST"], content_types=["application/json"])
 def recommendations():
-    return get_service().recommend(app.current_request.json_body, _params())
+    return get_service().recommend(checks.json_body(app.current_request.raw_body), _params())
 
 
 @app.route("/openapi.json")
 def openapi_document():
-    return openapi.document()
+    try:
+        index = get_service().index()
+    except TableUnavailable:   # no table yet: the document names no genres or features
+        return openapi.document()
+    return openapi.document(index.genre_names, index.features)
 
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # cold start in Lambda: load the table before the first request

@@ -18,6 +18,9 @@ DEFAULT_NPROBE = 1          # clusters searched for similar movies: the movie's 
 MAX_NPROBE = 64
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_OFFSET = 10_000_000
+YEAR_RANGE = (0, 3000)     # the /movies year filter
+MAX_CLUSTER_ID = 10_000
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ from chalicelib.config import Settings
 from chalicelib.errors import EndpointUnavailable, InvalidRequest
 from chalicelib.tables import s3_to_local
 
+MAX_MODEL_MESSAGE = 300   # the model's message may quote the caller's input: only its start goes back
+
+
+# The handler's refusals (docs/CONTRACTS.md "Serving"): bad features 400, Content-Type 415, Accept 406.
+MODEL_REFUSALS = (400, 406, 415)
+
 
 class SageMakerEndpoint:
     def __init__(self, settings: Settings, client=None):
@@ -45,9 +51,11 @@ class SageMakerEndpoint:
         except ClientError as err:
             error = err.response.get("Error", {})
             message = error.get("Message", str(err))
-            # the container's 400 arrives as ModelError with OriginalStatusCode 400
-            if err.response.get("OriginalStatusCode") == 400 or "client error (400)" in message:
-                raise InvalidRequest(f"the model rejected the features: {_model_message(message)}") from None
+            # the handler's refusal (400/406/415) arrives as ModelError with OriginalStatusCode
+            if err.response.get("OriginalStatusCode") in MODEL_REFUSALS or any(
+                    f"client error ({status})" in message for status in MODEL_REFUSALS):
+                original = err.response.get("OriginalMessage") or message
+                raise InvalidRequest(f"the model rejected the features: {_model_message(original)[:MAX_MODEL_MESSAGE]}") from None
             raise EndpointUnavailable(f"endpoint {name} failed: {error.get('Code', '')}: {message}") from None
         except BotoCoreError as err:
             raise EndpointUnavailable(f"endpoint {name} is unreachable: {err}") from None
@@ -146,12 +154,13 @@ class LocalEndpoint:
 
     def predict(self, features: dict) -> dict:
         handler, model = self._model()
-        try:
-            data = handler.input_fn(json.dumps(features), "application/json", model)
-            body, _ = handler.output_fn(handler.predict_fn(data, model), "application/json")
-        except handler.InputError as err:
-            raise InvalidRequest(f"the model rejected the features: {err.message}") from None
-        return json.loads(body)
+        # respond() is what the container's transform_fn answers with: same statuses, same bodies
+        answer = handler.respond(model, json.dumps(features), "application/json", "application/json")
+        if answer.status in MODEL_REFUSALS:
+            raise InvalidRequest(f"the model rejected the features: {_model_message(answer.body.decode())[:MAX_MODEL_MESSAGE]}")
+        if answer.status != 200:
+            raise EndpointUnavailable(f"the endpoint's model answered {answer.status}: {answer.body[:200]!r}")
+        return json.loads(answer.body)
 
 
 def make_endpoint(settings: Settings):

@@ -2,10 +2,26 @@
 
 They subclass Chalice's view errors so a route only raises; Chalice turns them into responses
 (with the CORS headers). Nothing here may end in a 500: see `app.py`'s guard middleware.
+`clip` is how a message quotes what the caller sent: a short piece, never the whole input.
 """
 from __future__ import annotations
 
 from chalice import BadRequestError, ChaliceViewError, NotFoundError
+
+QUOTE_CHARS = 40
+
+
+def clip(value, limit: int = QUOTE_CHARS) -> str:
+    """`value` quoted for an error message: repr'd (control characters escaped), at most `limit` characters of it."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
+def clip_list(values, count: int = 5) -> str:
+    """The first `count` items of `values`, each clipped, and how many more there were."""
+    values = list(values)
+    shown = ", ".join(clip(v) for v in values[:count])
+    return f"[{shown}]" + (f" and {len(values) - count} more" if len(values) > count else "")
 
 
 class InvalidRequest(BadRequestError):
@@ -14,6 +30,11 @@ class InvalidRequest(BadRequestError):
 
 class UnknownItem(NotFoundError):
     """404: a movie or cluster id that is not in the published table."""
+
+
+class PayloadTooLarge(ChaliceViewError):
+    """413: a request body larger than the route takes."""
+    STATUS_CODE = 413
 
 
 class TableUnavailable(ChaliceViewError):

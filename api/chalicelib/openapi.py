@@ -1,17 +1,34 @@
-"""The OpenAPI 3 document served at GET /openapi.json: every route, its parameters and answers."""
+"""The OpenAPI 3 document served at GET /openapi.json: every route, its parameters, bounds and answers.
+
+The bounds come from the same constants the checks use (chalicelib.checks, config, service), and
+the genre enums and feature names from the loaded table, so the document and the code cannot drift;
+tests/test_api_schemathesis.py runs schemathesis over it against the real server. An empty query
+value (`?limit=`) means "not given" (`allowEmptyValue`).
+"""
 from __future__ import annotations
 
+from chalicelib import checks
 from chalicelib import config as cfg
+from chalicelib.index import SORTS
 
-_ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-_ERRORS = {"400": {**_ERROR, "description": "malformed request (the message says what and why)"},
-           "404": {**_ERROR, "description": "unknown movie or cluster id"},
-           "503": {**_ERROR, "description": "the published table is not available yet"}}
+_ERROR_SCHEMA = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def _error(description):
+    return {"description": description, "content": _ERROR_SCHEMA}
+
+
+_ERRORS = {"400": _error("malformed request (the message says what and why)"),
+           "404": _error("unknown movie or cluster id"),
+           "503": _error("the published table is not available yet")}
 
 
 def _param(name, where, schema, description, required=False):
-    return {"name": name, "in": where, "required": required or where == "path", "schema": schema,
-            "description": description}
+    param = {"name": name, "in": where, "required": required or where == "path", "schema": schema,
+             "description": description}
+    if where == "query":
+        param["allowEmptyValue"] = True   # empty = not given
+    return param
 
 
 def _ok(ref, description="OK"):
@@ -19,36 +36,80 @@ def _ok(ref, description="OK"):
                     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}, **_ERRORS}
 
 
-LIMIT = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": cfg.MAX_LIMIT,
-                                  "default": cfg.DEFAULT_LIMIT}, "how many movies to return")
-OFFSET = _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "how many to skip (paging)")
-SORT = _param("sort", "query", {"type": "string", "enum": ["votes", "rating", "year", "title", "distance"],
-                                "default": "votes"}, "order: most voted, best rated, newest, by title, or nearest the cluster centre")
-NPROBE = _param("nprobe", "query", {"type": "integer", "minimum": 1, "maximum": cfg.MAX_NPROBE,
-                                    "default": cfg.DEFAULT_NPROBE},
+def _int(low, high, default=None):
+    schema = {"type": "integer", "minimum": low, "maximum": high}
+    return schema if default is None else {**schema, "default": default}
+
+
+LIMIT = _param("limit", "query", _int(1, cfg.MAX_LIMIT, cfg.DEFAULT_LIMIT), "how many movies to return")
+OFFSET = _param("offset", "query", _int(0, cfg.MAX_OFFSET, 0), "how many to skip (paging)")
+SORT = _param("sort", "query", {"type": "string", "enum": list(SORTS), "default": "votes"},
+              "order: most voted, best rated, newest, by title, or nearest the cluster centre")
+NPROBE = _param("nprobe", "query", _int(1, cfg.MAX_NPROBE, cfg.DEFAULT_NPROBE),
                 "clusters searched: the movie's own plus the nearest others, nprobe in all")
-MOVIE_ID = _param("id", "path", {"type": "string", "example": "tt0133093"}, "IMDb id (tconst)")
+MOVIE_ID = _param("id", "path", {"type": "string", "pattern": "^[A-Za-z0-9]{1,32}$", "example": "tt0133093"},
+                  "IMDb id (tconst); any other id is a 404")
+# no control characters (C0, C1): a NUL in a title search is an error, not a match-everything
+TEXT = {"type": "string", "maxLength": 200, "pattern": f"^[^{checks.CONTROL_CHARS}]*$"}
 
 
-def document() -> dict:
-    movie = {"type": "object", "properties": {
+def _features_schema(features: list[str] | None, genres: list[str] | None) -> dict:
+    numeric = {name: {"type": "number", "minimum": low, "maximum": high}
+               for name, (low, high) in checks.FEATURE_RANGES.items()}
+    schema = {"type": "object", "description": "named features (the model's); genre columns may be given as a "
+              "'genres' list", "example": {"startYear": 1999, "runtimeMinutes": 136, "genres": ["Action", "Sci-Fi"],
+                                           "averageRating": 8.7, "numVotes": 2000000}}
+    if not features:
+        return {**schema, "properties": numeric}
+    model_genres = checks.feature_genres(features, genres or [])
+    properties = {**{f: numeric.get(f, {"type": "number"}) for f in features if f not in model_genres},
+                  **{g: {"type": "integer", "enum": [0, 1]} for g in model_genres},
+                  "genres": {"type": "array", "items": {"type": "string", "enum": model_genres}, "maxItems": 30}}
+    required = [f for f in features if f not in model_genres]
+    return {**schema, "properties": properties, "required": required, "additionalProperties": False,
+            "anyOf": [{"required": ["genres"]}, {"required": model_genres}]}
+
+
+def document(genres: list[str] | None = None, features: list[str] | None = None) -> dict:
+    """The document; `genres` (the table's) and `features` (the model's) make the enums exact."""
+    movie = {"type": "object", "required": ["id", "title", "genres", "votes", "cluster"], "properties": {
         "id": {"type": "string"}, "title": {"type": "string"}, "year": {"type": "integer", "nullable": True},
         "runtime": {"type": "integer", "nullable": True}, "genres": {"type": "array", "items": {"type": "string"}},
         "rating": {"type": "number", "nullable": True}, "votes": {"type": "integer"},
-        "cluster": {"type": "integer"}, "distance": {"type": "number", "description": "to its cluster's centre"},
+        "cluster": {"type": "integer"},
+        "distance": {"type": "number", "nullable": True, "description": "to its cluster's centre"},
         "similarity_distance": {"type": "number", "description": "to the query (similar and recommendation answers)"}}}
+    genre = {"type": "string", "enum": list(genres)} if genres else {"type": "string"}
+    page = {"type": "object", "required": ["total", "limit", "offset", "movies"], "properties": {
+        "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+        "cluster": {"type": "integer"},
+        "movies": {"type": "array", "items": {"$ref": "#/components/schemas/Movie"}}}}
+    recommendations = {**_ok("Recommendations"),
+                       "404": _error("a liked movie id is not in the published table"),
+                       "413": _error("the body is larger than 64 KiB"),
+                       "415": _error("the body is not application/json"),
+                       "502": _error("the model endpoint did not answer")}
+    request = {"type": "object", "description": "exactly one of liked / features",
+               "oneOf": [{"required": ["liked"]}, {"required": ["features"]}],
+               "additionalProperties": False, "properties": {
+                   "liked": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100,
+                             "example": ["tt0133093"]},
+                   "features": _features_schema(features, genres),
+                   "limit": _int(1, cfg.MAX_LIMIT), "nprobe": _int(1, cfg.MAX_NPROBE)}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "MyFlix API", "version": "1.0.0",
-                 "description": "Movie clusters of the MyFlix pipeline: search, similar movies, clusters, recommendations."},
+                 "description": "Movie clusters of the MyFlix pipeline: search, similar movies, clusters, recommendations. "
+                                "Errors are {Code, Message}; an empty query value means the parameter is not given."},
         "paths": {
             "/health": {"get": {"summary": "is the table loaded; which execution published it",
-                                "responses": {"200": {"description": "status"}}}},
+                                "responses": {"200": {"description": "status", "content": {"application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Health"}}}}}}},
             "/movies": {"get": {"summary": "search movies", "parameters": [
-                _param("q", "query", {"type": "string"}, "text in the title (case-insensitive)"),
-                _param("genre", "query", {"type": "string"}, "one genre, as IMDb spells it"),
-                _param("year_min", "query", {"type": "integer"}, "first year"),
-                _param("year_max", "query", {"type": "integer"}, "last year"), LIMIT, OFFSET, SORT],
+                _param("q", "query", TEXT, "text in the title (case-insensitive); blank: every title"),
+                _param("genre", "query", genre, "one genre, as IMDb spells it"),
+                _param("year_min", "query", _int(*cfg.YEAR_RANGE), "first year"),
+                _param("year_max", "query", _int(*cfg.YEAR_RANGE), "last year (before year_min: nothing matches)"), LIMIT, OFFSET, SORT],
                 "responses": _ok("MoviePage")}},
             "/movies/{id}": {"get": {"summary": "one movie", "parameters": [MOVIE_ID], "responses": _ok("Movie")}},
             "/movies/{id}/similar": {"get": {
@@ -57,37 +118,35 @@ def document() -> dict:
             "/clusters": {"get": {"summary": "every cluster: size, top genres, examples",
                                   "responses": _ok("Clusters")}},
             "/clusters/{id}/movies": {"get": {"summary": "the movies of one cluster", "parameters": [
-                _param("id", "path", {"type": "integer"}, "cluster id"), LIMIT, OFFSET, SORT],
+                _param("id", "path", _int(0, cfg.MAX_CLUSTER_ID), "cluster id"), LIMIT, OFFSET, SORT],
                 "responses": _ok("MoviePage")}},
             "/recommendations": {"post": {
                 "summary": "movies for a list of liked movies, or for a feature vector (through the model endpoint)",
                 "parameters": [LIMIT, NPROBE],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/RecommendationRequest"}}}},
-                "responses": {**_ok("Recommendations"),
-                              "502": {**_ERROR, "description": "the model endpoint did not answer"}}}},
-            "/openapi.json": {"get": {"summary": "this document", "responses": {"200": {"description": "OpenAPI 3"}}}},
+                "responses": recommendations}},
+            "/openapi.json": {"get": {"summary": "this document", "responses": {"200": {
+                "description": "OpenAPI 3", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         },
         "components": {"schemas": {
-            "Error": {"type": "object", "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}}},
+            "Error": {"type": "object", "required": ["Code", "Message"],
+                      "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}}},
+            "Health": {"type": "object", "required": ["status", "mode"], "properties": {
+                "status": {"type": "string", "enum": ["ok", "no table"]}, "mode": {"type": "string"},
+                "message": {"type": "string"}, "movies": {"type": "integer"}, "clusters": {"type": "integer"},
+                "genres": {"type": "array", "items": {"type": "string"}}}},
             "Movie": movie,
-            "MoviePage": {"type": "object", "properties": {
-                "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
-                "movies": {"type": "array", "items": {"$ref": "#/components/schemas/Movie"}}}},
-            "Similar": {"type": "object", "properties": {
+            "MoviePage": page,
+            "Similar": {"type": "object", "required": ["movie", "nprobe", "similar"], "properties": {
                 "movie": {"$ref": "#/components/schemas/Movie"}, "nprobe": {"type": "integer"},
                 "similar": {"type": "array", "items": {"$ref": "#/components/schemas/Movie"}}}},
-            "Clusters": {"type": "object", "properties": {"k": {"type": "integer"}, "clusters": {"type": "array"}}},
-            "RecommendationRequest": {"type": "object", "description": "exactly one of liked / features", "properties": {
-                "liked": {"type": "array", "items": {"type": "string"}, "example": ["tt0133093"]},
-                "features": {"type": "object", "description": "named features (the model's 26), genre columns "
-                             "may be given as a 'genres' list", "example": {
-                                 "startYear": 1999, "runtimeMinutes": 136, "genres": ["Action", "Sci-Fi"],
-                                 "averageRating": 8.7, "numVotes": 2000000}},
-                "limit": {"type": "integer"}, "nprobe": {"type": "integer"}}},
-            "Recommendations": {"type": "object", "properties": {
+            "Clusters": {"type": "object", "required": ["k", "clusters"],
+                         "properties": {"k": {"type": "integer"}, "clusters": {"type": "array"}}},
+            "RecommendationRequest": request,
+            "Recommendations": {"type": "object", "required": ["based_on", "movies"], "properties": {
                 "based_on": {"type": "string", "enum": ["liked", "features"]},
-                "cluster": {"type": "integer"},
+                "cluster": {"type": "integer"}, "nprobe": {"type": "integer"},
                 "movies": {"type": "array", "items": {"$ref": "#/components/schemas/Movie"}}}},
         }},
     }

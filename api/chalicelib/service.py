@@ -16,35 +16,15 @@ import time
 import numpy as np
 
 from chalicelib import config as cfg
+from chalicelib.checks import (check_features, check_known, choice_param, feature_genres, int_param, json_ints,
+                               text_param)
 from chalicelib.endpoint import make_endpoint
-from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem
+from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem, clip, clip_list
 from chalicelib.index import SORTS, MovieIndex
 from chalicelib.tables import get_table, read_rows
 
 MAX_LIKED = 100
 MAX_QUERY = 200
-
-
-# --- parameter checks ------------------------------------------------------------------------------
-
-def int_param(params: dict, name: str, default: int | None, low: int | None = None, high: int | None = None):
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise InvalidRequest(f"'{name}' must be a whole number, got {raw!r}") from None
-    if low is not None and value < low or high is not None and value > high:
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise InvalidRequest(f"'{name}' must be {bounds}, got {value}")
-    return value
-
-
-def check_known(params: dict, allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise InvalidRequest(f"unknown query parameter(s) {unknown}; this route takes {list(allowed)}")
 
 
 class Service:
@@ -109,24 +89,25 @@ class Service:
         try:
             index = self.index()
         except TableUnavailable as err:
-            return {"status": "no table", "message": str(err), "mode": self._mode()}
+            return {"status": "no table", "message": _without_paths(str(err), self.settings), "mode": self._mode()}
         params = index.meta
         return {
             "status": "ok", "mode": self._mode(), "movies": len(index), "clusters": len(index.cluster_ids),
             "location": self._ref.location if self._ref else None,
             "execution_id": params.get("myflix_execution_id"),
             "model_package_arn": params.get("myflix_model_package_arn"),
-            "skipped_rows": index.skipped, "catalog_error": self._last_error,
+            "skipped_rows": index.skipped,
+            "catalog_error": _without_paths(self._last_error, self.settings) if self._last_error else None,
             "genres": index.genre_names,
         }
 
     def _mode(self) -> str:
-        return f"local ({self.settings.workdir})" if self.settings.local else "aws"
+        return "local" if self.settings.local else "aws"
 
     def _row(self, index: MovieIndex, movie_id: str) -> int:
         row = index.row_of(movie_id)
         if row is None:
-            raise UnknownItem(f"no movie with id {movie_id!r} in the published table")
+            raise UnknownItem(f"no movie with id {clip(movie_id)} in the published table")
         return row
 
     def _page(self, index: MovieIndex, rows: np.ndarray, limit: int, offset: int) -> dict:
@@ -137,23 +118,15 @@ class Service:
     def list_movies(self, params: dict) -> dict:
         check_known(params, ("q", "genre", "year_min", "year_max", "limit", "offset", "sort"))
         index = self.index()
-        q = (params.get("q") or "").strip()
-        if len(q) > MAX_QUERY:
-            raise InvalidRequest(f"'q' is {len(q)} characters long; at most {MAX_QUERY}")
-        genre = params.get("genre") or None
-        if genre is not None and genre not in index.genre_names:
-            raise InvalidRequest(f"unknown genre {genre!r}; known genres: {index.genre_names}")
-        year_min = int_param(params, "year_min", None, 0, 3000)
-        year_max = int_param(params, "year_max", None, 0, 3000)
-        if year_min is not None and year_max is not None and year_min > year_max:
-            raise InvalidRequest(f"'year_min' ({year_min}) is after 'year_max' ({year_max})")
+        q = text_param(params, "q", MAX_QUERY)
+        genre = choice_param(params, "genre", index.genre_names, None, "genre")
+        year_min = int_param(params, "year_min", None, *cfg.YEAR_RANGE)
+        year_max = int_param(params, "year_max", None, *cfg.YEAR_RANGE)
         limit = int_param(params, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT)
-        offset = int_param(params, "offset", 0, 0, 10_000_000)
-        sort = params.get("sort") or "votes"
-        if sort not in SORTS:
-            raise InvalidRequest(f"unknown sort {sort!r}; use one of {list(SORTS)}")
-        rows = index.filter_rows(q=q or None, genre=genre, year_min=year_min, year_max=year_max)
-        return self._page(index, index.sort_rows(rows, sort, q or None), limit, offset)
+        offset = int_param(params, "offset", 0, 0, cfg.MAX_OFFSET)
+        sort = choice_param(params, "sort", SORTS, "votes", "sort")
+        rows = index.filter_rows(q=q, genre=genre, year_min=year_min, year_max=year_max)
+        return self._page(index, index.sort_rows(rows, sort, q), limit, offset)
 
     def get_movie(self, movie_id: str) -> dict:
         index = self.index()
@@ -179,17 +152,12 @@ class Service:
     def cluster_movies(self, cluster_id: str, params: dict) -> dict:
         check_known(params, ("limit", "offset", "sort"))
         index = self.index()
-        try:
-            cluster = int(cluster_id)
-        except ValueError:
-            raise InvalidRequest(f"cluster id must be a whole number, got {cluster_id!r}") from None
+        cluster = int_param({"cluster id": cluster_id}, "cluster id", None, 0, cfg.MAX_CLUSTER_ID)
         if cluster not in index.block_of:
             raise UnknownItem(f"no cluster {cluster}; clusters are {[int(c) for c in index.cluster_ids]}")
         limit = int_param(params, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT)
-        offset = int_param(params, "offset", 0, 0, 10_000_000)
-        sort = params.get("sort") or "votes"
-        if sort not in SORTS:
-            raise InvalidRequest(f"unknown sort {sort!r}; use one of {list(SORTS)}")
+        offset = int_param(params, "offset", 0, 0, cfg.MAX_OFFSET)
+        sort = choice_param(params, "sort", SORTS, "votes", "sort")
         rows = index.sort_rows(index.filter_rows(cluster=cluster), sort)
         return {"cluster": cluster, **self._page(index, rows, limit, offset)}
 
@@ -199,7 +167,9 @@ class Service:
             raise InvalidRequest('send a JSON object: {"liked": ["tt0133093", ...]} or {"features": {...}}')
         unknown = sorted(set(body) - {"liked", "features", "limit", "nprobe"})
         if unknown:
-            raise InvalidRequest(f"unknown field(s) {unknown}; send 'liked' or 'features' (and optionally 'limit', 'nprobe')")
+            raise InvalidRequest(f"unknown field(s) {clip_list(unknown)}; send 'liked' or 'features' "
+                                 "(and optionally 'limit', 'nprobe')")
+        json_ints(body, ("limit", "nprobe"))
         merged = {**params, **{k: body[k] for k in ("limit", "nprobe") if k in body}}
         limit = int_param(merged, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT)
         nprobe = int_param(merged, "nprobe", cfg.DEFAULT_NPROBE, 1, cfg.MAX_NPROBE)
@@ -216,7 +186,7 @@ class Service:
             found = {i: index.row_of(i) for i in liked}
             missing = [i for i, row in found.items() if row is None]
             if missing:
-                raise UnknownItem(f"no movie with id(s) {missing[:10]} in the published table")
+                raise UnknownItem(f"no movie with id(s) {clip_list(missing)} in the published table")
             rows = sorted(set(found.values()))
             query = index.emb[rows].mean(axis=0)
             hits = index.search(query, limit, nprobe, exclude=set(rows))
@@ -227,18 +197,28 @@ class Service:
             raise InvalidRequest("'features' must be an object of named features, e.g. "
                                  '{"startYear": 1999, "runtimeMinutes": 136, "genres": ["Action", "Sci-Fi"], '
                                  '"averageRating": 8.7, "numVotes": 2000000}')
+        check_features(features, feature_genres(index.features, index.genre_names))
         answer = self.endpoint.predict(features)
         try:
             prediction = answer["predictions"][0]
             cluster, scaled = int(prediction["cluster"]), np.asarray(prediction["scaled"], dtype=np.float32)
         except (KeyError, IndexError, TypeError, ValueError):
-            raise EndpointUnavailable(f"the endpoint's answer has no predictions[0].cluster/scaled: {str(answer)[:200]}") from None
+            raise EndpointUnavailable(f"the endpoint's answer has no predictions[0].cluster/scaled: {clip(answer, 200)}") from None
         if scaled.shape != (index.emb.shape[1],):
             raise EndpointUnavailable(f"the endpoint's model reads {scaled.size} features but the table holds "
                                    f"{index.emb.shape[1]}: the endpoint and the table come from different runs")
         hits = index.search(scaled, limit, nprobe, first_cluster=cluster)
         return {"based_on": "features", "cluster": cluster, "distance": prediction.get("distance"),
                 "nprobe": nprobe, "movies": self._hits(index, hits)}
+
+
+def _without_paths(message: str, settings: cfg.Settings) -> str:
+    """`message` with the local work folder's path replaced by `<workdir>`: /health is public."""
+    if settings.workdir is None:
+        return message
+    for path in {str(settings.workdir), settings.workdir.as_posix()}:
+        message = message.replace(path, "<workdir>")
+    return message
 
 
 _SERVICE: Service | None = None
