@@ -1,13 +1,15 @@
-"""`myflix registry list|approve`: the local model registry (`<workdir>/registry/`).
+"""`myflix registry list|approve|reject`: the local model registry (`<workdir>/registry/`), and what follows.
 
 The local run registers each model in `<workdir>/registry/<group>/<version>.json` (the shape of
-DescribeModelPackage). `list` shows the versions; `approve` (or `approve --reject`) sets the
-approval status, as UpdateModelPackage does on AWS.
+DescribeModelPackage). `list` shows the versions; `approve` and `reject` (or `approve --reject`)
+set the approval status, as UpdateModelPackage does on AWS, and then hand the registry's
+"Model Package State Change" event to the very deployer the AWS Lambda runs (deployer/):
+Approved -> the staging endpoint, its smoke test through the local endpoint server, then prod
+and the table (unless --no-promote); Rejected while live on prod -> rollback.
 """
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,14 @@ def add_commands(subparsers: Any) -> None:
                          help="which version (default: the newest)")
     approve.add_argument("--reject", action="store_true", help="set Rejected instead of Approved")
     approve.add_argument("--description", default=None, help="ApprovalDescription to record")
+    approve.add_argument("--no-promote", action="store_true",
+                         help="stop at the staging endpoint and its smoke test (then: myflix deploy promote --local)")
     approve.set_defaults(func=cmd_approve)
+    reject = sub.add_parser("reject", parents=[common],
+                            help="reject a version (rolls prod back when it is the live one)")
+    reject.add_argument("package", nargs="?", default=None, help="which version (default: the newest)")
+    reject.add_argument("--description", default=None, help="ApprovalDescription to record")
+    reject.set_defaults(func=cmd_approve, reject=True, no_promote=False)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -73,12 +82,17 @@ def cmd_approve(args: argparse.Namespace) -> int:
     except registry.RegistryError as err:
         raise UserError(str(err)) from None
     print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}")
-    endpoint = args.workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json"
+    return deploy_decision(args.workdir, package, promote=not args.no_promote)
+
+
+def deploy_decision(workdir: Path, package: dict, promote: bool = True) -> int:
+    """What the registry's decision sets off: the same event, the same deployer as on AWS."""
+    from pipeline.cli import UserError
+    from pipeline.cmd_deploy import local_deployer
+
+    from deployer.release import DeployError, event_for
     try:
-        serving = json.loads(endpoint.read_text(encoding="utf-8")).get("ModelPackageArn")
-    except (OSError, ValueError):
-        serving = None
-    if serving and serving != package["ModelPackageArn"]:
-        # Approval changes the registry only; the pipeline's Deploy step is what moves endpoints.
-        print(f"the local endpoint {schema.ENDPOINT_NAME} still serves {serving}")
-    return 0
+        result = local_deployer(workdir, auto_promote=promote).handle_event(event_for(package))
+    except DeployError as err:
+        raise UserError(str(err)) from None
+    return 0 if result["outcome"] in ("promoted", "rolled-back", "staged", "ignored") else 1

@@ -2,9 +2,9 @@
 
 What `make run` calls. It writes the bundled demo data into the local object store, builds the
 very definition that goes to SageMaker (local bucket, region and role), uploads the code bundle
-to the local store, runs the definition with the local runner (ModelApprovalStatus=Approved, so
-the local endpoint gets deployed), prints where every result went, then serves (pipeline.cmd_serve)
-unless --no-serve.
+to the local store, runs the definition with the local runner, approves the model it registered
+(`myflix registry approve`: the deployer's staging endpoint, smoke test, prod endpoint and table,
+as on AWS), prints where every result went, then serves (pipeline.cmd_serve) unless --no-serve.
 """
 from __future__ import annotations
 
@@ -140,14 +140,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides[name] = import_local_file(workdir, overrides[name], name)
         elif name in declared:
             overrides[name] = uri
-    if APPROVAL_PARAMETER in declared:
-        overrides.setdefault(APPROVAL_PARAMETER, "Approved")
     runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,
                          use_cache=not args.no_cache)
     try:
         result = runner.run(definition, overrides)
     except DefinitionError as err:
         raise UserError(str(err)) from None
+    deployed = 0
+    if result["PipelineExecutionStatus"] == "Succeeded":
+        deployed = approve_and_deploy(workdir, result, overrides.get(APPROVAL_PARAMETER))
     print()
     print(summarize(workdir, result))
     print(f"\ntotal {time.monotonic() - started:.1f}s; step by step: myflix pipeline status --local"
@@ -157,9 +158,37 @@ def cmd_run(args: argparse.Namespace) -> int:
               "that already succeeded are reused from the cache, so it resumes at the failed step.",
               file=sys.stderr)
         return 1
+    if deployed != 0:
+        print("\nthe model was registered but not released (see the deploy lines above); "
+              "myflix deploy status --local says why", file=sys.stderr)
+        return 1
     if args.no_serve:
         return 0
     return serve_results(workdir, args.host, args.port)
+
+
+def approve_and_deploy(workdir: Path, result: dict, approval: str | None) -> int:
+    """Approve the package this execution registered, as a reviewer would: the registry's event
+    then goes to the deployer (staging -> smoke test -> prod + table). -p model_approval_status=
+    Rejected or PendingManualApproval leaves it to the reviewer (`myflix registry approve`)."""
+    from pipeline.cmd_registry import deploy_decision
+    from pipeline.local import registry
+
+    mine = [p for p in registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)
+            if (p.get("CustomerMetadataProperties") or {}).get("myflix_execution_id") == result["PipelineExecutionId"]]
+    if not mine:
+        return 0                             # the quality gate stopped it, or another group
+    package = mine[0]
+    if approval not in (None, "", "Approved"):
+        print(f"\n{package['ModelPackageArn']} stays {package['ModelApprovalStatus']} "
+              f"(-p {APPROVAL_PARAMETER}={approval}); release it with: myflix registry approve", flush=True)
+        return 0
+    print(f"\napproving {package['ModelPackageArn']} (as `myflix registry approve` does): "
+          "staging -> smoke test -> prod", flush=True)
+    if package["ModelApprovalStatus"] != "Approved":
+        package = registry.set_approval(workdir, package["ModelPackageArn"], "Approved",
+                                        description="approved by myflix run")
+    return deploy_decision(workdir, package, promote=True)
 
 
 def serve_results(workdir: Path, host: str, port: int) -> int:
@@ -218,6 +247,8 @@ def summarize(workdir: Path, result: dict) -> str:
         lines.append(f"quality gate metrics: silhouette {_num(evaluation.get('silhouette'))}, "
                      f"recall@{evaluation.get('recall_k')} {_num(evaluation.get('recall_at_k'))}, "
                      f"largest cluster share {_num(sizes.get('max_share'))}")
+        from pipeline.reports.drift import summary_lines   # drift and churn against production
+        lines += summary_lines(evaluation)
     for step in result.get("Steps", []):
         if step.get("StepType") == "Condition" and step.get("StepStatus") == "Succeeded":
             outcome = (step.get("Metadata") or {}).get("Condition", {}).get("Outcome")
@@ -234,10 +265,12 @@ def summarize(workdir: Path, result: dict) -> str:
         latest = packages[0]
         lines.append(f"  registry   {latest['ModelPackageArn']} ({latest['ModelApprovalStatus']}), "
                      f"model {latest['InferenceSpecification']['Containers'][0]['ModelDataUrl']}")
-    endpoint = _load_json(workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json")
-    if isinstance(endpoint, dict):
-        lines.append(f"  endpoint   {endpoint.get('EndpointName')} {endpoint.get('EndpointStatus')} "
-                     f"(package {endpoint.get('ModelPackageArn')})")
+    for name in (schema.STAGING_ENDPOINT_NAME, schema.ENDPOINT_NAME):
+        endpoint = _load_json(workdir / "endpoints" / f"{name}.json")
+        if isinstance(endpoint, dict):
+            smoke = (endpoint.get("Tags") or {}).get("myflix:smoke", "not-run")
+            lines.append(f"  endpoint   {endpoint.get('EndpointName')} {endpoint.get('EndpointStatus')} "
+                         f"(package {endpoint.get('ModelPackageArn')}, smoke test {smoke})")
     reports = sorted({_rel(p) for name, p in files.items() if "/" in name
                       and p.suffix in (".png", ".json") and p.name != "features.json"})
     if reports:

@@ -84,15 +84,8 @@ def parameter_specs(bucket: str) -> list[ParameterSpec]:
         ParameterSpec("processing_instance_type", DEFAULT_INSTANCE_TYPE, "processing steps"),
         ParameterSpec("training_instance_type", DEFAULT_INSTANCE_TYPE, "training steps"),
         ParameterSpec("model_approval_status", "PendingManualApproval",
-                      "Register: " + " | ".join(APPROVAL_STATUSES) + " (Deploy runs when Approved)"),
-        ParameterSpec("endpoint_name", schema.ENDPOINT_NAME, "Deploy: endpoint created or updated"),
-        # deploy.py's --instance-type; named apart from the processing/training instance types
-        ParameterSpec("deploy_instance_type", str(d["instance_type"]),
-                      "Deploy: instance type; empty = serverless"),
-        ParameterSpec("serverless_memory_mb", int(d["serverless_memory_mb"]),
-                      "Deploy: serverless memory, MB"),
-        ParameterSpec("serverless_max_concurrency", int(d["serverless_max_concurrency"]),
-                      "Deploy: serverless max concurrency"),
+                      "Register: " + " | ".join(APPROVAL_STATUSES) + " (Approved deploys it: staging, "
+                      "smoke test, then prod; see the deployer)"),
     ]
     return specs
 

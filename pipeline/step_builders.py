@@ -20,7 +20,7 @@ from sagemaker.core.network import NetworkConfig
 from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import (OutputDataConfig, ProcessingInput, ProcessingOutput,
                                    ProcessingS3Input, ProcessingS3Output)
-from sagemaker.core.workflow.conditions import (ConditionEquals, ConditionGreaterThanOrEqualTo,
+from sagemaker.core.workflow.conditions import (ConditionGreaterThanOrEqualTo,
                                                 ConditionLessThanOrEqualTo)
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
@@ -52,10 +52,9 @@ QUALITY_GATE = "QualityGate"
 QUALITY_GATE_FAILED = "QualityGateFailed"
 REGISTER = "Register"
 PUBLISH = "Publish"
-CHECK_APPROVAL = "CheckApproval"
-DEPLOY = "Deploy"
+# No Deploy step: approving the registered package is what deploys it (deployer/, docs/CONTRACTS.md "Releases").
 STEP_ORDER = (INGEST, PREPROCESS, TRAIN_SCALER, TUNE_KMEANS, TRAIN_KMEANS, EVALUATE, QUALITY_GATE,
-              QUALITY_GATE_FAILED, REGISTER, PUBLISH, CHECK_APPROVAL, DEPLOY)
+              QUALITY_GATE_FAILED, REGISTER, PUBLISH)
 ELBOW_PROPERTY_FILE = "ElbowReport"
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
 
@@ -333,7 +332,14 @@ def quality_gate_fail_step(ctx: BuildContext, evaluate: ProcessingStep,
                     error_message=Join(on="", values=values))
 
 
-def register_step(ctx: BuildContext, kmeans: TrainingStep, evaluate: ProcessingStep) -> ModelStep:
+def table_location(ctx: BuildContext) -> Join:
+    """This execution's prefix of the published table (Publish writes it, the deployer releases it)."""
+    return Join(on="", values=[f"s3://{ctx.bucket}/{schema.TABLE_PREFIX}/",
+                               ExecutionVariables.PIPELINE_EXECUTION_ID, "/"])
+
+
+def register_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: TrainingStep,
+                  evaluate: ProcessingStep) -> ModelStep:
     builder = ModelBuilder(
         s3_model_data_url=_model(kmeans), image_uri=ctx.image, role_arn=ctx.role,
         sagemaker_session=ctx.session,
@@ -349,7 +355,12 @@ def register_step(ctx: BuildContext, kmeans: TrainingStep, evaluate: ProcessingS
         content_types=["application/json"], response_types=["application/json"],
         inference_instances=["ml.m5.large", "ml.m5.xlarge"], transform_instances=["ml.m5.xlarge"],
         model_metrics=ModelMetrics(model_statistics=metrics),
-        customer_metadata_properties={"myflix_execution_id": ExecutionVariables.PIPELINE_EXECUTION_ID},
+        # what later readers of the package need: the deployer finds the table staged for it
+        # under myflix_table_uri; drift checks read the features and catalog it was trained on
+        customer_metadata_properties={"myflix_execution_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+                                      "myflix_features_uri": _output(preprocess, "features"),
+                                      "myflix_catalog_uri": _output(preprocess, "catalog"),
+                                      "myflix_table_uri": table_location(ctx)},
         description="MyFlix movie clusters: scaler + k-means over the 26 movie features.")
     return ModelStep(name=REGISTER, step_args=step_args, display_name="Register the model",
                      description=(f"Registers the model in the group {schema.MODEL_PACKAGE_GROUP} "
@@ -360,43 +371,19 @@ def register_step(ctx: BuildContext, kmeans: TrainingStep, evaluate: ProcessingS
 
 def publish_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: TrainingStep,
                  register: ModelStep) -> ProcessingStep:
-    table_location = Join(on="", values=[f"s3://{ctx.bucket}/{schema.TABLE_PREFIX}/",
-                                         ExecutionVariables.PIPELINE_EXECUTION_ID, "/"])
     return _processing_step(
         ctx, PUBLISH, "publish.py", display_name="Publish the clustered table",
         description=(f"Writes the clustered catalogue as parquet under a new prefix for this "
-                     f"execution, then points the Glue table {schema.GLUE_DATABASE}."
-                     f"{schema.GLUE_TABLE} at it."),
+                     f"execution, with the release manifest; the Glue table {schema.GLUE_DATABASE}."
+                     f"{schema.GLUE_TABLE} moves there when the package is promoted to prod."),
         inputs={"catalog": _output(preprocess, "catalog"), "features": _output(preprocess, "features"),
                 "model": _model(kmeans)},
         outputs=(),
-        extra_args=[("table_location", table_location), ("database", schema.GLUE_DATABASE),
+        extra_args=[("table_location", table_location(ctx)), ("database", schema.GLUE_DATABASE),
                     ("table", schema.GLUE_TABLE),
                     ("execution_id", ExecutionVariables.PIPELINE_EXECUTION_ID),
                     ("model_package_arn", register.properties.ModelPackageArn)],
         cache=False)
-
-
-def deploy_step(ctx: BuildContext, register: ModelStep) -> ProcessingStep:
-    return _processing_step(
-        ctx, DEPLOY, "deploy.py", display_name="Deploy the endpoint",
-        description=("Creates or updates the endpoint from the registered model package: "
-                     "serverless inference unless deploy_instance_type is set."),
-        inputs={}, outputs=(),
-        extra_args=[("model_package_arn", register.properties.ModelPackageArn),
-                    ("endpoint_name", ctx.params.endpoint_name), ("role_arn", ctx.role),
-                    ("instance_type", ctx.params.deploy_instance_type),
-                    ("serverless_memory_mb", ctx.params.serverless_memory_mb),
-                    ("serverless_max_concurrency", ctx.params.serverless_max_concurrency)],
-        cache=False)
-
-
-def check_approval_step(ctx: BuildContext, deploy: ProcessingStep) -> ConditionStep:
-    return ConditionStep(
-        name=CHECK_APPROVAL, display_name="Approved?",
-        description="Deploys only when the model approval status parameter is Approved.",
-        conditions=[ConditionEquals(left=ctx.params.model_approval_status, right="Approved")],
-        if_steps=[deploy], else_steps=[])
 
 
 def quality_gate_step(ctx: BuildContext, evaluate: ProcessingStep, report: PropertyFile,
@@ -421,9 +408,9 @@ def build_steps(ctx: BuildContext) -> list:
     tune, elbow = tune_kmeans_step(ctx, preprocess, scaler)
     kmeans = train_kmeans_step(ctx, preprocess, scaler, tune, elbow)
     evaluate, report = evaluate_step(ctx, preprocess, kmeans)
-    register = register_step(ctx, kmeans, evaluate)
+    register = register_step(ctx, preprocess, kmeans, evaluate)
     publish = publish_step(ctx, preprocess, kmeans, register)
-    approval = check_approval_step(ctx, deploy_step(ctx, register))
-    gate = quality_gate_step(ctx, evaluate, report, [register, publish, approval],
+    # The pipeline stops here: approving the package in the registry deploys it (deployer/).
+    gate = quality_gate_step(ctx, evaluate, report, [register, publish],
                              quality_gate_fail_step(ctx, evaluate, report))
     return [ingest, preprocess, scaler, tune, kmeans, evaluate, gate]

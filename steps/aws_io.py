@@ -1,24 +1,22 @@
-"""The edge that talks to AWS for Publish and Deploy: S3 parquet, the Glue table, the model registry, endpoints.
+"""The edge that talks to AWS for the steps: S3 parquet and objects, the Glue table, the model registry.
 
 With `MYFLIX_LOCAL_ROOT=<workdir>` set (the local runner sets it), every function uses the local
 stand-ins of docs/CONTRACTS.md instead ("Local AWS stand-ins"): `<workdir>/s3/<bucket>/<key>`,
 `<workdir>/catalog/<database>/<table>.json` (Glue's GetTable shape), `<workdir>/registry/<group>/
-<version>.json` (DescribeModelPackage shape) and `<workdir>/endpoints/<name>.json`. The step
+<version>.json` (DescribeModelPackage shape). Endpoints are the deployer's (deployer/). The step
 scripts call the same functions either way. Only boto3, pyarrow and pandas are used: all three
 ship in the SKLearn image (awswrangler does not), so no job installs anything.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 if __package__ in (None, ""):  # started as a file, as the containers do: make `steps` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,8 +32,6 @@ PARQUET_STORAGE = {
     "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
                   "Parameters": {"serialization.format": "1"}},
 }
-ENDPOINT_POLL_SECONDS = 15.0
-ENDPOINT_TIMEOUT_SECONDS = 30 * 60.0
 
 
 class AwsIoError(Exception):
@@ -235,6 +231,23 @@ def download_object(uri: str, dest: Path, region: str | None = None) -> Path:
     return dest
 
 
+def write_json_object(uri: str, payload: dict[str, Any], region: str | None = None) -> str:
+    """Put one JSON object at `uri` (locally: written whole, then renamed into place); returns `uri`."""
+    body = json.dumps(payload, indent=1, sort_keys=True, default=str).encode() + b"\n"
+    root = local_root()
+    if root is not None:
+        path = local_s3_path(uri, root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(body)
+        os.replace(tmp, path)
+        return uri
+    bucket, key = parse_s3_uri(uri)
+    _boto3_session(region).client("s3").put_object(Bucket=bucket, Key=key, Body=body,
+                                                   ContentType="application/json")
+    return uri
+
+
 # --- Glue: point a table at a location ------------------------------------------------------------
 def table_input(table: str, location: str, columns: list[tuple[str, str]], parameters: dict[str, str],
                 description: str = "") -> dict[str, Any]:
@@ -357,126 +370,3 @@ def latest_approved_package(group: str, region: str | None = None) -> dict[str, 
     if not found:
         return None
     return describe_model_package(found[0]["ModelPackageArn"])
-
-
-# --- SageMaker: endpoints ---------------------------------------------------------------------------
-def production_variant(model_name: str, instance_type: str | None, memory_mb: int,
-                       max_concurrency: int) -> dict[str, Any]:
-    """The endpoint config's one variant: on an instance type when given, else serverless (pure)."""
-    variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": model_name}
-    if instance_type:
-        variant.update(InstanceType=instance_type, InitialInstanceCount=1, InitialVariantWeight=1.0)
-    else:
-        variant["ServerlessConfig"] = {"MemorySizeInMB": int(memory_mb), "MaxConcurrency": int(max_concurrency)}
-    return variant
-
-
-def deployment_names(endpoint: str, package: dict[str, Any], variant_spec: str) -> tuple[str, str]:
-    """(model name, endpoint config name), fixed by endpoint, package and variant: a retry reuses them.
-
-    SageMaker names allow 63 characters of letters, digits and hyphens.
-    """
-    digest = hashlib.sha256(f"{package['ModelPackageArn']}|{variant_spec}".encode()).hexdigest()[:8]
-    stem = re.sub(r"[^A-Za-z0-9-]", "-", endpoint)[:40].strip("-")
-    suffix = f"v{package.get('ModelPackageVersion', 0)}-{digest}"
-    return f"{stem}-{suffix}", f"{stem}-cfg-{suffix}"
-
-
-def deploy_endpoint(package: dict[str, Any], endpoint: str, role_arn: str, instance_type: str | None,
-                    memory_mb: int, max_concurrency: int, log: Callable[[str], None] = print,
-                    poll_seconds: float = ENDPOINT_POLL_SECONDS,
-                    timeout_seconds: float = ENDPOINT_TIMEOUT_SECONDS) -> dict[str, Any]:
-    """Create the endpoint from the package, or update it to a new config; wait for InService.
-
-    Returns the endpoint's description (locally, the endpoint record).
-    """
-    container = ((package.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
-    model_data = container.get("ModelDataUrl")
-    root = local_root()
-    if root is not None:
-        return _deploy_local(root, package, endpoint, model_data, instance_type, memory_mb, max_concurrency, log)
-    region = region_of(package["ModelPackageArn"])
-    sagemaker = _boto3_session(region).client("sagemaker")
-    variant = production_variant("", instance_type, memory_mb, max_concurrency)
-    model_name, config_name = deployment_names(endpoint, package, json.dumps(variant, sort_keys=True))
-    variant["ModelName"] = model_name
-    if not _exists(lambda: sagemaker.describe_model(ModelName=model_name)):
-        log(f"deploy: creating model {model_name} from {package['ModelPackageArn']}")
-        sagemaker.create_model(ModelName=model_name, ExecutionRoleArn=role_arn,
-                               Containers=[{"ModelPackageName": package["ModelPackageArn"]}])
-    if not _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=config_name)):
-        kind = f"instance {instance_type}" if instance_type else \
-            f"serverless {memory_mb} MB, max concurrency {max_concurrency}"
-        log(f"deploy: creating endpoint config {config_name} ({kind})")
-        sagemaker.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=[variant])
-    current = _describe_endpoint(sagemaker, endpoint)
-    if current is None:
-        log(f"deploy: creating endpoint {endpoint}")
-        sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
-    elif current.get("EndpointConfigName") == config_name and current.get("EndpointStatus") == "InService":
-        log(f"deploy: endpoint {endpoint} already serves {config_name}; nothing to change")
-        return current
-    else:
-        # An endpoint mid-change refuses UpdateEndpoint: let it settle first.
-        _wait_in_service(sagemaker, endpoint, log, poll_seconds, timeout_seconds, accept_failed=True)
-        log(f"deploy: updating endpoint {endpoint} to {config_name}")
-        sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
-    return _wait_in_service(sagemaker, endpoint, log, poll_seconds, timeout_seconds)
-
-
-def _exists(call: Callable[[], Any]) -> bool:
-    from botocore.exceptions import ClientError
-    try:
-        call()
-        return True
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
-            return False
-        raise
-
-
-def _describe_endpoint(sagemaker, endpoint: str) -> dict[str, Any] | None:
-    from botocore.exceptions import ClientError
-    try:
-        return sagemaker.describe_endpoint(EndpointName=endpoint)
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
-            return None
-        raise
-
-
-def _wait_in_service(sagemaker, endpoint: str, log: Callable[[str], None], poll_seconds: float,
-                     timeout_seconds: float, accept_failed: bool = False) -> dict[str, Any]:
-    started = time.monotonic()
-    last = None
-    while True:
-        described = sagemaker.describe_endpoint(EndpointName=endpoint)
-        status = described.get("EndpointStatus")
-        if status != last:
-            log(f"deploy: endpoint {endpoint} is {status} ({time.monotonic() - started:.0f}s)")
-            last = status
-        if status == "InService" or (accept_failed and status == "Failed"):
-            return described
-        if status == "Failed":
-            raise AwsIoError(f"endpoint {endpoint} failed: {described.get('FailureReason', 'no reason given')}; "
-                             "see its CloudWatch logs (/aws/sagemaker/Endpoints/" + endpoint + ")")
-        if time.monotonic() - started > timeout_seconds:
-            raise AwsIoError(f"endpoint {endpoint} still {status} after {timeout_seconds:.0f}s: "
-                             "check it in the SageMaker console, then run Deploy again")
-        time.sleep(poll_seconds)
-
-
-def _deploy_local(root: Path, package: dict[str, Any], endpoint: str, model_data: str | None,
-                  instance_type: str | None, memory_mb: int, max_concurrency: int,
-                  log: Callable[[str], None]) -> dict[str, Any]:
-    path = root / "endpoints" / f"{endpoint}.json"
-    previous = json.loads(path.read_text()) if path.is_file() else None
-    now = _now()
-    record = {"EndpointName": endpoint, "EndpointStatus": "InService",
-              "ModelPackageArn": package["ModelPackageArn"], "ModelDataUrl": model_data,
-              "ProductionVariant": production_variant("local", instance_type, memory_mb, max_concurrency),
-              "CreationTime": (previous or {}).get("CreationTime", now), "LastModifiedTime": now}
-    _write_json_atomic(path, record)
-    log(f"deploy: local endpoint {endpoint} {'updated' if previous else 'created'}: {path} "
-        f"-> {package['ModelPackageArn']}")
-    return record

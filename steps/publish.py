@@ -1,13 +1,15 @@
-"""Publish (SageMaker processing step): the clustered catalogue as a table, moved into place only when complete.
+"""Publish (SageMaker processing step): the clustered catalogue staged for release, with its manifest.
 
 Reads catalog.parquet, features.parquet + features.json and the TrainKMeans model; gives each
 movie its cluster, its distance to the cluster's centre and its scaled embedding (the model's
 own scaler, feature order of features.json); writes parquet under the NEW per-execution prefix
-`--table-location`, and only after every file is written points the table `--database.--table`
-at it (one catalog update), so readers never see a half-written table. Earlier executions'
-prefixes are kept: the previous location stays readable for anyone mid-read, and a rollback is
-pointing the table back. Clean old prefixes with an S3 lifecycle rule (or by hand).
-AWS calls (or their local stand-ins under MYFLIX_LOCAL_ROOT) live in steps/aws_io.py.
+`--table-location`, then, once every file is written, `_myflix_release.json` beside them: the
+Glue TableInput that points `--database.--table` at this prefix, the model package, and the
+smoke-test movies (per cluster, the movie nearest its centre, with its features and cluster).
+Publish does not move the table: the deployer does, when this package is promoted to the prod
+endpoint, so that the table and the endpoint change together (docs/CONTRACTS.md, "Releases").
+Earlier executions' prefixes are kept (a rollback points the table back at one). AWS calls (or
+their local stand-ins under MYFLIX_LOCAL_ROOT) live in steps/aws_io.py.
 """
 from __future__ import annotations
 
@@ -31,6 +33,10 @@ TABLE_COLUMNS: list[tuple[str, str]] = [
     ("rating", "double"), ("votes", "bigint"), ("cluster", "int"), ("distance", "double"),
     ("embedding", "array<double>"),
 ]
+
+
+RELEASE_MANIFEST = "_myflix_release.json"   # deployer.release.RELEASE_MANIFEST
+SMOKE_MAX_MOVIES = 50
 
 
 class PublishError(Exception):
@@ -94,24 +100,57 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def smoke_cases(table: pd.DataFrame, features: artifacts.Features, limit: int = SMOKE_MAX_MOVIES) -> list[dict]:
+    """Per cluster, the movie nearest its centre: its features by name and the cluster the table
+    gives it (pure). The endpoint must place each one there (the deployer's smoke test)."""
+    nearest = table.reset_index(drop=True).sort_values(["cluster", "distance", "tconst"]) \
+        .groupby("cluster", sort=True).head(1).head(limit)
+    cases = []
+    for row in nearest.index:
+        cases.append({"tconst": str(table["tconst"].iloc[row]), "title": str(table["title"].iloc[row]),
+                      "cluster": int(table["cluster"].iloc[row]),
+                      "features": {name: float(value) for name, value in zip(features.names, features.X[row])}})
+    return cases
+
+
+def release_manifest(database: str, table_input: dict, execution_id: str, package_arn: str,
+                     cases: list[dict]) -> dict:
+    """What the deployer needs to release this table with its model (pure)."""
+    return {"DatabaseName": database, "TableInput": table_input, "ExecutionId": execution_id,
+            "ModelPackageArn": package_arn, "Smoke": cases}
+
+
+def _read_manifest(uri: str, region: str | None) -> dict | None:
+    try:
+        with aws_io.open_object(uri, region) as stream:
+            return json.load(stream)
+    except aws_io.AwsIoError:
+        return None
+    except ValueError as err:
+        raise PublishError(f"{uri} is not JSON ({err}): remove it and publish again") from err
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     location = args.table_location.rstrip("/") + "/"
+    manifest_uri = location + RELEASE_MANIFEST
     region = aws_io.region_of(args.model_package_arn)
     try:
         aws_io.parse_s3_uri(location)
         if not args.execution_id.strip():
             raise PublishError("--execution-id is empty: pass the pipeline execution id")
-        current = aws_io.get_table(args.database, args.table, region)
-        old_location = ((current or {}).get("StorageDescriptor") or {}).get("Location")
-        if old_location and old_location.rstrip("/") + "/" == location:
-            if ((current or {}).get("Parameters") or {}).get("myflix_execution_id") == args.execution_id:
-                # A retry of this very execution after the table moved: the work is done.
-                print(f"publish: {args.database}.{args.table} already reads {location}, published by "
-                      f"execution {args.execution_id}; nothing to do", flush=True)
+        if not args.model_package_arn.strip():
+            raise PublishError("--model-package-arn is empty: pass the Register step's ModelPackageArn")
+        existing = _read_manifest(manifest_uri, region)
+        if existing is not None:
+            if existing.get("ExecutionId") == args.execution_id:
+                # A retry of this very execution after it finished: the work is done, and the
+                # prefix may be live (promoted): rewriting it would show readers a half-written table.
+                print(f"publish: {manifest_uri} was already written by execution {args.execution_id}; "
+                      "nothing to do", flush=True)
                 return 0
-            raise PublishError(f"{args.database}.{args.table} already points at {location}: rewriting it in "
-                               "place would show readers a half-written table; publish to a new prefix")
+            raise PublishError(f"{location} already holds the release of execution {existing.get('ExecutionId')}: "
+                               "publish each execution to its own prefix")
         features = artifacts.read_features(args.features)
         model, meta = artifacts.load_model(args.model)
         artifacts.check_feature_order(features.names, meta.get("features", []), "the model artefact")
@@ -122,19 +161,20 @@ def main(argv: list[str] | None = None) -> int:
         k = int(model.named_steps["kmeans"].n_clusters)
         print(f"publish: {len(table)} movies in {k} clusters; writing parquet to {location}", flush=True)
         files = aws_io.write_parquet_dataset(table, location, dict(TABLE_COLUMNS), region)
-        print(f"publish: wrote {len(files)} file(s); pointing {args.database}.{args.table} at {location}", flush=True)
-        described = aws_io.point_table(
-            args.database, args.table, location, TABLE_COLUMNS,
+        spec = aws_io.table_input(
+            args.table, location, TABLE_COLUMNS,
             table_parameters(features.names, k, args.execution_id, args.model_package_arn),
-            description="MyFlix movies with their k-means cluster, distance and scaled embedding", region=region)
+            description="MyFlix movies with their k-means cluster, distance and scaled embedding")
+        cases = smoke_cases(table, features)
+        # Written last: its presence says every data file is there.
+        aws_io.write_json_object(manifest_uri, release_manifest(args.database, spec, args.execution_id,
+                                                                args.model_package_arn, cases), region)
     except (artifacts.ArtifactError, aws_io.AwsIoError, PublishError) as err:
         print(f"publish: {err}", file=sys.stderr)
         return 2
-    print(f"publish: {args.database}.{args.table} now reads {location} (version {described.get('VersionId')})",
-          flush=True)
-    if old_location:
-        print(f"publish: the previous prefix {old_location} is kept (point the table back to roll back; "
-              "remove old prefixes with an S3 lifecycle rule)", flush=True)
+    print(f"publish: wrote {len(files)} file(s) and {manifest_uri} ({len(cases)} smoke-test movies); "
+          f"{args.database}.{args.table} moves there when {args.model_package_arn} is promoted to prod "
+          "(`myflix deploy status`)", flush=True)
     return 0
 
 

@@ -71,7 +71,7 @@ DEFAULTS = {
     # 30% of runtimes missing churn 0.046, a min-max scaler churn 0.068 (README "Quality gate")
     "max_similar_churn": 0.03,
     "max_feature_psi": 0.25,
-    # deploy: serverless inference unless an instance type is given
+    # the deployer's endpoints (deployer/): serverless inference unless an instance type is given
     "instance_type": "",
     "serverless_memory_mb": 2048,
     "serverless_max_concurrency": 5,
@@ -100,6 +100,7 @@ GLUE_TABLE = "movie_clusters"
 MODEL_PACKAGE_GROUP = "myflix-movie-clusters"
 PIPELINE_NAME = "myflix-movie-clusters"
 ENDPOINT_NAME = "myflix-movie-clusters"
+STAGING_ENDPOINT_NAME = ENDPOINT_NAME + "-staging"   # the deployer smoke-tests each approved model here
 # Bucket layout: one prefix per kind of object.
 RAW_PREFIX = "raw"                   # raw/title.basics.tsv.gz, raw/title.ratings.tsv.gz
 CODE_PREFIX = "code"                 # code/<sha256>/... (content-hash keys, never timestamps)

@@ -119,10 +119,9 @@ EXPECTED_TYPES = {
     "Ingest": "Processing", "Preprocess": "Processing", "TrainScaler": "Training", "TuneKMeans": "Processing",
     "TrainKMeans": "Training", "Evaluate": "Processing", "QualityGate": "Condition",
     "QualityGateFailed": "Fail", "Register": "RegisterModel", "Publish": "Processing",
-    "CheckApproval": "Condition", "Deploy": "Processing",
 }
 SCRIPTS = {"Ingest": "ingest.py", "Preprocess": "preprocess.py", "TuneKMeans": "tune_kmeans.py", "Evaluate": "evaluate.py",
-           "Publish": "publish.py", "Deploy": "deploy.py", "TrainScaler": "train_scaler.py",
+           "Publish": "publish.py", "TrainScaler": "train_scaler.py",
            "TrainKMeans": "train_kmeans.py"}
 # docs/CONTRACTS.md "Step scripts": the arguments each processing script receives.
 EXPECTED_ARGS = {
@@ -136,8 +135,6 @@ EXPECTED_ARGS = {
                  "--recall-k", "--seed", "--model-package-group", "--baseline-package"],
     "Publish": ["--catalog", "--features", "--model", "--table-location", "--database", "--table",
                 "--execution-id", "--model-package-arn"],
-    "Deploy": ["--model-package-arn", "--endpoint-name", "--role-arn", "--instance-type",
-               "--serverless-memory-mb", "--serverless-max-concurrency"],
 }
 
 
@@ -152,10 +149,9 @@ def test_every_step_with_its_type_in_order(definition, steps):
     assert [s["Name"] for s in definition["Steps"]] == [
         "Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "QualityGate"]
     gate = steps["QualityGate"]["Arguments"]
-    assert [s["Name"] for s in gate["IfSteps"]] == ["Register", "Publish", "CheckApproval"]
+    # the pipeline stops at Register + Publish: approving the package deploys it (deployer/)
+    assert [s["Name"] for s in gate["IfSteps"]] == ["Register", "Publish"]
     assert [s["Name"] for s in gate["ElseSteps"]] == ["QualityGateFailed"]
-    approval = steps["CheckApproval"]["Arguments"]
-    assert [s["Name"] for s in approval["IfSteps"]] == ["Deploy"] and approval["ElseSteps"] == []
 
 
 def test_every_step_has_a_display_name_and_description(steps):
@@ -292,14 +288,17 @@ def test_publish_writes_a_new_prefix_per_execution(steps):
     assert (args["--database"], args["--table"]) == (schema.GLUE_DATABASE, schema.GLUE_TABLE)
 
 
-def test_deploy_runs_only_when_approved(steps):
-    (cond,) = steps["CheckApproval"]["Arguments"]["Conditions"]
-    assert cond == {"Type": "Equals", "LeftValue": {"Get": "Parameters.model_approval_status"},
-                    "RightValue": "Approved"}
-    args = args_of(steps["Deploy"])
-    assert args["--model-package-arn"] == {"Get": "Steps.Register.ModelPackageArn"}
-    assert args["--role-arn"] == ROLE
-    assert refs(args["--instance-type"]) == {"Parameters.deploy_instance_type"}
+def test_register_records_where_the_packages_data_and_table_are(steps):
+    """The deployer finds the package's staged table (myflix_table_uri, the very prefix Publish
+    writes); drift checks read the features and catalog it was trained on."""
+    metadata = steps["Register"]["Arguments"]["CustomerMetadataProperties"]
+    assert metadata["myflix_execution_id"] == {"Get": "Execution.PipelineExecutionId"}
+    assert metadata["myflix_features_uri"] == {
+        "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['features'].S3Output.S3Uri"}
+    assert metadata["myflix_catalog_uri"] == {
+        "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['catalog'].S3Output.S3Uri"}
+    assert metadata["myflix_table_uri"] == args_of(steps["Publish"])["--table-location"]
+    assert steps["Register"]["Arguments"]["ModelApprovalStatus"] == {"Get": "Parameters.model_approval_status"}
 
 
 def test_parameters_and_defaults(definition):
@@ -314,12 +313,13 @@ def test_parameters_and_defaults(definition):
                 "k_max", "k_override", "seed", "min_silhouette", "min_recall_at_k",
                 "max_cluster_share", "max_similar_churn", "max_feature_psi", "imdb_base_url",
                 "baseline_package", "processing_instance_type", "training_instance_type",
-                "model_approval_status", "endpoint_name", "deploy_instance_type"):
+                "model_approval_status"):
         assert key in params, key
     assert params["basics_uri"]["DefaultValue"] == "" and params["ratings_uri"]["DefaultValue"] == ""  # download
     assert params["imdb_base_url"]["DefaultValue"] == schema.DEFAULTS["imdb_base_url"]
     assert params["model_approval_status"]["DefaultValue"] == "PendingManualApproval"
-    assert params["deploy_instance_type"]["DefaultValue"] == ""       # serverless
+    # the endpoints are the deployer's (cfn stack parameters), not the pipeline's
+    assert not {"endpoint_name", "deploy_instance_type", "serverless_memory_mb"} & set(params)
     assert [p.name for p in parameter_specs(BUCKET)] == list(params)
 
 
@@ -334,9 +334,9 @@ def test_caching_on_expensive_steps_and_retries_on_jobs(steps):
         assert steps[name]["CacheConfig"]["Enabled"] is True, name
     # side effects, or answers that depend on the world at run time (today's IMDb files, the
     # model in production): never replayed from a cache
-    for name in ("Ingest", "Evaluate", "Publish", "Deploy"):
+    for name in ("Ingest", "Evaluate", "Publish"):
         assert "CacheConfig" not in steps[name], name
-    for name in ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "Publish", "Deploy"):
+    for name in ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "Publish"):
         kinds = {t for policy in steps[name]["RetryPolicies"] for t in policy["ExceptionType"]}
         assert {"Step.THROTTLING", "SageMaker.CAPACITY_ERROR"} <= kinds, name
     assert steps["Register"]["RetryPolicies"][0]["ExceptionType"] == ["Step.SERVICE_FAULT", "Step.THROTTLING"]

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow   # about half a minute: the whole pipeline, each step a subprocess
 
 SMALL = {"k_min": "2", "k_max": "6", "silhouette_sample": "800", "recall_queries": "60",
-         "model_approval_status": "Approved",
+         "model_approval_status": "Approved",     # as a reviewer would; the deployer does the rest
          # the gate is tested on its own below; here it must pass on this small sample
          "min_silhouette": "-1", "min_recall_at_k": "0", "max_cluster_share": "1"}
 
@@ -38,7 +38,8 @@ def no_network():
     real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
 
     def connect(self, address, *args):
-        if self.family == socket.AF_UNIX:
+        # the smoke test's local endpoint server, started by this very process on 127.0.0.1
+        if self.family == socket.AF_UNIX or (isinstance(address, tuple) and address[0] in ("127.0.0.1", "::1")):
             return real_connect(self, address)
         attempts.append(address)
         raise OSError(f"network blocked in tests: {address}")
@@ -118,10 +119,18 @@ def test_real_definition_runs_end_to_end(workdir: Path, first_run: dict):
         assert "code/inference.py" in tar.getnames()
     assert model_json["k"] == elbow["chosen_k"]
 
-    # Registered (Approved), published under this execution's prefix, deployed locally.
+    # Registered (Approved) and staged under this execution's prefix; the pipeline deploys nothing.
     (package,) = registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == model_uri
+    assert package["CustomerMetadataProperties"]["myflix_table_uri"] == \
+        f"s3://{BUCKET}/{schema.TABLE_PREFIX}/{execution_id}/"
+    assert not (workdir / "catalog").exists() and not (workdir / "endpoints").exists()
+    # The registry's decision goes to the deployer: staging, smoke test, prod, then the table.
+    from pipeline.cmd_registry import deploy_decision
+    assert deploy_decision(workdir, package) == 0
+    staging = json.loads((workdir / "endpoints" / f"{schema.STAGING_ENDPOINT_NAME}.json").read_text())
+    assert staging["Tags"]["myflix:smoke"] == "passed" and staging["ModelPackageArn"] == package["ModelPackageArn"]
     table = json.loads((workdir / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").read_text())
     assert table["StorageDescriptor"]["Location"].rstrip("/").endswith(f"{schema.TABLE_PREFIX}/{execution_id}")
     assert table["Parameters"]["myflix_model_package_arn"] == package["ModelPackageArn"]
@@ -176,3 +185,29 @@ def test_myflix_run_command_reuses_the_cache_and_summarises(workdir: Path, first
     # Approved by `myflix run` (the newest version); `registry list` shows both versions.
     assert main(["registry", "list", "--workdir", str(workdir)]) == 0
     assert capsys.readouterr().out.count("Approved") == 2
+
+
+def test_every_step_ran_as_in_its_sagemaker_job(workdir: Path, first_run: dict):
+    """The image's packages, the real training toolkit, hyperparameters as it passes them, no plots in jobs."""
+    from pipeline.local import step_env
+    steps = _steps(first_run)
+    python = step_env.step_python()
+    for step in steps.values():
+        if step["StepType"] not in ("Processing", "Training") or step["StepStatus"] != "Succeeded":
+            continue
+        log = Path(step["LogFile"]).read_text()
+        assert log.startswith(f"$ {python} "), step["StepName"]       # the step environment's Python
+        if step["StepType"] == "Training":
+            assert "-m sagemaker_training.cli.train" in log.splitlines()[0]
+            assert "sagemaker-training-toolkit INFO     Reporting training SUCCESS" in log
+    kmeans_log = Path(steps["TrainKMeans"]["LogFile"]).read_text()
+    model = LocalStore(workdir).path_for(steps["TrainKMeans"]["Outputs"]["model"])
+    with tarfile.open(model) as tar:
+        k = json.loads(tar.extractfile(schema.MODEL_JSON).read())["k"]
+    assert f"steps/train_kmeans.py -k {k} --seed" in kmeans_log        # one dash for a one-letter name
+    # The PNGs were drawn beside the JSON reports after the jobs, not inside them.
+    for step_name, output, png in (("Preprocess", "report", "year_boxplot.png"),
+                                   ("TuneKMeans", "elbow", "elbow.png"),
+                                   ("Evaluate", "evaluation", "cluster_sizes.png")):
+        folder = LocalStore(workdir).path_for(steps[step_name]["Outputs"][output])
+        assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", (step_name, png)

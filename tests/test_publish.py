@@ -1,4 +1,4 @@
-"""Publish's main() on real data: under moto (S3 + Glue, read back with awswrangler) and locally."""
+"""Publish's main() on real data: under moto (S3, read back with awswrangler) and locally: staged data + release manifest."""
 from __future__ import annotations
 
 import json
@@ -61,62 +61,72 @@ def check_rows(frame, inputs):
     assert frame.loc[features.ids[0], "title"] and frame["votes"].min() > 0
 
 
-def test_publish_under_moto_moves_the_table_to_each_new_prefix(inputs, aws_env, capsys):
+def check_manifest(manifest, location, execution_id, inputs):
+    """The release manifest: the TableInput the deployer applies, and smoke cases the model agrees with."""
+    spec = manifest["TableInput"]
+    assert manifest["ModelPackageArn"] == ARN and manifest["ExecutionId"] == execution_id
+    assert spec["Name"] == "movie_clusters" and spec["StorageDescriptor"]["Location"] == location
+    assert [(c["Name"], c["Type"]) for c in spec["StorageDescriptor"]["Columns"]] == publish.TABLE_COLUMNS
+    params = spec["Parameters"]
+    assert json.loads(params["myflix_features"]) == artifacts.read_features(inputs["features"]).names
+    assert params["myflix_k"] == "9" and params["myflix_execution_id"] == execution_id
+    assert params["myflix_model_package_arn"] == ARN
+    # one movie per cluster, the nearest to its centre; the model itself puts each one there
+    model, _ = artifacts.load_model(inputs["model"])
+    cases = manifest["Smoke"]
+    assert sorted(c["cluster"] for c in cases) == list(range(9))
+    names = artifacts.read_features(inputs["features"]).names
+    X = np.array([[c["features"][n] for n in names] for c in cases])
+    assert model.predict(X).tolist() == [c["cluster"] for c in cases]
+
+
+def test_publish_under_moto_stages_each_prefix_without_moving_the_table(inputs, aws_env, capsys):
     import boto3
     from moto import mock_aws
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket=BUCKET)
+        glue = boto3.client("glue")
+        glue.create_database(DatabaseInput={"Name": "myflix"})
         code, first = run_publish(inputs, "exec-1")
         assert code == 0, capsys.readouterr().err
-        glue = boto3.client("glue")
-        table = glue.get_table(DatabaseName="myflix", Name="movie_clusters")["Table"]
-        assert table["StorageDescriptor"]["Location"] == first
-        assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == publish.TABLE_COLUMNS
-        params = table["Parameters"]
-        assert json.loads(params["myflix_features"]) == artifacts.read_features(inputs["features"]).names
-        assert params["myflix_k"] == "9" and params["myflix_execution_id"] == "exec-1"
-        assert params["myflix_model_package_arn"] == ARN
+        # the table is the deployer's to move, on promotion: Publish leaves the catalog alone
+        assert glue.get_tables(DatabaseName="myflix")["TableList"] == []
+        body = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"{schema.TABLE_PREFIX}/exec-1/"
+                                             f"{publish.RELEASE_MANIFEST}")["Body"].read()
+        check_manifest(json.loads(body), first, "exec-1", inputs)
 
         import awswrangler as wr
-        check_rows(wr.s3.read_parquet(path=first, dataset=True), inputs)
+        check_rows(wr.s3.read_parquet(path=first, dataset=True, path_suffix=".parquet"), inputs)
 
         code, second = run_publish(inputs, "exec-2")
         assert code == 0
-        table = glue.get_table(DatabaseName="myflix", Name="movie_clusters")["Table"]
-        assert table["StorageDescriptor"]["Location"] == second
-        assert table["Parameters"]["myflix_execution_id"] == "exec-2"
         # The old prefix is kept, whole.
-        assert len(wr.s3.read_parquet(path=first, dataset=True)) == movie_count(inputs["features"])
-        assert "previous prefix" in capsys.readouterr().out
+        assert len(wr.s3.read_parquet(path=first, dataset=True, path_suffix=".parquet")) == movie_count(inputs["features"])
         # A retry of the same execution finds its work done; another execution onto that prefix is refused.
+        capsys.readouterr()
         code, _ = run_publish(inputs, "exec-2")
         assert code == 0 and "nothing to do" in capsys.readouterr().out
         code = publish.main(["--catalog", str(inputs["catalog"]), "--features", str(inputs["features"]),
                              "--model", str(inputs["model"]), "--table-location", second,
                              "--execution-id", "exec-3", "--model-package-arn", ARN])
-        assert code == 2 and "already points at" in capsys.readouterr().err
-        assert glue.get_table(DatabaseName="myflix", Name="movie_clusters")["Table"]["Parameters"][
-            "myflix_execution_id"] == "exec-2"
+        assert code == 2 and "already holds the release of execution exec-2" in capsys.readouterr().err
 
 
-def test_publish_locally_writes_the_store_and_the_catalog(inputs, tmp_path, monkeypatch, capsys):
+def test_publish_locally_writes_the_store_and_the_manifest(inputs, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(aws_io.LOCAL_ROOT_ENV, str(tmp_path))
     code, location = run_publish(inputs, "local-1", bucket="myflix-local")
     assert code == 0, capsys.readouterr().err
-    record = json.loads((tmp_path / "catalog" / "myflix" / "movie_clusters.json").read_text())
-    assert record["Name"] == "movie_clusters" and record["DatabaseName"] == "myflix"
-    assert record["StorageDescriptor"]["Location"] == location and record["VersionId"] == "1"
-    assert record["Parameters"]["myflix_k"] == "9"
-    files = list((tmp_path / "s3" / "myflix-local" / schema.TABLE_PREFIX / "local-1").glob("*.parquet"))
+    assert not (tmp_path / "catalog").exists()
+    prefix = tmp_path / "s3" / "myflix-local" / schema.TABLE_PREFIX / "local-1"
+    check_manifest(json.loads((prefix / publish.RELEASE_MANIFEST).read_text()), location, "local-1", inputs)
+    files = list(prefix.glob("*.parquet"))
     assert len(files) == 1
-    check_rows(aws_io.read_parquet_dataset(location), inputs)
     import pyarrow.parquet as pq
+    check_rows(pq.read_table(files[0]).to_pandas(), inputs)
     types = {f.name: str(f.type) for f in pq.read_schema(files[0])}
     assert types["year"] == "int32" and types["votes"] == "int64" and types["embedding"] == "list<element: double>"
     assert run_publish(inputs, "local-2", bucket="myflix-local")[0] == 0
-    record = json.loads((tmp_path / "catalog" / "myflix" / "movie_clusters.json").read_text())
-    assert record["VersionId"] == "2" and record["StorageDescriptor"]["Location"].endswith("/local-2/")
-    assert (tmp_path / "s3" / "myflix-local" / schema.TABLE_PREFIX / "local-1").is_dir()
+    assert prefix.is_dir() and (prefix.parent / "local-2" / publish.RELEASE_MANIFEST).is_file()
 
 
 def test_catalog_from_another_run_is_refused(inputs, tmp_path, monkeypatch, capsys):
@@ -127,7 +137,7 @@ def test_catalog_from_another_run_is_refused(inputs, tmp_path, monkeypatch, caps
     catalog.to_parquet(tmp_path / "cat" / schema.CATALOG_PARQUET, index=False)
     code = publish.main(["--catalog", str(tmp_path / "cat"), "--features", str(inputs["features"]),
                          "--model", str(inputs["model"]), "--table-location", "s3://myflix-local/t/x/",
-                         "--execution-id", "x"])
+                         "--execution-id", "x", "--model-package-arn", ARN])
     assert code == 2
     assert "5 ids only in features.parquet" in capsys.readouterr().err
-    assert not (tmp_path / "catalog").exists()      # the table never moved
+    assert not (tmp_path / "s3" / "myflix-local" / "t" / "x" / publish.RELEASE_MANIFEST).exists()

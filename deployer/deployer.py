@@ -1,0 +1,168 @@
+"""The release sequence: approved package -> staging -> smoke test -> (promotion) -> prod + table; rollback.
+
+`Deployer(backend, config)` is what the Lambda, `myflix deploy ...` and `myflix registry
+approve|reject` all run. Its record of each release is the endpoint's tags (deployer.release
+TAG_*): which package an endpoint serves, since when, the smoke test's verdict and why, and (on
+prod) what it served before. Order on prod: the endpoint moves first, then the table is pointed
+at that package's data (docs/CONTRACTS.md, "Releases"); staging never touches the table.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+from deployer import release
+from deployer.backends import Backend, now_iso
+from deployer.release import DeployConfig, DeployError, SmokeResult
+
+
+class Deployer:
+    def __init__(self, backend: Backend, config: DeployConfig, log: Callable[[str], None] = print,
+                 deadline: float | None = None):
+        self.backend, self.config, self.log = backend, config, log
+        # the monotonic time by which every wait must end (the Lambda's own timeout, less a margin)
+        self.deadline = deadline if deadline is not None else time.monotonic() + 30 * 60
+
+    # --- the registry's decisions -----------------------------------------------------------------
+    def handle_event(self, event: Any) -> dict[str, Any]:
+        """Approved: stage (and maybe promote) that package. Rejected while live: roll prod back."""
+        parsed = release.parse_event(event)
+        if parsed.group.lower() != self.config.group.lower():
+            return self._done("ignored", f"{parsed.arn} is in group {parsed.group}, not {self.config.group}")
+        if parsed.status == "Approved":
+            return self.stage(parsed.arn)
+        if parsed.status == "Rejected":
+            prod = self.backend.endpoint(self.config.prod_endpoint)
+            if prod and (prod.get("Tags") or {}).get(release.TAG_PACKAGE) == parsed.arn:
+                self.log(f"deploy: {parsed.arn}, live on {self.config.prod_endpoint}, was rejected: rolling back")
+                return self.rollback()
+            return self._done("ignored", f"{parsed.arn} was rejected; it is not live on "
+                                         f"{self.config.prod_endpoint}, so nothing moves")
+        return self._done("ignored", f"{parsed.arn} is {parsed.status or 'without a status'}: "
+                                     "only Approved and Rejected move endpoints")
+
+    def _done(self, outcome: str, message: str, **extra: Any) -> dict[str, Any]:
+        self.log(f"deploy: {message}")
+        return {"outcome": outcome, "message": message, **extra}
+
+    # --- staging ----------------------------------------------------------------------------------
+    def stage(self, package_arn: str) -> dict[str, Any]:
+        """Deploy to staging, smoke-test it; promote when it passed and auto-promotion is on."""
+        staging = self.config.staging_endpoint
+        package = self.backend.describe_package(package_arn)
+        release.check_deployable(package)
+        manifest = self._manifest(package)        # no table for it: nothing is deployed at all
+        try:
+            self.backend.deploy(staging, package, self.log, self.deadline)
+            smoke = self.smoke_test(staging, manifest)
+        except DeployError as err:
+            smoke = SmokeResult(False, f"staging failed: {err}")
+        if self.backend.endpoint(staging) is not None:       # the record of why, where status reads it
+            self.backend.set_tags(staging, release.release_tags(package_arn, now_iso(), smoke))
+        if not smoke.passed:
+            return self._done("smoke-failed", f"{package_arn} on {staging}: smoke test failed: {smoke.detail}; "
+                                              f"{self.config.prod_endpoint} is unchanged", smoke=smoke.detail)
+        self.log(f"deploy: {package_arn} on {staging}: smoke test passed: {smoke.detail}")
+        if self.config.auto_promote:
+            return self.promote()
+        return self._done("staged", f"{package_arn} waits on {staging}: promote it with `myflix deploy promote`",
+                          smoke=smoke.detail)
+
+    def _manifest(self, package: dict[str, Any]) -> dict[str, Any]:
+        uri = release.release_uri(package)
+        manifest = self.backend.read_json(uri)
+        release.check_manifest(manifest, package, uri)
+        return manifest
+
+    def smoke_test(self, endpoint: str, manifest: dict[str, Any]) -> SmokeResult:
+        """Known movies of the package's table through the endpoint: each in its table cluster, in time."""
+        cases = list(manifest.get("Smoke") or [])[: self.config.smoke_max_movies]
+        answers, latencies = [], []
+        with self.backend.invoker(endpoint) as invoke:
+            if cases:
+                invoke(json.dumps(cases[0]["features"]).encode())      # warm-up: a cold start is not the bound
+            for case in cases:
+                started = time.perf_counter()
+                answers.append(invoke(json.dumps(case["features"]).encode()))
+                latencies.append((time.perf_counter() - started) * 1000.0)
+        return release.judge_smoke(cases, answers, latencies, self.config.smoke_latency_ms)
+
+    # --- prod ---------------------------------------------------------------------------------------
+    def promote(self, force: bool = False) -> dict[str, Any]:
+        """Put staging's package on prod (its smoke test must have passed, unless `force`)."""
+        staging = self.backend.endpoint(self.config.staging_endpoint)
+        tags = (staging or {}).get("Tags") or {}
+        arn = tags.get(release.TAG_PACKAGE)
+        if not arn:
+            raise DeployError(f"nothing on {self.config.staging_endpoint} to promote: approve a model package first")
+        if tags.get(release.TAG_SMOKE) != "passed" and not force:
+            raise DeployError(f"{arn} on {self.config.staging_endpoint} did not pass its smoke test "
+                              f"({tags.get(release.TAG_SMOKE_DETAIL, 'no result')}): fix it, or promote with --force")
+        package = self.backend.describe_package(arn)
+        release.check_deployable(package)
+        return self._release_to_prod(package, "promoted")
+
+    def rollback(self, to_version: int | None = None) -> dict[str, Any]:
+        """Put an earlier Approved package back on prod (default: what prod served before)."""
+        prod = self.backend.endpoint(self.config.prod_endpoint)
+        tags = (prod or {}).get("Tags") or {}
+        target = release.rollback_target(tags.get(release.TAG_PACKAGE), tags.get(release.TAG_PREVIOUS),
+                                         self.backend.list_packages(self.config.group), to_version)
+        package = self.backend.describe_package(target["ModelPackageArn"])
+        release.check_deployable(package)
+        return self._release_to_prod(package, "rolled-back")
+
+    def _release_to_prod(self, package: dict[str, Any], outcome: str) -> dict[str, Any]:
+        prod_name = self.config.prod_endpoint
+        arn = package["ModelPackageArn"]
+        manifest = self._manifest(package)
+        before = self.backend.endpoint(prod_name)
+        previous = ((before or {}).get("Tags") or {}).get(release.TAG_PACKAGE)
+        self.backend.deploy(prod_name, package, self.log, self.deadline)
+        # The endpoint moved first; now the table follows it (the API refuses the features route
+        # in between, for as long as the two disagree).
+        table = self.backend.point_table(manifest["TableInput"])
+        smoke = self.smoke_test(prod_name, manifest)
+        self.backend.set_tags(prod_name, release.release_tags(arn, now_iso(), smoke, previous))
+        location = (table.get("StorageDescriptor") or {}).get("Location")
+        return self._done(outcome, f"{prod_name} serves {arn} (was {previous or 'nothing'}); table "
+                                   f"{self.config.database}.{self.config.table} -> {location}; "
+                                   f"smoke test on prod {smoke.verdict}: {smoke.detail}", smoke=smoke.detail)
+
+    # --- status -------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Which package serves each endpoint, since when, its smoke test; the table's package."""
+        endpoints = []
+        for role, name in (("staging", self.config.staging_endpoint), ("prod", self.config.prod_endpoint)):
+            described = self.backend.endpoint(name) or {}
+            tags = described.get("Tags") or {}
+            endpoints.append({"role": role, "name": name, "status": described.get("EndpointStatus", "absent"),
+                              "package": tags.get(release.TAG_PACKAGE),
+                              "since": tags.get(release.TAG_DEPLOYED_AT) or str(described.get("LastModifiedTime") or ""),
+                              "smoke": tags.get(release.TAG_SMOKE), "smoke_detail": tags.get(release.TAG_SMOKE_DETAIL),
+                              "previous": tags.get(release.TAG_PREVIOUS)})
+        table = self.backend.get_table() or {}
+        table_package = (table.get("Parameters") or {}).get("myflix_model_package_arn")
+        prod_package = endpoints[1]["package"]
+        return {"endpoints": endpoints,
+                "table": {"name": f"{self.config.database}.{self.config.table}",
+                          "location": (table.get("StorageDescriptor") or {}).get("Location"),
+                          "package": table_package},
+                "in_step": bool(prod_package) and prod_package == table_package}
+
+
+def render_status(status: dict[str, Any]) -> str:
+    lines = []
+    for ep in status["endpoints"]:
+        lines.append(f"{ep['role']:<8} {ep['name']:<34} {ep['status']:<10} {ep['package'] or '-'}")
+        if ep["package"]:
+            lines.append(f"{'':<8} since {ep['since']}; smoke test {ep['smoke']}: {ep['smoke_detail']}")
+        if ep.get("previous"):
+            lines.append(f"{'':<8} before it: {ep['previous']} (`myflix deploy rollback` goes back to it)")
+    table = status["table"]
+    lines.append(f"table    {table['name']:<34} {table['location'] or 'not published'} "
+                 f"(package {table['package'] or '-'})")
+    lines.append("the table and the prod endpoint serve the same package" if status["in_step"] else
+                 "the table and the prod endpoint DISAGREE: the API refuses the features route until they match")
+    return "\n".join(lines)
