@@ -139,3 +139,19 @@ def test_drift_png_is_drawn_beside_a_comparison_and_repeats_byte_for_byte(tmp_pa
     (tmp_path / "b" / "drift.json").write_text(json.dumps({"status": "no production model", "baseline": None}))
     assert drift_plot.render(tmp_path / "b") == [] and not (tmp_path / "b" / "drift.png").exists()
     assert drift_plot.render(tmp_path / "c") == []
+
+
+def test_run_summary_lines_show_the_figures_or_why_there_are_none():
+    from pipeline.reports.drift import summary_lines
+    assert summary_lines({"silhouette": 0.2}) == []
+    first = {"baseline": None, "drift": {"status": "no production model (no Approved package in g): passes by definition"},
+             "churn": {"status": "no production model", "similar_churn": 0.0}}
+    assert summary_lines(first) == ["against production: no production model (no Approved package in g): passes by definition"]
+    second = {"baseline": {"version": 1, "model_package_arn": "arn:x/1"},
+              "drift": {"max_feature_psi": 0.118, "max_psi_feature": "numVotes", "max_ks": 0.079,
+                        "movies": {"added": 0, "removed": 720, "common": 8448}},
+              "churn": {"similar_churn": 0.008, "queries": 2000, "k": 10, "mean_overlap": 0.924,
+                        "adjusted_rand_index": 0.655}}
+    text = "\n".join(summary_lines(second))
+    assert "version 1" in text and "PSI 0.118 (numVotes)" in text and "-720" in text
+    assert "0.8% of 2,000 movies' top-10" in text and "adjusted Rand index 0.655" in text

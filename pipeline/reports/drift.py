@@ -20,6 +20,26 @@ DRIFT_PNG = "drift.png"
 PSI_MODERATE = 0.10      # the usual reading of PSI: < 0.1 stable, 0.1-0.25 moderate, > 0.25 shifted
 
 
+def summary_lines(evaluation: dict) -> list[str]:
+    """What `myflix run` prints about production from evaluation.json: the drift and churn figures
+    against it, or why there were none (pure; [] for an evaluation.json without them)."""
+    drift, churn = evaluation.get("drift"), evaluation.get("churn")
+    if not isinstance(drift, dict) or not isinstance(churn, dict):
+        return []
+    baseline = evaluation.get("baseline")
+    if not baseline:
+        return [f"against production: {drift.get('status', 'not compared')}"]
+    movies = drift.get("movies") or {}
+    ari = churn.get("adjusted_rand_index")
+    return [f"against production (version {baseline.get('version')}, {baseline.get('model_package_arn')}):",
+            f"  drift   largest feature PSI {drift.get('max_feature_psi', 0):.3f} ({drift.get('max_psi_feature')}), "
+            f"largest KS {drift.get('max_ks', 0):.3f}; movies +{movies.get('added', 0):,} -{movies.get('removed', 0):,} "
+            f"({movies.get('common', 0):,} in common)",
+            f"  churn   {churn.get('similar_churn', 0):.1%} of {churn.get('queries', 0):,} movies' top-{churn.get('k')} "
+            f"similar lists change by more than half (mean overlap {churn.get('mean_overlap', 0):.1%}); "
+            f"adjusted Rand index {'n/a' if ari is None else format(ari, '.3f')}"]
+
+
 def render(report_dir: Path) -> list[Path]:
     """Write drift.png beside drift.json when it holds a comparison; returns the files written."""
     path = Path(report_dir) / DRIFT_JSON
