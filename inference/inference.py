@@ -1,15 +1,19 @@
-"""The serving handler for SageMaker's SKLearn container: model_fn, input_fn, predict_fn, output_fn.
+"""The serving handler for SageMaker's SKLearn container: model_fn and transform_fn.
 
 Self-contained on purpose: TrainKMeans copies this file into the model artefact's `code/` folder
 and the container runs it with no project code, so it imports only the standard library, numpy,
-scikit-learn and joblib. It loads the one artefact of docs/CONTRACTS.md (model.joblib = a
-Pipeline(scaler, kmeans), model.json with the feature order and model.joblib's sha256), turns a
-request into a feature matrix, and answers with each movie's cluster, its distance to the
-cluster's centre and its scaled feature vector (the API ranks movies in that scaled space).
+scikit-learn and joblib (and, inside the container, its sagemaker_containers). It loads the one
+artefact of docs/CONTRACTS.md (model.joblib = a Pipeline(scaler, kmeans), model.json with the
+feature order and model.joblib's sha256), turns a request into a feature matrix, and answers with
+each movie's cluster, its distance to the cluster's centre and its scaled feature vector (the
+API ranks movies in that scaled space).
 
-Bad input raises `InputError`, whose message names the field; the local endpoint answers it with
-a 400, and in the SageMaker container it carries status 400 as well when the inference toolkit
-is there.
+Why transform_fn and not input_fn/predict_fn/output_fn: the container (sagemaker_containers'
+Transformer) wraps every exception those hooks raise in its ClientError, which Flask turns into
+an HTML 500, whatever status the exception carries. The only way a handler chooses its status is
+to return a response, which transform_fn can do and input_fn cannot. So `respond` runs the whole
+chain and turns a refused request into its status (400 bad input, 415 content type, 406 Accept)
+with the JSON body {"error", "field"}; the local endpoint serves the same `respond`.
 """
 from __future__ import annotations
 
@@ -20,15 +24,16 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
-
-_LOADED: dict = {}   # the model this process loaded last (the container serves one model)
 
 MODEL_JOBLIB = "model.joblib"
 MODEL_JSON = "model.json"
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv",)
+ANSWER_TYPE = "application/json"   # the only type this handler writes
+ACCEPTED_RANGES = ("application/json", "application/*", "*/*", "*")
 MAX_ROWS = 10000     # one request, not a batch transform: keeps a Lambda-sized answer
 # Column names IMDb gives its genres; used to spot the genre columns when model.json does not
 # list them (the serving side never imports the project's schema module).
@@ -38,14 +43,11 @@ IMDB_GENRES = frozenset((
     "Musical", "Mystery", "News", "Reality-TV", "Romance", "Sci-Fi", "Short", "Sport",
     "Talk-Show", "Thriller", "War", "Western"))
 
-try:  # inside the SageMaker container, the toolkit turns this error class into its status code
-    from sagemaker_inference.errors import GenericInferenceToolkitError as _ToolkitError
-except Exception:  # noqa: BLE001 - any import problem just means "not in that container"
-    _ToolkitError = None
-
-
 class InputError(ValueError):
-    """A request the model cannot answer; `field` names the offending feature (or None)."""
+    """A request the model cannot answer; `field` names the offending feature (or None).
+
+    `status_code` is the HTTP status the endpoint answers it with (400; 415 and 406 below).
+    """
 
     status_code = 400
 
@@ -55,12 +57,16 @@ class InputError(ValueError):
         self.field = field
 
 
-if _ToolkitError is not None:  # pragma: no cover - only inside the container
-    class InputError(InputError, _ToolkitError):  # type: ignore[no-redef]  # noqa: F811
-        def __init__(self, message: str, field: str | None = None):
-            ValueError.__init__(self, message)
-            self.message, self.field = message, field
-            self.status_code, self.phrase = 400, message
+class UnsupportedContentType(InputError):
+    """The request's Content-Type is not one this handler reads."""
+
+    status_code = 415
+
+
+class NotAcceptable(InputError):
+    """The request's Accept admits no type this handler writes."""
+
+    status_code = 406
 
 
 class ModelArtefactError(RuntimeError):
@@ -220,31 +226,54 @@ def parse_csv(body, features: list[str]) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
-def _features_of(model) -> tuple[list[str], list[str]]:
-    if isinstance(model, Model):
-        return model.features, model.genres
-    raise InputError("input_fn needs the loaded model to know the feature order")
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";")[0].strip().lower()
 
 
-def input_fn(request_body, request_content_type: str, model: Model | None = None) -> np.ndarray:
-    """Parse a request into a feature matrix in the model's order.
-
-    The SKLearn container calls input_fn(body, content_type) without the model; the feature order
-    then comes from the model this process loaded last (one model per container).
-    """
-    model = model or _LOADED.get("model")
-    features, genres = _features_of(model)
-    content_type = (request_content_type or "application/json").split(";")[0].strip().lower()
+def content_kind(request_content_type: str | None) -> str:
+    """"json" or "csv" for a Content-Type header (none means JSON, as in the container); else 415."""
+    content_type = _media_type(request_content_type) or "application/json"
     if content_type in JSON_TYPES:
-        return parse_json(request_body, features, genres)
+        return "json"
     if content_type in CSV_TYPES:
-        return parse_csv(request_body, features)
-    raise InputError(f"content type {request_content_type!r} is not supported: send application/json or text/csv")
+        return "csv"
+    raise UnsupportedContentType(
+        f"Content-Type {request_content_type!r} is not supported: send application/json or text/csv")
 
 
-def predict_fn(input_data: np.ndarray, model: Model) -> dict:
+def parse_request(request_body, request_content_type: str | None, model: Model) -> np.ndarray:
+    """A request body as a feature matrix in the model's order (InputError, 415 for its type)."""
+    if content_kind(request_content_type) == "json":
+        return parse_json(request_body, model.features, model.genres)
+    return parse_csv(request_body, model.features)
+
+
+def negotiate(accept: str | None) -> str:
+    """The answer's content type for an Accept header: application/json, or NotAcceptable (406).
+
+    Accept may be a list with q-values ("text/html, application/json;q=0.9"); any entry that
+    admits JSON with q > 0 will do. A missing Accept means "anything".
+    """
+    if not (accept or "").strip():
+        return ANSWER_TYPE
+    for entry in accept.split(","):
+        media, *params = (part.strip() for part in entry.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media.lower() in ACCEPTED_RANGES and quality > 0:
+            return ANSWER_TYPE
+    raise NotAcceptable(f"Accept {accept!r} admits no type this model answers: ask for {ANSWER_TYPE}")
+
+
+def predict(matrix: np.ndarray, model: Model) -> dict:
     """Cluster, distance to the cluster's centre and the scaled vector of every row."""
-    matrix = np.asarray(input_data, dtype=np.float64)
+    matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[1] != len(model.features):
         raise InputError(f"expected rows of {len(model.features)} features, got shape {matrix.shape}")
     scaled = model.scaler.transform(matrix) if model.scaler is not None else matrix
@@ -263,30 +292,66 @@ def predict_fn(input_data: np.ndarray, model: Model) -> dict:
     }
 
 
-def output_fn(prediction: dict, accept: str = "application/json"):
-    """The answer as a JSON document (body, content type); never JSON wrapped in a string."""
-    accept = (accept or "application/json").split(";")[0].strip().lower()
-    if accept not in ("application/json", "*/*", ""):
-        raise InputError(f"accept type {accept!r} is not supported: ask for application/json")
-    return json.dumps(prediction), "application/json"
+class Answer(NamedTuple):
+    """An HTTP answer: status, body bytes, content type."""
+
+    status: int
+    body: bytes
+    content_type: str
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+def error_body(err: InputError) -> bytes:
+    """The endpoint's error document: {"error": message, "field": feature or null}."""
+    return json.dumps({"error": err.message, "field": err.field}).encode()
+
+
+def invoke(model: Model, body, content_type: str | None = "application/json",
+           accept: str | None = "application/json") -> dict:
+    """The prediction for one request as a dict; raises InputError (with its status) when refused."""
+    content_kind(content_type)   # a wrong type (415) or Accept (406) is refused before the body is read
+    negotiate(accept)
+    return predict(parse_request(body, content_type, model), model)
+
+
+def respond(model: Model, body, content_type: str | None = "application/json",
+            accept: str | None = "application/json") -> Answer:
+    """The whole request in one call, never raising for a bad request: 200 with the prediction,
+    or the refusal's status (400/406/415) with {"error", "field"}. The container (transform_fn),
+    the local endpoint and the API's local mode all answer through this.
+    """
+    try:
+        prediction = invoke(model, body, content_type, accept)
+    except InputError as err:
+        return Answer(err.status_code, error_body(err), ANSWER_TYPE)
+    return Answer(200, json.dumps(prediction).encode(), ANSWER_TYPE)
+
+
+def transform_fn(model: Model, request_body, request_content_type: str, accept: str):
+    """The SKLearn container's per-request hook (sagemaker_containers' Transformer calls it).
+
+    A 200 goes back as the (body, content type) pair the Transformer turns into its response; a
+    refusal goes back as a sagemaker_containers worker.Response carrying its status, since an
+    exception raised here would become the container's HTML 500.
+    """
+    answer = respond(model, request_body, request_content_type, accept)
+    if answer.status == 200:
+        return answer.body, answer.content_type
+    from sagemaker_containers.beta.framework import worker  # only inside the container
+
+    return worker.Response(response=answer.body, status=answer.status, mimetype=answer.content_type)
 
 
 def model_fn(model_dir: str) -> Model:
-    """The container's loader: load_model, remembered for input_fn's feature order."""
-    model = load_model(model_dir)
-    _LOADED["model"] = model
-    return model
-
-
-def invoke(model: Model, body, content_type: str = "application/json", accept: str = "application/json") -> dict:
-    """The whole container chain in one call (the local endpoint and the API's local mode use it)."""
-    data = input_fn(body, content_type, model)
-    answer, _ = output_fn(predict_fn(data, model), accept)
-    return json.loads(answer)
+    """The container's loader (called once per worker with /opt/ml/model)."""
+    return load_model(model_dir)
 
 
 if __name__ == "__main__":  # python inference.py <model_dir> '<json>' : a quick manual check
     import sys
 
     loaded = model_fn(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
-    print(json.dumps(invoke(loaded, sys.argv[2] if len(sys.argv) > 2 else sys.stdin.read()), indent=2))
+    result = respond(loaded, sys.argv[2] if len(sys.argv) > 2 else sys.stdin.read())
+    print(result.status, json.dumps(result.json(), indent=2))

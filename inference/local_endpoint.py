@@ -4,8 +4,10 @@ SageMaker's container contract: `GET /ping` answers 200 when the model is loaded
 /invocations` takes the request body with its Content-Type (and Accept) and answers the model's
 output. This server loads the artefact (a folder or model.tar.gz), imports the handler that the
 artefact carries in `code/inference.py` (exactly what the SKLearn container would run; the
-project's inference/inference.py when the artefact has none) and runs model_fn / input_fn /
-predict_fn / output_fn per request. Bad input answers 400 with a JSON message naming the field.
+project's inference/inference.py when the artefact has none), loads the model with its model_fn
+and answers each request with its `respond`, the function the container's transform_fn answers
+with: so the statuses and bodies are the container's (400 bad input with a JSON message naming
+the field, 415 Content-Type, 406 Accept).
 Used by local mode, `myflix endpoint` and the tests; stdlib http.server only.
 """
 from __future__ import annotations
@@ -86,18 +88,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length)
         handler, model = self.server.handler, self.server.model
-        content_type = self.headers.get("Content-Type") or "application/json"
-        accept = self.headers.get("Accept") or "application/json"
+        # as the container's worker reads them: ContentType (some AWS callers) or Content-Type
+        content_type = self.headers.get("ContentType") or self.headers.get("Content-Type") or "application/json"
+        accept = self.headers.get("Accept")
         try:
-            data = handler.input_fn(body, content_type, model)
-            answer, answer_type = handler.output_fn(handler.predict_fn(data, model), accept)
-        except handler.InputError as err:
-            self._error(400, err.message, err.field)
-            return
+            # the container's own path: transform_fn answers through the same respond()
+            answer = handler.respond(model, body, content_type, accept)
         except Exception as err:  # noqa: BLE001 - a handler bug: SageMaker answers 500 too
             self._error(500, f"{type(err).__name__}: {err}")
             return
-        self._send(200, answer.encode() if isinstance(answer, str) else answer, answer_type)
+        self._send(answer.status, answer.body, answer.content_type)
 
 
 class LocalEndpoint:

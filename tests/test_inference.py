@@ -76,10 +76,9 @@ def test_csv_rows_in_feature_order(artefact, loaded):
 
 
 def test_output_is_plain_json_not_a_string(loaded):
-    data = handler.input_fn(json.dumps(MATRIX), "application/json", loaded)
-    body, content_type = handler.output_fn(handler.predict_fn(data, loaded), "application/json")
-    assert content_type == "application/json"
-    assert isinstance(json.loads(body), dict)
+    answer = handler.respond(loaded, json.dumps(MATRIX), "application/json", "application/json")
+    assert answer.status == 200 and answer.content_type == "application/json"
+    assert isinstance(json.loads(answer.body), dict)
 
 
 @pytest.mark.parametrize("body, content_type, field, words", [
@@ -98,7 +97,6 @@ def test_output_is_plain_json_not_a_string(loaded):
     ("1,2,3", "text/csv", None, "has 3 values"),
     (",".join(["1"] * 25 + ["inf"]), "text/csv", "numVotes", "not a finite number"),
     ("", "text/csv", None, "no rows"),
-    ("<xml/>", "application/xml", None, "not supported"),
 ])
 def test_bad_input_names_the_field(loaded, body, content_type, field, words):
     text = body if isinstance(body, str) else json.dumps(body)
@@ -106,10 +104,40 @@ def test_bad_input_names_the_field(loaded, body, content_type, field, words):
         text = json.dumps({**MATRIX, "startYear": float("nan")})
         field, words = "startYear", "not a finite number"
     with pytest.raises(handler.InputError) as err:
-        handler.input_fn(text, content_type, loaded)
+        handler.parse_request(text, content_type, loaded)
     assert err.value.status_code == 400
     assert err.value.field == field
     assert words in str(err.value)
+    answer = handler.respond(loaded, text, content_type)
+    assert answer.status == 400 and answer.content_type == "application/json"
+    assert answer.json() == {"error": err.value.message, "field": field}
+
+
+@pytest.mark.parametrize("content_type", ["application/xml", "application/x-npy", "text/plain", "image/png"])
+def test_an_unread_content_type_is_415(loaded, content_type):
+    answer = handler.respond(loaded, json.dumps(MATRIX), content_type)
+    assert answer.status == 415, answer
+    assert content_type in answer.json()["error"] and "application/json or text/csv" in answer.json()["error"]
+    assert answer.json()["field"] is None
+
+
+@pytest.mark.parametrize("accept, ok", [
+    (None, True), ("", True), ("*/*", True), ("application/json", True), ("application/json; charset=utf-8", True),
+    ("application/*", True), ("text/html, application/json;q=0.9", True), ("text/html,*/*;q=0.1", True),
+    ("text/html", False), ("text/csv", False), ("application/json;q=0", False), ("image/*", False),
+])
+def test_accept_negotiation(loaded, accept, ok):
+    answer = handler.respond(loaded, json.dumps(MATRIX), "application/json", accept)
+    assert answer.status == (200 if ok else 406), answer
+    if not ok:
+        assert answer.json() == {"error": f"Accept {accept!r} admits no type this model answers: "
+                                          "ask for application/json", "field": None}
+
+
+def test_the_header_is_refused_before_the_body_is_read(loaded):
+    assert handler.respond(loaded, "{broken", "text/plain", "application/json").status == 415
+    assert handler.respond(loaded, "{broken", "application/json", "text/html").status == 406
+    assert handler.respond(loaded, "{broken", "application/json", "*/*").status == 400
 
 
 def test_a_tampered_model_is_refused(artefact, tmp_path):
@@ -138,41 +166,24 @@ def test_the_artefacts_copy_runs_with_no_project_code(artefact, tmp_path):
         f"spec = importlib.util.spec_from_file_location('inference', {str(code)!r})\n"
         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
         f"model = m.model_fn({str(artefact['dir'])!r})\n"
-        f"data = m.input_fn({json.dumps(json.dumps(MATRIX))}, 'application/json')\n"
-        "body, kind = m.output_fn(m.predict_fn(data, model), 'application/json')\n"
+        f"answer = m.respond(model, {json.dumps(json.dumps(MATRIX))}, 'application/json', '*/*')\n"
         "mods = sorted({n.split('.')[0] for n in sys.modules})\n"
-        "print(json.dumps({'answer': json.loads(body), 'mods': mods}))\n"
+        "print(json.dumps({'status': answer.status, 'answer': answer.json(), 'mods': mods}))\n"
     )
     out = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
+    assert result["status"] == 200
     assert result["answer"]["predictions"][0]["cluster"] == int(artefact["model"].predict(row_of(MATRIX)[None])[0])
-    assert not {"steps", "pipeline", "chalicelib"} & set(result["mods"]), set(result["mods"])
+    assert not {"steps", "pipeline", "chalicelib", "flask", "sagemaker_containers"} & set(result["mods"]), \
+        set(result["mods"])
 
 
-def test_in_the_container_the_error_carries_the_toolkits_status(tmp_path):
-    """With sagemaker_inference present (as in the SKLearn container), InputError is its 400 error too."""
-    fake = tmp_path / "sagemaker_inference"
-    fake.mkdir()
-    (fake / "__init__.py").write_text("")
-    (fake / "errors.py").write_text(
-        "class BaseInferenceToolkitError(Exception):\n"
-        "    def __init__(self, status_code, message, phrase):\n"
-        "        self.status_code, self.message, self.phrase = status_code, message, phrase\n"
-        "        super().__init__(status_code, message, phrase)\n"
-        "class GenericInferenceToolkitError(BaseInferenceToolkitError):\n"
-        "    def __init__(self, status_code, message=None, phrase=None):\n"
-        "        super().__init__(status_code, message or 'Invalid Request', phrase or message)\n")
-    script = (
-        "import importlib.util, sys\n"
-        f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        f"spec = importlib.util.spec_from_file_location('h', {str(handler.__file__)!r})\n"
-        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
-        "from sagemaker_inference.errors import GenericInferenceToolkitError as G\n"
-        "e = m.InputError('feature x: bad', 'x')\n"
-        "assert isinstance(e, G) and isinstance(e, ValueError)\n"
-        "print(e.status_code, e.field, e.message, e.phrase)\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split()[:2] == ["400", "x"]
+def test_the_handler_is_the_one_the_container_accepts():
+    """The SKLearn container refuses a module with transform_fn and any of input_fn/predict_fn/output_fn."""
+    assert callable(handler.model_fn) and callable(handler.transform_fn)
+    assert not {"input_fn", "predict_fn", "output_fn"} & set(vars(handler))
+    assert issubclass(handler.InputError, ValueError)
+    assert (handler.InputError.status_code, handler.UnsupportedContentType.status_code,
+            handler.NotAcceptable.status_code) == (400, 415, 406)

@@ -30,14 +30,17 @@ def endpoint(model):
         yield ep
 
 
-def call(url, body=None, content_type="application/json", method=None):
+def call(url, body=None, content_type="application/json", method=None, accept="application/json"):
     data = body.encode() if isinstance(body, str) else body
+    headers = {"Content-Type": content_type, **({"Accept": accept} if accept is not None else {})}
     request = urllib.request.Request(url, data=data, method=method or ("POST" if data is not None else "GET"),
-                                     headers={"Content-Type": content_type, "Accept": "application/json"})
+                                     headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.headers["Content-Type"] == "application/json"
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as err:
+        assert err.headers["Content-Type"] == "application/json"
         return err.code, json.loads(err.read())
 
 
@@ -60,10 +63,36 @@ def test_bad_requests_are_400_naming_the_field(endpoint):
     assert status == 400 and body["field"] == "numVotes" and "numVotes" in body["error"]
     status, body = call(endpoint.url + "/invocations", "{broken")
     assert status == 400 and "JSON" in body["error"]
-    status, body = call(endpoint.url + "/invocations", "a", "image/png")
-    assert status == 400 and "not supported" in body["error"]
+    assert call(endpoint.url + "/invocations", "a", "image/png") == (
+        415, {"error": "Content-Type 'image/png' is not supported: send application/json or text/csv", "field": None})
+    status, body = call(endpoint.url + "/invocations", json.dumps(MOVIE), accept="text/html")
+    assert status == 406 and "text/html" in body["error"] and body["field"] is None
     assert call(endpoint.url + "/elsewhere")[0] == 404
     assert call(endpoint.url + "/elsewhere", "{}")[0] == 404
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "text/html, application/json;q=0.5"])
+def test_accept_variants_answer_json(endpoint, accept):
+    status, body = call(endpoint.url + "/invocations", json.dumps(MOVIE), accept=accept)
+    assert status == 200 and len(body["predictions"]) == 1
+
+
+def test_same_answers_as_the_handler_itself(endpoint):
+    """The server adds nothing of its own: each answer is the handler's respond() byte for byte."""
+    for body, content_type, accept in [(json.dumps(MOVIE), "application/json", "*/*"),
+                                       (json.dumps({**MOVIE, "genres": ["Cartoon"]}), "application/json", None),
+                                       ("1,2", "text/csv", None), ("x", "text/plain", None),
+                                       (json.dumps(MOVIE), "application/json", "text/csv")]:
+        expected = endpoint.handler.respond(endpoint.model, body.encode(), content_type, accept)
+        request = urllib.request.Request(endpoint.url + "/invocations", data=body.encode(), method="POST",
+                                         headers={"Content-Type": content_type,
+                                                  **({"Accept": accept} if accept else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                got = (response.status, response.read(), response.headers["Content-Type"])
+        except urllib.error.HTTPError as err:
+            got = (err.code, err.read(), err.headers["Content-Type"])
+        assert got == tuple(expected)
 
 
 def test_it_serves_the_artefacts_own_handler(endpoint, model):
