@@ -43,6 +43,7 @@ IMDB_GENRES = frozenset((
     "Musical", "Mystery", "News", "Reality-TV", "Romance", "Sci-Fi", "Short", "Sport",
     "Talk-Show", "Thriller", "War", "Western"))
 
+
 class InputError(ValueError):
     """A request the model cannot answer; `field` names the offending feature (or None).
 
