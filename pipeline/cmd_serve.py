@@ -1,24 +1,29 @@
 """`myflix serve` (the API and the MyFlix page on one local port) and `myflix endpoint` (the local model endpoint).
 
-`serve` runs the Chalice app of api/ in this process through Chalice's own local server classes
-(no `chalice local`, so no autoreload child is left holding the port), in local mode over the
-local runner's work folder, and serves ui/ from the same origin: the page calls the API with
-relative URLs. `serve(workdir, host, port)` is also what `myflix run` calls when the pipeline ends.
+`serve` runs the Chalice app of api/ in this process, in local mode over the local runner's work
+folder, under waitress (a production WSGI server: a listen backlog of 1024, a bounded pool of
+worker threads, request bodies capped at API Gateway's 10 MB and answered 413, idle and stalled
+connections dropped after a timeout, malformed Content-Length or chunked bodies answered 400, all
+as JSON `{Code, Message}`), through the WSGI adapter in pipeline/serve_app.py, which also serves
+ui/ from the same origin: the page calls the API with relative URLs. `serve(workdir, host, port)`
+is also what `myflix run` calls when the pipeline ends.
 """
 from __future__ import annotations
 
-import mimetypes
+import json
 import os
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 API_DIR = REPO_ROOT / "api"
 UI_DIR = REPO_ROOT / "ui"
 DEFAULT_WORKDIR = ".myflix"
 RUN_FIRST = "run `make run` or `myflix run` first"
+MAX_BODY_BYTES = 10 * 1024 * 1024   # API Gateway's payload limit
+THREADS = 8                          # worker threads: requests are short and mostly numpy; more only queue on the GIL
+CHANNEL_TIMEOUT = 30.0               # seconds a connection may sit idle (or stall mid-request) before it is dropped
 
 
 def _user_error(message: str) -> Exception:
@@ -31,92 +36,125 @@ def published_table(workdir: Path, database: str = "myflix", table: str = "movie
 
 
 def _load_app(workdir: Path):
-    """The Chalice app object in local mode over `workdir` (api/ put on sys.path as Chalice does)."""
+    """The Chalice app object in local mode over `workdir` (api/ put on sys.path as Chalice does), made
+    thread-safe as chalice.local.create_local_server does: a thread-local current_request per request."""
     os.environ["MYFLIX_WORKDIR"] = str(Path(workdir).resolve())
     if str(API_DIR) not in sys.path:
         sys.path.insert(0, str(API_DIR))
     import app as api_app
+    from chalice.local import CustomLocalChalice, LocalChalice
     from chalicelib import config, service
 
-    return api_app.app, service.reset(config.from_env())
+    app = api_app.app
+    if not isinstance(app, LocalChalice):
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
+    return app, service.reset(config.from_env())
 
 
-def _static_files() -> dict[str, Path]:
-    files = {"/" + p.relative_to(UI_DIR).as_posix(): p for p in UI_DIR.rglob("*") if p.is_file()}
-    if "/index.html" in files:
-        files["/"] = files["/index.html"]
-    return files
+def _chalice_config(app):
+    from chalice.config import Config
+    return Config.create(chalice_stage="local", app_name=app.app_name, lambda_timeout=60, lambda_memory_size=1024)
+
+
+def _waitress_server_class():
+    """waitress's TCP server whose own errors (413, 400 for a bad Content-Length or chunked body, ...)
+    are JSON `{Code, Message}` with the security headers, like every other answer."""
+    from waitress.channel import HTTPChannel
+    from waitress.server import TcpWSGIServer
+    from waitress.task import ErrorTask
+
+    from pipeline.serve_app import API_CSP, SECURITY_HEADERS
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self):
+            error = self.request.error
+            code, reason = error.code, error.reason
+            if code == 501:     # a transfer coding waitress does not speak: the request's fault, not ours
+                code, reason = 400, "Bad Request"
+            elif code >= 500:
+                code, reason = 503, "Service Unavailable"
+            if code == 413:
+                message = (f"the request body is larger than {self.channel.server.adj.max_request_body_size} "
+                           "bytes (API Gateway's limit, 10 MB)")
+            else:
+                message = f"{reason}: {str(error.body)[:200]}"
+            body = json.dumps({"Code": reason.title().replace(" ", ""), "Message": message}).encode()
+            self.status = f"{code} {reason}"
+            self.response_headers.extend([("Content-Type", "application/json"), ("Content-Security-Policy", API_CSP),
+                                          *SECURITY_HEADERS.items()])
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    class JsonErrorChannel(HTTPChannel):
+        error_task_class = JsonErrorTask
+
+    class Server(TcpWSGIServer):
+        channel_class = JsonErrorChannel
+
+    return Server
 
 
 class MyFlixServer:
-    """Chalice's LocalDevServer with a handler that also serves the page; start/stop or serve_forever."""
+    """The API and the page under waitress on host:port; start/stop (a background thread) or serve_forever."""
 
-    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False):
-        from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
+    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False,
+                 threads: int = THREADS, channel_timeout: float = CHANNEL_TIMEOUT,
+                 max_body_bytes: int = MAX_BODY_BYTES, backlog: int = 1024):
+        from waitress.adjustments import Adjustments
 
+        from pipeline.serve_app import MyFlixApp
+
+        if quiet:   # "Task queue depth is N": expected under a load test, noise in one
+            import logging
+            logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         app, self.service = _load_app(workdir)   # the API's Service over this workdir
-        # As chalice.local.create_local_server does: a thread-local current_request per request
-        if not isinstance(app, LocalChalice):
-            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-            app.__class__ = CustomLocalChalice
-        static = _static_files()
-
-        class Handler(ChaliceRequestHandler):
-            # headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms
-            disable_nagle_algorithm = True
-
-            def log_message(self, fmt, *args):
-                if not quiet:
-                    super().log_message(fmt, *args)
-
-            def _static(self, head: bool) -> bool:
-                path = urlsplit(self.path).path
-                file = static.get(path)
-                if file is None:
-                    return False
-                body = file.read_bytes()
-                self.send_response(200)
-                kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-                self.send_header("Content-Type", kind + ("; charset=utf-8" if kind.startswith("text/") or
-                                                         kind.endswith("javascript") else ""))
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-cache")
-                self.end_headers()
-                if not head:
-                    self.wfile.write(body)
-                return True
-
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                if not self._static(head=False):
-                    self._generic_handle()
-
-            def do_HEAD(self):  # noqa: N802
-                if not self._static(head=True):
-                    self._generic_handle()
-
-        config = Config.create(chalice_stage="local", app_name=app.app_name, lambda_timeout=60,
-                               lambda_memory_size=1024)
-        self.dev = LocalDevServer(app, config, host, port, handler_cls=Handler)
-        self.dev.server.daemon_threads = True
+        self.app = MyFlixApp(app, _chalice_config(app), UI_DIR, quiet=quiet)
+        adjustments = Adjustments(
+            host=host, port=port, threads=threads, backlog=backlog, connection_limit=max(100, 4 * backlog),
+            max_request_body_size=max_body_bytes, channel_timeout=channel_timeout,
+            cleanup_interval=max(0.5, min(30.0, channel_timeout / 2)), ident="MyFlix", expose_tracebacks=False,
+            asyncore_use_poll=True, asyncore_loop_timeout=1, url_scheme="http")
+        self.server = _waitress_server_class()(self.app, map={}, adj=adjustments)
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
+    def address(self) -> tuple[str, int]:
+        return str(self.server.effective_host), int(self.server.effective_port)
+
+    @property
     def url(self) -> str:
-        host, port = self.dev.server.server_address[:2]
+        host, port = self.address
         return f"http://{host}:{port}"
 
+    def serve_forever(self) -> None:
+        """Serve until stop() (from another thread) or KeyboardInterrupt; then close every socket."""
+        from waitress import wasyncore
+
+        try:
+            while not self._stopping.is_set():
+                wasyncore.loop(timeout=1, map=self.server._map, use_poll=True, count=1)
+        finally:
+            self.server.task_dispatcher.shutdown(timeout=5)
+            wasyncore.close_all(self.server._map)
+
     def start(self) -> "MyFlixServer":
-        self._thread = threading.Thread(target=self.dev.server.serve_forever, name="myflix-serve", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, name="myflix-serve", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._thread is not None:
-            self.dev.server.shutdown()
-            self._thread.join(timeout=5)
+            self.server.pull_trigger()   # wake the loop now rather than at its next timeout
+            self._thread.join(timeout=10)
             self._thread = None
-        self.dev.server.server_close()
+        else:
+            from waitress import wasyncore
+            self.server.task_dispatcher.shutdown(timeout=5)
+            wasyncore.close_all(self.server._map)
 
     def __enter__(self) -> "MyFlixServer":
         return self.start()
@@ -140,11 +178,9 @@ def serve(workdir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     print(f"MyFlix is on {server.url}  (API: {server.url}/health, {server.url}/openapi.json; Ctrl-C stops it)",
           flush=True)
     try:
-        server.dev.server.serve_forever()
+        server.serve_forever()
     except KeyboardInterrupt:
         print("myflix serve: stopped", file=sys.stderr)
-    finally:
-        server.dev.server.server_close()
 
 
 def cmd_serve(args) -> int:

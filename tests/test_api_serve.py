@@ -50,7 +50,7 @@ def test_page_and_api_on_one_port(tmp_path):
         assert status == 400 and json.loads(body)["Message"]
         status, _, body = fetch(server.url + "/movies/tt0000001")
         assert status == 404
-        host, port = server.dev.server.server_address[:2]
+        host, port = server.address
         with pytest.raises(cli.UserError, match="cannot listen"):   # the port is taken: a clear message
             serve(tmp_path / "work", host, port)
     with pytest.raises(OSError):   # stopped: nothing (no autoreload child) holds the port any more
