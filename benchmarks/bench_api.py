@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.cmd_serve import MyFlixServer
 
         with MyFlixServer(workdir, "127.0.0.1", 0, quiet=True) as server:
-            host, port = server.dev.server.server_address[:2]
+            host, port = server.address
             conn = http.client.HTTPConnection(host, port, timeout=10)
             http_t = []
             for i, r in enumerate(rows[: args.http_queries + 20]):
