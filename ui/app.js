@@ -3,12 +3,50 @@
 (function () {
   "use strict";
   const params = new URLSearchParams(location.search);
-  const API = (params.get("api") || (window.MYFLIX_CONFIG && window.MYFLIX_CONFIG.apiBase) || "").replace(/\/$/, "");
+  const apiChoice = chooseApi(params.get("api"), window.MYFLIX_CONFIG && window.MYFLIX_CONFIG.apiBase);
+  const API = apiChoice.base;   // "" (this page's origin) or a checked http(s) URL without a trailing slash
   const LIKED_KEY = "myflix.liked";
   const $ = (id) => document.getElementById(id);
   let liked = loadLiked();
   let current = null;          // the movie in the detail panel
   let search = { q: "", genre: "", offset: 0 };
+
+  // --- which API: ?api= or config.js, only ever an http(s) URL ---------------------------------
+  // Anything else (javascript:, data:, a relative path...) is ignored and the page says so: the
+  // base goes into fetch() and the footer's href, and another host would get the visitor's list.
+  function httpBase(raw) {
+    let url;
+    try { url = new URL(String(raw)); } catch (err) { return null; }
+    if ((url.protocol !== "http:" && url.protocol !== "https:") || url.username || url.password) return null;
+    return (url.origin + url.pathname).replace(/\/+$/, "");
+  }
+  function chooseApi(requested, configured) {
+    let ignored = null;
+    for (const [source, raw] of [["?api=", requested], ["config.js apiBase", configured]]) {
+      if (raw == null || raw === "") continue;
+      const base = httpBase(raw);
+      if (base !== null) return { base, source, ignored };
+      ignored = ignored || { source, raw: String(raw) };
+    }
+    return { base: "", source: "", ignored };
+  }
+  function showApiChoice() {
+    const el = $("api-notice");
+    const parts = [];
+    if (apiChoice.ignored) {
+      const raw = apiChoice.ignored.raw;
+      parts.push("Ignored " + apiChoice.ignored.source + " " + JSON.stringify(raw.length > 60 ? raw.slice(0, 60) + "\u2026" : raw) +
+        ": only http:// and https:// URLs are accepted.");
+    }
+    if (API && new URL(API).origin !== location.origin) {
+      parts.push("This page talks to the MyFlix API at " + API + " (from " + apiChoice.source + "), not to " +
+        location.origin + ": your list is sent there.");
+    } else if (apiChoice.ignored) {
+      parts.push("Using this page's own API (" + location.origin + ").");
+    }
+    el.textContent = parts.join(" ");
+    el.hidden = !parts.length;
+  }
 
   // --- API ------------------------------------------------------------------------------------
   async function api(path, options) {
@@ -278,7 +316,8 @@
   });
   $("home").addEventListener("click", (e) => { e.preventDefault(); $("search").value = ""; $("genre-filter").value = ""; home(); });
   $("nav-home").addEventListener("click", (e) => { e.preventDefault(); $("search").value = ""; $("genre-filter").value = ""; home(); });
-  $("api-link").href = (API || "") + "/openapi.json";
+  $("api-link").href = (API || location.origin) + "/openapi.json";   // API is checked above: http(s) or ""
+  showApiChoice();
   saveLiked();
   home();
 })();
