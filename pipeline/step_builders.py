@@ -73,6 +73,11 @@ JOB_RETRIES = [
                                                  SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
                                 interval_seconds=60, backoff_rate=2.0, max_attempts=3),
 ]
+# Ingest: IMDb republishes its files once a day, so a download is reused for 12 hours (a rerun
+# after a failure starts from the same files, and every step after Ingest hits its cache again);
+# the next scheduled run fetches fresh files. A given file changed under the same URI within
+# those hours needs a new URI (or --no-cache locally).
+INGEST_CACHE = CacheConfig(enable_caching=True, expire_after="PT12H")
 # ModelStep accepts step-level retries only.
 STEP_RETRIES = [JOB_RETRIES[0]]
 
@@ -129,7 +134,7 @@ def _s3_input(name: str, source: Any, local_path: str) -> ProcessingInput:
 
 def _processing_step(ctx: BuildContext, name: str, script: str, *, display_name: str,
                      description: str, inputs: dict[str, Any], outputs: tuple[str, ...],
-                     extra_args: list[tuple[str, Any]], cache: bool,
+                     extra_args: list[tuple[str, Any]], cache: bool | CacheConfig,
                      property_files: list[PropertyFile] | None = None,
                      path_args: dict[str, str] | None = None,
                      output_uris: dict[str, Any] | None = None,
@@ -168,7 +173,8 @@ def _processing_step(ctx: BuildContext, name: str, script: str, *, display_name:
                               arguments=_arg_list(args + extra_args))
     return ProcessingStep(name=name, step_args=step_args, display_name=display_name,
                           description=description, property_files=property_files,
-                          cache_config=CACHE if cache else None, retry_policies=JOB_RETRIES)
+                          cache_config=cache if isinstance(cache, CacheConfig) else CACHE if cache else None,
+                          retry_policies=JOB_RETRIES)
 
 
 def _training_step(ctx: BuildContext, name: str, script: str, *, display_name: str,
@@ -222,7 +228,8 @@ def _model(step: TrainingStep) -> Any:
 def ingest_step(ctx: BuildContext) -> ProcessingStep:
     """IMDb's two files into s3://<bucket>/raw/<execution id>/ (downloaded, or the given ones
     verified). The given URIs are arguments, not inputs: an input cannot be optional (SageMaker
-    refuses an empty S3Uri and fails a job whose input prefix is empty)."""
+    refuses an empty S3Uri and fails a job whose input prefix is empty). Cached for 12 hours
+    (INGEST_CACHE): a cache hit hands on the earlier raw/ prefix, so the steps after it hit too."""
     raw = Join(on="/", values=[f"s3://{ctx.bucket}", schema.RAW_PREFIX,
                                ExecutionVariables.PIPELINE_EXECUTION_ID])
     return _processing_step(
@@ -232,7 +239,7 @@ def ingest_step(ctx: BuildContext) -> ProcessingStep:
                      "is a complete gzip with IMDb's header; writes them to raw/<execution id>/."),
         inputs={}, outputs=("raw",), path_args={"raw": "output"}, output_uris={"raw": raw},
         extra_args=_param_args(ctx, "imdb_base_url", "basics_uri", "ratings_uri"),
-        cache=False)
+        cache=INGEST_CACHE)
 
 
 def raw_file(ingest: ProcessingStep, name: str) -> Join:
