@@ -116,6 +116,8 @@ def check_features(features: dict, genre_names) -> None:
         else:
             continue   # the model names what it does not know
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if name in genre_names:
+            ok = ok and value in (0, 1)
         if not ok or not low <= value <= high:
             allowed = "0 or 1" if name in genre_names else f"a number from {low:g} to {high:g}"
             raise InvalidRequest(f"feature {clip(name)} must be {allowed}, got {clip(value)}")

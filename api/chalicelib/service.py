@@ -170,9 +170,10 @@ class Service:
             raise InvalidRequest(f"unknown field(s) {clip_list(unknown)}; send 'liked' or 'features' "
                                  "(and optionally 'limit', 'nprobe')")
         json_ints(body, ("limit", "nprobe"))
-        merged = {**params, **{k: body[k] for k in ("limit", "nprobe") if k in body}}
-        limit = int_param(merged, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT)
-        nprobe = int_param(merged, "nprobe", cfg.DEFAULT_NPROBE, 1, cfg.MAX_NPROBE)
+        # the query's values are checked even when the body's replace them
+        limit = int_param(body, "limit", int_param(params, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT), 1, cfg.MAX_LIMIT)
+        nprobe = int_param(body, "nprobe", int_param(params, "nprobe", cfg.DEFAULT_NPROBE, 1, cfg.MAX_NPROBE),
+                           1, cfg.MAX_NPROBE)
         has_liked, has_features = "liked" in body, "features" in body
         if has_liked == has_features:
             raise InvalidRequest("send exactly one of 'liked' (a list of movie ids) or 'features' (an object)")
