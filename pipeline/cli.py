@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "pipeline.cmd_deploy",     # myflix deploy status|promote|rollback|package (releases)
     "pipeline.cmd_serve",      # myflix serve (API + UI), myflix endpoint (local endpoint)
     "pipeline.cmd_config",     # myflix config from-stack|show
+    "pipeline.cmd_mlflow",     # myflix mlflow ui|log (executions as MLflow runs)
 )
 
 

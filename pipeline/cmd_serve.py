@@ -105,12 +105,14 @@ class MyFlixServer:
         from waitress.adjustments import Adjustments
 
         from pipeline.serve_app import MyFlixApp
+        from pipeline import studio
 
         if quiet:   # "Task queue depth is N": expected under a load test, noise in one
             import logging
             logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         app, self.service = _load_app(workdir)   # the API's Service over this workdir
         self.app = MyFlixApp(app, _chalice_config(app), UI_DIR, quiet=quiet)
+        self.app = studio.mount(self.app, workdir, allowed_hosts=(host,))   # /studio: pipeline/studio/
         adjustments = Adjustments(
             host=host, port=port, threads=threads, backlog=backlog, connection_limit=max(100, 4 * backlog),
             max_request_body_size=max_body_bytes, channel_timeout=channel_timeout,

@@ -140,6 +140,18 @@ def resolve(cli: Mapping[str, str | None] | None = None,
                     pipeline_name=values["pipeline_name"] or schema.PIPELINE_NAME, origin=origin)
 
 
+MLFLOW_TRACKING_ENV = "MYFLIX_MLFLOW_TRACKING_ARN"
+MLFLOW_TRACKING_KEY = "mlflow_tracking_arn"
+
+
+def mlflow_tracking_uri(env: Mapping[str, str] | None = None, config: Mapping[str, Any] | None = None) -> str | None:
+    """The SageMaker managed MLflow tracking server's ARN for cloud executions ($MYFLIX_MLFLOW_TRACKING_ARN,
+    else "mlflow_tracking_arn" in the config file), or None: the ARN is the tracking URI (sagemaker-mlflow)."""
+    env = os.environ if env is None else env
+    config = load_config() if config is None else config
+    return env.get(MLFLOW_TRACKING_ENV) or config.get(MLFLOW_TRACKING_KEY) or None
+
+
 def from_args(args: Any) -> Settings:
     """Resolve from an argparse namespace carrying region/role/bucket/pipeline_name."""
     return resolve({name: getattr(args, name, None) for name in SOURCES})

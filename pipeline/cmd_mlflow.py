@@ -1,0 +1,109 @@
+"""`myflix mlflow ui|log`: pipeline executions as MLflow runs (pipeline/tracking.py), and MLflow's own UI.
+
+`log [EXECUTION]` logs (or re-logs: it is idempotent) a local execution into the work folder's
+store, or with `--cloud` a SageMaker execution: its parameters and steps from SageMaker, its
+reports downloaded as `myflix pipeline report` does, into the managed MLflow tracking server of
+`mlflow_tracking_arn` (config file, or $MYFLIX_MLFLOW_TRACKING_ARN), or `--tracking-uri`.
+`ui` runs `mlflow ui` on the local store, bound to 127.0.0.1 (Ctrl-C stops it).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipeline.cli import UserError
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from pipeline import tracking
+    workdir = Path(args.workdir)
+    uri, artifacts = tracking.local_store(workdir)
+    if not Path(uri[len("sqlite:///"):]).is_file():
+        raise UserError(f"no MLflow store in {workdir / 'mlflow'} yet: `myflix run` logs each execution there, "
+                        "or log one with `myflix mlflow log`")
+    env = dict(os.environ, **{k: os.environ.get(k, v) for k, v in tracking.MLFLOW_ENV.items()})
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--default-artifact-root", artifacts, "--host", "127.0.0.1", "--port", str(args.port)]
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {uri} (Ctrl-C stops it)", flush=True)
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _cloud_outputs(args: argparse.Namespace, out: Path):
+    from pipeline import aws, cmd_pipeline, tracking
+    from pipeline.cmd_report import download_reports, draw
+    resolved = cmd_pipeline._settings(args, "region", "bucket")
+    client = cmd_pipeline._sagemaker(resolved)
+    with cmd_pipeline._user_errors("reading the execution"):
+        arn = cmd_pipeline._execution_arn(client, resolved, args.execution)
+        execution = client.describe_pipeline_execution(PipelineExecutionArn=arn)
+        parameters = _all(client.list_pipeline_parameters_for_execution, "PipelineParameters", PipelineExecutionArn=arn)
+        steps = _all(client.list_pipeline_execution_steps, "PipelineExecutionSteps", PipelineExecutionArn=arn)
+        fetched = download_reports(aws.client(resolved.region, "s3"), resolved.bucket, resolved.pipeline_name,
+                                   arn.rsplit("/", 1)[-1], out)
+    drawn = draw(sorted({p.parent for p in fetched}))
+    package = next((((s.get("Metadata") or {}).get("RegisterModel") or {}).get("Arn") for s in steps
+                    if ((s.get("Metadata") or {}).get("RegisterModel") or {}).get("Arn")), None)
+    return tracking.cloud_outputs(execution, parameters, fetched + drawn, package), resolved
+
+
+def _all(call: Any, key: str, **kwargs: Any) -> list[dict]:
+    items, token = [], None
+    while True:
+        page = call(**kwargs, **({"NextToken": token} if token else {}))
+        items += page.get(key, [])
+        token = page.get("NextToken")
+        if not token:
+            return items
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from pipeline import settings, tracking
+    try:
+        if args.cloud:
+            out = Path(args.output or f"myflix-report-{(args.execution or 'latest').rsplit('/', 1)[-1]}")
+            outputs, _ = _cloud_outputs(args, out)
+            uri = args.tracking_uri or settings.mlflow_tracking_uri()
+            if not uri:
+                raise UserError("no MLflow tracking server for a cloud execution: set \"mlflow_tracking_arn\" in "
+                                f"{settings.config_path()} or $MYFLIX_MLFLOW_TRACKING_ARN (a SageMaker MLflow "
+                                "tracking server's ARN), or pass --tracking-uri")
+            logged = tracking.log_execution(outputs, uri)
+        else:
+            local_uri, artifacts = tracking.local_store(Path(args.workdir))
+            outputs = tracking.local_outputs(Path(args.workdir), args.execution)
+            uri = args.tracking_uri or local_uri
+            logged = tracking.log_execution(outputs, uri, artifacts if uri == local_uri else None)
+    except LookupError as err:
+        raise UserError(str(err)) from None
+    except tracking.TrackingError as err:
+        raise UserError(str(err)) from None
+    print(f"{logged.describe()} ({len(outputs.reports)} report files, {len(outputs.parameters)} parameters)")
+    return 0
+
+
+def add_commands(subparsers: Any) -> None:
+    top = subparsers.add_parser("mlflow", help="executions as MLflow runs: log, and MLflow's UI",
+                                description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="mlflow_command", metavar="COMMAND")
+    ui = sub.add_parser("ui", help="MLflow's own UI over the local store (127.0.0.1)")
+    ui.add_argument("--workdir", default=".myflix", help="local work folder (default .myflix)")
+    ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    ui.set_defaults(func=cmd_ui)
+    log = sub.add_parser("log", help="log (or re-log) an execution as an MLflow run")
+    log.add_argument("execution", nargs="?", help="execution id or ARN (default: the latest)")
+    log.add_argument("--workdir", default=".myflix", help="local work folder (default .myflix)")
+    log.add_argument("--cloud", action="store_true", help="a SageMaker execution (else a local one)")
+    log.add_argument("--tracking-uri", help="log here instead (default: the local store, or mlflow_tracking_arn "
+                                            "with --cloud)")
+    log.add_argument("-o", "--output", help="folder for a cloud execution's reports (default myflix-report-<id>)")
+    from pipeline import cmd_pipeline
+    cmd_pipeline._common(log)
+    log.set_defaults(func=cmd_log)
+    top.set_defaults(func=lambda args: top.print_help() or 2)
