@@ -20,12 +20,18 @@ Why the sweep is fast (and as good as, or better than, one scikit-learn fit per 
    chain (k-1's solution plus one centre: CANDIDATES points drawn by D^2 sampling, ranked by the
    inertia they leave, the best TRIALS run through Lloyd to a relative inertia change of
    LLOYD_RTOL) and a backward chain (k+1's solution minus the centre whose removal costs least,
-   then Lloyd); each k keeps the better of the two.
+   then Lloyd); each k keeps the better of the two. A Lloyd iteration is BLAS products and
+   vectorised reductions only (`_Points`): float32 scores laid out (centres x points), whose
+   minimum down the columns and one-hot membership replace numpy's slow argmin along short rows.
+   Below DIRECT_FACTOR rows per compressed point (about 6,000 rows) the search runs on the rows
+   themselves. At the demo's 9,168 rows compression still pays: measured, searching the rows
+   took ~1.5x the CPU time of compressing them into ~4,100 points and searching those.
 3. The exact objective: each k's centres are evaluated over ALL rows (optionally after
    `refine_iters` full-data Lloyd iterations), in float64: one matrix product of [x, 1] with
    [-2c; ||c||^2] gives ||x - c||^2 - ||x||^2, its row minimum plus ||x||^2 is each row's squared
    distance to its nearest centre (scikit-learn finds the nearest centre with the same
-   expansion), and the inertia is their sum. These passes run on 2 threads while the backward chain is still searching.
+   expansion), and the inertia is their sum. These passes run on 2 threads while the backward chain is still searching;
+   the scores are laid out (centres x rows) so the minimum is taken down the columns.
 Measured figures: README.md, section "steps-sweep" (benchmarks/bench_sweep.py).
 """
 from __future__ import annotations
@@ -43,6 +49,7 @@ from steps.knee import kneedle
 COMPRESSED_POINTS = 4000        # the compressed search set's size (plus OUTLIER_SHARE of the rows)
 CANDIDATES = 8                  # D^2-sampled candidate centres ranked at each step of the forward chain
 TRIALS = 2                      # of which this many best are run through Lloyd
+DIRECT_FACTOR = 1.5             # up to this many rows per compressed point, search on the rows themselves
 EXTRA_K = 3                     # the forward chain goes this far past k_max
 LLOYD_RTOL = 1e-6               # stop Lloyd (on the compressed points) below this relative inertia change
 LLOYD_MAX_ITER = 100
@@ -210,41 +217,70 @@ def _weighted_means(P: np.ndarray, w: np.ndarray | None, labels: np.ndarray, k: 
 
 # --- 2. search on the compressed points ----------------------------------------------------------
 class _Points:
-    """The compressed points with their weights and squared norms (reused by every Lloyd run)."""
+    """The search set (compressed points, or the rows themselves) with weights and squared norms.
+
+    A Lloyd iteration here is four BLAS products and two vectorised reductions, no per-point
+    Python or numpy loop: the scores are (k, n) float32 (`scores`), each point's best score is a
+    minimum down the columns, the one-hot membership is `scores == best`, and from it come the
+    labels (one product with [1; 0..k-1], which also counts ties), the weighted sums and the
+    masses (two more products). numpy's argmin along a row of k values costs more than the
+    product itself. The scores only rank centres and guide the search: the inertia reported per
+    k is computed in float64 over all rows (`_Rows`).
+    """
 
     def __init__(self, P: np.ndarray, w: np.ndarray):
-        self.P, self.w, self.sq = P, w, (P * P).sum(axis=1)
-        self.rows = np.arange(P.shape[0])
+        self.P, self.w, self.sq = P, w, np.einsum("ij,ij->i", P, P)
+        self.PT32 = np.ascontiguousarray(P.T, dtype=np.float32)              # (d, n)
+        self.WP = np.ascontiguousarray(P * w[:, None])   # (n, d), for the sums (float64: a centre on
+        # a row must be that row exactly, so k >= the distinct rows gives an inertia of 0)
+        self.cols = np.arange(P.shape[0])
         self.iterations = 0
 
     def scores(self, C: np.ndarray) -> np.ndarray:
-        """||p - c||^2 - ||p||^2 for every point and centre: enough to rank centres per point."""
-        G = self.P @ (-2.0 * C.T)
-        G += (C * C).sum(axis=1)
+        """(k, n) float32: ||p - c||^2 - ||p||^2 for every centre and point."""
+        C32 = C.astype(np.float32)
+        G = (-2.0 * C32) @ self.PT32
+        G += np.einsum("ij,ij->i", C32, C32)[:, None]
         return G
+
+    def assign(self, G: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(labels, each point's best score, the (k, n) float32 one-hot membership)."""
+        k = G.shape[0]
+        best = G.min(axis=0)
+        member = (G == best).astype(np.float32)
+        count, label = np.array([np.ones(k), np.arange(k)], dtype=np.float32) @ member
+        labels = label.astype(np.intp)
+        tied = np.flatnonzero(count != 1)    # equidistant centres (or NaN): decided one by one
+        if tied.size:
+            labels[tied] = G[:, tied].argmin(axis=0)
+            member[:, tied] = 0.0
+            member[labels[tied], tied] = 1.0
+        return labels, best, member
 
     def lloyd(self, C: np.ndarray) -> "_Fit":
         """Weighted Lloyd from C until the inertia changes by less than LLOYD_RTOL; the best fit seen."""
-        k = C.shape[0]
         previous = np.inf
-        best = None
+        best_fit = None
         for _ in range(LLOYD_MAX_ITER):
             self.iterations += 1
             G = self.scores(C)
-            labels = G.argmin(axis=1)
-            nearest = np.maximum(G[self.rows, labels] + self.sq, 0.0)
+            labels, best, member = self.assign(G)
+            nearest = np.maximum(best + self.sq, 0.0)
             inertia = float(self.w @ nearest)
-            if best is None or inertia < best.inertia:
-                best = _Fit(C, inertia, G, labels, nearest)
+            if best_fit is None or inertia < best_fit.inertia:
+                best_fit = _Fit(C, inertia, G, labels, nearest)
             if previous - inertia <= LLOYD_RTOL * inertia:
                 break
             previous = inertia
-            C = _weighted_means(self.P, self.w, labels, k, C)
-            mass = np.bincount(labels, weights=self.w, minlength=k)
-            empty = np.flatnonzero(mass == 0)
+            member64 = member.astype(np.float64)
+            sums, mass = member64 @ self.WP, member64 @ self.w
+            C = C.copy()
+            filled = mass > 0
+            C[filled] = sums[filled] / mass[filled, None]
+            empty = np.flatnonzero(~filled)
             if empty.size:   # re-seed an empty cluster at the points that cost most
                 C[empty] = self.P[np.argsort(-(self.w * nearest), kind="stable")[:empty.size]]
-        return best
+        return best_fit
 
     def start(self) -> "_Fit":
         C = np.average(self.P, axis=0, weights=self.w)[None, :]
@@ -273,8 +309,8 @@ class _Points:
     def drop_centre(self, fit: "_Fit") -> "_Fit":
         """Lloyd from fit's centres minus the one whose removal raises the inertia least."""
         second = fit.G.copy()
-        second[self.rows, fit.labels] = np.inf
-        raise_by = second.min(axis=1) - fit.G[self.rows, fit.labels]
+        second[fit.labels, self.cols] = np.inf
+        raise_by = second.min(axis=0).astype(np.float64) - fit.G[fit.labels, self.cols]
         cost = np.bincount(fit.labels, weights=self.w * raise_by, minlength=fit.C.shape[0])
         return self.lloyd(np.delete(fit.C, int(np.argmin(cost)), axis=0))
 
@@ -282,35 +318,37 @@ class _Points:
 class _Fit(NamedTuple):
     C: np.ndarray           # centres
     inertia: float          # on the compressed points
-    G: np.ndarray           # scores (points x centres) of C
+    G: np.ndarray           # scores (centres x points, float32) of C
     labels: np.ndarray
     nearest: np.ndarray     # squared distance of each point to its centre
 
 
 # --- 3. exact objective on all rows ------------------------------------------------------------
 class _Rows:
-    """All rows, prepared once for the exact passes: [X, 1] so that one product gives
-    ||x - c||^2 - ||x||^2 = -2 x.c + ||c||^2 for every row and centre, and ||x||^2 per row."""
+    """All rows, prepared once for the exact passes: [X, 1] column-major, so that one product
+    gives ||x - c||^2 - ||x||^2 = -2 x.c + ||c||^2 for every centre and row, as a (k, rows)
+    block whose minimum down the columns is a vectorised reduction (numpy's minimum along rows
+    of k values costs ~20x more), and ||x||^2 per row."""
 
     def __init__(self, X: np.ndarray):
         self.X = X
-        self.Xa = np.hstack([X, np.ones((X.shape[0], 1))])
+        self.XaT = np.vstack([X.T, np.ones((1, X.shape[0]))])   # (d + 1, n)
         self.sq = np.einsum("ij,ij->i", X, X)
 
     def inertia(self, C: np.ndarray, with_labels: bool = False):
         """The k-means objective of centres C on all rows: sum of squared distances to the nearest
         centre, float64 (and each row's nearest centre when asked)."""
-        Ca = np.vstack([-2.0 * C.T, np.einsum("ij,ij->i", C, C)[None, :]])
+        CaT = np.hstack([-2.0 * C, np.einsum("ij,ij->i", C, C)[:, None]])   # (k, d + 1)
         labels = np.empty(self.X.shape[0], dtype=np.intp) if with_labels else None
         total = 0.0
         for start in range(0, self.X.shape[0], _CHUNK):
-            scores = self.Xa[start:start + _CHUNK] @ Ca
+            scores = CaT @ self.XaT[:, start:start + _CHUNK]
             if with_labels:
-                lab = scores.argmin(axis=1)
+                lab = scores.argmin(axis=0)
                 labels[start:start + _CHUNK] = lab
-                best = scores[np.arange(scores.shape[0]), lab]
+                best = scores[lab, np.arange(scores.shape[1])]
             else:
-                best = scores.min(axis=1)
+                best = scores.min(axis=0)
             total += float(np.maximum(best + self.sq[start:start + _CHUNK], 0.0).sum())
         return (total, labels) if with_labels else total
 
@@ -336,7 +374,7 @@ def inertia(X, C) -> float:
 # --- the sweep ---------------------------------------------------------------------------------
 def sweep(X_scaled, k_min: int, k_max: int, seed: int, progress: Progress | None = None, *,
           coreset_size: int = COMPRESSED_POINTS, candidates: int = CANDIDATES, trials: int = TRIALS,
-          refine_iters: int = 0, n_threads: int = 2,
+          refine_iters: int = 0, n_threads: int = 2, direct_factor: float = DIRECT_FACTOR,
           log: Callable[[str], None] | None = None) -> SweepResult:
     """The elbow sweep with its centres (see the module docstring for how it works).
 
@@ -353,12 +391,16 @@ def sweep(X_scaled, k_min: int, k_max: int, seed: int, progress: Progress | None
     # parallelism comes from evaluating several k at once instead.
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max(1, n_threads)) as pool:
         size = max(int(coreset_size), 20 * k_max)
-        P, w, _ = compress(X, size, rng)
-        if P.shape[0] <= k_max + EXTRA_K:   # few distinct rows: nothing to gain, search on the rows
+        direct = X.shape[0] <= direct_factor * size   # compression would keep too many points to pay
+        if not direct:
+            P, w, _ = compress(X, size, rng)
+            direct = P.shape[0] <= k_max + EXTRA_K   # few distinct rows: nothing to gain either
+        if direct:
             P, w = X, np.ones(X.shape[0])
         compressed_at = time.perf_counter()
         if log is not None:
-            log(f"compressed {X.shape[0]:,} rows into {P.shape[0]:,} weighted points in "
+            log(f"searching the {X.shape[0]:,} rows themselves (compression would not pay)" if direct else
+                f"compressed {X.shape[0]:,} rows into {P.shape[0]:,} weighted points in "
                 f"{compressed_at - started:.1f}s")
         pts = _Points(P, w)
         rows = _Rows(X)

@@ -1,8 +1,9 @@
 """steps/sweep.py: the knee choice, the exact objective, quality against scikit-learn, determinism, bad input.
 
 Real data: the bundled demo films (bokeh-sampledata, 9,168 movies after Preprocess's default
-filters), standardised as TrainScaler does; more than the compressed search set, so the
-compression path is what is tested.
+filters), standardised as TrainScaler does. At that size the sweep compresses (about 4,100
+points); `direct_factor=3` makes it search the rows themselves instead (the path it takes below
+~6,000 rows), so both paths are tested on real data.
 """
 from __future__ import annotations
 
@@ -24,9 +25,17 @@ def demo_scaled() -> np.ndarray:
     return StandardScaler().fit_transform(features.X)
 
 
+PATHS = {"direct": {"direct_factor": 3}, "compressed": {}}
+
+
+@pytest.fixture(scope="module", params=sorted(PATHS))
+def path(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def demo_sweep(demo_scaled):
-    return sweep(demo_scaled, 2, 10, seed=42)
+def demo_sweep(demo_scaled, path):
+    return sweep(demo_scaled, 2, 10, seed=42, **PATHS[path])
 
 
 # --- the knee ----------------------------------------------------------------------------------
@@ -68,9 +77,12 @@ def test_choose_k_rejects_malformed_curves():
 
 
 # --- the sweep ---------------------------------------------------------------------------------
-def test_inertia_is_the_true_objective_on_all_rows(demo_scaled, demo_sweep):
+def test_inertia_is_the_true_objective_on_all_rows(demo_scaled, demo_sweep, path):
     assert list(demo_sweep.ks) == list(range(2, 11))
-    assert demo_sweep.compressed_points < len(demo_scaled)       # the compressed path was used
+    if path == "direct":
+        assert demo_sweep.compressed_points == len(demo_scaled)
+    else:
+        assert demo_sweep.compressed_points < len(demo_scaled)
     for k, C, reported in zip(demo_sweep.ks, demo_sweep.centres, demo_sweep.inertias):
         assert C.shape == (k, demo_scaled.shape[1])
         brute = ((demo_scaled[:, None, :] - C[None, :, :]) ** 2).sum(axis=2).min(axis=1).sum()
@@ -84,15 +96,28 @@ def test_within_one_percent_of_scikit_learn_at_every_k(demo_scaled, demo_sweep):
         assert ours <= plain * 1.01, f"k={k}: {ours:.1f} vs scikit-learn {plain:.1f}"
 
 
+def test_mean_inertia_within_a_tenth_of_a_percent_of_the_best_known(demo_scaled, demo_sweep):
+    # best known per k: the lower of scikit-learn's best of 4 k-means++ starts and ours
+    with threadpool_limits(1):
+        sklearn_best = np.array([KMeans(n_clusters=int(k), n_init=4, random_state=7).fit(demo_scaled).inertia_
+                                 for k in demo_sweep.ks])
+    best = np.minimum(sklearn_best, demo_sweep.inertias)
+    excess = (demo_sweep.inertias - best) / best
+    assert excess.mean() <= 0.001, f"mean excess {excess.mean():.4%} per k: {np.round(excess * 100, 3)}"
+
+
 def test_inertia_falls_with_k(demo_sweep):
     assert np.all(np.diff(demo_sweep.inertias) < 0)
 
 
-def test_same_seed_same_curve_and_progress_per_k(demo_scaled, demo_sweep):
+def test_same_seed_same_curve_and_progress_per_k(demo_scaled, demo_sweep, path):
     seen = []
-    ks, inertias = elbow_sweep(demo_scaled, 2, 10, 42, progress=lambda k, i, t: seen.append((k, i, t)))
+    ks, inertias = elbow_sweep(demo_scaled, 2, 10, 42, progress=lambda k, i, t: seen.append((k, i, t)),
+                               **PATHS[path])
     assert np.array_equal(ks, demo_sweep.ks)
     assert np.array_equal(inertias, demo_sweep.inertias)       # bit for bit
+    again = sweep(demo_scaled, 2, 10, seed=42, **PATHS[path])
+    assert all(np.array_equal(a, b) for a, b in zip(again.centres, demo_sweep.centres))
     assert sorted(k for k, _, _ in seen) == list(range(2, 11))
     assert all(t >= 0 and i == inertias[k - 2] for k, i, t in seen)
 
@@ -143,8 +168,8 @@ def test_compression_keeps_every_row_and_never_mixes_genre_combinations(demo_sca
     assert np.all(np.isclose(values, lo, rtol=0, atol=1e-9) | np.isclose(values, hi, rtol=0, atol=1e-9))
 
 
-def test_full_data_refinement_never_raises_the_inertia(demo_scaled, demo_sweep):
-    refined = sweep(demo_scaled, 2, 10, seed=42, refine_iters=2)
+def test_full_data_refinement_never_raises_the_inertia(demo_scaled, demo_sweep, path):
+    refined = sweep(demo_scaled, 2, 10, seed=42, refine_iters=2, **PATHS[path])
     assert np.all(refined.inertias <= demo_sweep.inertias)
     for C, reported in zip(refined.centres, refined.inertias):
         assert reported == pytest.approx(inertia(demo_scaled, C), rel=1e-12)
@@ -168,6 +193,18 @@ def test_phases_are_logged(demo_scaled):
     sweep(demo_scaled, 2, 4, seed=1, log=lines.append)
     assert lines[0].startswith(f"compressed {len(demo_scaled):,} rows into")
     assert lines[1].startswith("forward chain k=2..")
+    lines.clear()
+    sweep(demo_scaled[:5000], 2, 4, seed=1, log=lines.append)    # below 1.5 x 4,000 rows
+    assert lines[0].startswith("searching the 5,000 rows themselves")
+
+
+def test_a_different_seed_is_as_good():
+    # the direct path's result depends on the seed, its quality should not (real data, k 2..10)
+    features = artifacts.read_features(cached_preprocess("demo")["features"])
+    X = StandardScaler().fit_transform(features.X)
+    a, b = sweep(X, 2, 10, seed=1, direct_factor=3), sweep(X, 2, 10, seed=2, direct_factor=3)
+    assert not all(np.array_equal(x, y) for x, y in zip(a.centres, b.centres))
+    assert np.all(abs(a.inertias - b.inertias) / np.minimum(a.inertias, b.inertias) < 0.02)
 
 
 def test_fewer_distinct_rows_than_k_still_sweeps():
