@@ -9,8 +9,9 @@ from pipeline.code_bundle import build_bundle
 from pipeline.dag import Dag, Node, build_dag, draw_png, positions, to_mermaid
 from pipeline.definition import PIPELINE_NAME, definition_json
 
-STEPS = ("Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "QualityGate",
-         "Register", "Publish", "CheckApproval", "Deploy", "QualityGateFailed")
+# The pipeline stops at Register + Publish: approving a package deploys it (deployer/).
+STEPS = ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "QualityGate",
+         "Register", "Publish", "QualityGateFailed")
 
 
 REGION, ROLE, BUCKET = "eu-west-1", "arn:aws:iam::111122223333:role/myflix-pipeline", "myflix-test-bucket"
@@ -46,7 +47,7 @@ def test_edges_follow_data_and_condition_branches(dag):
     assert ("Evaluate", "QualityGate", "") in edges            # the gate reads evaluation.json
     assert ("QualityGate", "Register", "if") in edges
     assert ("QualityGate", "QualityGateFailed", "else") in edges
-    assert ("CheckApproval", "Deploy", "if") in edges
+    assert ("Ingest", "Preprocess", "") in edges               # the raw prefix Ingest wrote
     assert ("Register", "Publish", "") in edges                # model package ARN
     assert ("Preprocess", "Publish", "") in edges              # catalog
 
@@ -57,8 +58,8 @@ def test_reduced_keeps_branches_and_drops_implied_edges(dag):
     assert ("Preprocess", "TrainScaler", "") in reduced.edges
     assert {e for e in dag.edges if e[2]} == {e for e in reduced.edges if e[2]}
     layers = reduced.layers()
-    assert layers["Preprocess"] == 0 and layers["QualityGate"] == 5
-    assert layers["Deploy"] > layers["CheckApproval"] > layers["QualityGate"]
+    assert layers["Ingest"] == 0 and layers["Preprocess"] == 1 and layers["QualityGate"] == 6
+    assert layers["Publish"] > layers["Register"] > layers["QualityGate"]
 
 
 def test_mermaid_names_every_step_and_branch(dag):
