@@ -108,7 +108,7 @@ async function showList(token) {
 }
 
 // --- one execution -----------------------------------------------------------------------------
-const BOX_W = 176, BOX_H = 50, X_UNIT = 112, Y_UNIT = 84, PAD = 24;
+const BOX_W = 176, BOX_H = 46, X_UNIT = 112, Y_UNIT = 70, PAD = 20;
 
 function drawDag(dag, selected, onSelect) {
   const nodes = Object.fromEntries(dag.nodes.map((n) => [n.name, n]));
@@ -147,7 +147,7 @@ function drawDag(dag, selected, onSelect) {
       svg("rect", { x: x + 1, y: y + 1, width: 6, height: BOX_H - 2, rx: 3,
         class: `type-band type-${["Processing", "Training", "Condition", "RegisterModel", "Model", "Fail"].includes(node.type) ? node.type : "other"}` }),
       svg("text", { x: x + 14, y: y + 20, "font-weight": 700, text: short(node.display_name, 24) }),
-      svg("text", { x: x + 14, y: y + 37, class: "sub", text: short(bits.join(" · "), 30) }));
+      svg("text", { x: x + 14, y: y + 35, class: "sub", text: short(bits.join(" · "), 30) }));
     root.append(group);
   }
   return root;
