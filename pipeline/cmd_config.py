@@ -32,6 +32,8 @@ OUTPUT_KEYS: dict[str, str] = {
     "EndpointName": "endpoint_name",
     "OperatorPolicyArn": "operator_policy_arn",
     "BucketKeyPolicyArn": "bucket_key_policy_arn",     # only with KmsKeyArn
+    "RetrainScheduleName": "retrain_schedule_name",     # read by `myflix pipeline schedule`
+    "RetrainSchedulerRoleArn": "retrain_scheduler_role_arn",
 }
 REQUIRED_OUTPUTS = ("Region", "SageMakerRoleArn", "BucketName", "ApiRoleArn", "GlueDatabase",
                     "ModelPackageGroup")
