@@ -152,6 +152,14 @@ def kernel_comparison(index, rows, recall_rows, truth, nprobes=(1, 3)) -> list[s
     return lines
 
 
+def http_load_section(workdir: Path, ids, quick: bool) -> bool:
+    """`myflix serve` against the Chalice dev server at 1, 8 and 32 clients (benchmarks/http_load.py)."""
+    from benchmarks.http_load import http_section
+
+    log("")
+    return http_section(workdir, ids, log, requests=600 if quick else 3000, seconds=5 if quick else 15)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--movies", type=int, default=300_000)
@@ -242,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                     http_t.append(time.perf_counter() - t)
             conn.close()
         http_p50, http_p99 = percentiles(http_t)
+        http_load_ok = http_load_section(workdir, index.ids, args.quick)
 
     log("")
     log(f"  similar movies, index search (nprobe {nprobe_default}):  p50 {search_p50:.3f} ms   p99 {search_p99:.3f} ms")
@@ -261,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  recall@10 at nprobe {nprobe}{' (default)' if nprobe == nprobe_default else ''}: {value:.4f}{verdict}")
     for line in kernel_lines:
         log(line)
-    ok = route_p99 < 2 and cold < 2 and recalls[nprobe_default] >= 0.95 and recalls[3] >= 0.99
+    ok = route_p99 < 2 and cold < 2 and recalls[nprobe_default] >= 0.95 and recalls[3] >= 0.99 and http_load_ok
     return 0 if ok else 1
 
 
