@@ -230,6 +230,10 @@ def test_template_has_no_policy_findings():
         ManagedPolicyArns=["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"]), "FullAccess"),
     (lambda t: t["Resources"]["SageMakerExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
         {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}), "PassRole without iam:PassedToService"),
+    (lambda t: t["Resources"]["DeployerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "sagemaker:UpdateEndpoint",
+         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/*"}}),
+     "every resource of a type"),
     (lambda t: t["Resources"]["DataBucket"]["Properties"].pop("PublicAccessBlockConfiguration"),
      "BlockPublicAcls not true"),
     (lambda t: t["Resources"]["DataBucket"]["Properties"].pop("BucketEncryption"), "no default encryption"),
@@ -307,7 +311,7 @@ def stack():
             described = cfn.describe_stacks(StackName="myflix")["Stacks"][0]
             iam = boto3.client("iam", region_name=REGION)
             policies = {}
-            for role in ("myflix-sagemaker-us-east-1", "myflix-api-us-east-1"):
+            for role in ("myflix-sagemaker-us-east-1", "myflix-api-us-east-1", "myflix-deployer-us-east-1"):
                 names = iam.list_role_policies(RoleName=role)["PolicyNames"]
                 policies[role] = {"attached": iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"],
                                   "inline": names,
@@ -340,6 +344,7 @@ def test_stack_is_created_and_its_outputs_read_back(stack):
         "ModelPackageGroupArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/myflix-movie-clusters",
         "PipelineName": PIPELINE,
         "EndpointName": "myflix-movie-clusters",
+        "StagingEndpointName": "myflix-movie-clusters-staging",
         "OperatorPolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/myflix-operator-{REGION}",
         "RetrainScheduleName": "myflix-retrain",
         "RetrainSchedulerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/myflix-retrain-scheduler-{REGION}",
@@ -360,8 +365,9 @@ def test_created_bucket_is_encrypted_and_roles_use_only_the_stacks_own_policies(
         (statement,) = info["trust"]["Statement"]
         service = "sagemaker" if "sagemaker" in role else "lambda"
         assert statement["Principal"] == {"Service": f"{service}.amazonaws.com"}
-    assert [g["logGroupName"] for g in stack["logs"]] == ["/aws/sagemaker/Endpoints/myflix-movie-clusters"]
-    assert stack["logs"][0]["retentionInDays"] == 30
+    assert [g["logGroupName"] for g in stack["logs"]] == ["/aws/sagemaker/Endpoints/myflix-movie-clusters",
+                                                          "/aws/sagemaker/Endpoints/myflix-movie-clusters-staging"]
+    assert {g["retentionInDays"] for g in stack["logs"]} == {30}
 
 
 # A small evaluator of IAM's matching rules: enough to say what a set of documents allows.
@@ -422,19 +428,12 @@ SAGEMAKER_ROLE_CASES = [
     ("s3:PutObject", f"{OBJ}/runs/{PIPELINE}/abc123/Preprocess/features/features.parquet", {}, True),
     ("s3:GetObject", f"{OBJ}/runs/{PIPELINE}/abc123/Evaluate/evaluation/evaluation.json", {}, True),
     ("s3:PutObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, True),
-    ("glue:GetTable", f"{GLUE}:table/myflix/movie_clusters", {}, True),
-    ("glue:UpdateTable", f"{GLUE}:table/myflix/movie_clusters", {}, True),
-    ("glue:CreateTable", f"{GLUE}:database/myflix", {}, True),
     ("sagemaker:CreateProcessingJob", f"{SM}:processing-job/pipelines-abc123-preprocess-x1y2", {}, True),
     ("sagemaker:CreateTrainingJob", f"{SM}:training-job/pipelines-abc123-trainkmeans-x1y2", {}, True),
     ("sagemaker:AddTags", f"{SM}:training-job/pipelines-abc123-trainkmeans-x1y2", {}, True),
     ("sagemaker:CreateModelPackage", f"{SM}:model-package/myflix-movie-clusters/3", {}, True),
     ("sagemaker:CreateModelPackage", f"{SM}:model-package/myflix-movie-clusters", {}, True),
-    ("sagemaker:CreateModel", f"{SM}:model/myflix-movie-clusters-v3-0a1b2c3d", {}, True),
-    ("sagemaker:CreateEndpointConfig", f"{SM}:endpoint-config/myflix-movie-clusters-cfg-v3-0a1b2c3d", {}, True),
     ("s3:DeleteObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, True),
-    ("sagemaker:UpdateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
-    ("sagemaker:CreateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
     ("iam:PassRole", SM_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}, True),
     ("logs:PutLogEvents", f"{LOGS}:/aws/sagemaker/ProcessingJobs:log-stream:pipelines-abc/algo-1", {}, True),
     ("logs:CreateLogGroup", f"{LOGS}:/aws/sagemaker/Endpoints/myflix-movie-clusters", {}, True),
@@ -453,6 +452,11 @@ SAGEMAKER_ROLE_CASES = [
     ("s3:DeleteObject", f"{OBJ}/runs/{PIPELINE}/abc123/x", {}, False),
     ("s3:DeleteObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, False),
     ("sagemaker:CreateModel", f"{SM}:model/someone-elses-model", {}, False),
+    # no Deploy step and no table moves any more: the deployer's role does those
+    ("sagemaker:CreateModel", f"{SM}:model/myflix-movie-clusters-v3-0a1b2c3d", {}, False),
+    ("sagemaker:UpdateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, False),
+    ("glue:UpdateTable", f"{GLUE}:table/myflix/movie_clusters", {}, False),
+    ("glue:CreateTable", f"{GLUE}:database/myflix", {}, False),
     ("s3:GetObject", f"{OBJ}/other/secret.csv", {}, False),
     ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/raw/title.basics.tsv.gz", {}, False),
     ("s3:ListBucket", OBJ, {"s3:prefix": ""}, False),
@@ -482,6 +486,10 @@ API_ROLE_CASES = [
     ("glue:GetTable", f"{GLUE}:catalog", {}, True),
     ("glue:GetPartitions", f"{GLUE}:table/myflix/movie_clusters", {}, True),
     ("sagemaker:InvokeEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
+    ("sagemaker:ListTags", f"{SM}:endpoint/myflix-movie-clusters", {}, True),      # which package it serves
+    ("sagemaker:DescribeEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
+    ("sagemaker:InvokeEndpoint", f"{SM}:endpoint/myflix-movie-clusters-staging", {}, False),
+    ("sagemaker:AddTags", f"{SM}:endpoint/myflix-movie-clusters", {}, False),
     ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/myflix-api-dev:log-stream:2026/x", {}, True),
     ("logs:CreateLogStream", f"{LOGS}:/aws/lambda/myflix-api-APIHandler-AbC:log-stream:x", {}, True),
     ("logs:CreateLogGroup", f"{LOGS}:/aws/lambda/myflix-api-dev", {}, True),
@@ -497,6 +505,124 @@ API_ROLE_CASES = [
     ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/payroll:log-stream:x", {}, False),
     ("iam:PassRole", SM_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}, False),
 ]
+
+
+DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/myflix-deployer-{REGION}"
+DEPLOYER_ROLE_CASES = [
+    # the two endpoints, their models and configs, the group's packages, the manifests, the table
+    ("sagemaker:DescribeModelPackage", f"{SM}:model-package/myflix-movie-clusters/3", {}, True),
+    ("sagemaker:ListModelPackages", "*", {}, True),
+    ("sagemaker:CreateModel", f"{SM}:model/myflix-movie-clusters-staging-v3-0a1b2c3d", {}, True),
+    ("sagemaker:CreateModel", f"{SM}:model/myflix-movie-clusters-v3-0a1b2c3d", {}, True),
+    ("sagemaker:CreateEndpointConfig", f"{SM}:endpoint-config/myflix-movie-clusters-staging-cfg-v3-0a1b2c3d", {}, True),
+    ("sagemaker:CreateEndpoint", f"{SM}:endpoint/myflix-movie-clusters-staging", {}, True),
+    ("sagemaker:CreateEndpoint", f"{SM}:endpoint-config/myflix-movie-clusters-staging-cfg-v3-0a1b2c3d", {}, True),
+    ("sagemaker:UpdateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
+    ("sagemaker:AddTags", f"{SM}:endpoint/myflix-movie-clusters", {}, True),
+    ("sagemaker:ListTags", f"{SM}:endpoint/myflix-movie-clusters-staging", {}, True),
+    ("sagemaker:InvokeEndpoint", f"{SM}:endpoint/myflix-movie-clusters-staging", {}, True),
+    ("iam:PassRole", SM_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}, True),
+    ("s3:GetObject", f"{OBJ}/tables/movie_clusters/abc123/_myflix_release.json", {}, True),
+    ("glue:UpdateTable", f"{GLUE}:table/myflix/movie_clusters", {}, True),
+    ("glue:CreateTable", f"{GLUE}:database/myflix", {}, True),
+    ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:myflix-deployer-dead-letters-{REGION}", {}, True),
+    ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/myflix-deployer-{REGION}:log-stream:x", {}, True),
+    # and nothing else
+    ("sagemaker:CreateEndpoint", f"{SM}:endpoint/someone-elses-endpoint", {}, False),
+    ("sagemaker:UpdateEndpoint", f"{SM}:endpoint/myflix-movie-clusters-canary", {}, False),
+    ("sagemaker:DeleteEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, False),
+    ("sagemaker:InvokeEndpoint", f"{SM}:endpoint/another-endpoint", {}, False),
+    ("sagemaker:CreateModel", f"{SM}:model/someone-elses-model", {}, False),
+    ("sagemaker:UpdateModelPackage", f"{SM}:model-package/myflix-movie-clusters/3", {}, False),
+    ("sagemaker:DescribeModelPackage", f"{SM}:model-package/other-group/1", {}, False),
+    ("sagemaker:CreateProcessingJob", f"{SM}:processing-job/pipelines-abc", {}, False),
+    ("s3:GetObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, False),
+    ("s3:GetObject", f"{OBJ}/runs/{PIPELINE}/abc123/TrainKMeans/model/model.tar.gz", {}, False),
+    ("s3:PutObject", f"{OBJ}/tables/movie_clusters/abc123/_myflix_release.json", {}, False),
+    ("glue:DeleteTable", f"{GLUE}:table/myflix/movie_clusters", {}, False),
+    ("glue:UpdateTable", f"{GLUE}:table/myflix/other_table", {}, False),
+    ("iam:PassRole", SM_ROLE, {"iam:PassedToService": "lambda.amazonaws.com"}, False),
+    ("iam:PassRole", DEPLOYER, {"iam:PassedToService": "sagemaker.amazonaws.com"}, False),
+    ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/myflix-api-dev:log-stream:x", {}, False),
+]
+
+
+@pytest.mark.parametrize("action, resource, context, allowed", DEPLOYER_ROLE_CASES,
+                         ids=[f"{'allow' if c[3] else 'deny'}-{c[0]}-{i}" for i, c in enumerate(DEPLOYER_ROLE_CASES)])
+def test_deployer_role_touches_only_the_two_endpoints_the_group_and_the_table(stack, action, resource, context,
+                                                                              allowed):
+    docs = stack["policies"][f"myflix-deployer-{REGION}"]["docs"]
+    assert (evaluate(docs, action, resource, context) == "Allow") is allowed
+
+
+def _event_matches(pattern: dict, event: dict) -> bool:
+    return all(isinstance(event, dict) and key in event and (
+        _event_matches(want, event[key]) if isinstance(want, dict) else event[key] in want)
+        for key, want in pattern.items())
+
+
+def test_the_deployer_function_and_rule_come_with_its_code(stack):
+    """Without DeployerCodeKey no function or rule (the code goes into the stack's bucket first);
+    with it, the function runs the deployer as its role, and the rule sends it this group's
+    Approved and Rejected decisions only."""
+    from deployer.package import build_zip, code_key
+    assert not [r for r in stack["stack"]["Outputs"] if r["OutputKey"] == "DeployerFunctionName"]
+    # a stack of its own (other names), created as the README does: first without the code...
+    names = {"ResourcePrefix": "mfdep", "BucketName": "mfdep-data", "EndpointName": "mfdep-ep"}
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfn.create_stack(StackName="mfdep", TemplateBody=INFRA.read_text(), Capabilities=["CAPABILITY_NAMED_IAM"],
+                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in names.items()])
+        body = build_zip()
+        key = code_key(body)
+        boto3.client("s3", region_name=REGION).put_object(Bucket="mfdep-data", Key=key, Body=body)
+        # ...then with it
+        cfn.update_stack(StackName="mfdep", TemplateBody=INFRA.read_text(), Capabilities=["CAPABILITY_NAMED_IAM"],
+                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in {
+                             **names, "DeployerCodeKey": key, "AutoPromote": "true"}.items()])
+    described = cfn.describe_stacks(StackName="mfdep")["Stacks"][0]
+    assert described["StackStatus"] == "UPDATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    function = boto3.client("lambda", region_name=REGION).get_function(FunctionName=outputs["DeployerFunctionName"])
+    config = function["Configuration"]
+    assert config["Role"] == DEPLOYER.replace("myflix-", "mfdep-") and config["Handler"] == "deployer.lambda_handler.handler"
+    assert config["Runtime"] == "python3.12" and config["Timeout"] == 900
+    env = config["Environment"]["Variables"]
+    assert env["MYFLIX_ENDPOINT_NAME"] == "mfdep-ep" and env["MYFLIX_AUTO_PROMOTE"] == "true"
+    assert env["MYFLIX_STAGING_ENDPOINT_NAME"] == "mfdep-ep-staging"
+    assert env["MYFLIX_ROLE_ARN"] == SM_ROLE.replace("myflix-", "mfdep-") and env["MYFLIX_MODEL_PACKAGE_GROUP"] == "myflix-movie-clusters"
+    resources = {r.get("LogicalResourceId"): r for r in cfn.describe_stack_resources(StackName="mfdep")["StackResources"]}
+    assert resources["DeployerRule"]["PhysicalResourceId"] == f"mfdep-model-package-state-{REGION}"
+    # moto's CloudFormation records the rule here without creating it in EventBridge (a fresh
+    # moto does), and moto has no TestEventPattern: the template's pattern is tried with
+    # EventBridge's matching rule for exact values (every key present, its value one of the list)
+    template_rule = load_template()["Resources"]["DeployerRule"]["Properties"]
+    rendered = json.loads(json.dumps(template_rule["EventPattern"]).replace(
+        '{"Ref": "ModelPackageGroupName"}', '"myflix-movie-clusters"'))
+    rule = {"EventPattern": json.dumps(rendered), "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/mfdep-model-package-state-{REGION}"}
+    assert template_rule["Targets"] == [{"Id": "deployer", "Arn": {"Fn::GetAtt": ["DeployerFunction", "Arn"]}}]
+    pattern = json.loads(rule["EventPattern"])
+    assert pattern == {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
+                       "detail": {"ModelPackageGroupName": ["myflix-movie-clusters"],
+                                  "ModelApprovalStatus": ["Approved", "Rejected"]}}
+    # the pattern matches the documented event of an approval in this group, and not another group's
+    from deployer_fixtures import state_change_event
+    package = {"ModelPackageArn": f"{SM}:model-package/myflix-movie-clusters/4", "ModelPackageGroupName":
+               "myflix-movie-clusters", "InferenceSpecification": {"Containers": [{"Image": "i", "ModelDataUrl": "s3://b/k"}]}}
+    approved = state_change_event(package, "Approved")
+    approved["source"] = "aws.sagemaker"      # EventBridge delivers one source; the docs' second key is a typo
+    assert _event_matches(pattern, approved)
+    other = dict(approved, detail={**approved["detail"], "ModelPackageGroupName": "other-group"})
+    assert not _event_matches(pattern, other)
+    pending = dict(approved, detail={**approved["detail"], "ModelApprovalStatus": "PendingManualApproval"})
+    assert not _event_matches(pattern, pending)
+    # only this rule may invoke it
+    policy = json.loads(boto3.client("lambda", region_name=REGION).get_policy(
+        FunctionName=outputs["DeployerFunctionName"])["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
 
 
 @pytest.mark.parametrize("action, resource, context, allowed", SAGEMAKER_ROLE_CASES,
@@ -825,6 +951,8 @@ def iam_requests(service: str, operation: str, params: dict) -> list[tuple[str, 
         return [("sagemaker:ListModelPackages", "*", {})]
     if service == "sagemaker" and operation == "UpdateModelPackage":
         return [("sagemaker:UpdateModelPackage", params["ModelPackageArn"], {})]
+    if service == "sagemaker" and operation in ("AddTags", "ListTags"):
+        return [(f"sagemaker:{operation}", params["ResourceArn"], {})]
     if service == "sagemaker-runtime" and operation == "InvokeEndpoint":
         return [("sagemaker:InvokeEndpoint", f"{SM}:endpoint/{params['EndpointName'].lower()}", {})]
     raise AssertionError(f"no IAM mapping for {service}:{operation}: add it to iam_requests")
@@ -837,44 +965,74 @@ def denied_calls(docs: list[dict], calls: list[tuple[str, str, dict]]) -> list[s
             if evaluate(docs, action, resource, context) != "Allow"]
 
 
-def test_publish_and_deploy_code_stays_inside_the_execution_role(stack, monkeypatch):
-    """steps/aws_io.py's real calls (what Publish and Deploy run in their containers) under moto."""
+def test_publish_code_stays_inside_the_execution_role(stack, monkeypatch):
+    """steps/aws_io.py's real calls in the Publish job (data, then the release manifest) under moto."""
     from steps import aws_io
     import pandas as pd
     monkeypatch.delenv(aws_io.LOCAL_ROOT_ENV, raising=False)
     monkeypatch.setenv("AWS_REGION", REGION)
-    sm = boto3.client("sagemaker", region_name=REGION)
-    glue = boto3.client("glue", region_name=REGION)
-    # what the stack declares but moto's CloudFormation skips
-    glue.create_database(DatabaseInput={"Name": "myflix"})
-    sm.create_model_package_group(ModelPackageGroupName="myflix-movie-clusters")
     frame = pd.DataFrame({"tconst": ["tt0000001", "tt0000002"], "cluster": [0, 1]})
     location = f"s3://{BUCKET}/tables/movie_clusters/abc123/"
-    packages = [sm.create_model_package(
-        ModelPackageGroupName="myflix-movie-clusters", ModelApprovalStatus="Approved",
-        InferenceSpecification={"Containers": [{"Image": IMAGE_URI, "ModelDataUrl":
-                                f"s3://{BUCKET}/runs/{PIPELINE}/abc123/TrainKMeans/model/m{i}.tar.gz"}],
-                                "SupportedContentTypes": ["application/json"],
-                                "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"]
-        for i in (1, 2)]
-    _add_update_endpoint_to_moto(monkeypatch)
     with recorded_calls() as calls:
         aws_io.write_parquet_dataset(frame, location, {"tconst": "string", "cluster": "int"}, REGION)
         aws_io.write_parquet_dataset(frame, location, {"tconst": "string", "cluster": "int"}, REGION)  # a retry
-        aws_io.point_table("myflix", "movie_clusters", location, [("tconst", "string"), ("cluster", "int")],
-                           {"myflix_k": "2"}, region=REGION)
-        aws_io.point_table("myflix", "movie_clusters", location, [("tconst", "string"), ("cluster", "int")],
-                           {"myflix_k": "2"}, region=REGION)
-        for arn in packages:   # create, then update to the second package
-            package = aws_io.describe_model_package(arn)
-            aws_io.deploy_endpoint(package, "myflix-movie-clusters", SM_ROLE, None, 2048, 5,
-                                   log=lambda message: None, poll_seconds=0)
+        aws_io.write_json_object(location + "_myflix_release.json", {"ExecutionId": "abc123"}, REGION)
+        with aws_io.open_object(location + "_myflix_release.json", REGION) as stream:
+            assert json.load(stream) == {"ExecutionId": "abc123"}
     operations = {op for _, op, _ in calls}
-    # the retried write empties its prefix first (DeleteObjects); the second package updates
-    assert {"ListObjectsV2", "PutObject", "DeleteObjects", "GetDatabase", "CreateTable", "UpdateTable",
-            "DescribeModelPackage", "CreateModel", "CreateEndpointConfig", "CreateEndpoint",
-            "UpdateEndpoint"} <= operations, operations
+    # the retried write empties its prefix first (DeleteObjects)
+    assert {"ListObjectsV2", "PutObject", "DeleteObjects", "GetObject"} <= operations, operations
     assert denied_calls(stack["policies"][f"myflix-sagemaker-{REGION}"]["docs"], calls) == []
+
+
+@pytest.fixture(scope="module")
+def deployer_models(tmp_path_factory):
+    from deployer_fixtures import train_models
+    return train_models(tmp_path_factory.mktemp("cfn-deployer"), {"a": (9, 42), "b": (7, 3)})
+
+
+def test_deployer_code_stays_inside_the_deployer_role(stack, deployer_models, monkeypatch):
+    """The deployer Lambda's real calls (approve -> staging -> smoke -> prod -> rollback) under moto,
+    with tests/test_deployer.py's stand-ins for what moto lacks, evaluated against its role."""
+    import test_deployer
+    from deployer import lambda_handler, release
+    from deployer.backends import SageMakerBackend
+    from deployer.deployer import Deployer
+    for key, value in {"AWS_REGION": REGION, "MYFLIX_ROLE_ARN": SM_ROLE, "MYFLIX_AUTO_PROMOTE": "true"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MYFLIX_LOCAL_ROOT", raising=False)
+    test_deployer.add_moto_stand_ins(monkeypatch)
+    sm = boto3.client("sagemaker", region_name=REGION)
+    glue = boto3.client("glue", region_name=REGION)
+    # what the stack declares but moto's CloudFormation skips
+    for call in (lambda: glue.create_database(DatabaseInput={"Name": "myflix"}),
+                 lambda: sm.create_model_package_group(ModelPackageGroupName="myflix-movie-clusters")):
+        try:
+            call()
+        except Exception as err:   # noqa: BLE001 - created by an earlier test of this module
+            assert "exist" in str(err).lower(), err
+    v1 = test_deployer.register(sm, deployer_models, "cfn-1", "a")
+    v2 = test_deployer.register(sm, deployer_models, "cfn-2", "b")
+    with recorded_calls() as calls:
+        for package in (v1, v2):
+            sm.update_model_package(ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus="Approved")
+            event = test_deployer.state_change_event(
+                sm.describe_model_package(ModelPackageName=package["ModelPackageArn"]), "Approved")
+            mark = len(calls)
+            result = lambda_handler.handler(event, backend=SageMakerBackend(release.config_from_env(), poll_seconds=0))
+            assert result["outcome"] == "promoted", result
+        config = release.config_from_env()
+        assert Deployer(SageMakerBackend(config, poll_seconds=0), config, log=lambda m: None).rollback()[
+            "outcome"] == "rolled-back"
+    # left out: the reviewer's UpdateModelPackage, and the stand-in endpoint container fetching its
+    # model.tar.gz (SageMaker does that as the execution role, not the Lambda)
+    lambda_calls = [c for c in calls if c[1] != "UpdateModelPackage"
+                    and not (c[1] == "GetObject" and c[2]["Key"].endswith("/" + "model.tar.gz"))]
+    operations = {op for _, op, _ in lambda_calls}
+    assert {"DescribeModelPackage", "GetObject", "CreateModel", "CreateEndpointConfig", "CreateEndpoint",
+            "UpdateEndpoint", "AddTags", "ListTags", "InvokeEndpoint", "GetTable", "CreateTable", "UpdateTable",
+            "ListModelPackages"} <= operations, operations
+    assert mark > 0 and denied_calls(stack["policies"][f"myflix-deployer-{REGION}"]["docs"], lambda_calls) == []
 
 
 def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monkeypatch):
