@@ -133,16 +133,16 @@ class MovieIndex:
         binary patterns once per run, centroids, and each block's largest norm."""
         n = len(self.cluster)
         dim = emb.shape[1] if emb.ndim == 2 and n else 0
-        emb64 = emb.astype(np.float64, copy=False).reshape(n, dim)
-        self.emb = np.ascontiguousarray(emb64, dtype=np.float32)   # (n, d): the rows' embeddings
-        sq = np.einsum("ij,ij->i", emb64, emb64)
+        self.emb = np.ascontiguousarray(emb, dtype=np.float32).reshape(n, dim)   # (n, d): the rows' embeddings
+        sq = np.einsum("ij,ij->i", self.emb, self.emb, dtype=np.float64)
         self.norms = sq.astype(np.float32)     # ||x||^2 per row
         self.dim = dim
         sizes = np.diff(self.starts)
         self.block_sizes = sizes
         self.row_block = np.repeat(np.arange(len(sizes)), sizes)
         if n:
-            self.centroids = (np.add.reduceat(emb64, self.starts[:-1], axis=0) / sizes[:, None]).astype(np.float32)
+            self.centroids = (np.add.reduceat(self.emb, self.starts[:-1], axis=0, dtype=np.float64)
+                              / sizes[:, None]).astype(np.float32)
             self._block_max_norm = np.sqrt(np.maximum.reduceat(sq, self.starts[:-1]))
         else:
             self.centroids = np.zeros((0, dim), dtype=np.float32)
@@ -168,7 +168,7 @@ class MovieIndex:
         self._position = np.empty(n, dtype=np.int64)        # row -> search position
         self._position[perm] = np.arange(n)
         self._cont = np.empty((continuous.size + 1, n), dtype=np.float32)
-        self._cont[:continuous.size] = self.emb[perm][:, continuous].T
+        self._cont[:continuous.size] = self.emb[:, continuous][perm].T
         self._cont[continuous.size] = (sq / 2)[perm]
         if binary.size:
             self._run_patterns = np.ascontiguousarray(self.emb[perm[run_starts]][:, binary].T)
