@@ -151,6 +151,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         deployed = approve_and_deploy(workdir, result, overrides.get(APPROVAL_PARAMETER))
     print()
     print(summarize(workdir, result))
+    from pipeline.tracking import log_local_quietly
+    log_local_quietly(workdir, result["PipelineExecutionId"])          # one line: where the MLflow run is
+    print(f"Studio (DAG, steps, reports, registry): http://{args.host}:{args.port}/studio/#/executions/"
+          f"{result['PipelineExecutionId']}  (served by myflix serve)")
     print(f"\ntotal {time.monotonic() - started:.1f}s; step by step: myflix pipeline status --local"
           + ("" if args.workdir == Path(".myflix") else f" --workdir {args.workdir}"))
     if result["PipelineExecutionStatus"] != "Succeeded":

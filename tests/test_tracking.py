@@ -1,0 +1,152 @@
+"""MLflow tracking (pipeline/tracking.py) against the work folder's local store, over a REAL local run.
+
+The run has the pipeline's params, Evaluate's metrics, the inertia per k as a history over k,
+the reports as artefacts and the tags; logging again finds the same run and adds nothing. A cloud
+execution (its downloaded reports and SageMaker's describe shapes) goes through the same path.
+Sockets are blocked in this process: MLflow must not reach the network.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from pipeline import tracking
+from test_studio import build_studio_workdir
+
+pytestmark = pytest.mark.slow   # one real pipeline run; MLflow's import and its sqlite schema
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_network():
+    attempts: list = []
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def connect(self, address, *args):
+        if self.family == socket.AF_UNIX or (isinstance(address, tuple) and address[0] in ("127.0.0.1", "::1")):
+            return real_connect(self, address)
+        attempts.append(address)
+        raise OSError(f"network blocked in tests: {address}")
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host in ("localhost", "127.0.0.1", "::1", None):
+            return real_getaddrinfo(host, *args, **kwargs)
+        attempts.append(host)
+        raise socket.gaierror(f"network blocked in tests: {host}")
+
+    socket.socket.connect, socket.getaddrinfo = connect, getaddrinfo
+    yield attempts
+    socket.socket.connect, socket.getaddrinfo = real_connect, real_getaddrinfo
+    assert attempts == [], f"MLflow or the run tried to reach the network: {attempts}"
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tracking")
+    ids = build_studio_workdir(work)
+    from pipeline.local import registry
+    package = registry.list_packages(work)[0]
+    first = tracking.log_local(work, ids["passed"])
+    return work, ids, package, first
+
+
+def _client(work: Path):
+    from mlflow.tracking import MlflowClient
+    return MlflowClient(tracking_uri=tracking.local_store(work)[0])
+
+
+def test_the_run_has_params_metrics_inertia_per_k_artefacts_and_tags(logged):
+    work, ids, package, first = logged
+    assert first.created and (work / "mlflow" / "mlflow.db").is_file()
+    client = _client(work)
+    run = client.get_run(first.run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == ids["passed"]
+    assert run.data.params["k_max"] == "6" and run.data.params["min_silhouette"] == "-1.0"
+    assert len(run.data.params) == len(json.loads(
+        (work / "executions" / ids["passed"] / "definition.json").read_text())["Parameters"])
+    evaluation = json.loads(next((work / "s3").rglob(f"runs/*/{ids['passed']}/Evaluate/evaluation/evaluation.json")).read_text())
+    elbow = json.loads(next((work / "s3").rglob(f"runs/*/{ids['passed']}/TuneKMeans/elbow/elbow.json")).read_text())
+    assert run.data.metrics["silhouette"] == pytest.approx(evaluation["silhouette"])
+    assert run.data.metrics["k"] == evaluation["k"] == elbow["chosen_k"] == run.data.metrics["chosen_k"]
+    assert f"recall_at_{evaluation['recall_k']}" in run.data.metrics
+    history = sorted((m.step, m.value) for m in client.get_metric_history(first.run_id, "inertia"))
+    assert history == [(k, pytest.approx(v)) for k, v in zip(elbow["k"], elbow["inertia"])]
+    assert run.data.tags[tracking.EXECUTION_TAG] == ids["passed"]
+    assert run.data.tags[tracking.PACKAGE_TAG] == package["ModelPackageArn"]
+    assert run.data.tags[tracking.STATUS_TAG] == "Succeeded" and run.data.tags[tracking.SOURCE_TAG] == "local"
+    artefacts = {a.path for folder in ("reports/Preprocess", "reports/TuneKMeans", "reports/Evaluate")
+                 for a in client.list_artifacts(first.run_id, folder)}
+    assert {"reports/Preprocess/quality.json", "reports/Preprocess/year_boxplot.png",
+            "reports/Preprocess/runtime_bins.png", "reports/TuneKMeans/elbow.json", "reports/TuneKMeans/elbow.png",
+            "reports/Evaluate/evaluation.json", "reports/Evaluate/cluster_sizes.png"} <= artefacts
+    local = Path(client.download_artifacts(first.run_id, "reports/TuneKMeans/elbow.json", str(work / "dl")))
+    assert json.loads(local.read_text()) == elbow
+
+
+def test_relogging_finds_the_same_run_and_adds_nothing(logged):
+    work, ids, _, first = logged
+    again = tracking.log_local(work, ids["passed"])
+    assert again.run_id == first.run_id and not again.created
+    client = _client(work)
+    runs = client.search_runs([first.experiment_id], f"tags.`{tracking.EXECUTION_TAG}` = '{ids['passed']}'")
+    assert len(runs) == 1
+    assert len(client.get_metric_history(first.run_id, "inertia")) == 5        # k = 2..6, once each
+    assert len(client.get_metric_history(first.run_id, "silhouette")) == 1
+
+
+def test_the_failed_execution_is_a_failed_run_of_its_own(logged):
+    work, ids, _, first = logged
+    failed = tracking.log_local(work, ids["failed"])
+    assert failed.created and failed.run_id != first.run_id
+    run = _client(work).get_run(failed.run_id)
+    assert run.info.status == "FAILED" and tracking.PACKAGE_TAG not in run.data.tags
+    assert run.data.params["min_silhouette"] == "2.0"
+
+
+def test_a_cloud_execution_from_its_downloaded_reports(logged, tmp_path):
+    """What `myflix mlflow log --cloud` logs: SageMaker's describe shapes + `pipeline report`'s files."""
+    work, ids, _, _ = logged
+    out = tmp_path / "myflix-report-abc123cloud"
+    for step, folder in (("Preprocess", "report"), ("TuneKMeans", "elbow"), ("Evaluate", "evaluation")):
+        source = next((work / "s3").rglob(f"runs/*/{ids['passed']}/{step}/{folder}"))
+        (out / step).mkdir(parents=True)
+        for file in source.iterdir():
+            shutil.copy(file, out / step / file.name)
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/myflix-movie-clusters/execution/abc123cloud"
+    execution = {"PipelineExecutionArn": arn, "PipelineExecutionStatus": "Succeeded",
+                 "CreationTime": datetime(2026, 1, 2, tzinfo=timezone.utc),
+                 "LastModifiedTime": datetime(2026, 1, 2, 0, 30, tzinfo=timezone.utc)}
+    package = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/myflix-movie-clusters/7"
+    outputs = tracking.cloud_outputs(execution, [{"Name": "k_max", "Value": "6"}],
+                                     sorted(p for p in out.rglob("*") if p.is_file()), package)
+    uri, artefacts = tracking.local_store(work)
+    result = tracking.log_execution(outputs, uri, artefacts)
+    run = _client(work).get_run(result.run_id)
+    assert run.data.tags[tracking.SOURCE_TAG] == "cloud" and run.data.tags[tracking.PACKAGE_TAG] == package
+    assert run.data.tags["myflix.execution_arn"] == arn and run.data.params == {"k_max": "6"}
+    assert run.info.end_time - run.info.start_time == 30 * 60 * 1000
+    assert "silhouette" in run.data.metrics
+    assert tracking.log_execution(outputs, uri, artefacts).run_id == result.run_id
+
+
+def test_the_mlflow_commands(logged, capsys, monkeypatch, tmp_path):
+    from pipeline.cli import main
+    from pipeline import settings
+    work, ids, _, first = logged
+    assert main(["mlflow", "log", ids["passed"], "--workdir", str(work)]) == 0
+    assert f"updated run {first.run_id}" in capsys.readouterr().out
+    assert main(["mlflow", "log", "nosuchexecution", "--workdir", str(work)]) == 2
+    assert "no local execution" in capsys.readouterr().err
+    assert main(["mlflow", "ui", "--workdir", str(tmp_path / "empty")]) == 2
+    assert "no MLflow store" in capsys.readouterr().err
+    monkeypatch.setenv("MYFLIX_CONFIG", str(tmp_path / "config.json"))
+    monkeypatch.delenv(settings.MLFLOW_TRACKING_ENV, raising=False)
+    assert settings.mlflow_tracking_uri() is None
+    settings.save_config({"mlflow_tracking_arn": "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/t"})
+    assert settings.mlflow_tracking_uri().endswith(":mlflow-tracking-server/t")
+    monkeypatch.setenv(settings.MLFLOW_TRACKING_ENV, "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/e")
+    assert settings.mlflow_tracking_uri().endswith("/e")
