@@ -21,6 +21,7 @@ from chalicelib.checks import (check_features, check_known, choice_param, featur
 from chalicelib.endpoint import make_endpoint
 from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem, clip, clip_list
 from chalicelib.index import SORTS, MovieIndex
+from chalicelib.pairing import ModelMismatch, PairCheck
 from chalicelib.tables import get_table, read_rows
 
 MAX_LIKED = 100
@@ -38,6 +39,7 @@ class Service:
         self._last_error: str | None = None
         self.loads = 0
         self.endpoint = make_endpoint(self.settings)
+        self.pairing = PairCheck(self.settings, clock)
 
     # --- the index, loaded and refreshed --------------------------------------------------------
     def index(self) -> MovieIndex:
@@ -96,6 +98,8 @@ class Service:
             "location": self._ref.location if self._ref else None,
             "execution_id": params.get("myflix_execution_id"),
             "model_package_arn": params.get("myflix_model_package_arn"),
+            # the pair the features route needs: refused (503) while the two disagree
+            "pair": self.pairing.pair(params.get("myflix_model_package_arn")).as_dict(self.settings.endpoint_name),
             "skipped_rows": index.skipped,
             "catalog_error": _without_paths(self._last_error, self.settings) if self._last_error else None,
             "genres": index.genre_names,
@@ -199,6 +203,9 @@ class Service:
                                  '{"startYear": 1999, "runtimeMinutes": 136, "genres": ["Action", "Sci-Fi"], '
                                  '"averageRating": 8.7, "numVotes": 2000000}')
         check_features(features, feature_genres(index.features, index.genre_names))
+        pair = self.pairing.pair(index.meta.get("myflix_model_package_arn"))
+        if not pair.in_step:
+            raise ModelMismatch(pair.reason(self.settings.endpoint_name))
         answer = self.endpoint.predict(features)
         try:
             prediction = answer["predictions"][0]
