@@ -205,12 +205,13 @@ function reportPanels(detail) {
     const rules = quality.data.rules || [];
     panels.push(el("section", { class: "panel report", id: "report-quality" },
       el("h2", {}, "Data quality ", el("a", { href: quality.url, target: "_blank", rel: "noopener", class: "muted", text: "quality.json" })),
-      el("table", {}, el("thead", {}, el("tr", {}, ["Rule", "What it does", "Rows in", "Rows out", "Dropped"].map((h, i) =>
-        el("th", { class: i > 1 ? "num" : "", text: h })))),
-        el("tbody", {}, rules.map((rule) => el("tr", {}, el("td", { text: rule.rule }), el("td", { text: rule.description || "" }),
-          el("td", { class: "num", text: num(rule.rows_in) }), el("td", { class: "num", text: num(rule.rows_out) }),
-          el("td", { class: "num", text: num(rule.dropped) }))))),
-      images(quality)));
+      el("div", { class: "body" },
+        el("table", {}, el("thead", {}, el("tr", {}, ["Rule", "What it does", "Rows in", "Rows out", "Dropped"].map((h, i) =>
+          el("th", { class: i > 1 ? "num" : "", text: h })))),
+          el("tbody", {}, rules.map((rule) => el("tr", {}, el("td", { text: rule.rule }), el("td", { text: rule.description || "" }),
+            el("td", { class: "num", text: num(rule.rows_in) }), el("td", { class: "num", text: num(rule.rows_out) }),
+            el("td", { class: "num", text: num(rule.dropped) }))))),
+        images(quality))));
   }
   const elbow = r["elbow.json"];
   if (elbow && elbow.data) {
