@@ -15,7 +15,13 @@ Where moto falls short, the test says so and stands in, visibly:
   from the same template with its function as a plain AWS::Lambda::Function (same code in S3,
   same role, same environment) and the same EndpointURL output shape.
 - moto runs no pipeline step: before `myflix pipeline approve`, the test registers the model
-  package the Register step would have registered.
+  package the Register step would have registered, with a real model (trained by our scripts on
+  the vega movies) and its table staged by Publish's own main().
+- moto's SageMaker emits no EventBridge events and moto runs no Lambda code without Docker: after
+  `myflix pipeline approve`, the test hands the documented "Model Package State Change" event to
+  the deployer's handler in-process, with the environment the stack gave the function, and
+  tests/test_deployer.py's stand-ins for what moto lacks (UpdateEndpoint, an InvokeEndpoint that
+  runs the served model's own handler). Its calls are evaluated against the stack's deployer role.
 - moto implements neither DeleteModelPackage nor DeleteModelPackageGroup: the tear-down reports
   those, and only those, as problems.
 
@@ -71,8 +77,10 @@ def test_section_has_the_whole_sequence_in_order():
     commands = section_commands()
     expected = ["aws cloudformation deploy --template-file cfn/myflix-infra.yaml",
                 "myflix config from-stack", "aws s3 cp title.basics.tsv.gz s3://$BUCKET/raw/",
+                "myflix deploy package", "--parameter-overrides DeployerCodeKey=$DEPLOYER_KEY",
                 "myflix pipeline upsert", "myflix pipeline start", "myflix pipeline wait",
-                "myflix pipeline status", "myflix pipeline approve", "myflix config chalice-stage",
+                "myflix pipeline status", "myflix pipeline approve", "myflix deploy status",
+                "myflix deploy promote", "myflix deploy rollback", "myflix config chalice-stage",
                 "chalice package", "aws cloudformation deploy --template-file build/api/",
                 "python3 -m http.server", "myflix config teardown"]
     positions = []
@@ -96,6 +104,9 @@ class Shell:
         self.ran: list[str] = []
         self.outputs: dict[str, str] = {}
         self.operator_calls: list = []           # (myflix command, AWS call) the operator made
+        self.deployer_calls: list = []           # the deployer Lambda's AWS calls
+        self.deployer_results: list = []
+        self.models: dict | None = None          # set by the test: trained models for the packages
 
     # shell syntax the section uses: $VAR, VAR=$(...), export, (cd DIR && ...)
     def expand(self, text: str) -> str:
@@ -130,7 +141,7 @@ class Shell:
     def myflix(self, argv: list[str], cwd: Path) -> str:
         from pipeline.cli import main
         if argv[:2] == ["pipeline", "approve"]:
-            register_model_package(self.region, self.vars.get("BUCKET", ""))
+            package = register_model_package(self.region, self.vars.get("BUCKET", ""), self.models)
         out, err = io.StringIO(), io.StringIO()
         from test_cfn import recorded_calls
         with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
@@ -147,7 +158,28 @@ class Shell:
                        for p in problems), problems
             code = 0
         assert code == 0, f"myflix {' '.join(argv)} exited {code}:\n{out.getvalue()}\n{err.getvalue()}"
+        if argv[:2] == ["pipeline", "approve"]:
+            self.deliver_event(package, "Approved")
         return out.getvalue()
+
+    def deliver_event(self, package_arn: str, status: str) -> None:
+        """What EventBridge does after the approval: the documented event to the stack's function."""
+        from deployer import lambda_handler, release
+        from deployer.backends import SageMakerBackend
+        from deployer_fixtures import state_change_event
+        from test_cfn import recorded_calls
+        function = boto3.client("lambda", region_name=self.region).get_function_configuration(
+            FunctionName=f"myflix-deployer-{self.region}")
+        assert function["Handler"] == "deployer.lambda_handler.handler"
+        event = state_change_event(boto3.client("sagemaker", region_name=self.region).describe_model_package(
+            ModelPackageName=package_arn), status)
+        with pytest.MonkeyPatch.context() as mp, recorded_calls() as calls:
+            for key, value in function["Environment"]["Variables"].items():
+                mp.setenv(key, value)
+            self.deployer_results.append(lambda_handler.handler(
+                event, backend=SageMakerBackend(release.config_from_env(), poll_seconds=0)))
+        # the stand-in container's own model download is SageMaker's (execution role), not the Lambda's
+        self.deployer_calls += [c for c in calls if not (c[1] == "GetObject" and c[2]["Key"].endswith("model.tar.gz"))]
 
     def chalice(self, argv: list[str], cwd: Path) -> str:
         chalice = Path(sys.executable).with_name("chalice")
@@ -191,7 +223,8 @@ class Shell:
                 i += 1
         region = opts.get("region", os.environ.get("AWS_DEFAULT_REGION", self.region))
         if (service, op) == ("cloudformation", "deploy"):
-            return cfn_deploy(cwd / opts["template-file"], opts["stack-name"], opts["capabilities"], region)
+            return cfn_deploy(cwd / opts["template-file"], opts["stack-name"], opts["capabilities"], region,
+                              opts.get("parameter-overrides"))
         if (service, op) == ("cloudformation", "package"):
             return cfn_package(cwd / opts["template-file"], opts["s3-bucket"], opts["s3-prefix"],
                                cwd / opts["output-template-file"], region)
@@ -212,12 +245,28 @@ class Shell:
 
 # --- what the AWS CLI does, against moto ---------------------------------------------------------
 
-def cfn_deploy(template_path: Path, stack: str, capabilities: str, region: str) -> str:
+def cfn_deploy(template_path: Path, stack: str, capabilities: str, region: str,
+               overrides: str | None = None) -> str:
     cfn = boto3.client("cloudformation", region_name=region)
     body = template_path.read_text()
     template = json.loads(body) if body.lstrip().startswith("{") else None
     if template and template.get("Transform", "").startswith("AWS::Serverless"):
         body = json.dumps(without_sam_transform(template))
+    existing = [s for s in cfn.list_stacks()["StackSummaries"]
+                if s["StackName"] == stack and s["StackStatus"] != "DELETE_COMPLETE"]
+    if existing:
+        # the CLI's deploy on an existing stack: the overrides, the other parameters kept. moto's
+        # UsePreviousValue fails on parameters left at their default (it keeps only given ones);
+        # the README creates the stack with the defaults, so the overrides alone are the same.
+        given = dict(pair.split("=", 1) for pair in (overrides or "").split())
+        params = [{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cfn.update_stack(StackName=stack, TemplateBody=body, Capabilities=capabilities.split(), Parameters=params)
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        assert status == "UPDATE_COMPLETE", status
+        return ""
+    assert not overrides, "the README creates each stack with its defaults"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")      # moto warns about the resource types it skips
         cfn.create_stack(StackName=stack, TemplateBody=body, Capabilities=capabilities.split())
@@ -284,15 +333,20 @@ def cfn_package(template_path: Path, bucket: str, prefix: str, output: Path, reg
     return ""
 
 
-def register_model_package(region: str, bucket: str) -> None:
-    """What the pipeline's Register step would have done (moto runs no step)."""
+def register_model_package(region: str, bucket: str, models: dict) -> str:
+    """What the pipeline's TrainKMeans, Register and Publish steps would have left (moto runs no step)."""
+    from deployer_fixtures import package_request, stage_table
     sm = boto3.client("sagemaker", region_name=region)
-    sm.create_model_package(
-        ModelPackageGroupName="myflix-movie-clusters", ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={"Containers": [{
-            "Image": IMAGE.format(region=region),
-            "ModelDataUrl": f"s3://{bucket}/runs/myflix-movie-clusters/exec1/TrainKMeans/model/model.tar.gz"}],
-            "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]})
+    key = "runs/myflix-movie-clusters/exec1/TrainKMeans/model/model.tar.gz"
+    boto3.client("s3", region_name=region).upload_file(str(models["a"]), bucket, key)
+    table_uri = f"s3://{bucket}/tables/movie_clusters/exec1/"
+    request = package_request(f"s3://{bucket}/{key}", table_uri, "exec1", "PendingManualApproval")
+    request["InferenceSpecification"]["Containers"][0]["Image"] = IMAGE.format(region=region)
+    arn = sm.create_model_package(**request)["ModelPackageArn"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MYFLIX_LOCAL_ROOT", raising=False)
+        stage_table(models, "a", bucket, "exec1", arn)
+    return arn
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -329,12 +383,21 @@ def workspace(tmp_path, monkeypatch, request):
             memo[key] = real(region, role, bucket, pipeline_name, bundle=bundle)
         return memo[key]
     monkeypatch.setattr(definition_mod, "definition_json", memo_definition_json)
+    import test_deployer
+    test_deployer.add_moto_stand_ins(monkeypatch)
     with mock_aws():
         yield tmp_path
 
 
-def test_every_command_of_the_section_runs_against_moto(workspace):
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from deployer_fixtures import train_models
+    return train_models(tmp_path_factory.mktemp("readme-models"), {"a": (9, 42)})
+
+
+def test_every_command_of_the_section_runs_against_moto(workspace, models):
     shell = Shell(workspace, region="us-east-1")
+    shell.models = models
     commands = section_commands()
     state = {}
     for line in commands:
@@ -353,6 +416,15 @@ def test_every_command_of_the_section_runs_against_moto(workspace):
             version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
             state["operator"] = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
             state["stack_id"] = boto3.client("cloudformation").describe_stacks(StackName="myflix")["Stacks"][0]["StackId"]
+            role = "myflix-deployer-us-east-1"
+            state["deployer_docs"] = [iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"]
+                                      for n in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+        if line.startswith("myflix deploy promote"):
+            sm = boto3.client("sagemaker")
+            prod = sm.describe_endpoint(EndpointName="myflix-movie-clusters")
+            state["prod_tags"] = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=prod["EndpointArn"])["Tags"]}
+            state["table_package"] = boto3.client("glue").get_table(DatabaseName="myflix", Name="movie_clusters")[
+                "Table"]["Parameters"]["myflix_model_package_arn"]
         if line.startswith("API_URL="):
             state["api_url"] = shell.vars["API_URL"]
         if line.startswith("myflix config teardown") and "--yes" not in line:
@@ -396,6 +468,16 @@ def test_every_command_of_the_section_runs_against_moto(workspace):
     assert bucket not in [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
     stacks = {s["StackName"]: s["StackStatus"] for s in boto3.client("cloudformation").list_stacks()["StackSummaries"]}
     assert stacks == {"myflix": "DELETE_COMPLETE", "myflix-api": "DELETE_COMPLETE"}
+    # the approval deployed to staging (smoke test passed), `deploy promote` moved prod and the table
+    assert [r["outcome"] for r in shell.deployer_results] == ["staged"], shell.deployer_results
+    tags = state["prod_tags"]
+    assert state["table_package"] == tags["myflix:model-package-arn"]
+    assert tags["myflix:model-package-arn"].endswith("/myflix-movie-clusters/1") and tags["myflix:smoke"] == "passed"
+    assert "smoke test passed" in shell.outputs["deploy status"]
+    # the deployer Lambda's calls stay inside the stack's deployer role
+    from test_cfn import _document, denied_calls
+    assert len(shell.deployer_calls) > 10
+    assert denied_calls([_document(d) for d in state["deployer_docs"]], shell.deployer_calls) == []
     # every AWS call the myflix commands made is allowed by the stack's operator policy
     from test_cfn import evaluate, iam_requests
     denied = []
