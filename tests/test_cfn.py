@@ -1064,8 +1064,9 @@ def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monk
             SageMakerEndpoint(settings).predict({"startYear": 1999})
         except Exception:      # noqa: BLE001 - moto's canned answer is not the handler's JSON
             pass
-        from chalicelib import pairing       # which package the endpoint serves (none here yet)
-        assert pairing.endpoint_package_aws(settings) is None
+        from chalicelib import pairing       # which package the endpoint serves (DescribeEndpoint + ListTags)
+        served = pairing.endpoint_package_aws(settings)
+        assert served is None or served.startswith(f"{SM}:model-package/myflix-movie-clusters/")
     assert {op for _, op, _ in calls} >= {"GetTable", "ListObjectsV2", "GetObject", "InvokeEndpoint", "DescribeEndpoint"}
     docs = stack["policies"][f"myflix-api-{REGION}"]["docs"]
     # the test's database is api_db; the role names myflix: map it back before evaluating
