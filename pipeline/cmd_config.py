@@ -32,6 +32,8 @@ OUTPUT_KEYS: dict[str, str] = {
     "EndpointName": "endpoint_name",
     "OperatorPolicyArn": "operator_policy_arn",
     "BucketKeyPolicyArn": "bucket_key_policy_arn",     # only with KmsKeyArn
+    "StagingEndpointName": "staging_endpoint_name",
+    "DeployerFunctionName": "deployer_function_name",
     "RetrainScheduleName": "retrain_schedule_name",     # read by `myflix pipeline schedule`
     "RetrainSchedulerRoleArn": "retrain_scheduler_role_arn",
 }
@@ -298,8 +300,10 @@ def cmd_teardown(args) -> int:
     print(("tearing down" if args.yes else "teardown plan (nothing is deleted without --yes)")
           + f" in {region}:")
 
-    run(f"delete endpoint {endpoint}", lambda: sm.delete_endpoint(EndpointName=endpoint))
-    # The Deploy step names models and configs <endpoint>-...; nothing else is touched.
+    staging = values.get("staging_endpoint_name") or f"{endpoint}-staging"
+    for name in (staging, endpoint):
+        run(f"delete endpoint {name}", lambda name=name: sm.delete_endpoint(EndpointName=name))
+    # The deployer names models and configs <endpoint>-... (staging's too); nothing else is touched.
     configs = [c["EndpointConfigName"]
                for page in sm.get_paginator("list_endpoint_configs").paginate(NameContains=endpoint)
                for c in page.get("EndpointConfigs", []) if c["EndpointConfigName"].startswith(endpoint + "-")]
@@ -387,7 +391,7 @@ def add_commands(subparsers) -> None:
 
     down = sub.add_parser(
         "teardown", help="delete the endpoint, the API stack, the data and the stack (asks for --yes)",
-        description="Delete, in order: the endpoint and the models/configs the Deploy step made, the "
+        description="Delete, in order: the staging and prod endpoints and the models/configs the deployer made, the "
                     "API stack, the infra stack, then what it retains on purpose: the model "
                     "packages and their group, every object version and the bucket. Without "
                     "--yes, only prints the plan. Needs the rights of whoever created the stack.")

@@ -603,8 +603,11 @@ def cmd_approve(args: argparse.Namespace) -> int:
                                     ApprovalDescription=args.reason or "set by myflix pipeline approve")
     print(f"{arn}: {before} -> {args.status}")
     if args.status == "Approved":
-        print("deploy it: myflix pipeline start -p model_approval_status=Approved "
-              "(the Deploy step runs for approved models)")
+        print("the registry's event starts the deployer: staging, then a smoke test, then prod "
+              "(AutoPromote) or `myflix deploy promote`; follow it with `myflix deploy status`")
+    elif args.status == "Rejected":
+        print("if that package serves prod, the deployer rolls back to the previous approved one "
+              "(`myflix deploy status` shows it)")
     return 0
 
 
