@@ -230,7 +230,7 @@ def add_commands(subparsers) -> None:
 
     e = subparsers.add_parser("endpoint", help="serve the deployed model locally on /ping and /invocations",
                               description="SageMaker's container contract on a local port, for the model the local "
-                                          "Deploy step recorded (or --model).")
+                                          "deployer recorded for that endpoint (or --model).")
     e.add_argument("--workdir", default=DEFAULT_WORKDIR)
     e.add_argument("--name", default="myflix-movie-clusters", help="endpoint name (default: myflix-movie-clusters)")
     e.add_argument("--model", default=None, help="a model folder or model.tar.gz instead of the endpoint record")
