@@ -66,7 +66,7 @@ def config_from_outputs(stack_name: str, stack: Mapping[str, Any]) -> dict[str, 
     if missing:
         raise _user_error(
             f"stack {stack_name} has no output {', '.join(missing)}: is it made from "
-            f"cfn/myflix-infra.yaml? Deploy that template (see README, \"Run on your AWS account\")")
+            f"cfn/myflix-infra.yaml? Deploy that template (see docs/aws.md, \"Run on your AWS account\")")
     values = {key: outputs[output] for output, key in OUTPUT_KEYS.items() if outputs.get(output)}
     values["stack_name"] = stack_name
     return values

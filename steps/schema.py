@@ -68,7 +68,7 @@ DEFAULTS = {
     # against the production model (0 with nothing in production). Measured on the demo data by
     # benchmarks/calibrate_drift_gate.py: a quarter of IMDb updates gives PSI 0.010 and churn
     # 0.001, min_votes 500->1000 PSI 0.118 and churn 0.008; votes published in thousands PSI 8.3,
-    # 30% of runtimes missing churn 0.046, a min-max scaler churn 0.068 (README "Quality gate")
+    # 30% of runtimes missing churn 0.046, a min-max scaler churn 0.068 (docs/steps.md, "Quality gate defaults")
     "max_similar_churn": 0.03,
     "max_feature_psi": 0.25,
     # the deployer's endpoints (deployer/): serverless inference unless an instance type is given

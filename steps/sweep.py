@@ -32,7 +32,7 @@ Why the sweep is fast (and as good as, or better than, one scikit-learn fit per 
    distance to its nearest centre (scikit-learn finds the nearest centre with the same
    expansion), and the inertia is their sum. These passes run on 2 threads while the backward chain is still searching;
    the scores are laid out (centres x rows) so the minimum is taken down the columns.
-Measured figures: README.md, section "steps-sweep" (benchmarks/bench_sweep.py).
+Measured figures: docs/steps.md, section "steps-sweep" (benchmarks/bench_sweep.py).
 """
 from __future__ import annotations
 

@@ -567,7 +567,7 @@ def test_the_deployer_function_and_rule_come_with_its_code(stack):
     Approved and Rejected decisions only."""
     from deployer.package import build_zip, code_key
     assert not [r for r in stack["stack"]["Outputs"] if r["OutputKey"] == "DeployerFunctionName"]
-    # a stack of its own (other names), created as the README does: first without the code...
+    # a stack of its own (other names), created as docs/aws.md does: first without the code...
     names = {"ResourcePrefix": "mfdep", "BucketName": "mfdep-data", "EndpointName": "mfdep-ep"}
     cfn = boto3.client("cloudformation", region_name=REGION)
     with warnings.catch_warnings():

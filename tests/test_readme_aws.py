@@ -1,4 +1,4 @@
-"""README "Run on your AWS account": every command of that section, in order, against moto.
+"""docs/aws.md, "Run on your AWS account": every command of that section, in order, against moto.
 
 The section's ```sh blocks are parsed and run by a small interpreter: `myflix ...` in-process
 through `pipeline.cli.main`, `chalice package` for real (offline), `aws ...` as the boto3 calls the
@@ -49,7 +49,7 @@ import pytest
 from moto import mock_aws
 
 REPO = Path(__file__).resolve().parent.parent
-README = REPO / "README.md"
+README = REPO / "docs" / "aws.md"   # the front page links it: "Run on your AWS account"
 ACCOUNT = "123456789012"
 IMAGE = "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 
@@ -58,7 +58,7 @@ def section_commands(text: str | None = None) -> list[str]:
     """The shell commands of the README's `aws` section, continuation lines joined, in order."""
     text = README.read_text() if text is None else text
     match = re.search(r"<!-- section: aws -->(.*?)<!-- /section: aws -->", text, re.S)
-    assert match, "README.md has no <!-- section: aws --> ... <!-- /section: aws -->"
+    assert match, "docs/aws.md has no <!-- section: aws --> ... <!-- /section: aws -->"
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", match.group(1), re.S):
         pending = ""
