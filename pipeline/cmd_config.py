@@ -36,6 +36,8 @@ OUTPUT_KEYS: dict[str, str] = {
     "DeployerFunctionName": "deployer_function_name",
     "RetrainScheduleName": "retrain_schedule_name",     # read by `myflix pipeline schedule`
     "RetrainSchedulerRoleArn": "retrain_scheduler_role_arn",
+    "MlflowTrackingServerArn": "mlflow_tracking_arn",    # only with MlflowTrackingServerSize
+    "MlflowAccessPolicyArn": "mlflow_access_policy_arn",
 }
 REQUIRED_OUTPUTS = ("Region", "SageMakerRoleArn", "BucketName", "ApiRoleArn", "GlueDatabase",
                     "ModelPackageGroup")

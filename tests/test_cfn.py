@@ -1200,3 +1200,38 @@ def test_policies_fit_iams_size_limits(stack):
     for role, info in stack["policies"].items():
         assert sum(size(d) for d in info["docs"]) < 10_240, role
     assert size(stack["operator"]) < 6_144
+
+
+def test_mlflow_tracking_server_only_with_its_parameter_and_least_privilege():
+    """MlflowTrackingServerSize (default empty: none) adds the server, its artefact role and the
+    operator's access policy; the ARN output is what `myflix config from-stack` saves for
+    `myflix mlflow log --cloud`."""
+    from pipeline.cmd_config import OUTPUT_KEYS
+    from pipeline.settings import MLFLOW_TRACKING_KEY
+    template = load_template()
+    assert template["Parameters"]["MlflowTrackingServerSize"]["Default"] == ""
+    assert template["Conditions"]["HasMlflow"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "MlflowTrackingServerSize"}, ""]}]}
+    resources = template["Resources"]
+    for name in ("MlflowRole", "MlflowTrackingServer", "MlflowAccessPolicy"):
+        assert resources[name]["Condition"] == "HasMlflow", name
+    for name in ("MlflowTrackingServerArn", "MlflowAccessPolicyArn"):
+        assert template["Outputs"][name]["Condition"] == "HasMlflow", name
+    assert OUTPUT_KEYS["MlflowTrackingServerArn"] == MLFLOW_TRACKING_KEY
+    server = resources["MlflowTrackingServer"]["Properties"]
+    assert server["RoleArn"] == {"Fn::GetAtt": ["MlflowRole", "Arn"]}
+    assert _text(server["ArtifactStoreUri"]) == "s3://${DataBucket}/mlflow"
+    role = resources["MlflowRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    # the server's role and the operator's policy reach the bucket under mlflow/ only
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    statements += resources["MlflowAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resource = statement["Resource"]
+        if any(a.startswith("s3:") for a in actions):
+            text = _text(resource)
+            assert text.endswith("/mlflow/*") or (actions == ["s3:ListBucket"] and statement["Condition"]), statement
+        else:   # sagemaker-mlflow:* and the presigned UI URL: on this one tracking server
+            assert resource == {"Fn::GetAtt": ["MlflowTrackingServer", "TrackingServerArn"]}, statement
+            assert all(a.startswith(("sagemaker-mlflow:", "sagemaker:")) and "*" not in a for a in actions)

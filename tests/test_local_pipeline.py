@@ -8,7 +8,6 @@ are blocked in this process and, by the runner, in every step subprocess.
 from __future__ import annotations
 
 import json
-import socket
 import tarfile
 from pathlib import Path
 
@@ -36,25 +35,9 @@ SMALL = {"k_min": "2", "k_max": "6", "silhouette_sample": "800", "recall_queries
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network():
-    attempts: list = []
-    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
-
-    def connect(self, address, *args):
-        # the smoke test's local endpoint server, started by this very process on 127.0.0.1
-        if self.family == socket.AF_UNIX or (isinstance(address, tuple) and address[0] in ("127.0.0.1", "::1")):
-            return real_connect(self, address)
-        attempts.append(address)
-        raise OSError(f"network blocked in tests: {address}")
-
-    def getaddrinfo(host, *args, **kwargs):
-        if host in ("localhost", "127.0.0.1", "::1", None):
-            return real_getaddrinfo(host, *args, **kwargs)
-        attempts.append(host)
-        raise socket.gaierror(f"network blocked in tests: {host}")
-
-    socket.socket.connect, socket.getaddrinfo = connect, getaddrinfo
-    yield attempts
-    socket.socket.connect, socket.getaddrinfo = real_connect, real_getaddrinfo
+    from netguard import loopback_only  # tests/ is on sys.path under pytest
+    with loopback_only() as attempts:
+        yield attempts
     assert attempts == [], f"the local pipeline tried to reach the network: {attempts}"
 
 

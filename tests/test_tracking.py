@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,24 +22,9 @@ pytestmark = pytest.mark.slow   # one real pipeline run; MLflow's import and its
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network():
-    attempts: list = []
-    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
-
-    def connect(self, address, *args):
-        if self.family == socket.AF_UNIX or (isinstance(address, tuple) and address[0] in ("127.0.0.1", "::1")):
-            return real_connect(self, address)
-        attempts.append(address)
-        raise OSError(f"network blocked in tests: {address}")
-
-    def getaddrinfo(host, *args, **kwargs):
-        if host in ("localhost", "127.0.0.1", "::1", None):
-            return real_getaddrinfo(host, *args, **kwargs)
-        attempts.append(host)
-        raise socket.gaierror(f"network blocked in tests: {host}")
-
-    socket.socket.connect, socket.getaddrinfo = connect, getaddrinfo
-    yield attempts
-    socket.socket.connect, socket.getaddrinfo = real_connect, real_getaddrinfo
+    from netguard import loopback_only  # tests/ is on sys.path under pytest
+    with loopback_only() as attempts:
+        yield attempts
     assert attempts == [], f"MLflow or the run tried to reach the network: {attempts}"
 
 
