@@ -59,6 +59,7 @@ MICRO_DIRECT = 48               # above this many cells a group is split in two 
 OUTLIER_SHARE = 0.005           # share of rows kept as single points (the farthest from their point)
 FALLBACK_SHARE = 0.9            # fallback knee: first k reaching this share of the total inertia drop
 _CHUNK = 8192                   # rows per block in the full-data passes (keeps the block in cache)
+DENSE_MEANS_CELLS = 1 << 16     # up to this many (labels x rows), weighted means by a dense product
 
 Progress = Callable[[int, float, float], None]
 
@@ -205,8 +206,14 @@ def _weighted_means(P: np.ndarray, w: np.ndarray | None, labels: np.ndarray, k: 
     """Per-label weighted means of P's rows; a label with no weight keeps its previous centre."""
     n = P.shape[0]
     weights = np.ones(n) if w is None else w
-    # a sparse (k x n) membership matrix times P: ~3x faster than bincount per column
-    members = sparse.csr_matrix((weights, (labels, np.arange(n))), shape=(k, n))
+    if k * n <= DENSE_MEANS_CELLS:
+        # small (the micro-clustering's samples, called ~1,500 times at 300k rows): a dense
+        # one-hot product; building a sparse matrix cost 4x the product itself there
+        members = np.zeros((k, n))
+        members[labels, np.arange(n)] = weights
+    else:
+        # a sparse (k x n) membership matrix times P: ~3x faster than bincount per column
+        members = sparse.csr_matrix((weights, (labels, np.arange(n))), shape=(k, n))
     sums = members @ P
     mass = np.bincount(labels, weights=weights, minlength=k)
     out = previous.copy()
