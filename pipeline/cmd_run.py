@@ -142,6 +142,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides[name] = uri
     runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,
                          use_cache=not args.no_cache)
+    live = None if args.no_serve else start_live_server(workdir, args.host, args.port)
+    try:
+        return _run_and_report(args, workdir, runner, definition, overrides, started, live)
+    finally:
+        if live is not None and live.running:
+            live.stop()
+
+
+def start_live_server(workdir: Path, host: str, port: int):
+    """The page, the API and the Studio, serving before the run starts: the Studio follows the run
+    live (the API answers 503 until Publish has written a table). A taken port fails here, at once."""
+    from pipeline.cmd_serve import open_server
+    server = open_server(workdir, host, port).start()
+    print(f"follow the run live in the Studio: {server.url}/studio/", flush=True)
+    return server
+
+
+def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, definition: str,
+                    overrides: dict, started: float, live: Any) -> int:
+    from pipeline.cli import UserError
+    from pipeline.local.runner import DefinitionError
     try:
         result = runner.run(definition, overrides)
     except DefinitionError as err:
@@ -153,22 +174,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(summarize(workdir, result))
     from pipeline.tracking import log_local_quietly
     log_local_quietly(workdir, result["PipelineExecutionId"])          # one line: where the MLflow run is
-    print(f"Studio (DAG, steps, reports, registry): http://{args.host}:{args.port}/studio/#/executions/"
-          f"{result['PipelineExecutionId']}  (served by myflix serve)")
+    base = live.url if live is not None else f"http://{args.host}:{args.port}"
+    print(f"Studio (DAG, steps, reports, registry): {base}/studio/#/executions/"
+          f"{result['PipelineExecutionId']}" + ("" if live is not None else "  (served by myflix serve)"))
     print(f"\ntotal {time.monotonic() - started:.1f}s; step by step: myflix pipeline status --local"
           + ("" if args.workdir == Path(".myflix") else f" --workdir {args.workdir}"))
     if result["PipelineExecutionStatus"] != "Succeeded":
         print(f"\nthe run failed: {result.get('FailureReason')}\nfix the cause and run again: steps "
-              "that already succeeded are reused from the cache, so it resumes at the failed step.",
+              "that already succeeded are reused from the cache, so it resumes at the failed step "
+              "(`myflix serve`, then /studio, shows the failed step and its log).",
               file=sys.stderr)
         return 1
     if deployed != 0:
         print("\nthe model was registered but not released (see the deploy lines above); "
               "myflix deploy status --local says why", file=sys.stderr)
         return 1
-    if args.no_serve:
+    if live is None:
         return 0
-    return serve_results(workdir, args.host, args.port)
+    from pipeline.cmd_serve import serve_until_stopped
+    print()
+    serve_until_stopped(live)
+    return 0
 
 
 def approve_and_deploy(workdir: Path, result: dict, approval: str | None) -> int:
@@ -193,17 +219,6 @@ def approve_and_deploy(workdir: Path, result: dict, approval: str | None) -> int
         package = registry.set_approval(workdir, package["ModelPackageArn"], "Approved",
                                         description="approved by myflix run")
     return deploy_decision(workdir, package, promote=True)
-
-
-def serve_results(workdir: Path, host: str, port: int) -> int:
-    try:
-        from pipeline.cmd_serve import serve
-    except ImportError:
-        print(f"\n(serving is not available in this checkout yet: the results are in {workdir})")
-        return 0
-    print(f"\nstarting the API and the page on http://{host}:{port} ...", flush=True)
-    serve(workdir, host=host, port=port)
-    return 0
 
 
 # --- the summary ------------------------------------------------------------------------------

@@ -158,6 +158,15 @@ class MyFlixServer:
             self.server.task_dispatcher.shutdown(timeout=5)
             wasyncore.close_all(self.server._map)
 
+    @property
+    def running(self) -> bool:
+        """Serving from its own thread (after start())."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def __enter__(self) -> "MyFlixServer":
         return self.start()
 
@@ -165,24 +174,45 @@ class MyFlixServer:
         self.stop()
 
 
+def open_server(workdir: Path, host: str, port: int) -> "MyFlixServer":
+    """A MyFlixServer on host:port, or a clear error when the port cannot be had."""
+    try:
+        return MyFlixServer(workdir, host, port)
+    except OSError as err:
+        raise _user_error(f"cannot listen on {host}:{port} ({err.strerror}): stop what uses it or pass --port") from None
+
+
+def serve_until_stopped(server: "MyFlixServer") -> None:
+    """Say where MyFlix is and serve until Ctrl-C or SIGTERM (a server already start()ed keeps its thread)."""
+    server.service.recheck()     # a table published since the server started is read now
+    server.service.warm()
+    from inference.local_endpoint import stop_on_sigterm
+    stop_on_sigterm()
+    print(f"MyFlix is on {server.url}  (API: {server.url}/health, {server.url}/openapi.json; "
+          f"Studio: {server.url}/studio/; Ctrl-C stops it)", flush=True)
+    try:
+        if server.running:
+            while server.running:
+                server.join(0.5)
+        else:
+            server.serve_forever()
+    except KeyboardInterrupt:
+        print("myflix serve: stopped", file=sys.stderr)
+    finally:
+        if server.running:       # serve_forever() closes its own sockets on the way out
+            server.stop()
+
+
 def serve(workdir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the API and the page on http://host:port over `workdir`'s published table; blocks until Ctrl-C."""
     workdir = Path(workdir)
     if not published_table(workdir).is_file():
-        raise _user_error(f"no published table in {workdir} ({published_table(workdir)} is missing): {RUN_FIRST}")
-    try:
-        server = MyFlixServer(workdir, host, port)
-    except OSError as err:
-        raise _user_error(f"cannot listen on {host}:{port} ({err.strerror}): stop what uses it or pass --port") from None
-    server.service.warm()
-    from inference.local_endpoint import stop_on_sigterm
-    stop_on_sigterm()
-    print(f"MyFlix is on {server.url}  (API: {server.url}/health, {server.url}/openapi.json; Ctrl-C stops it)",
-          flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("myflix serve: stopped", file=sys.stderr)
+        if not any((workdir / "executions").glob("*/execution.json")):
+            raise _user_error(f"no published table in {workdir} ({published_table(workdir)} is missing): {RUN_FIRST}")
+        # a run that failed before Publish: the Studio shows why; the API answers 503 meanwhile
+        print(f"no published table in {workdir} yet: the API answers 503 until a run publishes one; "
+              "the Studio shows the executions", file=sys.stderr)
+    serve_until_stopped(open_server(workdir, host, port))
 
 
 def cmd_serve(args) -> int:

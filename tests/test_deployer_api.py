@@ -86,3 +86,17 @@ def test_the_endpoints_package_on_aws_is_its_tag(monkeypatch):
         sm.add_tags(ResourceArn=arn, Tags=[{"Key": pairing.PACKAGE_TAG, "Value": V2}])
         check = pairing.PairCheck(config.Settings(region="us-east-1", reload_seconds=0))
         assert check.pair(V2).in_step and not check.pair(V1).in_step
+
+
+def test_a_release_is_seen_at_once_after_recheck_whatever_the_reload_interval(built):
+    # `myflix run` and `myflix serve` keep one Service for hours (reload every 60 s or more): after a
+    # release, recheck() makes the next request read both the table and the endpoint again.
+    svc = service.reset(config.Settings(workdir=built["workdir"], reload_seconds=3600))
+    serving(built, V1)
+    assert svc.health()["pair"]["in_step"] is True
+    serving(built, V2)
+    assert svc.health()["pair"]["in_step"] is True           # cached: not asked again within the hour
+    svc.recheck()
+    pair = svc.health()["pair"]
+    assert pair["in_step"] is False and pair["endpoint_model_package_arn"] == V2
+    serving(built, V1)

@@ -8,6 +8,7 @@ are blocked in this process and, by the runner, in every step subprocess.
 from __future__ import annotations
 
 import json
+import socket
 import tarfile
 from pathlib import Path
 
@@ -197,3 +198,54 @@ def test_every_step_ran_as_in_its_sagemaker_job(workdir: Path, first_run: dict):
                                    ("Evaluate", "evaluation", "cluster_sizes.png")):
         folder = LocalStore(workdir).path_for(steps[step_name]["Outputs"][output])
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", (step_name, png)
+
+
+def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: dict):
+    """`myflix run` (serving) starts the page, the API and the Studio before the pipeline: the Studio
+    shows the execution while it is Executing, then the same server serves the results until SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [sys.executable, "-m", "pipeline.cli", "run", "--workdir", str(workdir), "--port", str(port)]
+    for name, value in SMALL.items():
+        args += ["-p", f"{name}={value}"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen: set[str] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/studio/api/executions", timeout=5) as r:
+                    newest = json.loads(r.read())["executions"][0]
+            except OSError:
+                time.sleep(0.2)
+                continue
+            if newest["id"] != first_run["PipelineExecutionId"]:
+                seen.add(newest["status"])
+            if "Succeeded" in seen:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                    health = json.loads(r.read())
+                if health.get("execution_id") == newest["id"]:    # the new table, read by the same server
+                    break
+            time.sleep(0.2)
+        assert "Executing" in seen and "Succeeded" in seen, seen
+        assert health["status"] == "ok" and health["pair"]["in_step"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            output = proc.communicate(timeout=60)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output = proc.communicate()[0]
+            pytest.fail(f"myflix run did not stop on SIGTERM:\n{output}")
+    assert proc.returncode == 0, output
+    assert f"follow the run live in the Studio: http://127.0.0.1:{port}/studio/" in output
+    assert output.index("follow the run live") < output.index("MyFlix local run")   # before the pipeline

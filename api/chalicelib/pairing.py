@@ -84,6 +84,11 @@ class PairCheck:
         self._package: str | None = None
         self._error: str | None = None
 
+    def recheck(self) -> None:
+        """Ask the endpoint again on the next comparison (the table just moved: so did the endpoint)."""
+        with self._lock:
+            self._checked_at = -math.inf
+
     def endpoint_package(self) -> tuple[str | None, str | None]:
         now = self.clock()
         with self._lock:

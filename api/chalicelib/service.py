@@ -54,6 +54,9 @@ class Service:
                 if self._index is None or ref.location != self._ref.location:
                     self._index = self._load(ref)
                     self._ref = ref
+                    # the deployer moves the prod endpoint first, then the table: a new table
+                    # means the endpoint's package must be read again, not taken from the cache
+                    self.pairing.recheck()
                 self._last_error = None
             except TableUnavailable as err:
                 self._last_error = str(err)
@@ -78,6 +81,11 @@ class Service:
         print(f"myflix api: loaded {len(index)} movies in {len(index.cluster_ids)} clusters from {ref.location} "
               f"in {time.perf_counter() - started:.2f} s{skipped}", file=sys.stderr)
         return index
+
+    def recheck(self) -> None:
+        """Look at the catalog and the endpoint again on the next request (a release just happened)."""
+        self._checked_at = -math.inf
+        self.pairing.recheck()
 
     def warm(self) -> None:
         """Load the table now if it is there (cold start); a missing table is reported on first use."""
