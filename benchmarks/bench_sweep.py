@@ -167,42 +167,38 @@ def imdb_scaled_features(rows: int, seed: int, log=print) -> np.ndarray:
     """The pipeline's own way: benchmarks/generate_imdb.py writes IMDb-format files of `rows`
     title.basics rows, steps/preprocess.py cleans them with the default filters, StandardScaler.
     A full-size IMDb (12M rows) gives about the tutorial's ~47k movies."""
-    import tempfile
-
-    from sklearn.preprocessing import StandardScaler
-
     from benchmarks import generate_imdb
-    from steps import artifacts, preprocess
-    with tempfile.TemporaryDirectory(prefix="bench-sweep-imdb-") as tmp:
-        tmp = Path(tmp)
-        files = generate_imdb.generate(tmp / "raw", rows, seed, progress=log)
-        code = preprocess.main(["--basics", str(files["basics"]), "--ratings", str(files["ratings"]),
-                                "--features-out", str(tmp / "features"), "--catalog-out", str(tmp / "catalog"),
-                                "--report-out", str(tmp / "report")])
-        if code:
-            raise SystemExit(f"preprocess failed with exit code {code} on the generated files")
-        features = artifacts.read_features(tmp / "features")
-    return StandardScaler().fit_transform(features.X)
+
+    def write(raw: Path) -> tuple[Path, Path]:
+        files = generate_imdb.generate(raw, rows, seed, progress=log)
+        return files["basics"], files["ratings"]
+    return _preprocessed_and_scaled(write, "generated")
 
 
 def demo_scaled_features(log=print) -> np.ndarray:
     """The pipeline's demo data the pipeline's way: pipeline/demo_data.py's IMDb-format files (the
     bundled 12,569 films) through steps/preprocess.py with the default filters (9,168 movies),
     then StandardScaler as TrainScaler does."""
+    from pipeline import demo_data
+    return _preprocessed_and_scaled(demo_data.write_demo_imdb, "demo")
+
+
+def _preprocessed_and_scaled(write_files, what: str) -> np.ndarray:
+    """`write_files(raw_folder) -> (basics, ratings)`, then Preprocess's main() with its defaults,
+    then StandardScaler: the features TuneKMeans sweeps."""
     import tempfile
 
     from sklearn.preprocessing import StandardScaler
 
-    from pipeline import demo_data
     from steps import artifacts, preprocess
-    with tempfile.TemporaryDirectory(prefix="bench-sweep-demo-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"bench-sweep-{what}-") as tmp:
         tmp = Path(tmp)
-        basics, ratings = demo_data.write_demo_imdb(tmp / "raw")
+        basics, ratings = write_files(tmp / "raw")
         code = preprocess.main(["--basics", str(basics), "--ratings", str(ratings),
                                 "--features-out", str(tmp / "features"), "--catalog-out", str(tmp / "catalog"),
                                 "--report-out", str(tmp / "report")])
         if code:
-            raise SystemExit(f"preprocess failed with exit code {code} on the demo files")
+            raise SystemExit(f"preprocess failed with exit code {code} on the {what} files")
         features = artifacts.read_features(tmp / "features")
     return StandardScaler().fit_transform(features.X)
 

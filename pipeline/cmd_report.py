@@ -14,8 +14,8 @@ from typing import Any
 
 from pipeline import reports
 from pipeline.cli import UserError
+from steps import schema
 
-RUNS_PREFIX = "runs"
 # (step, output, files): where each step's report lands under the execution's prefix.
 REPORT_FILES = (
     ("Ingest", "raw", ("ingest.json",)),
@@ -27,7 +27,7 @@ REPORT_FILES = (
 
 def report_keys(pipeline_name: str, execution_id: str) -> list[tuple[str, str, str]]:
     """(step, output, S3 key) of every report file an execution may have written (pure)."""
-    return [(step, output, f"{RUNS_PREFIX}/{pipeline_name}/{execution_id}/{step}/{output}/{name}")
+    return [(step, output, f"{schema.RUNS_PREFIX}/{pipeline_name}/{execution_id}/{step}/{output}/{name}")
             for step, output, names in REPORT_FILES for name in names]
 
 
@@ -80,7 +80,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                                        resolved.pipeline_name, execution_id, out)
         if not fetched:
             raise UserError(f"execution {execution_id} has no reports under s3://{resolved.bucket}/"
-                            f"{RUNS_PREFIX}/{resolved.pipeline_name}/{execution_id}/ yet: has Preprocess run? "
+                            f"{schema.RUNS_PREFIX}/{resolved.pipeline_name}/{execution_id}/ yet: has Preprocess run? "
                             "(`myflix pipeline status` shows its steps)")
         drawn = draw(sorted({p.parent for p in fetched}))
         files = fetched + drawn

@@ -58,8 +58,6 @@ STEP_ORDER = (INGEST, PREPROCESS, TRAIN_SCALER, TUNE_KMEANS, TRAIN_KMEANS, EVALU
 ELBOW_PROPERTY_FILE = "ElbowReport"
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
 
-# Step outputs live under s3://<bucket>/runs/<pipeline name>/<execution id>/<step>/<output>.
-RUNS_PREFIX = "runs"
 PROC = schema.PROCESSING_ROOT
 CODE_DIR = schema.PROCESSING_CODE_DIR
 # Caching: cloud reruns of unchanged steps (same code hash, same parameters) are free for 30 days.
@@ -101,7 +99,7 @@ class BuildContext:
                                    instance_type="ml.m5.xlarge", image_scope="training")
 
     def output_uri(self, step: str, output: str) -> Join:
-        return Join(on="/", values=["s3:/", self.bucket, RUNS_PREFIX,
+        return Join(on="/", values=["s3:/", self.bucket, schema.RUNS_PREFIX,
                                     ExecutionVariables.PIPELINE_NAME,
                                     ExecutionVariables.PIPELINE_EXECUTION_ID, step, output])
 

@@ -142,6 +142,16 @@ def download(url: str, part: Path, *, policy: RetryPolicy = RetryPolicy(),
     part.write_bytes(b"")
     failures = 0
     last_error = "no attempt made"
+
+    def back_off(reason: str, retry_after: float | None = None) -> None:
+        """Count a failed attempt, say why, and wait before the next one."""
+        nonlocal failures, last_error
+        failures += 1
+        last_error = reason
+        wait = policy.wait(failures, retry_after)
+        log(f"ingest: {name}: {reason}; retrying in {wait:.1f}s (attempt {failures + 1} of {policy.attempts})")
+        sleep(wait)
+
     while True:
         if failures >= policy.attempts:
             raise IngestError(f"{url}: gave up after {failures} failed attempts ({last_error}); "
@@ -154,7 +164,6 @@ def download(url: str, part: Path, *, policy: RetryPolicy = RetryPolicy(),
             if state.validator:
                 headers["If-Range"] = state.validator
         state.requests += 1
-        retry_after = None
         try:
             response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
                                               timeout=policy.timeout)
@@ -173,19 +182,10 @@ def download(url: str, part: Path, *, policy: RetryPolicy = RetryPolicy(),
             if err.code == 416:   # our offset is past the (republished, shorter) file: start over
                 part.write_bytes(b"")
                 state.restarts += 1
-            failures += 1
-            last_error = f"HTTP {err.code} {err.reason}"
-            retry_after = _retry_after(err.headers)
-            wait = policy.wait(failures, retry_after)
-            log(f"ingest: {name}: {last_error}; retrying in {wait:.1f}s (attempt {failures + 1} of {policy.attempts})")
-            sleep(wait)
+            back_off(f"HTTP {err.code} {err.reason}", _retry_after(err.headers))
             continue
         except _RETRYABLE_ERRORS as err:
-            failures += 1
-            last_error = f"{type(err).__name__}: {err}"
-            wait = policy.wait(failures)
-            log(f"ingest: {name}: {last_error}; retrying in {wait:.1f}s (attempt {failures + 1} of {policy.attempts})")
-            sleep(wait)
+            back_off(f"{type(err).__name__}: {err}")
             continue
         with response:
             status = response.status
@@ -233,21 +233,12 @@ def download(url: str, part: Path, *, policy: RetryPolicy = RetryPolicy(),
                             _progress(log, name, done, state.total)
                             next_report = done + step
             except _RETRYABLE_ERRORS as err:
-                failures += 1
-                last_error = f"connection dropped at byte {done:,} ({type(err).__name__}: {err})"
                 state.bytes = done
-                wait = policy.wait(failures)
-                log(f"ingest: {name}: {last_error}; retrying in {wait:.1f}s (attempt {failures + 1} "
-                    f"of {policy.attempts})")
-                sleep(wait)
+                back_off(f"connection dropped at byte {done:,} ({type(err).__name__}: {err})")
                 continue
             state.bytes = done
             if state.total is not None and done < state.total:
-                failures += 1
-                last_error = f"the body ended at byte {done:,} of {state.total:,}"
-                wait = policy.wait(failures)
-                log(f"ingest: {name}: {last_error}; retrying in {wait:.1f}s")
-                sleep(wait)
+                back_off(f"the body ended at byte {done:,} of {state.total:,}")
                 continue
             if state.total is not None and done > state.total:
                 raise IngestError(f"{url}: received {done:,} bytes, more than the {state.total:,} announced: "

@@ -104,4 +104,5 @@ STAGING_ENDPOINT_NAME = ENDPOINT_NAME + "-staging"   # the deployer smoke-tests 
 # Bucket layout: one prefix per kind of object.
 RAW_PREFIX = "raw"                   # raw/title.basics.tsv.gz, raw/title.ratings.tsv.gz
 CODE_PREFIX = "code"                 # code/<sha256>/... (content-hash keys, never timestamps)
+RUNS_PREFIX = "runs"                 # runs/<pipeline>/<execution id>/<step>/<output>/
 TABLE_PREFIX = "tables/movie_clusters"   # tables/movie_clusters/<execution id>/part-*.parquet

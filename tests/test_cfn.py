@@ -1074,26 +1074,6 @@ def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monk
     assert denied_calls(docs, calls) == []
 
 
-IMAGE_URI = f"683313688378.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
-
-
-def _add_update_endpoint_to_moto(monkeypatch) -> None:
-    """moto 5.2 lacks UpdateEndpoint: the same small test double as tests/test_deploy.py."""
-    from moto.core.responses import ActionResult
-    from moto.sagemaker.responses import SageMakerResponse
-    if hasattr(SageMakerResponse, "update_endpoint"):
-        return
-
-    def update_endpoint(self):
-        backend = self.sagemaker_backend
-        endpoint = backend.endpoints[self._get_param("EndpointName")]
-        config = backend.describe_endpoint_config(self._get_param("EndpointConfigName"))
-        endpoint.endpoint_config_name = config["EndpointConfigName"]
-        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-        return ActionResult({"EndpointArn": endpoint.arn})
-    monkeypatch.setattr(SageMakerResponse, "update_endpoint", update_endpoint, raising=False)
-
-
 # --- every action exists, and every resource is of a type its actions support --------------------
 
 def _arn_regex(pattern: str) -> re.Pattern:

@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steps import artifacts, schema, train_kmeans, train_scaler
-from test_artifacts import tar_folder, write_vega_dataset
+from steps import artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS_PYTHON = ROOT / ".venv-steps" / "bin" / "python"
@@ -42,15 +41,12 @@ MOVIE = {"startYear": 2010, "runtimeMinutes": 148, "averageRating": 8.8, "numVot
 @pytest.fixture(scope="module")
 def artefact(tmp_path_factory):
     """TrainKMeans's model.tar.gz (k=6) on the vega movies, and the matrix it was fitted on."""
+    from deployer_fixtures import train_models   # tests/ is on sys.path under pytest
     work = tmp_path_factory.mktemp("train")
-    features_dir, _ = write_vega_dataset(work / "data")
-    assert train_scaler.main(["--features", str(features_dir), "--model-dir", str(work / "scaler_out")]) == 0
-    tar_folder(work / "scaler_out", work / "scaler_channel" / schema.MODEL_TARBALL)
-    assert train_kmeans.main(["-k", "6", "--seed", "42", "--features", str(features_dir),
-                              "--scaler-dir", str(work / "scaler_channel"), "--model-dir", str(work / "model")]) == 0
-    tarball = tar_folder(work / "model", work / "output" / schema.MODEL_TARBALL)
-    model, meta = artifacts.load_model(work / "model")
-    return {"tarball": tarball, "model": model, "meta": meta, "X": artifacts.read_features(features_dir).X}
+    trained = train_models(work, {"k6": (6, 42)})
+    model, meta = artifacts.load_model(trained["k6"].parent)
+    return {"tarball": trained["k6"], "model": model, "meta": meta,
+            "X": artifacts.read_features(trained["features"]).X}
 
 
 @pytest.fixture(scope="module")

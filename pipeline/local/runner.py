@@ -567,7 +567,7 @@ class LocalRunner:
         root = workdir / "opt_ml"
         channels = list(args.get("InputDataConfig") or [])
         instance_type = (args.get("ResourceConfig") or {}).get("InstanceType", "ml.m5.large")
-        folders = training.write_job_config(root, {k: v for k, v in (args.get("HyperParameters") or {}).items()},
+        folders = training.write_job_config(root, args.get("HyperParameters") or {},
                                             channels, to_text(instance_type), str(bundle))
         for channel in channels:
             cname = channel["ChannelName"]
