@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from pipeline import settings as settings_mod
 from pipeline.cli import UserError
+from pipeline.local.executions import shown_status
 from steps import schema
 
 FINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
@@ -166,7 +167,8 @@ def render_execution(execution: dict, steps: list[dict] | None, region: str | No
     for step in steps:
         took = _duration(step.get("StartTime"), step.get("EndTime")) if step.get("StartTime") else ""
         cached = " (cached)" if step.get("CacheHitResult") else ""
-        lines.append(f"{step.get('StepName', '?'):<{width}}  {step.get('StepStatus', '?'):<10}  "
+        shown = shown_status(step.get("StepStatus"), step.get("FailureReason")) if step.get("StepStatus") else "?"
+        lines.append(f"{step.get('StepName', '?'):<{width}}  {shown:<10}  "
                      f"{_when(step.get('StartTime')):<20}  {took:>7}  "
                      f"{step.get('StepDisplayName') or ''}{cached}")
         if step.get("FailureReason"):
@@ -380,8 +382,9 @@ def parse_overrides(pairs: list[str], defaults: dict[str, Any]) -> dict[str, str
         name = name.strip()
         if name not in defaults:
             close = difflib.get_close_matches(name, defaults, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise UserError(f"-p {name}: no such pipeline parameter{hint}; the parameters are: "
+            if close:      # the likely one, not a wall of thirty names
+                raise UserError(f"-p {name}: no such pipeline parameter (did you mean {' or '.join(close)}?)")
+            raise UserError(f"-p {name}: no such pipeline parameter; the parameters are: "
                             f"{', '.join(defaults)}")
         kind = type(defaults[name])
         if kind in (int, float):

@@ -483,7 +483,7 @@ def test_step_over_its_max_runtime_is_stopped_and_progress_shows_its_last_line(w
     assert "MaxRuntimeInSeconds=2" in record["FailureReason"]
     text = out.getvalue()
     assert "Prep" in text and "running" in text and "| sleeping now" in text
-    assert "Failed" in text and "not run" in text
+    assert "Failed" in text and "NotRun" in text
 
 
 def test_myflix_run_with_a_definition_file(workdir: Path, tmp_path: Path, capsys):

@@ -21,6 +21,7 @@ credentials, and a sitecustomize that refuses network connections. Records go to
 """
 from __future__ import annotations
 
+import difflib
 import gzip
 import io
 import json
@@ -175,7 +176,9 @@ def resolve_parameters(definition: dict, overrides: dict[str, Any] | None) -> di
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise DefinitionError(f"unknown parameter(s) {', '.join(unknown)}: the definition has "
+        hints = [f"{name} (did you mean {' or '.join(close)}?)" if close else name for name in unknown
+                 for close in [difflib.get_close_matches(name, declared, n=2)]]
+        raise DefinitionError(f"unknown parameter(s) {', '.join(hints)}: the definition has "
                               f"{', '.join(sorted(declared))}")
     values: dict[str, Any] = {}
     for name, spec in declared.items():
@@ -583,6 +586,13 @@ class LocalRunner:
                           log_file=log_file, timeout=timeout_of(args))
         except StepFailure as err:
             reported = training.failure_reason(root)   # what the toolkit wrote to /opt/ml/output/failure
+            cause = training.script_error(log_file.read_text(encoding="utf-8", errors="replace")) \
+                if log_file is not None and log_file.is_file() else None
+            if reported and cause and cause not in reported:
+                # SageMaker's FailureReason is the toolkit's text; the script's own error line,
+                # which SageMaker leaves in the log, is named too so that it is in view.
+                raise StepFailure(f"AlgorithmError: {_clip(reported, 300)}; the script's error: "
+                                  f"{_clip(cause, 300)} (log {log_file})", err.log_tail) from None
             if reported:
                 raise StepFailure(f"AlgorithmError: {_clip(reported, 400)}", err.log_tail) from None
             raise

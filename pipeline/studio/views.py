@@ -282,10 +282,7 @@ def list_summaries(workdir: Path, limit: int = 100) -> list[dict]:
 
 
 def _node_status(step: dict) -> str:
-    status = step.get("StepStatus") or "NotRun"
-    if status == "NotRun" and str(step.get("FailureReason") or "").startswith("branch not taken"):
-        return "NotTaken"
-    return status
+    return executions.shown_status(step.get("StepStatus"), step.get("FailureReason"))
 
 
 def detail(workdir: Path, execution_id: str) -> dict:
