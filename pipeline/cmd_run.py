@@ -50,6 +50,7 @@ def add_commands(subparsers: Any) -> None:
                              "except on the first run of an empty work folder")
     parser.add_argument("--display-name", default=None,
                         help="a name for this execution (shown by the Studio and `pipeline list`)")
+    parser.add_argument("--execution-id", default=None, help=argparse.SUPPRESS)   # the Studio names its runs
     parser.add_argument("--no-serve", action="store_true", help="stop after the run; do not serve")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
@@ -78,9 +79,11 @@ def prepare_demo_data(workdir: Path, bucket: str = LOCAL_BUCKET) -> tuple[str, s
     """The demo IMDb files at s3://<bucket>/raw/ in the local store (written once); their URIs."""
     from pipeline.local.store import LocalStore
 
+    from pipeline.demo_data import demo_uris
     store = LocalStore(workdir)
     raw = store.path_for(f"s3://{bucket}/{schema.RAW_PREFIX}/")
-    basics, ratings = raw / f"{schema.BASICS_FILE_STEM}.gz", raw / f"{schema.RATINGS_FILE_STEM}.gz"
+    uris = demo_uris(bucket)
+    basics, ratings = store.path_for(uris["basics_uri"]), store.path_for(uris["ratings_uri"])
     if not (basics.is_file() and ratings.is_file()):
         from pipeline.demo_data import write_demo_imdb
         print(f"writing the demo data (IMDb format) to {raw}", flush=True)
@@ -203,7 +206,8 @@ def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, defini
     from pipeline.local.runner import DefinitionError
     had_production = production_package(workdir) is not None
     try:
-        result = runner.run(definition, overrides, display_name=args.display_name)
+        result = runner.run(definition, overrides, display_name=args.display_name,
+                            execution_id=getattr(args, "execution_id", None))
     except DefinitionError as err:
         raise UserError(str(err)) from None
     deployed = 0

@@ -66,6 +66,24 @@ def executions_dir(workdir: Path) -> Path:
     return Path(workdir) / "executions"
 
 
+STOP_FILE = "stop-requested"
+
+
+def request_stop(workdir: Path, execution_id: str, reason: str) -> None:
+    """StopPipelineExecution: the runner (in whatever process) sees the file within a second, stops
+    the running step and records the execution Stopped with `reason`."""
+    folder = execution_dir(Path(workdir), execution_id)
+    (folder / STOP_FILE).write_text(reason + "\n", encoding="utf-8")
+
+
+def stop_reason(folder: Path) -> str | None:
+    """The reason of a stop requested for the execution in `folder`, or None."""
+    try:
+        return (Path(folder) / STOP_FILE).read_text(encoding="utf-8").strip() or "stop requested"
+    except OSError:
+        return None
+
+
 def pipeline_arn(region: str, pipeline_name: str) -> str:
     return f"arn:aws:sagemaker:{region}:{ACCOUNT}:pipeline/{pipeline_name}"
 

@@ -207,10 +207,15 @@ def _same(value: Any, default: Any) -> bool:
 
 
 def changed_parameters(execution: Execution) -> list[dict]:
+    """Parameters given other values than the definition's defaults; the demo data that a plain
+    `myflix run` points Ingest at is no change of the user's."""
+    from pipeline.demo_data import demo_uris
     defaults = execution.defaults()
+    bucket = str(execution.parameters.get("basics_uri") or "s3://").split("/")[2:3]
+    demo = demo_uris(bucket[0]) if bucket else {}
     return [{"name": name, "value": value, "default": defaults.get(name)}
             for name, value in execution.parameters.items()
-            if name in defaults and not _same(value, defaults[name])]
+            if name in defaults and not _same(value, defaults[name]) and demo.get(name) != value]
 
 
 def gate(execution: Execution) -> dict | None:
@@ -291,7 +296,8 @@ def detail(workdir: Path, execution_id: str) -> dict:
     base = summary(workdir, execution_id)
     graph = dag_mod.build_dag(execution.definition) if execution.definition.get("Steps") else dag_mod.Dag()
     graph = graph.reduced()
-    pos = dag_mod.positions(graph) if graph.nodes else {}
+    lay = dag_mod.layout(graph) if graph.nodes else dag_mod.Layout({}, {})
+    pos = lay.positions
     nodes = []
     for name, node in graph.nodes.items():
         step = execution.steps.get(name, {})
@@ -303,7 +309,9 @@ def detail(workdir: Path, execution_id: str) -> dict:
                       "cache_hit": bool(step.get("CacheHitResult"))})
     reports = execution.report_files()
     base.update(
-        dag={"nodes": nodes, "edges": [{"from": s, "to": d, "label": lab} for s, d, lab in graph.edges]},
+        dag={"nodes": nodes, "edges": [{"from": s, "to": d, "label": lab,
+                                        "via": [[x, row] for x, row in lay.routes.get((s, d, lab), [])]}
+                                       for s, d, lab in graph.edges]},
         steps=[{"name": s["StepName"], "type": s.get("StepType"), "status": _node_status(s),
                 "start": _iso(s.get("StartTime")), "end": _iso(s.get("EndTime")),
                 "duration": _seconds(s.get("StartTime"), s.get("EndTime")),
