@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from pipeline import dag as dag_mod
 from pipeline.local import executions, expressions, registry
 from pipeline.local.store import LocalStore
+from steps import schema
 
 EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -351,18 +352,61 @@ def _listed(execution: Execution, uri: str) -> list[dict]:
     return files
 
 
-def _log_tail(execution: Execution, step: dict) -> str | None:
-    """The last lines of the step's log, read only from this execution's own logs/ folder."""
+def _own_log(execution: Execution, step: dict) -> Path | None:
+    """The step's log file when it is one of this execution's own logs/ (no link, a regular file)."""
     log_file = step.get("LogFile")
     if not log_file:
-        return step.get("LogTail")
+        return None
     logs = (execution.dir / "logs").resolve()
     path = Path(log_file)
     try:
         resolved = path.resolve()
     except OSError:
-        return step.get("LogTail")
+        return None
     if resolved.parent != logs or path.is_symlink() or not resolved.is_file():
+        return None
+    return resolved
+
+
+def log_path(workdir: Path, execution_id: str, step_name: str) -> Path:
+    """The whole log of one step (GET .../steps/<step>/log); NotFound when it has none."""
+    if not STEP_NAME.match(step_name or ""):
+        raise NotFound(f"{step_name!r} is not a step name (letters, digits, '-' and '_')")
+    execution = Execution(workdir, execution_id)
+    path = _own_log(execution, execution.steps.get(step_name) or {})
+    if path is None:
+        raise NotFound(f"step {step_name} of execution {execution_id} has no log (only jobs write one)")
+    return path
+
+
+def log_error(text: str | None, failure_reason: str | None) -> str | None:
+    """The line of a failed step's log that says why: the script's own last error line (before
+    the training toolkit's report), else the last line that names an error."""
+    if not text:
+        return None
+    from pipeline.local import training
+    found = training.script_error(text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    named = [line for line in lines if re.search(r"error|exception|failed|invalid", line, re.I)
+             and "sagemaker-training-toolkit" not in line]
+    if found and re.search(r"error|exception|invalid|refused|not |cannot", found, re.I):
+        return found
+    return named[-1][:400] if named else found
+
+
+def _read_end(path: Path | None, size: int) -> str | None:
+    if path is None:
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        handle.seek(max(0, handle.tell() - size))
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def _log_tail(execution: Execution, step: dict) -> str | None:
+    """The last lines of the step's log, read only from this execution's own logs/ folder."""
+    resolved = _own_log(execution, step)
+    if resolved is None:
         return step.get("LogTail")
     with open(resolved, "rb") as handle:
         handle.seek(0, 2)
@@ -387,6 +431,7 @@ def step_detail(workdir: Path, execution_id: str, step_name: str) -> dict:
     outputs = {name: {"uri": uri, "files": _listed(execution, uri) if isinstance(uri, str) else []}
                for name, uri in (step.get("Outputs") or {}).items()}
     branch = spec.get("_branch")
+    tail_text = _log_tail(execution, step)
     return {
         "execution": execution_id, "name": step_name, "type": spec.get("Type"),
         "display_name": spec.get("DisplayName") or step_name, "description": spec.get("Description"),
@@ -398,7 +443,11 @@ def step_detail(workdir: Path, execution_id: str, step_name: str) -> dict:
         "arguments": execution.resolve(args),
         "parameters": {n: execution.parameters.get(n) for n in dict.fromkeys(_referenced_parameters(args))},
         "outputs": outputs, "metadata": step.get("Metadata") or {},
-        "failure_reason": step.get("FailureReason"), "log_tail": _log_tail(execution, step),
+        "failure_reason": step.get("FailureReason"), "log_tail": tail_text,
+        "log_error": log_error(_read_end(_own_log(execution, step), 200_000) or tail_text, step.get("FailureReason"))
+        if step.get("StepStatus") in ("Failed", "Stopped") else None,
+        "log_url": (f"/studio/api/executions/{execution_id}/steps/{step_name}/log"
+                    if _own_log(execution, step) else None),
         "gate": gate(execution) if spec.get("Type") == "Condition" else None,
     }
 
@@ -451,6 +500,10 @@ def registry_view(workdir: Path) -> dict:
             "status": package.get("ModelPackageStatus"), "created": package.get("CreationTime"),
             "modified": package.get("LastModifiedTime"),
             "description": package.get("ApprovalDescription"),
+            "history": [{"status": h.get("Status"), "comment": h.get("Description"), "actor": h.get("Actor"),
+                         "time": h.get("Time")} for h in package.get("ApprovalHistory") or []
+                        if isinstance(h, dict)],
+            "production": any(e["package_arn"] == arn and e["name"] == schema.ENDPOINT_NAME for e in serving),
             "execution_id": (package.get("CustomerMetadataProperties") or {}).get("myflix_execution_id"),
             "metrics": _package_metrics(store, package),
             "serving": [e["name"] for e in serving if e["package_arn"] == arn],
