@@ -379,3 +379,16 @@ def test_registry_approve_deploys_through_the_deployer(app, studio_run):
     assert set(view["packages"][0]["serving"]) == {schema.ENDPOINT_NAME, schema.STAGING_ENDPOINT_NAME}
     table = json.loads((work / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").read_text())
     assert table["Parameters"]["myflix_model_package_arn"] == stored["ModelPackageArn"]
+
+
+def test_an_endpoint_serving_a_rejected_version_says_why(app, studio_run):
+    """After the approval above: rejecting version 1 (the only one; nothing to roll back to) leaves
+    the staging endpoint on it, and the registry view says so instead of showing it silently."""
+    got, _, body = call(app, "/studio/api/registry/myflix-movie-clusters/1/reject", method="POST",
+                        body=b'{"description": "drift on runtime"}',
+                        headers={"Content-Type": "application/json", "Origin": "http://127.0.0.1:8000"})
+    assert got in (200, 409), body
+    view = get_json(app, "/studio/api/registry")
+    assert [h["status"] for h in view["packages"][0]["history"]] == ["Approved", "Rejected"]
+    staging = {e["name"]: e for e in view["endpoints"]}[schema.STAGING_ENDPOINT_NAME]
+    assert staging["version"] == "1" and "Rejected" in staging["note"] and "staging keeps" in staging["note"]

@@ -1,7 +1,8 @@
 """What each route does, minus HTTP: parameter checks, the current index, and the answers as dicts.
 
 `Service` holds the index built from the published table. It loads the table on first use (the
-Lambda's cold start), and at most every `reload_seconds` asks the catalog where the table is;
+Lambda's cold start), and at most every `reload_seconds` asks the catalog where the table is
+(locally also at once whenever the catalog file was replaced: a release shows on the next request);
 when the location has moved (a new execution published) it reads the new rows and swaps the
 index in one assignment, so a request never sees half of each. Every parameter is checked
 here and a bad one raises `InvalidRequest` with what was wrong and what is allowed.
@@ -9,6 +10,7 @@ here and a bad one raises `InvalidRequest` with what was wrong and what is allow
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -22,7 +24,7 @@ from chalicelib.endpoint import make_endpoint
 from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem, clip, clip_list
 from chalicelib.index import SORTS, MovieIndex
 from chalicelib.pairing import ModelMismatch, PairCheck
-from chalicelib.tables import get_table, read_rows
+from chalicelib.tables import get_table, local_catalog_path, read_rows
 
 MAX_LIKED = 100
 MAX_QUERY = 200
@@ -36,20 +38,33 @@ class Service:
         self._index: MovieIndex | None = None
         self._ref = None
         self._checked_at = -math.inf
+        self._stamp: tuple | None = None
         self._last_error: str | None = None
         self.loads = 0
         self.endpoint = make_endpoint(self.settings)
         self.pairing = PairCheck(self.settings, clock)
 
     # --- the index, loaded and refreshed --------------------------------------------------------
+    def _catalog_stamp(self) -> tuple | None:
+        """Locally, the catalog file's identity: the deployer replaces it (a rename) when it moves the
+        table, so a changed stamp means a release, seen on the very next request, for one stat."""
+        try:
+            info = os.stat(local_catalog_path(self.settings))
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
+
     def index(self) -> MovieIndex:
         now = self.clock()
-        if self._index is not None and now - self._checked_at < self.settings.reload_seconds:
+        # locally a release (a replaced catalog file) is looked at now, not a reload period later
+        moved = self.settings.local and self._index is not None and self._catalog_stamp() != self._stamp
+        if not moved and self._index is not None and now - self._checked_at < self.settings.reload_seconds:
             return self._index
         with self._lock:
-            if self._index is not None and now - self._checked_at < self.settings.reload_seconds:
+            if not moved and self._index is not None and now - self._checked_at < self.settings.reload_seconds:
                 return self._index
             try:
+                stamp = self._catalog_stamp() if self.settings.local else None
                 ref = get_table(self.settings)
                 if self._index is None or ref.location != self._ref.location:
                     self._index = self._load(ref)
@@ -57,6 +72,7 @@ class Service:
                     # the deployer moves the prod endpoint first, then the table: a new table
                     # means the endpoint's package must be read again, not taken from the cache
                     self.pairing.recheck()
+                self._stamp = stamp
                 self._last_error = None
             except TableUnavailable as err:
                 self._last_error = str(err)

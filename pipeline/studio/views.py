@@ -508,4 +508,11 @@ def registry_view(workdir: Path) -> dict:
             "metrics": _package_metrics(store, package),
             "serving": [e["name"] for e in serving if e["package_arn"] == arn],
         })
+    approval = {p["arn"]: p["approval"] for p in packages}
+    for endpoint in serving:           # say why an endpoint still serves a version a reviewer turned down
+        if approval.get(endpoint["package_arn"]) == "Rejected":
+            endpoint["note"] = (f"serves version {endpoint['version']}, which is Rejected: "
+                                + ("staging keeps the last version deployed to it until another is approved; "
+                                   "prod is not affected" if endpoint["name"] != schema.ENDPOINT_NAME
+                                   else "reject it again or roll back (myflix deploy rollback --local)"))
     return {"packages": packages, "endpoints": serving}

@@ -587,10 +587,11 @@ async function showRegistry(token, lastResult) {
       el("tbody", {}, rows)) : el("p", { class: "panel", text: "No model packages yet: `myflix run` registers one." }),
     el("h2", { text: "Endpoints" }),
     data.endpoints.length ? el("table", { id: "endpoints" },
-      el("thead", {}, el("tr", {}, ["Endpoint", "Status", "Serves version", "Smoke test", "Since"].map((h) => el("th", { text: h })))),
+      el("thead", {}, el("tr", {}, ["Endpoint", "Status", "Serves version", "Smoke test", "Since", ""].map((h) => el("th", { text: h })))),
       el("tbody", {}, data.endpoints.map((e) => el("tr", { "data-endpoint": e.name },
         el("td", { text: e.name }), el("td", {}, pill(e.status)), el("td", { class: "num", text: e.version ?? "–" }),
-        el("td", {}, e.smoke ? pill(e.smoke) : "–"), el("td", { text: when(e.since) })))))
+        el("td", {}, e.smoke ? pill(e.smoke) : "–"), el("td", { text: when(e.since) }),
+        el("td", { class: "note", text: e.note || "" })))))
       : el("p", { class: "muted", text: "No endpoint yet: approve a version to deploy it (staging, smoke test, prod)." }),
     lastResult && lastResult.log && lastResult.log.length
       ? el("section", { class: "result" }, el("h2", { text: "What the deployer did" }), el("pre", { id: "deploy-log", text: lastResult.log.join("\n") }))
