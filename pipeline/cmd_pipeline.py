@@ -596,6 +596,14 @@ def latest_package(client: Any, group: str, status: str | None = None) -> dict:
     return found[0]
 
 
+def approval_description(status: str, reason: str | None) -> str:
+    """ApprovalDescription: the reviewer's reason, who gave it and when (SageMaker also records the
+    caller's identity as LastModifiedBy; Studio lists both in the version's activity)."""
+    from pipeline.local.registry import local_actor
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{reason or f'{status} with myflix pipeline approve'} ({local_actor()}, {stamp})"[:1024]
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
     resolved = _settings(args, "region")
     client = _sagemaker(resolved)
@@ -603,7 +611,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
         arn = args.package_arn or latest_package(client, args.group)["ModelPackageArn"]
         before = client.describe_model_package(ModelPackageName=arn).get("ModelApprovalStatus")
         client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=args.status,
-                                    ApprovalDescription=args.reason or "set by myflix pipeline approve")
+                                    ApprovalDescription=approval_description(args.status, args.reason))
     print(f"{arn}: {before} -> {args.status}")
     if args.status == "Approved":
         print("the registry's event starts the deployer: staging, then a smoke test, then prod "
@@ -698,5 +706,5 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help=f"model package group (default {schema.MODEL_PACKAGE_GROUP})")
     p.add_argument("--package-arn", help="this package instead of the latest")
     p.add_argument("--status", default="Approved", choices=["Approved", "Rejected", "PendingManualApproval"])
-    p.add_argument("--reason", help="approval description")
+    p.add_argument("--reason", help="why (ApprovalDescription, with who and when)")
     p.set_defaults(func=cmd_approve)

@@ -206,7 +206,7 @@ async function showRunForm(fromId, token) {
 
 // --- comparing executions ------------------------------------------------------------------------
 function elbowChart(series) {
-  const W = 620, H = 300, L = 62, R = 16, T = 14, B = 36;
+  const W = 640, H = 320, L = 74, R = 16, T = 14, B = 36;
   const all = series.flatMap((s) => s.k.map((k, i) => [k, s.inertia[i]]));
   if (!all.length) return el("p", { class: "muted", text: "no elbow data" });
   const kMin = Math.min(...all.map((p) => p[0])), kMax = Math.max(...all.map((p) => p[0]));
@@ -218,7 +218,8 @@ function elbowChart(series) {
   root.append(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }),
     svg("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" }),
     svg("text", { x: (L + W - R) / 2, y: H - 6, class: "axis-label", text: "k" }),
-    svg("text", { x: 4, y: T + 8, class: "axis-label", text: "inertia" }));
+    svg("text", { x: 14, y: (T + H - B) / 2, class: "axis-label", transform: `rotate(-90 14 ${(T + H - B) / 2})`,
+      text: "inertia" }));
   for (const k of [kMin, Math.round((kMin + kMax) / 2), kMax]) {
     root.append(svg("text", { x: x(k), y: H - B + 14, class: "tick", text: String(k) }));
   }
