@@ -322,7 +322,9 @@ def test_start_a_run_from_the_form_see_its_error_stop_and_retry(studio_server, b
             field.send_keys(str(value))
         browser.find_element(By.ID, "display-name").send_keys(name)
         browser.find_element(By.ID, "start-run").click()
-        wait.until(lambda _: "#/executions/" in browser.current_url)
+        wait.until(lambda _: "#/executions/" in browser.current_url or "not started" in
+                   browser.find_element(By.ID, "status").text)
+        assert "#/executions/" in browser.current_url, browser.find_element(By.ID, "status").text
         return browser.current_url.rsplit("/", 1)[-1]
 
     def status(execution_id: str) -> str:
@@ -357,9 +359,9 @@ def test_start_a_run_from_the_form_see_its_error_stop_and_retry(studio_server, b
     browser.save_screenshot(str(shots / "error-in-view.png"))
 
     slow = start(dict(small, k_max=45), "stop-me")
-    stop = wait.until(EC.element_to_be_clickable((By.ID, "stop")))
+    wait.until(EC.element_to_be_clickable((By.ID, "stop")))
     browser.save_screenshot(str(shots / "running.png"))
-    stop.click()
+    browser.execute_script("document.getElementById('stop').click()")   # the page re-renders while it polls
     wait.until(lambda _: status(slow) == "Stopped")
     browser.get(f"{server.url}/studio/#/executions/{slow}")
     retry = wait.until(EC.element_to_be_clickable((By.ID, "retry")))

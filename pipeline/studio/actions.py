@@ -94,13 +94,22 @@ def running(workdir: Path) -> str | None:
     """The id of an execution still running in this work folder (or starting here), if any."""
     with _lock:
         for execution_id, child in list(_children.items()):
-            if child.poll() is None:
-                return execution_id
-            del _children[execution_id]
+            if child.poll() is None and not _ended(workdir, execution_id):
+                return execution_id     # (a process whose execution has ended is only logging to MLflow)
+            if child.poll() is not None:
+                del _children[execution_id]
     for item in executions.list_executions(Path(workdir))[:20]:
         if item.get("PipelineExecutionStatus") == "Executing":
             return item["PipelineExecutionId"]
     return None
+
+
+def _ended(workdir: Path, execution_id: str) -> bool:
+    try:
+        record = executions.describe_execution(Path(workdir), execution_id)
+    except LookupError:
+        return False                    # not recorded yet: still starting
+    return record.get("PipelineExecutionStatus") in executions.FINAL_STATUSES
 
 
 def start_run(workdir: Path, parameters: dict[str, str], display_name: str | None = None) -> str:
