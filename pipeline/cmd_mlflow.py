@@ -44,7 +44,8 @@ def _experiment_id(uri: str) -> str | None:
     from pipeline import tracking
     try:
         with sqlite3.connect(f"file:{uri[len('sqlite:///'):]}?mode=ro", uri=True) as db:
-            row = db.execute("SELECT experiment_id FROM experiments WHERE name = ?", (tracking.EXPERIMENT,)).fetchone()
+            row = db.execute("SELECT experiment_id FROM experiments WHERE name = ?",
+                             (tracking.EXPERIMENT,)).fetchone()
     except sqlite3.Error:
         return None
     return str(row[0]) if row else None

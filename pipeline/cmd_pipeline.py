@@ -167,7 +167,7 @@ def render_execution(execution: dict, steps: list[dict] | None, region: str | No
     for step in steps:
         took = _duration(step.get("StartTime"), step.get("EndTime")) if step.get("StartTime") else ""
         cached = " (cached)" if step.get("CacheHitResult") else ""
-        shown = shown_status(step.get("StepStatus"), step.get("FailureReason")) if step.get("StepStatus") else "?"
+        shown = shown_status(step["StepStatus"], step.get("FailureReason")) if step.get("StepStatus") else "?"
         lines.append(f"{step.get('StepName', '?'):<{width}}  {shown:<10}  "
                      f"{_when(step.get('StartTime')):<20}  {took:>7}  "
                      f"{step.get('StepDisplayName') or ''}{cached}")

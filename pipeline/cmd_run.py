@@ -250,7 +250,8 @@ def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, defini
 def command_hint() -> str | None:
     """How to type `myflix` in this shell when it is not on PATH (`make run` calls .venv/bin/myflix)."""
     found = shutil.which("myflix")
-    mine = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "myflix" else Path(sys.executable).with_name("myflix")
+    started_as = Path(sys.argv[0])
+    mine = started_as.resolve() if started_as.name == "myflix" else Path(sys.executable).with_name("myflix")
     if found and Path(found).resolve() == mine.resolve():
         return None
     try:

@@ -247,9 +247,9 @@ def local_outputs(workdir: Path, execution_id: str | None = None) -> ExecutionOu
         model_uri = outputs.get("model")
         if step.get("StepType") == "Training" and step.get("StepStatus") == "Succeeded" \
                 and isinstance(model_uri, str) and _holds(store.path_for(model_uri), schema.MODEL_JOBLIB):
-            model_file = store.path_for(model_uri)          # TrainKMeans: the model (TrainScaler has no model.joblib)
+            model_file = store.path_for(model_uri)   # TrainKMeans' model (TrainScaler's has no model.joblib)
         features_uri = outputs.get("features")
-        if step.get("StepType") == "Processing" and isinstance(features_uri, str) and features_uri.startswith("s3://"):
+        if step.get("StepType") == "Processing" and str(features_uri).startswith("s3://"):
             candidate = store.path_for(features_uri) / schema.FEATURES_PARQUET
             features_file = candidate if candidate.is_file() else features_file
         if step.get("StepType") == "RegisterModel" and step.get("StepStatus") == "Succeeded":

@@ -61,7 +61,8 @@ class Service:
         if not moved and self._index is not None and now - self._checked_at < self.settings.reload_seconds:
             return self._index
         with self._lock:
-            if not moved and self._index is not None and now - self._checked_at < self.settings.reload_seconds:
+            fresh = self._index is not None and now - self._checked_at < self.settings.reload_seconds
+            if not moved and fresh:
                 return self._index
             try:
                 stamp = self._catalog_stamp() if self.settings.local else None

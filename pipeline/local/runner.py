@@ -362,7 +362,8 @@ class LocalRunner:
             except ExecutionStopped as err:
                 failure = stopped = err.reason
                 tail_text = tail(log_file, LOG_TAIL_LINES) or None
-                recorder.step_finished(name, "Stopped", failure_reason=f"stopped: {err.reason}", log_tail=tail_text)
+                recorder.step_finished(name, "Stopped", failure_reason=f"stopped: {err.reason}",
+                                       log_tail=tail_text)
                 self.progress.step_finished("Stopped", err.reason, time.monotonic() - t0)
                 continue
             except (StepFailure, ExpressionError, StoreError, registry.RegistryError) as err:

@@ -66,9 +66,11 @@ def check_parameters(values: Any) -> dict[str, str]:
         elif isinstance(value, (int, float, str)):
             text = str(value).strip()
         else:
-            raise ActionRefused(400, "BadRequest", f"{name}: give a {kind.lower()} value, not {type(value).__name__}")
+            raise ActionRefused(400, "BadRequest",
+                                f"{name}: give a {kind.lower()} value, not {type(value).__name__}")
         if len(text) > MAX_VALUE or any(ord(c) < 32 for c in text):
-            raise ActionRefused(400, "BadRequest", f"{name}: at most {MAX_VALUE} characters, no control characters")
+            raise ActionRefused(400, "BadRequest",
+                                f"{name}: at most {MAX_VALUE} characters, no control characters")
         try:
             if kind == "Integer":
                 text = str(int(text))
@@ -116,12 +118,12 @@ def start_run(workdir: Path, parameters: dict[str, str], display_name: str | Non
     """Start `myflix run --no-serve` on the work folder; returns the execution id it will record."""
     from pipeline.local.runner import new_execution_id
     if display_name is not None and not DISPLAY_NAME.match(display_name):
-        raise ActionRefused(400, "BadRequest", "display_name: letters, digits and '-', starting with a letter "
-                                               "or digit, at most 82 characters (SageMaker's rule)")
+        raise ActionRefused(400, "BadRequest", "display_name: letters, digits and '-', starting with a "
+                                               "letter or digit, at most 82 characters (SageMaker's rule)")
     busy = running(workdir)
     if busy:
-        raise ActionRefused(409, "ExecutionRunning", f"execution {busy} is still running in this work folder: "
-                                                     "stop it or wait for it to end, then start another")
+        raise ActionRefused(409, "ExecutionRunning", f"execution {busy} is still running in this work "
+                                                     "folder: stop it or wait, then start another")
     execution_id = new_execution_id()
     command = [sys.executable, "-m", "pipeline.cli", "run", "--no-serve", "--workdir", str(workdir),
                "--execution-id", execution_id]
@@ -140,10 +142,16 @@ def start_run(workdir: Path, parameters: dict[str, str], display_name: str | Non
 
 
 def launch(workdir: Path, execution_id: str) -> dict | None:
-    """A run this server started whose record is not written yet: {status: Starting|Failed, output}."""
+    """A run this server started: {status: Starting|Failed, output} until its record is written, then
+    {status: Recorded} (the page then reads the execution itself)."""
     path = Path(workdir) / RUN_LOGS / f"{execution_id}.log"
     if not path.is_file() or path.is_symlink():
         return None
+    try:
+        executions.describe_execution(Path(workdir), execution_id)
+        return {"id": execution_id, "status": "Recorded", "exit_code": None, "output": ""}
+    except LookupError:
+        pass
     with _lock:
         child = _children.get(execution_id)
     code = child.poll() if child is not None else None
@@ -157,8 +165,9 @@ def launch(workdir: Path, execution_id: str) -> dict | None:
 def stop(workdir: Path, execution_id: str) -> dict:
     record = _record(workdir, execution_id)
     if record.get("PipelineExecutionStatus") != "Executing":
-        raise ActionRefused(409, "NotRunning", f"execution {execution_id} is "
-                                               f"{record.get('PipelineExecutionStatus')}: only a running one stops")
+        state = record.get("PipelineExecutionStatus")
+        raise ActionRefused(409, "NotRunning", f"execution {execution_id} is {state}: only a running one "
+                                               "stops")
     executions.request_stop(Path(workdir), execution_id, "stopped in the Studio")
     return {"id": execution_id, "status": "Stopping"}
 
@@ -168,8 +177,9 @@ def retry(workdir: Path, execution_id: str) -> dict:
     resumes at the step that failed (SageMaker's RetryPipelineExecution reruns in place)."""
     record = _record(workdir, execution_id)
     if record.get("PipelineExecutionStatus") not in ("Failed", "Stopped"):
-        raise ActionRefused(409, "NotRetryable", f"execution {execution_id} is "
-                                                 f"{record.get('PipelineExecutionStatus')}: retry a Failed or Stopped one")
+        state = record.get("PipelineExecutionStatus")
+        raise ActionRefused(409, "NotRetryable", f"execution {execution_id} is {state}: "
+                                                 "retry a Failed or Stopped one")
     given = {p["Name"]: p.get("Value", "") for p in record.get("PipelineParameters") or []}
     form = {item["name"] for item in parameter_form()}
     parameters = check_parameters({k: v for k, v in given.items() if k in form})

@@ -163,7 +163,8 @@ class StudioApp:
                 return self._execution_action(parts[1], parts[2], environ)
             if len(parts) == 3 and parts[0] == "executions" and parts[2] == "launch":
                 self._only(method, "GET", "HEAD")
-                launched = actions.launch(self.workdir, parts[1]) if views.EXECUTION_ID.match(parts[1]) else None
+                known = views.EXECUTION_ID.match(parts[1])
+                launched = actions.launch(self.workdir, parts[1]) if known else None
                 if launched is None:
                     raise views.NotFound(f"no run {parts[1]!r} was started from this Studio")
                 return self._json(200, launched)
@@ -205,7 +206,8 @@ class StudioApp:
         execution_id = actions.start_run(self.workdir, parameters, name)
         return self._json(202, {"id": execution_id, "parameters": parameters, "display_name": name})
 
-    def _execution_action(self, execution_id: str, action: str, environ: dict) -> tuple[int, list, list[bytes]]:
+    def _execution_action(self, execution_id: str, action: str,
+                          environ: dict) -> tuple[int, list, list[bytes]]:
         check_same_origin(environ)
         read_json_body(environ)
         if not views.EXECUTION_ID.match(execution_id):

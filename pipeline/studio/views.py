@@ -444,8 +444,8 @@ def step_detail(workdir: Path, execution_id: str, step_name: str) -> dict:
         "parameters": {n: execution.parameters.get(n) for n in dict.fromkeys(_referenced_parameters(args))},
         "outputs": outputs, "metadata": step.get("Metadata") or {},
         "failure_reason": step.get("FailureReason"), "log_tail": tail_text,
-        "log_error": log_error(_read_end(_own_log(execution, step), 200_000) or tail_text, step.get("FailureReason"))
-        if step.get("StepStatus") in ("Failed", "Stopped") else None,
+        "log_error": log_error(_read_end(_own_log(execution, step), 200_000) or tail_text,
+                               step.get("FailureReason")) if step.get("StepStatus") in ("Failed", "Stopped") else None,
         "log_url": (f"/studio/api/executions/{execution_id}/steps/{step_name}/log"
                     if _own_log(execution, step) else None),
         "gate": gate(execution) if spec.get("Type") == "Condition" else None,

@@ -192,6 +192,7 @@ async function showRunForm(fromId, token) {
     try {
       const started = await api("/executions", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ parameters, display_name: name.value.trim() || null }) });
+      startedHere.add(started.id);
       location.hash = `#/executions/${started.id}`;
     } catch (err) { showStatus(`not started: ${err.message}`); submit.disabled = false; }
   } },
@@ -463,19 +464,14 @@ async function executionAction(id, action, button) {
   try {
     const result = await api(`/executions/${encodeURIComponent(id)}/${action}`, { method: "POST",
       headers: { "Content-Type": "application/json" }, body: "{}" });
-    if (action === "retry") location.hash = `#/executions/${result.id}`;
+    if (action === "retry") { startedHere.add(result.id); location.hash = `#/executions/${result.id}`; }
     else { showStatus(`stopping ${id}: the running step is stopped within a second`, true); route(); }
   } catch (err) { showStatus(`${action} ${id}: ${err.message}`); button.disabled = false; }
 }
 
-async function showStarting(id, token, err) {
-  let launch = null;
-  try { launch = await api(`/executions/${encodeURIComponent(id)}/launch`); } catch (e) { launch = null; }
-  if (token !== view.token) return;
-  if (!launch) {
-    showStatus(err.message); fill(main, el("p", {}, el("a", { href: "#/", text: "back to the executions" }))); poll(null, false);
-    return;
-  }
+const startedHere = new Set();     // runs this page started: followed through /launch until recorded
+
+async function showStarting(id, token, launch) {
   showStatus(launch.status === "Failed" ? `execution ${id} did not start: see the output below` : "", launch.status !== "Failed");
   fill(main, el("h1", {}, `Execution ${id} `, pill(launch.status === "Failed" ? "Failed" : "Starting", launch.status === "Failed" ? "Failed" : "Executing")),
     el("p", { class: "muted", text: "myflix run is checking the parameters, packing the code and building the definition; the DAG appears when the first step starts." }),
@@ -486,10 +482,19 @@ async function showStarting(id, token, err) {
 async function showExecution(id, stepName, token) {
   setNav("nav-executions");
   let detail;
-  try { detail = await api(`/executions/${encodeURIComponent(id)}`); }
-  catch (err) { if (err.status === 404) return showStarting(id, token, err); showStatus(err.message); poll(null, false); return; }
+  try {
+    if (startedHere.has(id)) {
+      const launch = await api(`/executions/${encodeURIComponent(id)}/launch`);
+      if (launch.status !== "Recorded") return showStarting(id, token, launch);
+      startedHere.delete(id);
+    }
+    detail = await api(`/executions/${encodeURIComponent(id)}`);
+  } catch (err) {
+    showStatus(err.message); fill(main, el("p", {}, el("a", { href: "#/", text: "back to the executions" })));
+    poll(null, false); return;
+  }
   if (token !== view.token) return;
-  showStatus(detail.failure_reason ? `execution failed: ${detail.failure_reason}` : "");
+  showStatus(detail.failure_reason ? `execution ${detail.status === "Stopped" ? "stopped" : "failed"}: ${detail.failure_reason.replace(/^stopped: /, "")}` : "");
   const select = (name) => { location.hash = `#/executions/${id}/steps/${name}`; };
   const stepBox = el("section", { class: "panel step", id: "step" },
     stepName ? el("p", { class: "muted", text: "loading the step…" })
