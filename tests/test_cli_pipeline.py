@@ -357,3 +357,14 @@ def test_the_training_toolkits_failure_names_the_scripts_own_error(tmp_path):
            "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    Reporting training FAILURE\n"
            "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    Encountered exit_code 1\n")
     assert training.script_error(log) == "train_scaler.py: error: argument --scaler: invalid choice: 'foo'"
+
+
+def test_a_taken_port_fails_myflix_run_before_anything_is_built(tmp_path, capsys):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "run", "--workdir", str(tmp_path / "w"), "--port", str(port))
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+    assert not (tmp_path / "w" / "s3").exists()          # no demo data, no code bundle, no definition

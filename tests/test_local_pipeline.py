@@ -259,7 +259,9 @@ def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: di
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    args = [sys.executable, "-m", "pipeline.cli", "run", "--workdir", str(workdir), "--port", str(port)]
+    # --no-cache: every step runs, so the run lasts long enough to be seen Executing (with the
+    # executions of the tests above, each poll of the list takes a while on a loaded machine)
+    args = [sys.executable, "-m", "pipeline.cli", "run", "--workdir", str(workdir), "--port", str(port), "--no-cache"]
     for name, value in SMALL.items():
         args += ["-p", f"{name}={value}"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
