@@ -264,8 +264,13 @@ def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: di
     args = [sys.executable, "-m", "pipeline.cli", "run", "--workdir", str(workdir), "--port", str(port), "--no-cache"]
     for name, value in SMALL.items():
         args += ["-p", f"{name}={value}"]
+    earlier = {e["PipelineExecutionId"] for e in executions.list_executions(workdir)}
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    import threading
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
     seen: set[str] = set()
     try:
         deadline = time.monotonic() + 240
@@ -276,12 +281,13 @@ def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: di
             except OSError:
                 time.sleep(0.2)
                 continue
-            if newest["id"] != first_run["PipelineExecutionId"]:
+            if newest["id"] not in earlier:
                 seen.add(newest["status"])
             if "Succeeded" in seen:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
                     health = json.loads(r.read())
-                if health.get("execution_id") == newest["id"]:    # the new table, read by the same server
+                # the new table, read by the same server; then the run's summary, and it serves on
+                if health.get("execution_id") == newest["id"] and any("MyFlix is on" in line for line in lines):
                     break
             time.sleep(0.2)
         assert "Executing" in seen and "Succeeded" in seen, seen
@@ -289,11 +295,13 @@ def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: di
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            output = proc.communicate(timeout=60)[0]
+            proc.wait(timeout=60)
+            reader.join(10)
+            output = "".join(lines)
         except subprocess.TimeoutExpired:
             proc.kill()
-            output = proc.communicate()[0]
-            pytest.fail(f"myflix run did not stop on SIGTERM:\n{output}")
+            reader.join(10)
+            pytest.fail(f"myflix run did not stop on SIGTERM:\n{''.join(lines)}")
     assert proc.returncode == 0, output
     assert f"follow the run live in the Studio: http://127.0.0.1:{port}/studio/" in output
     assert output.index("follow the run live") < output.index("MyFlix local run")   # before the pipeline
