@@ -347,12 +347,14 @@ def _gate_row_text(row: dict) -> str:
 
 
 def gate_failure_line(workdir: Path, result: dict) -> str | None:
-    """`quality gate failed on <metric> <value> (needs ...)`, rounded, the failing ones only;
-    None when the execution did not fail at its gate."""
-    failing = [r for r in gate_rows(workdir, result) if r.get("passed") is False]
-    if not failing or "Quality gate failed" not in str(result.get("FailureReason") or ""):
+    """`the quality gate failed on <metric> <value> (needs ...)`, rounded, the failing ones only
+    (the Studio's line); None when the execution did not fail at its gate."""
+    from pipeline.studio import views
+    try:
+        execution = views.Execution(workdir, result["PipelineExecutionId"])
+    except views.NotFound:
         return None
-    return "the quality gate failed on " + "; ".join(_gate_row_text(r) for r in failing)
+    return views.gate_failure(execution, views.gate(execution))
 
 
 def summarize(workdir: Path, result: dict) -> str:

@@ -103,6 +103,12 @@ def test_executions_newest_first_with_changed_parameters_k_and_gate(app, studio_
     assert gate["silhouette"]["passed"] is False and gate["silhouette"]["threshold"] == 2.0
     assert gate["recall_at_k"]["passed"] is True and gate["silhouette"]["op"] == ">="
     assert all(g["passed"] for g in passed["gate"])
+    # the failing condition only, rounded (the Fail step's own message lists every metric unrounded)
+    assert failed["failure_summary"].startswith("the quality gate failed on silhouette 0.")
+    assert failed["failure_summary"].endswith("(needs >= 2.000)") and "recall" not in failed["failure_summary"]
+    assert passed["failure_summary"] is None
+    # the demo data a plain run points Ingest at is no change of the user's
+    assert "basics_uri" not in changed and "ratings_uri" not in changed
 
 
 def test_one_execution_dag_statuses_branches_and_reports(app, studio_run):

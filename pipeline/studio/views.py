@@ -255,6 +255,20 @@ def _condition_row(condition: dict, execution: Execution) -> dict:
     return row
 
 
+def _short(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def gate_failure(execution: Execution, g: dict | None) -> str | None:
+    """`the quality gate failed on <metric> <value> (needs <op> <threshold>)`, rounded, the failing
+    conditions only; None unless the execution failed at its gate."""
+    failing = [c for c in (g or {}).get("conditions") or [] if c.get("passed") is False]
+    if not failing or execution.record.get("PipelineExecutionStatus") != "Failed":
+        return None
+    return "the quality gate failed on " + "; ".join(
+        f"{c['metric']} {_short(c['value'])} (needs {c['op']} {_short(c['threshold'])})" for c in failing)
+
+
 def chosen_k(reports: dict[str, dict]) -> int | None:
     data = (reports.get("elbow.json") or {}).get("data")
     return data.get("chosen_k") if isinstance(data, dict) else None
@@ -271,7 +285,7 @@ def summary(workdir: Path, execution_id: str) -> dict:
         "status": record.get("PipelineExecutionStatus"), "start": _iso(record.get("StartTime")),
         "end": _iso(record.get("EndTime")),
         "duration": _seconds(record.get("StartTime"), record.get("EndTime")),
-        "failure_reason": record.get("FailureReason"),
+        "failure_reason": record.get("FailureReason"), "failure_summary": gate_failure(execution, g),
         "changed_parameters": changed_parameters(execution), "chosen_k": chosen_k(reports),
         "gate": g["conditions"] if g else [], "gate_outcome": g["outcome"] if g else None,
     }

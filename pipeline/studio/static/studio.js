@@ -494,7 +494,8 @@ async function showExecution(id, stepName, token) {
     poll(null, false); return;
   }
   if (token !== view.token) return;
-  showStatus(detail.failure_reason ? `execution ${detail.status === "Stopped" ? "stopped" : "failed"}: ${detail.failure_reason.replace(/^stopped: /, "")}` : "");
+  showStatus(detail.failure_summary ? `execution failed: ${detail.failure_summary}`
+    : detail.failure_reason ? `execution ${detail.status === "Stopped" ? "stopped" : "failed"}: ${detail.failure_reason.replace(/^stopped: /, "")}` : "");
   const select = (name) => { location.hash = `#/executions/${id}/steps/${name}`; };
   const stepBox = el("section", { class: "panel step", id: "step" },
     stepName ? el("p", { class: "muted", text: "loading the step…" })
