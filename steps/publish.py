@@ -80,10 +80,14 @@ def build_table(catalog: pd.DataFrame, features: artifacts.Features, model) -> p
     return out
 
 
-def table_parameters(feature_names: list[str], k: int, execution_id: str, package_arn: str) -> dict[str, str]:
-    """The table parameters readers use (Glue keeps strings only)."""
+def table_parameters(feature_names: list[str], k: int, execution_id: str, package_arn: str,
+                     model_sha256: str = "") -> dict[str, str]:
+    """The table parameters readers use (Glue keeps strings only). `myflix_model_sha256` is the
+    model's own digest (model.json's sha256 of model.joblib): the API pairs every endpoint answer,
+    which carries the digest of the model that made it, with the table by it."""
     return {"myflix_features": json.dumps(list(feature_names)), "myflix_k": str(int(k)),
-            "myflix_execution_id": execution_id, "myflix_model_package_arn": package_arn or ""}
+            "myflix_execution_id": execution_id, "myflix_model_package_arn": package_arn or "",
+            "myflix_model_sha256": model_sha256 or ""}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -163,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         files = aws_io.write_parquet_dataset(table, location, dict(TABLE_COLUMNS), region)
         spec = aws_io.table_input(
             args.table, location, TABLE_COLUMNS,
-            table_parameters(features.names, k, args.execution_id, args.model_package_arn),
+            table_parameters(features.names, k, args.execution_id, args.model_package_arn,
+                             (meta.get("sha256") or {}).get(schema.MODEL_JOBLIB, "")),
             description="MyFlix movies with their k-means cluster, distance and scaled embedding")
         cases = smoke_cases(table, features)
         # Written last: its presence says every data file is there.

@@ -3,12 +3,20 @@
 `Service` holds the index built from the published table. It loads the table on first use (the
 Lambda's cold start), and at most every `reload_seconds` asks the catalog where the table is;
 when the location has moved (a new execution published) it reads the new rows and swaps the
-index in one assignment, so a request never sees half of each. Every parameter is checked
-here and a bad one raises `InvalidRequest` with what was wrong and what is allowed.
+index in one assignment, so a request never sees half of each. Locally the catalog entry is a
+file whose stat is looked at on every request, so a release shows at once. Every parameter is
+checked here and a bad one raises `InvalidRequest` with what was wrong and what is allowed.
+
+A features answer is paired with the table per request: the endpoint's answer names the digest
+of the model that made it (`model_sha256`), the table the digest of the model it was built with
+(`myflix_model_sha256`); when they differ the answer is refused (503 `ModelMismatch`) and the
+catalog is asked again at once (a release is under way), so a model and a table of different
+packages are never served together, whatever the reload interval.
 """
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -22,10 +30,13 @@ from chalicelib.endpoint import make_endpoint
 from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem, clip, clip_list
 from chalicelib.index import SORTS, MovieIndex
 from chalicelib.pairing import ModelMismatch, PairCheck
-from chalicelib.tables import get_table, read_rows
+from chalicelib.tables import get_table, local_catalog_path, read_rows
 
 MAX_LIKED = 100
 MAX_QUERY = 200
+# /health asks the catalog and the endpoint afresh: locally always (a stat and a small file), on
+# AWS at most once a second (GetTable, DescribeEndpoint, ListTags), so a busy probe cannot flood them
+HEALTH_MAX_AGE_AWS = 1.0
 
 
 class Service:
@@ -37,20 +48,39 @@ class Service:
         self._ref = None
         self._checked_at = -math.inf
         self._last_error: str | None = None
+        self._catalog_stat: tuple | None = None     # local mode: the catalog file's (inode, size, mtime)
+        self._last_answer_digest: str | None = None
         self.loads = 0
         self.endpoint = make_endpoint(self.settings)
         self.pairing = PairCheck(self.settings, clock)
 
     # --- the index, loaded and refreshed --------------------------------------------------------
-    def index(self) -> MovieIndex:
+    def _catalog_signature(self) -> tuple | None:
+        """Local mode: the catalog file's identity (a stat: cheap enough for every request)."""
+        if not self.settings.local:
+            return None
+        try:
+            st = os.stat(local_catalog_path(self.settings))
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _fresh(self, now: float, max_age: float | None) -> bool:
+        limit = self.settings.reload_seconds if max_age is None else min(max_age, self.settings.reload_seconds)
+        return (self._index is not None and now - self._checked_at < limit
+                and (not self.settings.local or self._catalog_signature() == self._catalog_stat))
+
+    def index(self, max_age: float | None = None) -> MovieIndex:
         now = self.clock()
-        if self._index is not None and now - self._checked_at < self.settings.reload_seconds:
+        if self._fresh(now, max_age):
             return self._index
         with self._lock:
-            if self._index is not None and now - self._checked_at < self.settings.reload_seconds:
+            if self._fresh(now, max_age):
                 return self._index
             try:
+                signature = self._catalog_signature()
                 ref = get_table(self.settings)
+                self._catalog_stat = signature
                 if self._index is None or ref.location != self._ref.location:
                     self._index = self._load(ref)
                     self._ref = ref
@@ -82,6 +112,11 @@ class Service:
               f"in {time.perf_counter() - started:.2f} s{skipped}", file=sys.stderr)
         return index
 
+    def _look_again_soon(self) -> None:
+        """Ask the catalog again within a second (not on every request: Glue would throttle a burst)."""
+        self._checked_at = min(self._checked_at, self.clock() - self.settings.reload_seconds + 1.0)
+        self.pairing.recheck()
+
     def recheck(self) -> None:
         """Look at the catalog and the endpoint again on the next request (a release just happened)."""
         self._checked_at = -math.inf
@@ -96,18 +131,24 @@ class Service:
 
     # --- routes -------------------------------------------------------------------------------------
     def health(self) -> dict:
+        max_age = HEALTH_MAX_AGE_AWS if not self.settings.local else 0.0
         try:
-            index = self.index()
+            index = self.index(max_age=max_age)
         except TableUnavailable as err:
             return {"status": "no table", "message": _without_paths(str(err), self.settings), "mode": self._mode()}
         params = index.meta
+        pair = self.pairing.pair(params.get("myflix_model_package_arn"), params.get("myflix_model_sha256"),
+                                 max_age=max_age)
         return {
-            "status": "ok", "mode": self._mode(), "movies": len(index), "clusters": len(index.cluster_ids),
+            # degraded: the catalog names a table that cannot be loaded, so the last good one is served
+            "status": "degraded" if self._last_error else "ok",
+            "mode": self._mode(), "movies": len(index), "clusters": len(index.cluster_ids),
             "location": self._ref.location if self._ref else None,
             "execution_id": params.get("myflix_execution_id"),
             "model_package_arn": params.get("myflix_model_package_arn"),
             # the pair the features route needs: refused (503) while the two disagree
-            "pair": self.pairing.pair(params.get("myflix_model_package_arn")).as_dict(self.settings.endpoint_name),
+            "pair": {**pair.as_dict(self.settings.endpoint_name),
+                     "last_answer_model_sha256": self._last_answer_digest},
             "skipped_rows": index.skipped,
             "catalog_error": _without_paths(self._last_error, self.settings) if self._last_error else None,
             "genres": index.genre_names,
@@ -211,10 +252,22 @@ class Service:
                                  '{"startYear": 1999, "runtimeMinutes": 136, "genres": ["Action", "Sci-Fi"], '
                                  '"averageRating": 8.7, "numVotes": 2000000}')
         check_features(features, feature_genres(index.features, index.genre_names))
-        pair = self.pairing.pair(index.meta.get("myflix_model_package_arn"))
-        if not pair.in_step:
-            raise ModelMismatch(pair.reason(self.settings.endpoint_name))
+        table_digest = index.meta.get("myflix_model_sha256") or None
+        if table_digest is None:
+            # a table published before the digest was recorded: the endpoint's package tag must match
+            pair = self.pairing.pair(index.meta.get("myflix_model_package_arn"))
+            if not pair.in_step:
+                raise ModelMismatch(pair.reason(self.settings.endpoint_name))
         answer = self.endpoint.predict(features)
+        served = answer.get("model_sha256") if isinstance(answer, dict) else None
+        if isinstance(served, str):
+            self._last_answer_digest = served
+        if table_digest is not None and served != table_digest:
+            self._look_again_soon()
+            raise ModelMismatch(
+                f"endpoint {self.settings.endpoint_name} answered with the model of digest "
+                f"{str(served)[:16] if served else '(none recorded)'} but the table was built with {table_digest[:16]}: "
+                "a release is under way (or was left half done); see `myflix deploy status`, then try again")
         try:
             prediction = answer["predictions"][0]
             cluster, scaled = int(prediction["cluster"]), np.asarray(prediction["scaled"], dtype=np.float32)
