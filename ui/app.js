@@ -159,7 +159,7 @@
     try {
       health = await api("/health");
     } catch (err) { showStatus(err.message); return; }
-    if (health.status !== "ok") { showStatus(health.message || "The MyFlix table is not available yet."); return; }
+    if (health.status !== "ok" && health.status !== "degraded") { showStatus(health.message || "The MyFlix table is not available yet."); return; }
     fillGenres(health.genres || []);
     try {
       const popular = await api("/movies?limit=20");
