@@ -421,10 +421,26 @@ def start(resolved: settings_mod.Settings, overrides: dict[str, str],
     return response["PipelineExecutionArn"]
 
 
+def _input_version(resolved: settings_mod.Settings, values: dict[str, Any]) -> str:
+    """What the inputs are now (pipeline/inputs.py), so Ingest's cache key follows the data."""
+    from pipeline import aws, inputs
+    with _user_errors("reading what the input files are (ETag/version)"):
+        return inputs.input_version(aws.client(resolved.region, "s3"), str(values.get("basics_uri") or ""),
+                                    str(values.get("ratings_uri") or ""), str(values.get("imdb_base_url") or ""))
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     resolved = _settings(args, "region", "bucket")
     from pipeline.definition import parameter_defaults
-    overrides = parse_overrides(args.param, parameter_defaults(resolved.bucket))
+    defaults = parameter_defaults(resolved.bucket)
+    overrides = parse_overrides(args.param, defaults)
+    if "input_version" not in overrides and "input_version" in defaults:
+        version = _input_version(resolved, {**defaults, **overrides})
+        if version:
+            overrides["input_version"] = version
+        else:
+            print("input_version unknown (the download's server names no ETag/Last-Modified): "
+                  "Ingest's 12-hour cache applies")
     arn = start(resolved, overrides, args.display_name)
     print(f"started {arn}")
     for name, value in overrides.items():

@@ -47,6 +47,10 @@ def parameter_specs(bucket: str) -> list[ParameterSpec]:
                       "downloading; empty = download"),
         ParameterSpec("ratings_uri", "",
                       "Ingest: a given title.ratings.tsv[.gz] (s3:// file or prefix); empty = download"),
+        ParameterSpec("input_version", "",
+                      "Ingest: what the input files are (their ETags/versions or sha256; the download's "
+                      "ETag/Last-Modified), filled in by `myflix pipeline start` and `myflix run` so "
+                      "that the cache key changes when the data does"),
     ]
     helps = {
         "title_type": "IMDb titleType kept", "year_iqr_multiplier": "IQR fence on startYear (0: off)",
@@ -59,10 +63,16 @@ def parameter_specs(bucket: str) -> list[ParameterSpec]:
         "k_max": "elbow sweep: largest k", "k_override": "> 0: use this k, not the knee",
         "seed": "random seed of every step", "silhouette_sample": "rows sampled for silhouette",
         "recall_queries": "queries of the recall check", "recall_k": "neighbours per recall query",
+        "max_line_bytes": "a longer input line is malformed",
+        "max_field_chars": "a longer title or genres field is malformed",
+        "max_rows": "more lines in an input file fail Preprocess",
+        "max_input_mb": "more MiB in an input file once decompressed fail Ingest and Preprocess",
+        "max_memory_mb": "Preprocess fails when its peak memory passes this (MiB)",
     }
     for key in ("title_type", "year_iqr_multiplier", "min_year", "runtime_cap",
                 "runtime_bin_width", "min_rating", "min_votes", "dropped_genres",
-                "max_bad_fraction", "scaler", "k_min", "k_max", "k_override", "seed",
+                "max_bad_fraction", "max_line_bytes", "max_field_chars", "max_rows", "max_input_mb",
+                "max_memory_mb", "scaler", "k_min", "k_max", "k_override", "seed",
                 "silhouette_sample", "recall_queries", "recall_k"):
         specs.append(ParameterSpec(key, d[key], helps[key]))
     specs += [

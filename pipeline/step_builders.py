@@ -236,7 +236,8 @@ def ingest_step(ctx: BuildContext) -> ProcessingStep:
                      "(streamed, retried, resumed) or takes basics_uri/ratings_uri, and checks each "
                      "is a complete gzip with IMDb's header; writes them to raw/<execution id>/."),
         inputs={}, outputs=("raw",), path_args={"raw": "output"}, output_uris={"raw": raw},
-        extra_args=_param_args(ctx, "imdb_base_url", "basics_uri", "ratings_uri"),
+        extra_args=_param_args(ctx, "imdb_base_url", "basics_uri", "ratings_uri", "input_version",
+                               "max_input_mb"),
         cache=INGEST_CACHE)
 
 
@@ -258,7 +259,8 @@ def preprocess_step(ctx: BuildContext, ingest: ProcessingStep) -> ProcessingStep
         path_args={"features": "features_out", "catalog": "catalog_out", "report": "report_out"},
         extra_args=_param_args(ctx, "title_type", "year_iqr_multiplier", "min_year",
                                "runtime_cap", "runtime_bin_width", "min_rating", "min_votes",
-                               "dropped_genres", "max_bad_fraction"),
+                               "dropped_genres", "max_bad_fraction", "max_line_bytes", "max_field_chars",
+                               "max_rows", "max_input_mb", "max_memory_mb"),
         cache=True, isolated=True)
 
 

@@ -48,6 +48,13 @@ DEFAULTS = {
     "min_votes": 500,
     "dropped_genres": ",".join(DEFAULT_DROPPED_GENRES),
     "max_bad_fraction": 0.01,        # malformed lines above this share fail the step
+    # bounds on every input, enforced while streaming (Preprocess; Ingest checks max_input_mb too).
+    # IMDb's own files sit far inside them: 12M lines, 1 GB decompressed, lines < 1 KB, titles < 500.
+    "max_line_bytes": 65536,         # a longer line is malformed (line_too_long)
+    "max_field_chars": 1000,         # a longer title, genres, ... is malformed (field_too_long)
+    "max_rows": 30_000_000,          # lines per file; more fails the step
+    "max_input_mb": 8192,            # decompressed size per file, MiB; more fails the step
+    "max_memory_mb": 12288,          # peak memory of Preprocess, MiB (ml.m5.xlarge has 16 GiB)
     # train_scaler
     "scaler": "standard",            # or "minmax"
     # tune_kmeans

@@ -125,11 +125,13 @@ SCRIPTS = {"Ingest": "ingest.py", "Preprocess": "preprocess.py", "TuneKMeans": "
            "TrainKMeans": "train_kmeans.py"}
 # docs/CONTRACTS.md "Step scripts": the arguments each processing script receives.
 EXPECTED_ARGS = {
-    "Ingest": ["--output", "--imdb-base-url", "--basics-uri", "--ratings-uri"],
+    "Ingest": ["--output", "--imdb-base-url", "--basics-uri", "--ratings-uri", "--input-version",
+               "--max-input-mb"],
     "Preprocess": ["--basics", "--ratings", "--features-out", "--catalog-out", "--report-out",
                    "--title-type", "--year-iqr-multiplier", "--min-year", "--runtime-cap",
                    "--runtime-bin-width", "--min-rating", "--min-votes", "--dropped-genres",
-                   "--max-bad-fraction"],
+                   "--max-bad-fraction", "--max-line-bytes", "--max-field-chars", "--max-rows",
+                   "--max-input-mb", "--max-memory-mb"],
     "TuneKMeans": ["--features", "--scaler", "--output", "--k-min", "--k-max", "--k-override", "--seed"],
     "Evaluate": ["--features", "--model", "--output", "--silhouette-sample", "--recall-queries",
                  "--recall-k", "--seed", "--model-package-group", "--baseline-package"],
@@ -264,7 +266,8 @@ def test_ingest_writes_raw_per_execution_and_preprocess_reads_its_output_propert
     args = args_of(steps["Ingest"])
     assert {k: refs(v) for k, v in args.items() if k != "--output"} == {
         "--imdb-base-url": {"Parameters.imdb_base_url"}, "--basics-uri": {"Parameters.basics_uri"},
-        "--ratings-uri": {"Parameters.ratings_uri"}}
+        "--ratings-uri": {"Parameters.ratings_uri"}, "--input-version": {"Parameters.input_version"},
+        "--max-input-mb": {"Parameters.max_input_mb"}}
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps["Preprocess"]["Arguments"]["ProcessingInputs"]}
     for name, file in (("basics", "title.basics.tsv.gz"), ("ratings", "title.ratings.tsv.gz")):
         join = inputs[name]["Std:Join"]

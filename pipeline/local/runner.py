@@ -447,7 +447,11 @@ class LocalRunner:
 
     def _input_uris(self, kind: str, args: dict) -> list[str]:
         if kind == "Processing":
-            return [i["S3Input"]["S3Uri"] for i in args.get("ProcessingInputs", []) if "S3Input" in i]
+            # the inputs, and every s3:// URI given as an argument (Ingest's basics_uri/ratings_uri):
+            # SageMaker keys on the argument's text; locally the key covers what it points at
+            container_args = (args.get("AppSpecification") or {}).get("ContainerArguments") or []
+            return [i["S3Input"]["S3Uri"] for i in args.get("ProcessingInputs", []) if "S3Input" in i] + [
+                a for a in container_args if isinstance(a, str) and a.startswith("s3://")]
         uris = [c["DataSource"]["S3DataSource"]["S3Uri"] for c in args.get("InputDataConfig", [])
                 if "S3DataSource" in c.get("DataSource", {})]
         submit = _decode_hp((args.get("HyperParameters") or {}).get("sagemaker_submit_directory"))
