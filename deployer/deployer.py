@@ -5,6 +5,13 @@ approve|reject` all run. Its record of each release is the endpoint's tags (depl
 TAG_*): which package an endpoint serves, since when, the smoke test's verdict and why, and (on
 prod) what it served before. Order on prod: the endpoint moves first, then the table is pointed
 at that package's data (docs/CONTRACTS.md, "Releases"); staging never touches the table.
+
+One release at a time: stage, promote and rollback run under the backend's release lock (locally
+a file lock; on AWS the endpoint's own state: a smoke test counts only if staging still serves
+the config it deployed when the test ends). The smoke test exercises what the release serves:
+the table's data files, read and indexed by the API's own code (`Backend.check_table`), then
+every smoke movie through the endpoint. Whatever goes wrong in it (a model that does not load, a
+table without data) is a failed smoke test with its reason, recorded on the endpoint's tags.
 """
 from __future__ import annotations
 
@@ -48,17 +55,29 @@ class Deployer:
 
     # --- staging ----------------------------------------------------------------------------------
     def stage(self, package_arn: str) -> dict[str, Any]:
-        """Deploy to staging, smoke-test it; promote when it passed and auto-promotion is on."""
-        staging = self.config.staging_endpoint
+        """Deploy to staging, smoke-test it; promote when it passed and auto-promotion is on. The
+        whole release holds the release lock (reentrant: promote takes it again)."""
         package = self.backend.describe_package(package_arn)
         release.check_deployable(package)
         manifest = self._manifest(package)        # no table for it: nothing is deployed at all
+        with self.backend.release_lock(self.deadline):
+            return self._stage(package_arn, package, manifest)
+
+    def _stage(self, package_arn: str, package: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+        staging = self.config.staging_endpoint
+        deployed: dict[str, Any] = {}
         try:
-            self.backend.deploy(staging, package, self.log, self.deadline)
-            smoke = self.smoke_test(staging, manifest)
+            deployed = self.backend.deploy(staging, package, self.log, self.deadline) or {}
+            smoke = self._guarded_smoke(staging, manifest)
         except DeployError as err:
             smoke = SmokeResult(False, f"staging failed: {err}")
-        if self.backend.endpoint(staging) is not None:       # the record of why, where status reads it
+        current = self.backend.endpoint(staging)
+        if current is not None and deployed and current.get("EndpointConfigName") != deployed.get("EndpointConfigName"):
+            # another release took staging over meanwhile: this verdict is not about what it serves
+            return self._done("smoke-failed", f"another release replaced {staging} during the smoke test of "
+                                              f"{package_arn} (it serves {current.get('EndpointConfigName')}): "
+                                              "approve it again", smoke="interleaved")
+        if current is not None:       # the record of why, where status reads it
             self.backend.set_tags(staging, release.release_tags(package_arn, now_iso(), smoke))
         if not smoke.passed:
             return self._done("smoke-failed", f"{package_arn} on {staging}: smoke test failed: {smoke.detail}; "
@@ -75,8 +94,30 @@ class Deployer:
         release.check_manifest(manifest, package, uri)
         return manifest
 
+    def _guarded_smoke(self, endpoint: str, manifest: dict[str, Any]) -> SmokeResult:
+        """The smoke test, with anything unexpected (a corrupt artefact that does not load, an
+        endpoint that does not answer) turned into a failed verdict that says why."""
+        try:
+            return self.smoke_test(endpoint, manifest)
+        except DeployError:
+            raise
+        except Exception as err:  # noqa: BLE001 - recorded as the smoke test's reason, never a crash
+            return SmokeResult(False, f"the model on {endpoint} did not load or answer: "
+                                      f"{type(err).__name__}: {str(err)[:160]}")
+
+    def check_table(self, manifest: dict[str, Any]) -> SmokeResult:
+        """The release's table: its data files read and indexed as the API starts over them."""
+        try:
+            return SmokeResult(True, self.backend.check_table(manifest))
+        except DeployError as err:
+            return SmokeResult(False, f"the table does not serve: {err}")
+
     def smoke_test(self, endpoint: str, manifest: dict[str, Any]) -> SmokeResult:
-        """Known movies of the package's table through the endpoint: each in its table cluster, in time."""
+        """The package's table read and indexed, then known movies of it through the endpoint: each
+        in its table cluster, in time."""
+        table = self.check_table(manifest)
+        if not table.passed:
+            return table
         cases = list(manifest.get("Smoke") or [])[: self.config.smoke_max_movies]
         answers, latencies = [], []
         with self.backend.invoker(endpoint) as invoke:
@@ -86,7 +127,9 @@ class Deployer:
                 started = time.perf_counter()
                 answers.append(invoke(json.dumps(case["features"]).encode()))
                 latencies.append((time.perf_counter() - started) * 1000.0)
-        return release.judge_smoke(cases, answers, latencies, self.config.smoke_latency_ms)
+        verdict = release.judge_smoke(cases, answers, latencies, self.config.smoke_latency_ms)
+        return SmokeResult(verdict.passed, f"{verdict.detail} - table {table.detail}", verdict.checked,
+                           verdict.wrong, verdict.slowest_ms)
 
     # --- prod ---------------------------------------------------------------------------------------
     def promote(self, force: bool = False) -> dict[str, Any]:
@@ -101,7 +144,8 @@ class Deployer:
                               f"({tags.get(release.TAG_SMOKE_DETAIL, 'no result')}): fix it, or promote with --force")
         package = self.backend.describe_package(arn)
         release.check_deployable(package)
-        return self._release_to_prod(package, "promoted")
+        with self.backend.release_lock(self.deadline):
+            return self._release_to_prod(package, "promoted")
 
     def rollback(self, to_version: int | None = None) -> dict[str, Any]:
         """Put an earlier Approved package back on prod (default: what prod served before)."""
@@ -111,7 +155,8 @@ class Deployer:
                                          self.backend.list_packages(self.config.group), to_version)
         package = self.backend.describe_package(target["ModelPackageArn"])
         release.check_deployable(package)
-        return self._release_to_prod(package, "rolled-back")
+        with self.backend.release_lock(self.deadline):
+            return self._release_to_prod(package, "rolled-back")
 
     def _release_to_prod(self, package: dict[str, Any], outcome: str) -> dict[str, Any]:
         prod_name = self.config.prod_endpoint
@@ -123,7 +168,7 @@ class Deployer:
         # The endpoint moved first; now the table follows it (the API refuses the features route
         # in between, for as long as the two disagree).
         table = self.backend.point_table(manifest["TableInput"])
-        smoke = self.smoke_test(prod_name, manifest)
+        smoke = self._guarded_smoke(prod_name, manifest)
         self.backend.set_tags(prod_name, release.release_tags(arn, now_iso(), smoke, previous))
         location = (table.get("StorageDescriptor") or {}).get("Location")
         return self._done(outcome, f"{prod_name} serves {arn} (was {previous or 'nothing'}); table "

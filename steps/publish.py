@@ -118,10 +118,11 @@ def smoke_cases(table: pd.DataFrame, features: artifacts.Features, limit: int = 
 
 
 def release_manifest(database: str, table_input: dict, execution_id: str, package_arn: str,
-                     cases: list[dict]) -> dict:
-    """What the deployer needs to release this table with its model (pure)."""
+                     cases: list[dict], files: list[str] | None = None) -> dict:
+    """What the deployer needs to release this table with its model (pure). `Files`: the data
+    files, which the deployer's smoke test reads."""
     return {"DatabaseName": database, "TableInput": table_input, "ExecutionId": execution_id,
-            "ModelPackageArn": package_arn, "Smoke": cases}
+            "ModelPackageArn": package_arn, "Smoke": cases, "Files": list(files or [])}
 
 
 def _read_manifest(uri: str, region: str | None) -> dict | None:
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = smoke_cases(table, features)
         # Written last: its presence says every data file is there.
         aws_io.write_json_object(manifest_uri, release_manifest(args.database, spec, args.execution_id,
-                                                                args.model_package_arn, cases), region)
+                                                                args.model_package_arn, cases, files), region)
     except (artifacts.ArtifactError, aws_io.AwsIoError, PublishError) as err:
         print(f"publish: {err}", file=sys.stderr)
         return 2

@@ -536,7 +536,7 @@ DEPLOYER_ROLE_CASES = [
     ("sagemaker:UpdateModelPackage", f"{SM}:model-package/myflix-movie-clusters/3", {}, False),
     ("sagemaker:DescribeModelPackage", f"{SM}:model-package/other-group/1", {}, False),
     ("sagemaker:CreateProcessingJob", f"{SM}:processing-job/pipelines-abc", {}, False),
-    ("s3:GetObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, False),
+    ("s3:GetObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, True),   # the smoke test reads it
     ("s3:GetObject", f"{OBJ}/runs/{PIPELINE}/abc123/TrainKMeans/model/model.tar.gz", {}, False),
     ("s3:PutObject", f"{OBJ}/tables/movie_clusters/abc123/_myflix_release.json", {}, False),
     ("glue:DeleteTable", f"{GLUE}:table/myflix/movie_clusters", {}, False),
