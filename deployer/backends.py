@@ -402,11 +402,14 @@ class LocalBackend:
     def endpoint(self, name: str) -> dict[str, Any] | None:
         path = self._record_path(name)
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        except ValueError as err:
-            raise DeployError(f"{path} is not readable JSON ({err}): remove it and deploy again") from None
+        except (OSError, ValueError) as err:
+            raise DeployError(f"{path} is unreadable ({err}): remove it and deploy again") from None
+        if not isinstance(record, dict):
+            raise DeployError(f"{path} is unreadable (not an endpoint record): remove it and deploy again")
+        return record
 
     def set_tags(self, name: str, tags: dict[str, str]) -> None:
         record = self.endpoint(name)
@@ -456,9 +459,14 @@ class LocalBackend:
 
     def get_table(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self._table_path().read_text(encoding="utf-8"))
+            table = json.loads(self._table_path().read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
+        except (OSError, ValueError) as err:
+            raise DeployError(f"{self._table_path()} is unreadable ({err}): promote a release again") from None
+        if not isinstance(table, dict):
+            raise DeployError(f"{self._table_path()} is not a table entry: promote a release again")
+        return table
 
     def point_table(self, table_input: dict[str, Any]) -> dict[str, Any]:
         """The local catalog entry in Glue's GetTable shape, replaced in one rename."""

@@ -180,14 +180,20 @@ class Deployer:
         """Which package serves each endpoint, since when, its smoke test; the table's package."""
         endpoints = []
         for role, name in (("staging", self.config.staging_endpoint), ("prod", self.config.prod_endpoint)):
-            described = self.backend.endpoint(name) or {}
-            tags = described.get("Tags") or {}
+            try:
+                described = self.backend.endpoint(name) or {}
+            except DeployError as err:     # a damaged record is shown as such, the rest still reported
+                described = {"EndpointStatus": "unreadable", "Tags": {release.TAG_SMOKE_DETAIL: str(err)}}
+            tags = described.get("Tags") if isinstance(described.get("Tags"), dict) else {}
             endpoints.append({"role": role, "name": name, "status": described.get("EndpointStatus", "absent"),
                               "package": tags.get(release.TAG_PACKAGE),
                               "since": tags.get(release.TAG_DEPLOYED_AT) or str(described.get("LastModifiedTime") or ""),
                               "smoke": tags.get(release.TAG_SMOKE), "smoke_detail": tags.get(release.TAG_SMOKE_DETAIL),
                               "previous": tags.get(release.TAG_PREVIOUS)})
-        table = self.backend.get_table() or {}
+        try:
+            table = self.backend.get_table() or {}
+        except DeployError as err:
+            table = {"StorageDescriptor": {"Location": f"unreadable: {err}"}}
         table_package = (table.get("Parameters") or {}).get("myflix_model_package_arn")
         prod_package = endpoints[1]["package"]
         return {"endpoints": endpoints,
@@ -203,6 +209,8 @@ def render_status(status: dict[str, Any]) -> str:
         lines.append(f"{ep['role']:<8} {ep['name']:<34} {ep['status']:<10} {ep['package'] or '-'}")
         if ep["package"]:
             lines.append(f"{'':<8} since {ep['since']}; smoke test {ep['smoke']}: {ep['smoke_detail']}")
+        elif ep["status"] == "unreadable":
+            lines.append(f"{'':<8} {ep['smoke_detail']}")
         if ep.get("previous"):
             lines.append(f"{'':<8} before it: {ep['previous']} (`myflix deploy rollback` goes back to it)")
     table = status["table"]

@@ -8,6 +8,7 @@ so a step's arguments are shown as the job received them. Nothing here writes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime
@@ -271,13 +272,47 @@ def summary(workdir: Path, execution_id: str) -> dict:
     }
 
 
+def _record_signature(workdir: Path, execution_id: str) -> tuple | None:
+    try:
+        st = (executions.execution_dir(workdir, execution_id) / executions.EXECUTION_FILE).stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def executions_etag(workdir: Path) -> str:
+    """A validator of the executions list: every record's identity (a stat each, no read)."""
+    base = executions.executions_dir(workdir)
+    digest = hashlib.sha256()
+    for child in sorted(base.iterdir()) if base.is_dir() else []:
+        digest.update(f"{child.name}:{_record_signature(workdir, child.name)};".encode())
+    return '"' + digest.hexdigest()[:32] + '"'
+
+
+# A summary is rebuilt only when its execution.json changed (the runner rewrites it at every step):
+# an open tab polling the list costs a stat per execution, not a read of every report.
+_SUMMARIES: dict[tuple[str, str], tuple[tuple, dict]] = {}
+_SUMMARIES_MAX = 2000
+
+
 def list_summaries(workdir: Path, limit: int = 100) -> list[dict]:
     out = []
     for item in executions.list_executions(workdir)[:limit]:
+        execution_id = item["PipelineExecutionId"]
+        key, signature = (str(workdir), execution_id), _record_signature(workdir, execution_id)
+        cached = _SUMMARIES.get(key)
+        if cached is not None and signature is not None and cached[0] == signature:
+            out.append(cached[1])
+            continue
         try:
-            out.append(summary(workdir, item["PipelineExecutionId"]))
+            found = summary(workdir, execution_id)
         except NotFound:
             continue          # removed while we read
+        if signature is not None:
+            if len(_SUMMARIES) >= _SUMMARIES_MAX:
+                _SUMMARIES.clear()
+            _SUMMARIES[key] = (signature, found)
+        out.append(found)
     return out
 
 
@@ -437,8 +472,9 @@ def endpoints(workdir: Path) -> list[dict]:
 def registry_view(workdir: Path) -> dict:
     store = LocalStore(Path(workdir))
     serving = endpoints(workdir)
-    packages = []
-    for package in registry.list_packages(Path(workdir)):
+    packages: list[dict] = []
+    problems: list[dict] = []      # files that are not packages: shown, never a 503
+    for package in registry.list_packages(Path(workdir), problems=problems):
         arn = package.get("ModelPackageArn")
         packages.append({
             "group": package.get("ModelPackageGroupName"), "version": package.get("ModelPackageVersion"),
@@ -450,4 +486,4 @@ def registry_view(workdir: Path) -> dict:
             "metrics": _package_metrics(store, package),
             "serving": [e["name"] for e in serving if e["package_arn"] == arn],
         })
-    return {"packages": packages, "endpoints": serving}
+    return {"packages": packages, "endpoints": serving, "problems": problems}

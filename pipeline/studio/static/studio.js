@@ -308,8 +308,12 @@ async function showRegistry(token, lastResult) {
     el("td", {},
       el("button", { class: "approve", disabled: p.approval === "Approved", onclick: (e) => decide(p, "approve", e.target), text: "Approve" }), " ",
       el("button", { class: "reject", disabled: p.approval === "Rejected", onclick: (e) => decide(p, "reject", e.target), text: "Reject" }))));
+  const problems = data.problems || [];
   fill(main, 
     el("h1", { text: "Model registry" }),
+    problems.length ? el("section", { class: "status", id: "registry-problems" },
+      el("p", { text: `${problems.length} registry file(s) could not be read:` }),
+      el("ul", {}, problems.map((p) => el("li", { text: p.error })))) : null,
     data.packages.length ? el("table", { id: "packages" },
       el("thead", {}, el("tr", {}, ["Version", "Approval", "Created", "Execution", "k", ...metricNames, "Serves", ""].map((h) => el("th", { text: h })))),
       el("tbody", {}, rows)) : el("p", { class: "panel", text: "No model packages yet: `myflix run` registers one." }),
