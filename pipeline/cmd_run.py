@@ -9,8 +9,10 @@ as on AWS), prints where every result went, then serves (pipeline.cmd_serve) unl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -104,6 +106,23 @@ def build_definition(bundle: Any) -> str:
     return definition_json(LOCAL_REGION, LOCAL_ROLE, LOCAL_BUCKET, bundle=bundle)
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a `kill`, a service manager, a CI timeout) ends `myflix run` as Ctrl-C does: the
+    running step's process group is stopped and the execution recorded Stopped, not orphaned."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:          # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.cli import UserError
     from pipeline.local.runner import DefinitionError, LocalRunner, parse_assignments
@@ -144,7 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          use_cache=not args.no_cache)
     live = None if args.no_serve else start_live_server(workdir, args.host, args.port)
     try:
-        return _run_and_report(args, workdir, runner, definition, overrides, started, live)
+        with sigterm_as_interrupt():
+            return _run_and_report(args, workdir, runner, definition, overrides, started, live)
     finally:
         if live is not None and live.running:
             live.stop()

@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -675,7 +676,8 @@ class LocalRunner:
         with open(log_file, "ab") as log:
             log.write(("$ " + " ".join(command) + "\n").encode("utf-8"))
             log.flush()
-            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log,
+            # its own process group: stopping the step stops whatever it started too
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, start_new_session=True,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             t0 = time.monotonic()
             try:
@@ -686,13 +688,11 @@ class LocalRunner:
                     except subprocess.TimeoutExpired:
                         self.progress.step_tick(log_file)
                         if limit and time.monotonic() - t0 > limit:
-                            process.kill()
-                            process.wait()
+                            stop_process_group(process)
                             raise StepFailure(f"stopped after MaxRuntimeInSeconds={int(limit)}",
                                               tail(log_file, LOG_TAIL_LINES))
-            except KeyboardInterrupt:
-                process.kill()
-                process.wait()
+            except KeyboardInterrupt:        # Ctrl-C, or SIGTERM to `myflix run` (cmd_run turns it into this)
+                stop_process_group(process)
                 raise
         if code != 0:
             last = _last_error_line(log_file)
@@ -701,6 +701,23 @@ class LocalRunner:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+def stop_process_group(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM to the step's whole process group (as SageMaker stops a job), then SIGKILL to
+    whatever of it is left after `grace` seconds (the leader, or what it started)."""
+    def signal_group(sig: int) -> None:
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    signal_group(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    signal_group(signal.SIGKILL)
+    process.wait()
+
+
 def _container_dir(container: Path, local_path: str, what: str) -> Path:
     if not isinstance(local_path, str) or not local_path.startswith("/"):
         raise StepFailure(f"{what}: LocalPath {local_path!r} is not an absolute container path")
