@@ -371,32 +371,23 @@ def cmd_upsert(args: argparse.Namespace) -> int:
 
 
 def parse_overrides(pairs: list[str], defaults: dict[str, Any]) -> dict[str, str]:
-    """`name=value` strings -> {name: value}, checked against the parameters and their types."""
+    """`name=value` strings -> {name: value}, checked against the parameters, their types and the
+    values they allow (pipeline.definition.check_parameters: the one validation of `-p`)."""
+    from pipeline.definition import ParameterError, ParameterSpec, check_parameters, parameter_specs
     out: dict[str, str] = {}
     for pair in pairs or []:
         if "=" not in pair:
             raise UserError(f"-p {pair!r}: expected name=value, e.g. -p k_override=20")
         name, value = pair.split("=", 1)
-        name = name.strip()
-        if name not in defaults:
-            close = difflib.get_close_matches(name, defaults, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise UserError(f"-p {name}: no such pipeline parameter{hint}; the parameters are: "
-                            f"{', '.join(defaults)}")
-        kind = type(defaults[name])
-        if kind in (int, float):
-            try:
-                number = kind(value)
-            except ValueError:
-                raise UserError(f"-p {name}={value}: {name} takes {'an integer' if kind is int else 'a number'} "
-                                f"(default {defaults[name]})") from None
-            value = str(number)
-        if name == "model_approval_status":
-            from pipeline.definition import APPROVAL_STATUSES
-            if value not in APPROVAL_STATUSES:
-                raise UserError(f"-p model_approval_status={value}: use one of {', '.join(APPROVAL_STATUSES)}")
-        out[name] = value
-    return out
+        out[name.strip()] = value
+    known = {spec.name: spec for spec in parameter_specs("")}
+    specs = [known.get(name) or ParameterSpec(name, default, "") for name, default in defaults.items()]
+    try:
+        typed = check_parameters(out, specs)
+    except ParameterError as err:
+        raise UserError(f"-p {err}") from None
+    return {name: str(typed[name]) if isinstance(typed[name], (int, float)) and not isinstance(typed[name], bool)
+            else out[name] for name in out}
 
 
 def start(resolved: settings_mod.Settings, overrides: dict[str, str],

@@ -132,10 +132,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Nothing here may reach AWS: no instance-metadata probing, no role validation call.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+    from pipeline.definition import ParameterError, check_parameters
     try:
         overrides = parse_assignments(args.parameter)
+        check_parameters(overrides, strict=False)     # names: the definition run decides (--definition)
     except DefinitionError as err:
         raise UserError(str(err)) from None
+    except ParameterError as err:
+        raise UserError(f"-p {err}") from None
     try:
         basics_uri, ratings_uri = prepare_demo_data(workdir)
     except RuntimeError as err:  # demo_data.DemoDataError: the bundled source package is missing

@@ -78,6 +78,11 @@ def parse_params(items: list[str]) -> list[dict[str, str]]:
         if not sep or not name.strip():
             raise UserError(f"-p {item!r}: write parameters as NAME=VALUE")
         out.append({"Name": name.strip(), "Value": value})
+    from pipeline.definition import ParameterError, check_parameters
+    try:
+        check_parameters({p["Name"]: p["Value"] for p in out}, strict=False)   # names: the deployed pipeline
+    except ParameterError as err:
+        raise UserError(f"-p {err}") from None
     return out
 
 

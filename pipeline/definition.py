@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -29,11 +30,37 @@ APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One pipeline parameter: its name (also the step argument name, `_` as `-`), default, help."""
+    """One pipeline parameter: its name (also the step argument name, `_` as `-`), default, help,
+    and the values it allows (`choices`, or a `minimum`/`maximum`): `check_parameters` holds every
+    given value to them, for `myflix run -p`, `pipeline start -p`, `schedule set -p` and the Studio."""
 
     name: str
     default: Any          # str, int, float or bool: picks ParameterString/Integer/Float/Boolean
     help: str
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+class ParameterError(ValueError):
+    """A parameter value the pipeline would refuse (or misread): the message names it and what is allowed."""
+
+
+SEED_MAX = 2**32 - 1        # numpy's and scikit-learn's seeds
+# What each parameter allows (the ranges that mean something; a value outside fails a step later,
+# or worse, runs): name -> (choices, minimum, maximum)
+ALLOWED: dict[str, tuple[tuple | None, float | None, float | None]] = {
+    "year_iqr_multiplier": (None, 0, 100), "min_year": (None, 0, 3000), "runtime_cap": (None, 0, 100_000),
+    "runtime_bin_width": (None, 1, 10_000), "min_rating": (None, 0, 10), "min_votes": (None, 0, None),
+    "max_bad_fraction": (None, 0, 1), "max_line_bytes": (None, 64, 1 << 30), "max_field_chars": (None, 16, 1 << 30),
+    "max_rows": (None, 1, None), "max_input_mb": (None, 1, None), "max_memory_mb": (None, 64, None),
+    "scaler": (("standard", "minmax"), None, None), "k_min": (None, 2, 10_000), "k_max": (None, 2, 10_000),
+    "k_override": (None, 0, 10_000), "seed": (None, 0, SEED_MAX), "silhouette_sample": (None, 0, None),
+    "recall_queries": (None, 1, None), "recall_k": (None, 1, 1000),
+    "min_silhouette": (None, -1, 1), "min_recall_at_k": (None, 0, 1), "max_cluster_share": (None, 0, 1),
+    "max_similar_churn": (None, 0, 1), "max_feature_psi": (None, 0, None),
+    "model_approval_status": (APPROVAL_STATUSES, None, None),
+}
 
 
 def parameter_specs(bucket: str) -> list[ParameterSpec]:
@@ -97,7 +124,61 @@ def parameter_specs(bucket: str) -> list[ParameterSpec]:
                       "Register: " + " | ".join(APPROVAL_STATUSES) + " (Approved deploys it: staging, "
                       "smoke test, then prod; see the deployer)"),
     ]
-    return specs
+    return [ParameterSpec(sp.name, sp.default, sp.help, *ALLOWED[sp.name]) if sp.name in ALLOWED else sp
+            for sp in specs]
+
+
+def check_value(spec: ParameterSpec, text: str) -> Any:
+    """One `-p name=value` text as the parameter's type, inside what it allows (ParameterError)."""
+    name, kind = spec.name, type(spec.default)
+    value: Any = text
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false"):
+            raise ParameterError(f"{name}={text}: {name} takes true or false")
+        value = lowered == "true"
+    elif kind in (int, float):
+        what = "an integer" if kind is int else "a number"
+        try:
+            value = kind(text.strip())
+        except ValueError:
+            raise ParameterError(f"{name}={text}: {name} takes {what} (default {spec.default})") from None
+        if kind is float and not math.isfinite(value):
+            raise ParameterError(f"{name}={text}: {name} takes a finite number (no nan or inf)")
+    if spec.choices is not None and value not in spec.choices:
+        raise ParameterError(f"{name}={text}: use one of {', '.join(map(str, spec.choices))}")
+    low, high = spec.minimum, spec.maximum
+    if kind in (int, float) and (low is not None and value < low or high is not None and value > high):
+        def show(bound: float) -> str:
+            return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
+        bounds = (f"from {show(low)} to {show(high)}" if low is not None and high is not None
+                  else f"at least {show(low)}" if low is not None else f"at most {show(high)}")
+        raise ParameterError(f"{name}={text}: {name} must be {bounds}")
+    return value
+
+
+def check_parameters(given: dict[str, str], specs: list[ParameterSpec] | None = None,
+                     strict: bool = True) -> dict[str, Any]:
+    """Every given value checked (unknown names refused when `strict`), plus the checks that span
+    two parameters; returns the typed values. The one validation of `-p` values."""
+    import difflib
+    by_name = {spec.name: spec for spec in (specs if specs is not None else parameter_specs(""))}
+    typed: dict[str, Any] = {}
+    for name, text in given.items():
+        spec = by_name.get(name)
+        if spec is None:
+            if strict:
+                close = difflib.get_close_matches(name, by_name, n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ParameterError(f"{name}: no such pipeline parameter{hint}; the parameters are: "
+                                     f"{', '.join(by_name)}")
+            continue
+        typed[name] = check_value(spec, str(text))
+    k_min = typed.get("k_min", by_name["k_min"].default if "k_min" in by_name else None)
+    k_max = typed.get("k_max", by_name["k_max"].default if "k_max" in by_name else None)
+    if k_min is not None and k_max is not None and k_min > k_max:
+        raise ParameterError(f"k_min={k_min} is above k_max={k_max}: the elbow sweeps k_min..k_max")
+    return typed
 
 
 def parameter_defaults(bucket: str) -> dict[str, Any]:

@@ -168,6 +168,9 @@ class StudioApp:
             if parts == ["registry"]:
                 self._only(method, "GET", "HEAD")
                 return self._json(200, views.registry_view(self.workdir))
+            if parts == ["parameters"]:
+                self._only(method, "GET", "HEAD")
+                return self._json(200, {"parameters": views.parameter_specs()})
             if len(parts) == 4 and parts[0] == "registry" and parts[3] in ("approve", "reject"):
                 self._only(method, "POST")
                 return self._decision(parts[1], parts[2], parts[3], environ)

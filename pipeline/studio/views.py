@@ -207,9 +207,27 @@ def _same(value: Any, default: Any) -> bool:
         return expressions.to_text(value) == expressions.to_text(default)
 
 
+def parameter_specs() -> list[dict]:
+    """The pipeline's parameters as pipeline.definition knows them: default, help, allowed values."""
+    from pipeline.definition import parameter_specs as specs
+    return [{"name": sp.name, "default": sp.default, "help": sp.help, "choices": list(sp.choices) if sp.choices else None,
+             "minimum": sp.minimum, "maximum": sp.maximum} for sp in specs("")]
+
+
+def _parameter_problem(name: str, value: Any) -> str | None:
+    """Why a recorded value is not one the pipeline allows (the same check as `-p`), or None."""
+    from pipeline.definition import ParameterError, check_parameters
+    text = "true" if value is True else "false" if value is False else str(value)
+    try:
+        check_parameters({name: text}, strict=False)
+    except ParameterError as err:
+        return str(err)
+    return None
+
+
 def changed_parameters(execution: Execution) -> list[dict]:
     defaults = execution.defaults()
-    return [{"name": name, "value": value, "default": defaults.get(name)}
+    return [{"name": name, "value": value, "default": defaults.get(name), "problem": _parameter_problem(name, value)}
             for name, value in execution.parameters.items()
             if name in defaults and not _same(value, defaults[name])]
 
