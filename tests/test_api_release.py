@@ -179,3 +179,18 @@ def test_artifacts_save_model_digest_is_what_the_handler_reports(built):
     model = inference.model_fn(str(built["model_dir"]))
     assert model.digest == meta["sha256"][schema.MODEL_JOBLIB]
     assert np.isfinite(model.centers).all()
+
+
+def test_genres_that_are_not_imdbs_never_reach_health_the_openapi_enum_or_a_movie(built, tmp_path):
+    frame = built["frame"].copy()
+    frame.loc[frame.index[0], "genres"] = "Drama,<img src=x onerror=alert(1)>"
+    from test_api_data import write_table
+    write_table(frame, tmp_path, "exec-genres", FEATURES, built["k"])
+    service.reset(config.Settings(workdir=built["workdir"], reload_seconds=0))
+    _, health = call("GET", "/health")
+    assert all("<" not in g for g in health["genres"]) and "Drama" in health["genres"]
+    assert sum(health["skipped_rows"].values()) == 1
+    _, document = call("GET", "/openapi.json")
+    assert "<img" not in json.dumps(document)
+    _, movie = call("GET", f"/movies/{frame.iloc[0]['tconst']}")
+    assert "<img" not in json.dumps(movie) and "Drama" in json.dumps(movie)

@@ -21,12 +21,14 @@ How a search stays cheap (bench_api compares it with faiss's IndexIVFFlat in the
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 SORTS = ("votes", "rating", "year", "title", "distance")
+GENRE_NAME = re.compile(r"[A-Z][A-Za-z]{1,20}(?:-[A-Z][A-Za-z]{0,20})?")   # Action, Sci-Fi, Film-Noir, ...
 
 
 @dataclass
@@ -85,6 +87,14 @@ class MovieIndex:
         # genre membership as one boolean column per genre: filters without string matching.
         # Built per distinct genre string, then spread to rows (a few thousand strings, not 300k rows).
         codes, distinct = pd.factorize(pd.Series(self.genres_str), use_na_sentinel=False)
+        # only genre-like names (IMDb's: letters and '-') become filters, /health's list and the
+        # OpenAPI enum; anything else (`<img src=x ...>`) is dropped from the row's genres, counted
+        clean = [",".join(g for g in str(s).split(",") if GENRE_NAME.fullmatch(g)) for s in distinct]
+        odd = np.array([c != str(s) for c, s in zip(clean, distinct)], dtype=bool)
+        if odd.any():
+            self.skipped["genre names that are not IMDb's (dropped from the row)"] = int(odd[codes].sum())
+            self.genres_str = np.asarray(clean, dtype=object)[codes]
+            distinct = clean
         self.genre_names = sorted({g for s in distinct for g in str(s).split(",") if g})
         lookup = {g: j for j, g in enumerate(self.genre_names)}
         member = np.zeros((len(distinct), len(self.genre_names)), dtype=bool)
