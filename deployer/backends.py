@@ -85,9 +85,11 @@ def index_table(manifest: dict[str, Any], workdir: Path | None = None, region: s
     except TableUnavailable as err:
         raise DeployError(str(err)[:300]) from None
     except (MemoryError, ValueError, KeyError, TypeError) as err:
-        raise DeployError(f"the API cannot index the table under {location}: {type(err).__name__}: {err}") from None
+        raise DeployError(f"the API cannot index the table under {location}: "
+                          f"{type(err).__name__}: {err}") from None
     if len(index) == 0:
-        raise DeployError(f"the table under {location} holds no servable movie ({index.skipped or 'no rows'})")
+        raise DeployError(f"the table under {location} holds no servable movie "
+                          f"({index.skipped or 'no rows'})")
     if ref.features is not None and index.emb.shape[1] != len(ref.features):
         raise DeployError(f"the table's embeddings have {index.emb.shape[1]} values, its myflix_features "
                           f"{len(ref.features)}")
@@ -463,7 +465,8 @@ class LocalBackend:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as err:
-            raise DeployError(f"{self._table_path()} is unreadable ({err}): promote a release again") from None
+            raise DeployError(f"{self._table_path()} is unreadable ({err}): "
+                              "promote a release again") from None
         if not isinstance(table, dict):
             raise DeployError(f"{self._table_path()} is not a table entry: promote a release again")
         return table

@@ -72,10 +72,11 @@ class Deployer:
         except DeployError as err:
             smoke = SmokeResult(False, f"staging failed: {err}")
         current = self.backend.endpoint(staging)
-        if current is not None and deployed and current.get("EndpointConfigName") != deployed.get("EndpointConfigName"):
+        serving = (current or {}).get("EndpointConfigName")
+        if current is not None and deployed and serving != deployed.get("EndpointConfigName"):
             # another release took staging over meanwhile: this verdict is not about what it serves
             return self._done("smoke-failed", f"another release replaced {staging} during the smoke test of "
-                                              f"{package_arn} (it serves {current.get('EndpointConfigName')}): "
+                                              f"{package_arn} (it serves {serving}): "
                                               "approve it again", smoke="interleaved")
         if current is not None:       # the record of why, where status reads it
             self.backend.set_tags(staging, release.release_tags(package_arn, now_iso(), smoke))
@@ -165,6 +166,9 @@ class Deployer:
         before = self.backend.endpoint(prod_name)
         previous = ((before or {}).get("Tags") or {}).get(release.TAG_PACKAGE)
         self.backend.deploy(prod_name, package, self.log, self.deadline)
+        # the record says what the endpoint serves from now on (its smoke test follows), so the
+        # API's pair check is true at every moment, not only once the smoke test has ended
+        self.backend.set_tags(prod_name, release.release_tags(arn, now_iso(), None, previous))
         # The endpoint moved first; now the table follows it (the API refuses the features route
         # in between, for as long as the two disagree).
         table = self.backend.point_table(manifest["TableInput"])

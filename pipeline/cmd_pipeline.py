@@ -386,8 +386,10 @@ def parse_overrides(pairs: list[str], defaults: dict[str, Any]) -> dict[str, str
         typed = check_parameters(out, specs)
     except ParameterError as err:
         raise UserError(f"-p {err}") from None
-    return {name: str(typed[name]) if isinstance(typed[name], (int, float)) and not isinstance(typed[name], bool)
-            else out[name] for name in out}
+    def text(name: str) -> str:
+        value = typed[name]
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else out[name]
+    return {name: text(name) for name in out}
 
 
 def start(resolved: settings_mod.Settings, overrides: dict[str, str],
@@ -417,7 +419,8 @@ def _input_version(resolved: settings_mod.Settings, values: dict[str, Any]) -> s
     from pipeline import aws, inputs
     with _user_errors("reading what the input files are (ETag/version)"):
         return inputs.input_version(aws.client(resolved.region, "s3"), str(values.get("basics_uri") or ""),
-                                    str(values.get("ratings_uri") or ""), str(values.get("imdb_base_url") or ""))
+                                    str(values.get("ratings_uri") or ""),
+                                    str(values.get("imdb_base_url") or ""))
 
 
 def cmd_start(args: argparse.Namespace) -> int:

@@ -53,7 +53,8 @@ def _metric_summary(package: dict) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     from pipeline.local import registry
     problems: list[dict] = []
-    packages = registry.list_packages(args.workdir, None if args.all_groups else args.group, problems=problems)
+    packages = registry.list_packages(args.workdir, None if args.all_groups else args.group,
+                                      problems=problems)
     for problem in problems:
         print(f"registry: {problem['error']}", file=sys.stderr)
     if not packages:

@@ -52,7 +52,8 @@ SEED_MAX = 2**32 - 1        # numpy's and scikit-learn's seeds
 ALLOWED: dict[str, tuple[tuple | None, float | None, float | None]] = {
     "year_iqr_multiplier": (None, 0, 100), "min_year": (None, 0, 3000), "runtime_cap": (None, 0, 100_000),
     "runtime_bin_width": (None, 1, 10_000), "min_rating": (None, 0, 10), "min_votes": (None, 0, None),
-    "max_bad_fraction": (None, 0, 1), "max_line_bytes": (None, 64, 1 << 30), "max_field_chars": (None, 16, 1 << 30),
+    "max_bad_fraction": (None, 0, 1), "max_line_bytes": (None, 64, 1 << 30),
+    "max_field_chars": (None, 16, 1 << 30),
     "max_rows": (None, 1, None), "max_input_mb": (None, 1, None), "max_memory_mb": (None, 64, None),
     "scaler": (("standard", "minmax"), None, None), "k_min": (None, 2, 10_000), "k_max": (None, 2, 10_000),
     "k_override": (None, 0, 10_000), "seed": (None, 0, SEED_MAX), "silhouette_sample": (None, 0, None),

@@ -156,7 +156,8 @@ class ReadReport:
             self._stop(f"{self.file} holds more than max_rows={limits.max_rows:,} lines "
                        f"({self.lines:,} read): not IMDb's file, or raise max_rows")
         if limits.max_bad_lines is not None and self.bad_lines > limits.max_bad_lines:
-            self._stop(f"{self.file}: {self.bad_lines:,} malformed lines already ({self.lines:,} read), more than "
+            self._stop(f"{self.file}: {self.bad_lines:,} malformed lines already ({self.lines:,} read), "
+                       f"more than "
                        f"max_bad_fraction={limits.max_bad_fraction:g} of max_rows={limits.max_rows:,} "
                        f"could accept: reading no further")
         if self.peak_memory_mb > limits.max_memory_mb:
@@ -293,7 +294,8 @@ def _stream(path: Path, columns: tuple[str, ...], include: tuple[str, ...], repo
                        f"{row.actual_columns} fields, expected {row.expected_columns}", row.text)
         cap = report.limits.max_bad_lines
         if cap is not None and len(report._bad_rows) > cap:
-            report.limit_error = (f"{report.file}: more than {cap:,} lines with a wrong field count, more than "
+            report.limit_error = (f"{report.file}: more than {cap:,} lines with a wrong field count, "
+                                  f"more than "
                                   f"max_bad_fraction={report.limits.max_bad_fraction:g} of "
                                   f"max_rows={report.limits.max_rows:,} could accept: reading no further")
             return "error"
@@ -325,8 +327,9 @@ def _stream(path: Path, columns: tuple[str, ...], include: tuple[str, ...], repo
         if report.limit_error:
             raise ImdbLimitError(report.limit_error) from None
         if "straddling" in str(err):
-            raise ImdbFormatError(f"{path.name}: a line is longer than {BLOCK_SIZE // MIB} MiB (the parse block; "
-                                  f"max_line_bytes is {report.limits.max_line_bytes:,}): not IMDb's file") from None
+            raise ImdbFormatError(f"{path.name}: a line is longer than {BLOCK_SIZE // MIB} MiB (the parse "
+                                  f"block; max_line_bytes is {report.limits.max_line_bytes:,}): not IMDb's "
+                                  "file") from None
         if not report.sanitized and "CSV parse error" in str(err):
             raise _Undecodable() from None      # the handler could not take the line: read again
         raise ImdbFormatError(
@@ -517,7 +520,8 @@ def _read_basics(path: str | Path, title_type: str | None,
         taken = missing_id.copy()
         _record_bad(report, batch, parsed_seen, missing_id, "bad_tconst", "tconst")
         title, genres = batch.column("primaryTitle"), batch.column("genres")
-        for mask, reason, column in ((_too_long_lines(batch, limits.max_line_bytes), "line_too_long", "tconst"),
+        long_lines = _too_long_lines(batch, limits.max_line_bytes)
+        for mask, reason, column in ((long_lines, "line_too_long", "tconst"),
                                      (unknown_type, "unknown_title_type", "titleType"),
                                      (bad_adult, "bad_is_adult", "isAdult"),
                                      (bad_year, "bad_start_year", "startYear"),
@@ -526,7 +530,8 @@ def _read_basics(path: str | Path, title_type: str | None,
                                       "bad_encoding", "primaryTitle"),
                                      (_bad_utf8(batch.column("genres"), report.sanitized),
                                       "bad_encoding", "genres"),
-                                     (_too_long(title, limits.max_field_chars), "field_too_long", "primaryTitle"),
+                                     (_too_long(title, limits.max_field_chars), "field_too_long",
+                                      "primaryTitle"),
                                      (_too_long(genres, limits.max_field_chars), "field_too_long", "genres"),
                                      (_unknown_genres(genres), "unknown_genre", "genres")):
             mask = mask & ~taken
@@ -618,7 +623,8 @@ def _read_ratings(path: str | Path, progress: Callable[[str], None] | None, sani
         bad_votes = bad_votes | pc.is_null(votes).to_numpy(zero_copy_only=False).astype(bool)
         taken = missing_id.copy()
         _record_bad(report, batch, parsed_seen, missing_id, "bad_tconst", "tconst")
-        for mask, reason, column in ((_too_long_lines(batch, limits.max_line_bytes), "line_too_long", "tconst"),
+        long_lines = _too_long_lines(batch, limits.max_line_bytes)
+        for mask, reason, column in ((long_lines, "line_too_long", "tconst"),
                                      (bad_rating, "bad_average_rating", "averageRating"),
                                      (bad_votes, "bad_num_votes", "numVotes")):
             mask = mask & ~taken

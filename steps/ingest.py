@@ -268,7 +268,8 @@ class _HashingReader:
         return data
 
 
-def verify(path: Path, file: ImdbFile, where: str, max_input_mb: int = schema.DEFAULTS["max_input_mb"]) -> dict:
+def verify(path: Path, file: ImdbFile, where: str,
+           max_input_mb: int = schema.DEFAULTS["max_input_mb"]) -> dict:
     """Decompress `path` to its end (gzip checks CRC-32 and length) and check its header line.
 
     Returns {"bytes", "sha256", "rows", "decompressed_bytes"} (rows: data lines after the header).
@@ -288,8 +289,8 @@ def verify(path: Path, file: ImdbFile, where: str, max_input_mb: int = schema.DE
                     last = chunk[-1:]
                     size += len(chunk)
                     if size > limit:
-                        raise IngestError(f"{where}: more than max_input_mb={max_input_mb:,} MiB once decompressed: "
-                                          "not IMDb's file (a gzip bomb?), or raise max_input_mb")
+                        raise IngestError(f"{where}: more than max_input_mb={max_input_mb:,} MiB once "
+                                          "decompressed: not IMDb's file (a gzip bomb?), or raise max_input_mb")
         except EOFError as err:
             raise IngestError(f"{where}: the gzip stream ends early ({err}): the file is truncated. "
                               "Download it again (or re-upload it)") from None
@@ -305,7 +306,8 @@ def verify(path: Path, file: ImdbFile, where: str, max_input_mb: int = schema.DE
         raise IngestError(f"{where}: the first line is {shown!r}, not IMDb's {file.name} header "
                           f"{file.header.decode()!r}: is this the right file?")
     rows = lines + (0 if last == b"\n" else 1)
-    return {"bytes": reader.bytes, "sha256": reader.sha256.hexdigest(), "rows": rows, "decompressed_bytes": size}
+    return {"bytes": reader.bytes, "sha256": reader.sha256.hexdigest(), "rows": rows,
+            "decompressed_bytes": size}
 
 
 # --- given files ----------------------------------------------------------------------------

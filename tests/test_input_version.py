@@ -64,3 +64,15 @@ def test_a_download_is_versioned_by_the_servers_etag():
 
 def test_a_server_that_says_nothing_leaves_the_version_empty():
     assert inputs.input_version(None, "", "", "http://127.0.0.1:9/") == ""     # nothing listens on 9
+
+
+def test_a_prefix_argument_is_keyed_on_the_files_in_it_not_on_ingests_own_output_below(tmp_path):
+    runner = LocalRunner(tmp_path, pipeline_name="p", region="us-east-1")
+    store = LocalStore(tmp_path)
+    store.put_bytes("s3://myflix-local/raw/title.basics.tsv.gz", b"basics")
+    step, args = ingest_step("s3://myflix-local/raw/")
+    before = runner._key(step, "Processing", args)
+    store.put_bytes("s3://myflix-local/raw/20261201000000abcd/title.basics.tsv.gz", b"a run's output")
+    assert runner._key(step, "Processing", args) == before
+    store.put_bytes("s3://myflix-local/raw/title.basics.tsv.gz", b"new basics")
+    assert runner._key(step, "Processing", args) != before

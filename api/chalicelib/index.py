@@ -68,7 +68,8 @@ class MovieIndex:
         self.ids = take["tconst"].astype(str).to_numpy(dtype=object)
         self.titles = take["title"].fillna("").astype(str).to_numpy(dtype=object)
         # variable-width strings: a fixed-width ('U') array costs n x the longest title x 4 bytes
-        self.titles_lower = take["title"].fillna("").astype(str).str.lower().to_numpy(dtype=np.dtypes.StringDType())
+        self.titles_lower = take["title"].fillna("").astype(str).str.lower().to_numpy(
+            dtype=np.dtypes.StringDType())
         self.year = pd.to_numeric(take["year"], errors="coerce").to_numpy(np.float64)
         self.runtime = pd.to_numeric(take["runtime"], errors="coerce").to_numpy(np.float64)
         self.genres_str = take["genres"].fillna("").astype(str).to_numpy(dtype=object)

@@ -95,7 +95,9 @@ class PairCheck:
 
     def endpoint_package(self, max_age: float | None = None) -> tuple[str | None, str | None]:
         now = self.clock()
-        limit = self.settings.reload_seconds if max_age is None else min(max_age, self.settings.reload_seconds)
+        limit = self.settings.reload_seconds
+        if max_age is not None:
+            limit = min(max_age, limit)
         with self._lock:
             if now - self._checked_at >= limit:
                 try:

@@ -66,7 +66,9 @@ class Service:
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _fresh(self, now: float, max_age: float | None) -> bool:
-        limit = self.settings.reload_seconds if max_age is None else min(max_age, self.settings.reload_seconds)
+        limit = self.settings.reload_seconds
+        if max_age is not None:
+            limit = min(max_age, limit)
         return (self._index is not None and now - self._checked_at < limit
                 and (not self.settings.local or self._catalog_signature() == self._catalog_stat))
 
@@ -266,7 +268,8 @@ class Service:
             self._look_again_soon()
             raise ModelMismatch(
                 f"endpoint {self.settings.endpoint_name} answered with the model of digest "
-                f"{str(served)[:16] if served else '(none recorded)'} but the table was built with {table_digest[:16]}: "
+                f"{str(served)[:16] if served else '(none recorded)'} but the table was built with "
+                f"{table_digest[:16]}: "
                 "a release is under way (or was left half done); see `myflix deploy status`, then try again")
         try:
             prediction = answer["predictions"][0]

@@ -6,7 +6,8 @@ AlgorithmSpecification, CheckpointConfig, DebugHookConfig, DebugRuleConfiguratio
 HyperParameters, InputDataConfig), after every expression is resolved. Locally the key also
 covers the *contents* of the inputs and of every s3:// URI given as an argument (SageMaker trusts
 the URIs; in the cloud `myflix pipeline start` passes an `input_version` for that, see
-pipeline/inputs.py), so new data under the same URI runs the step again. A hit reuses the earlier run's properties (its output URIs), as SageMaker
+pipeline/inputs.py), so new data under the same URI runs the step again. A hit reuses the
+earlier run's properties (its output URIs), as SageMaker
 does, but only while those outputs are still there unchanged. Within ExpireAfter.
 """
 from __future__ import annotations

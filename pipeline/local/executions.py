@@ -202,7 +202,8 @@ def _unreadable(child: Path, path: Path) -> dict:
         started = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat()
     except OSError:
         started = None
-    return {"PipelineExecutionArn": f"arn:aws:sagemaker:{LOCAL_REGION}:{ACCOUNT}:pipeline/unknown/execution/{child.name}",
+    arn = f"arn:aws:sagemaker:{LOCAL_REGION}:{ACCOUNT}:pipeline/unknown/execution/{child.name}"
+    return {"PipelineExecutionArn": arn,
             "PipelineExecutionId": child.name, "PipelineExecutionStatus": "Unreadable", "StartTime": started,
             "FailureReason": f"{path} is unreadable ({why}): the record of this run was damaged; "
                              "its logs and outputs may still be there", "Steps": []}

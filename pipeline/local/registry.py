@@ -83,8 +83,9 @@ def read_package(path: Path) -> dict:
                             "remove it, or register the package again") from None
     shape = {"ModelPackageGroupName": str, "ModelPackageVersion": int, "ModelPackageArn": str,
              "ModelApprovalStatus": str}
-    if not isinstance(package, dict) or any(not isinstance(package.get(k), t) for k, t in shape.items()) or any(
-            not isinstance(package.get(k, {}), dict) for k in ("InferenceSpecification", "CustomerMetadataProperties")):
+    nested = ("InferenceSpecification", "CustomerMetadataProperties")
+    if not isinstance(package, dict) or any(not isinstance(package.get(k), t) for k, t in shape.items()) \
+            or any(not isinstance(package.get(k, {}), dict) for k in nested):
         raise RegistryError(f"{path} is not a model package record (DescribeModelPackage's shape): "
                             "remove it, or register the package again")
     return package

@@ -46,7 +46,7 @@ from pipeline.local.executions import ACCOUNT, ExecutionRecorder
 from pipeline.local.expressions import (Context, ExpressionError, describe_condition,
                                         evaluate_condition, referenced_steps, resolve, to_text)
 from pipeline.local.progress import Progress, last_line, tail
-from pipeline.local.store import LocalStore, StoreError
+from pipeline.local.store import LocalStore, StoreError, file_digest
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_BUCKET = "myflix-local"
@@ -448,11 +448,7 @@ class LocalRunner:
 
     def _input_uris(self, kind: str, args: dict) -> list[str]:
         if kind == "Processing":
-            # the inputs, and every s3:// URI given as an argument (Ingest's basics_uri/ratings_uri):
-            # SageMaker keys on the argument's text; locally the key covers what it points at
-            container_args = (args.get("AppSpecification") or {}).get("ContainerArguments") or []
-            return [i["S3Input"]["S3Uri"] for i in args.get("ProcessingInputs", []) if "S3Input" in i] + [
-                a for a in container_args if isinstance(a, str) and a.startswith("s3://")]
+            return [i["S3Input"]["S3Uri"] for i in args.get("ProcessingInputs", []) if "S3Input" in i]
         uris = [c["DataSource"]["S3DataSource"]["S3Uri"] for c in args.get("InputDataConfig", [])
                 if "S3DataSource" in c.get("DataSource", {})]
         submit = _decode_hp((args.get("HyperParameters") or {}).get("sagemaker_submit_directory"))
@@ -463,7 +459,28 @@ class LocalRunner:
     def _key(self, step: dict, kind: str, args: dict) -> str:
         digests = {uri: self.store.digest(uri) for uri in self._input_uris(kind, args)
                    if isinstance(uri, str) and uri.startswith("s3://")}
+        digests.update(self._argument_digests(args) if kind == "Processing" else {})
         return cache_key(self.pipeline_name, step["Name"], kind, args, digests)
+
+    def _argument_digests(self, args: dict) -> dict[str, str]:
+        """What every s3:// URI given as an argument points at (Ingest's basics_uri/ratings_uri):
+        SageMaker keys on the argument's text; locally the key covers the data. A file is its
+        digest; a prefix the files directly in it (what steps.aws_io.find_object can pick: not its
+        sub-folders, where Ingest's own output may sit)."""
+        out = {}
+        for arg in (args.get("AppSpecification") or {}).get("ContainerArguments") or []:
+            if not (isinstance(arg, str) and arg.startswith("s3://")):
+                continue
+            try:
+                path = self.store.path_for(arg)
+            except StoreError:
+                continue
+            if path.is_file():
+                out["argument " + arg] = file_digest(path)
+            elif path.is_dir():
+                out["argument " + arg] = ";".join(f"{f.name}={file_digest(f)}" for f in sorted(path.iterdir())
+                                                  if f.is_file())
+        return out
 
     def _cache_lookup(self, step: dict, key: str) -> dict | None:
         try:

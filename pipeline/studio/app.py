@@ -157,7 +157,8 @@ class StudioApp:
                 if etag in validators:
                     return 304, [("ETag", etag), ("Cache-Control", "no-cache")], [b""]
                 status, headers, body = self._json(200, {"executions": views.list_summaries(self.workdir)})
-                headers = [h for h in headers if h[0] != "Cache-Control"] + [("ETag", etag), ("Cache-Control", "no-cache")]
+                headers = [h for h in headers if h[0] != "Cache-Control"]
+                headers += [("ETag", etag), ("Cache-Control", "no-cache")]
                 return status, headers, body
             if len(parts) == 2 and parts[0] == "executions":
                 self._only(method, "GET", "HEAD")

@@ -210,8 +210,10 @@ def _same(value: Any, default: Any) -> bool:
 def parameter_specs() -> list[dict]:
     """The pipeline's parameters as pipeline.definition knows them: default, help, allowed values."""
     from pipeline.definition import parameter_specs as specs
-    return [{"name": sp.name, "default": sp.default, "help": sp.help, "choices": list(sp.choices) if sp.choices else None,
-             "minimum": sp.minimum, "maximum": sp.maximum} for sp in specs("")]
+    return [{"name": sp.name, "default": sp.default, "help": sp.help,
+             "choices": list(sp.choices) if sp.choices else None,
+             "minimum": sp.minimum, "maximum": sp.maximum}
+            for sp in specs("")]
 
 
 def _parameter_problem(name: str, value: Any) -> str | None:
@@ -227,7 +229,8 @@ def _parameter_problem(name: str, value: Any) -> str | None:
 
 def changed_parameters(execution: Execution) -> list[dict]:
     defaults = execution.defaults()
-    return [{"name": name, "value": value, "default": defaults.get(name), "problem": _parameter_problem(name, value)}
+    return [{"name": name, "value": value, "default": defaults.get(name),
+             "problem": _parameter_problem(name, value)}
             for name, value in execution.parameters.items()
             if name in defaults and not _same(value, defaults[name])]
 
