@@ -123,6 +123,26 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def sigterm_deferred():
+    """SIGTERM while a release is under way waits for the release to end (a release is all or
+    nothing: the prod endpoint, the table and the record move together). Yields {"requested"}."""
+    flag = {"requested": False}
+
+    def note(signum, frame):
+        flag["requested"] = True
+        print("myflix run: SIGTERM: stopping once the release under way has ended", file=sys.stderr, flush=True)
+    try:
+        previous = signal.signal(signal.SIGTERM, note)
+    except ValueError:          # not the main thread
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.cli import UserError
     from pipeline.local.runner import DefinitionError, LocalRunner, parse_assignments
@@ -167,8 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          use_cache=not args.no_cache)
     live = None if args.no_serve else start_live_server(workdir, args.host, args.port)
     try:
-        with sigterm_as_interrupt():
-            return _run_and_report(args, workdir, runner, definition, overrides, started, live)
+        return _run_and_report(args, workdir, runner, definition, overrides, started, live)
     finally:
         if live is not None and live.running:
             live.stop()
@@ -188,9 +207,25 @@ def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, defini
     from pipeline.cli import UserError
     from pipeline.local.runner import DefinitionError
     try:
-        result = runner.run(definition, overrides)
+        with sigterm_as_interrupt():       # a step running: SIGTERM stops its process group
+            result = runner.run(definition, overrides)
     except DefinitionError as err:
         raise UserError(str(err)) from None
+    with sigterm_deferred() as stop:       # the release, the summary and the MLflow record end first
+        code = _release_and_report(args, workdir, result, overrides, started, live)
+    if code is not None or live is None or stop["requested"]:
+        return code or 0
+    from inference.local_endpoint import stop_on_sigterm
+    stop_on_sigterm()                      # from here SIGTERM stops the server (serve_until_stopped)
+    from pipeline.cmd_serve import serve_until_stopped
+    print()
+    serve_until_stopped(live)
+    return 0
+
+
+def _release_and_report(args: argparse.Namespace, workdir: Path, result: dict, overrides: dict,
+                        started: float, live: Any) -> int | None:
+    """Release what the run registered, print the summary; the exit code, or None to go on serving."""
     deployed = 0
     if result["PipelineExecutionStatus"] == "Succeeded":
         deployed = approve_and_deploy(workdir, result, overrides.get(APPROVAL_PARAMETER))
@@ -213,12 +248,7 @@ def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, defini
         print("\nthe model was registered but not released (see the deploy lines above); "
               "myflix deploy status --local says why", file=sys.stderr)
         return 1
-    if live is None:
-        return 0
-    from pipeline.cmd_serve import serve_until_stopped
-    print()
-    serve_until_stopped(live)
-    return 0
+    return None
 
 
 def approve_and_deploy(workdir: Path, result: dict, approval: str | None) -> int:
