@@ -151,6 +151,9 @@ class ReadReport:
     def check_limits(self) -> None:
         """After each parsed batch: the bounds that stop the read (ImdbLimitError)."""
         limits = self.limits
+        if self.bytes_read > limits.max_input_mb * MIB:
+            self._stop(f"{self.file} is more than max_input_mb={limits.max_input_mb:,} MiB once decompressed "
+                       f"({self.bytes_read:,} bytes read): not IMDb's file (a gzip bomb?), or raise max_input_mb")
         self.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
         if self.lines > limits.max_rows:
             self._stop(f"{self.file} holds more than max_rows={limits.max_rows:,} lines "
@@ -186,45 +189,10 @@ def find_input(path: str | Path, stem: str) -> Path:
     raise ImdbFormatError(f"{path} does not exist: pass IMDb's {stem}.gz or the folder holding it")
 
 
-def _open(path: Path, sanitize: bool = False, report: ReadReport | None = None):
+def _open(path: Path, sanitize: bool = False):
     # By content, not by name: a gzip file called .tsv (or the reverse) still reads.
     stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
-    if sanitize:
-        stream = _Utf8Replacing(stream)
-    return pa.PythonFile(_Counting(stream, report), mode="r") if report is not None else (
-        pa.PythonFile(stream, mode="r") if sanitize else stream)
-
-
-class _Counting:
-    """A read-only byte stream that counts the decompressed bytes and stops past max_input_mb."""
-
-    def __init__(self, raw, report: ReadReport) -> None:
-        self._raw, self._report = raw, report
-        self._limit = report.limits.max_input_mb * MIB
-        self.closed = False
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
-        self._report.bytes_read += len(data)
-        if self._report.bytes_read > self._limit:
-            self._report.limit_error = (
-                f"{self._report.file} is more than max_input_mb={self._report.limits.max_input_mb:,} MiB "
-                "once decompressed: not IMDb's file (a gzip bomb?), or raise max_input_mb")
-            raise OSError(self._report.limit_error)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self._raw.close()
-        self.closed = True
+    return pa.PythonFile(_Utf8Replacing(stream), mode="r") if sanitize else stream
 
 
 class _Utf8Replacing:
@@ -290,6 +258,7 @@ def _stream(path: Path, columns: tuple[str, ...], include: tuple[str, ...], repo
         # empty lines are kept as rows (ignore_empty_lines=False) so the count stays physical.
         line = row.number if row.number is not None else -1
         report._bad_rows.append(line - 2)
+        report.bytes_read += len(row.text or "") + 1
         report.add_bad("field_count", line,
                        f"{row.actual_columns} fields, expected {row.expected_columns}", row.text)
         cap = report.limits.max_bad_lines
@@ -320,7 +289,7 @@ def _stream(path: Path, columns: tuple[str, ...], include: tuple[str, ...], repo
 
     sys.unraisablehook = quiet_hook
     try:
-        reader = pacsv.open_csv(_open(path, report.sanitized, report), read_options=read_options,
+        reader = pacsv.open_csv(_open(path, report.sanitized), read_options=read_options,
                                 parse_options=parse_options, convert_options=convert_options)
         yield from reader
     except (OSError, pa.ArrowInvalid) as err:
@@ -387,12 +356,19 @@ def _row_text(batch: pa.RecordBatch, i: int) -> str:
     return "\t".join(values)
 
 
-def _too_long_lines(batch: pa.RecordBatch, max_bytes: int) -> np.ndarray:
-    """Lines longer than `max_bytes`: the fields' bytes (`\\N` for a null) plus the tabs."""
+def _line_lengths(batch: pa.RecordBatch) -> np.ndarray:
+    """Each line's bytes (without its newline): the fields (`\\N` for a null) plus the tabs."""
     total = np.full(batch.num_rows, batch.num_columns - 1, dtype=np.int64)
     for column in batch.columns:
         total += pc.fill_null(pc.binary_length(column), 2).to_numpy(zero_copy_only=False)
-    return total > max_bytes
+    return total
+
+
+def _too_long_lines(report: ReadReport, batch: pa.RecordBatch) -> np.ndarray:
+    """Lines over max_line_bytes; counts the batch's decompressed bytes (bounded by max_input_mb)."""
+    lengths = _line_lengths(batch)
+    report.bytes_read += int(lengths.sum()) + batch.num_rows
+    return lengths > report.limits.max_line_bytes
 
 
 def _too_long(column: pa.Array, max_chars: int) -> np.ndarray:
@@ -400,19 +376,19 @@ def _too_long(column: pa.Array, max_chars: int) -> np.ndarray:
         zero_copy_only=False).astype(bool)
 
 
-_IMDB_GENRES = pa.array(schema.ALL_IMDB_GENRES)
+_IMDB_GENRES = frozenset(schema.ALL_IMDB_GENRES)
 
 
 def _unknown_genres(genres: pa.Array) -> np.ndarray:
-    """Rows whose comma-separated genres name one IMDb does not use (`<img ...>`, "", "drama")."""
-    split = pc.split_pattern(genres, ",")
-    flat = pc.list_flatten(split)
-    bad = np.zeros(len(genres), dtype=bool)
-    if len(flat):
-        unknown = ~pc.fill_null(pc.is_in(flat, value_set=_IMDB_GENRES), False).to_numpy(zero_copy_only=False)
-        parents = pc.list_parent_indices(split).to_numpy(zero_copy_only=False)
-        bad[parents[unknown]] = True
-    return bad
+    """Rows whose comma-separated genres name one IMDb does not use (`<img ...>`, "", "drama").
+    Checked once per distinct genres string (IMDb's files hold a few thousand)."""
+    raw = genres.cast(pa.binary())           # as bytes: a value that is not UTF-8 is reported elsewhere
+    bad = [g for g in pc.unique(raw).to_pylist()
+           if g is not None and not _IMDB_GENRES.issuperset(g.decode("utf-8", "replace").split(","))]
+    if not bad:
+        return np.zeros(len(genres), dtype=bool)
+    return pc.fill_null(pc.is_in(raw, value_set=pa.array(bad, pa.binary())), False).to_numpy(
+        zero_copy_only=False).astype(bool)
 
 
 def _bad_ids(tconst: pa.Array) -> np.ndarray:
@@ -520,7 +496,7 @@ def _read_basics(path: str | Path, title_type: str | None,
         taken = missing_id.copy()
         _record_bad(report, batch, parsed_seen, missing_id, "bad_tconst", "tconst")
         title, genres = batch.column("primaryTitle"), batch.column("genres")
-        long_lines = _too_long_lines(batch, limits.max_line_bytes)
+        long_lines = _too_long_lines(report, batch)
         for mask, reason, column in ((long_lines, "line_too_long", "tconst"),
                                      (unknown_type, "unknown_title_type", "titleType"),
                                      (bad_adult, "bad_is_adult", "isAdult"),
@@ -623,7 +599,7 @@ def _read_ratings(path: str | Path, progress: Callable[[str], None] | None, sani
         bad_votes = bad_votes | pc.is_null(votes).to_numpy(zero_copy_only=False).astype(bool)
         taken = missing_id.copy()
         _record_bad(report, batch, parsed_seen, missing_id, "bad_tconst", "tconst")
-        long_lines = _too_long_lines(batch, limits.max_line_bytes)
+        long_lines = _too_long_lines(report, batch)
         for mask, reason, column in ((long_lines, "line_too_long", "tconst"),
                                      (bad_rating, "bad_average_rating", "averageRating"),
                                      (bad_votes, "bad_num_votes", "numVotes")):
