@@ -8,6 +8,7 @@ are blocked in this process and, by the runner, in every step subprocess.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import tarfile
 from pathlib import Path
@@ -169,6 +170,10 @@ def test_myflix_run_command_reuses_the_cache_and_summarises(workdir: Path, first
                      f"{result['PipelineExecutionId']}", "model-package/myflix-movie-clusters/",
                      f"{schema.ENDPOINT_NAME} InService", "elbow.json", "quality.json"):
         assert expected in out, expected
+    # the fences shape the training set only: the summary says how many films they kept out, and by which
+    assert re.search(r"catalogue [\d,]+ films published; [\d,]+ outside the training fences \([\d,]+ by "
+                     r"(year_fence|runtime_cap|dropped_genres)", out), out
+    assert "(training set)" in out
     # Approved by `myflix run` (the newest version); `registry list` shows both versions.
     assert main(["registry", "list", "--workdir", str(workdir)]) == 0
     assert capsys.readouterr().out.count("Approved") == 2

@@ -305,6 +305,7 @@ def test_browse_page_lists_every_cluster_by_name(demo_server, page):
     assert not page.find_element("id", "hero").is_displayed()
     assert page.find_element("id", "page-title").text == "Browse every kind of film"
     assert rect(page, "#page-title")["top"] >= header_bottom(page)
+    shot(page, f"browse-{page.size_name}.png")
 
 
 # --- search --------------------------------------------------------------------------------------
@@ -337,6 +338,7 @@ def test_search_folds_accents_finds_the_classics_and_names_the_filter(demo_serve
     assert "genre filter \u201cHorror\u201d on" in page.find_element("id", "results-empty-text").text
     clear = page.find_element("id", "results-clear-filter")
     assert clear.is_displayed()
+    shot(page, f"search-filter-{page.size_name}.png")
     clear.click()
     wait_for(page, lambda b: b.find_elements("css selector", "#results-grid .card"))
     assert page.find_element("css selector", "#results-grid .card").get_attribute("data-id") == CLASSICS["Casablanca"]
