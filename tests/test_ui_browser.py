@@ -92,9 +92,14 @@ class EventsStandIn:
 
     def __init__(self, app):
         self.app, self.events, self.batches, self.forgotten = app, [], [], []
+        self.fail_next = 0   # answer that many POST /events with 503 (the storage is down)
 
     def __call__(self, environ, start_response):
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD")
+        if path == "/events" and method == "POST" and self.fail_next:
+            self.fail_next -= 1
+            start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+            return [b'{"Code": "ServiceUnavailable", "Message": "try again"}']
         if path == "/events" and method == "POST":
             body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
             batch = body["events"]
@@ -477,6 +482,12 @@ def test_viewer_events_are_batched_sent_on_page_hide_and_forgotten(demo_server, 
         click(css)
     assert page.find_element("id", "toast").is_displayed() and "Playing" in page.find_element("id", "toast").text
     assert page.execute_script("return window.myflixEvents.pending()") == 6
+    events_api.fail_next = 1   # the first batch fails: it stays queued, and goes with the next try
+    page.execute_script("return window.myflixEvents.flush()")
+    wait_for(page, lambda b: events_api.fail_next == 0)
+    assert page.execute_script("return window.myflixEvents.pending()") == 6 and not events_api.events
+    logged = [e["message"] for e in page.get_log("browser") if e["level"] == "SEVERE"]
+    assert all("503" in m for m in logged), logged   # the browser logs the failed request itself; nothing else
     page.execute_script("return window.myflixEvents.flush()")
     wait_for(page, lambda b: b.execute_script("return window.myflixEvents.pending()") == 0)
     assert [(e["event"], e["tconst"]) for e in events_api.events] == [
