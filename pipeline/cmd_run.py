@@ -259,7 +259,8 @@ def summarize(workdir: Path, result: dict) -> str:
                          f"{rule.get('rows_out', 0):>10,}{stage}")
         training = quality.get("training")
         if isinstance(training, dict):   # the fences shape the training set, never the catalogue
-            by_rule = ", ".join(f"{n:,} by {r}" for r, n in (training.get("outside_by_rule") or {}).items() if n)
+            by_rule = ", ".join(f"{n:,} by {r}"
+                                for r, n in (training.get("outside_by_rule") or {}).items() if n)
             lines.append(f"  catalogue {training.get('catalogue', 0):,} films published; "
                          f"{training.get('outside', 0):,} outside the training fences ({by_rule or 'none'})")
     elbow = _load_json(files.get(schema.ELBOW_JSON))

@@ -269,7 +269,8 @@ def clean(basics: pd.DataFrame, ratings: pd.DataFrame, params: dict | None = Non
         genre_hit = hit.any(axis=1).to_numpy()
     else:
         by_genre, genre_hit = {}, np.zeros(len(df), dtype=bool)
-    fence_rule("dropped_genres", genre_hit, f"train on movies with none of {', '.join(dropped) or 'no genre'}",
+    fence_rule("dropped_genres", genre_hit,
+               f"train on movies with none of {', '.join(dropped) or 'no genre'}",
                genres=list(dropped), movies_by_genre=by_genre)
 
     in_training = outside == ""

@@ -3,10 +3,10 @@
 `main()` only reads arguments and container paths; the reading is steps/imdb.py, the rules are
 steps/cleaning.py (pure). Outputs (docs/CONTRACTS.md): features.parquet (the training set) +
 catalog_features.parquet (every valid film) + features.json, catalog.parquet (every valid film,
-with whether it is in the training set and which fence kept it out), quality.json (with the data of year_boxplot.png and runtime_bins.png, which
-pipeline/reports/ draws outside the container: the image has no matplotlib). The same input gives
-byte-identical files. The step fails only when malformed
-lines exceed --max-bad-fraction, or when no movie is left after the filters; quality.json is
+with whether it is in the training set and which fence kept it out), quality.json (with the
+data of year_boxplot.png and runtime_bins.png, which pipeline/reports/ draws outside the container:
+the image has no matplotlib). The same input gives byte-identical files. The step fails only when
+malformed lines exceed --max-bad-fraction, or when no movie is left after the filters; quality.json is
 written first in both cases, so the reason can be read.
 """
 from __future__ import annotations
@@ -148,7 +148,8 @@ def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, repo
         _say(f"  {rule['rule']:<18} {rule['rows_in']:>10,} -> {rule['rows_out']:>10,}  {rule['description']}")
     training = result.report["training"]
     by_rule = ", ".join(f"{n:,} by {r}" for r, n in training["outside_by_rule"].items() if n) or "none"
-    _say(f"  catalogue {training['catalogue']:,} films (all published); training set {training['training']:,}; "
+    _say(f"  catalogue {training['catalogue']:,} films (all published); "
+         f"training set {training['training']:,}; "
          f"outside the training fences {training['outside']:,} ({by_rule})")
 
     if len(result.features) == 0:
@@ -173,7 +174,8 @@ def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, repo
     report["year_fence"]["distribution"] = year_distribution(result.years_at_fence)
     _write_json(report, report_out / schema.QUALITY_JSON)
     _say(f"preprocess: {len(result.catalog_features):,} catalogue movies, {len(result.features):,} in "
-         f"training, x {len(result.feature_order['features'])} features in {time.perf_counter() - started:.1f} s")
+         f"training, x {len(result.feature_order['features'])} features "
+         f"in {time.perf_counter() - started:.1f} s")
     _say(f"  {features_out / schema.FEATURES_PARQUET}\n  {catalog_out / schema.CATALOG_PARQUET}\n"
          f"  {report_out / schema.QUALITY_JSON}")
     return report

@@ -2,8 +2,9 @@
 
 Reads catalog.parquet, catalog_features.parquet + features.json (EVERY valid film, not only the
 training set: the fences shape what the model learns, never what viewers can find) and the
-TrainKMeans model; gives each movie the cluster the model predicts, its distance to the cluster's centre and its scaled embedding (the model's
-own scaler, feature order of features.json); writes parquet under the NEW per-execution prefix
+TrainKMeans model; gives each movie the cluster the model predicts, its distance to the cluster's
+centre and its scaled embedding (the model's own scaler, feature order of features.json); writes
+parquet under the NEW per-execution prefix
 `--table-location`, then, once every file is written, `_myflix_release.json` beside them: the
 Glue TableInput that points `--database.--table` at this prefix, the model package, and the
 smoke-test movies (per cluster, the movie nearest its centre, with its features and cluster).
@@ -84,8 +85,8 @@ def build_table(catalog: pd.DataFrame, features: artifacts.Features, model) -> p
 def read_catalogue_features(folder: str) -> artifacts.Features:
     """The features of every catalogue film (Preprocess's catalog_features.parquet)."""
     if not (Path(folder) / schema.CATALOG_FEATURES_PARQUET).is_file():
-        raise PublishError(f"{Path(folder) / schema.CATALOG_FEATURES_PARQUET} is missing: this features folder "
-                           "comes from an older Preprocess (training set only); re-run Preprocess")
+        raise PublishError(f"{Path(folder) / schema.CATALOG_FEATURES_PARQUET} is missing: this features "
+                           "folder comes from an older Preprocess (training set only); re-run Preprocess")
     return artifacts.read_features(folder, schema.CATALOG_FEATURES_PARQUET)
 
 

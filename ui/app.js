@@ -89,11 +89,18 @@
   }
 
   // --- words for a viewer -----------------------------------------------------------------------
-  function decade(year) { return year ? Math.floor(year / 10) * 10 + "s" : ""; }
-  function era(year) {
+  // A cluster's mean year in words: its decade, or the two decades it sits between ("1990s & 2000s")
+  function decade(year) {
     if (!year) return "";
-    const y = Math.round(year), d = Math.floor(y / 10) * 10, part = y - d;
-    return (part < 4 ? "early " : part > 6 ? "late " : "") + d + "s";
+    const d = Math.floor(year / 10) * 10, part = year - d;
+    if (part >= 7.5) return d + "s & " + (d + 10) + "s";
+    if (part < 2.5) return (d - 10) + "s & " + d + "s";
+    return d + "s";
+  }
+  function era(year) {   // finer, to tell two clusters apart: "early 1970s", "mid-1990s", "late 2000s"
+    if (!year) return "";
+    const d = Math.floor(year / 10) * 10, part = year - d;
+    return (part < 3.4 ? "early " : part < 6.7 ? "mid-" : "late ") + d + "s";
   }
   function knownAs(votes) {
     if (votes >= 250000) return "Blockbuster";
@@ -104,7 +111,8 @@
     return words.length <= 1 ? (words[0] || "") : words.slice(0, -1).join(", ") + " & " + words[words.length - 1];
   }
   // A cluster's name from what its films share: main genres and era ("Crime & Drama from the 1970s"),
-  // never its number or its statistics. Names stay distinct: a third genre, then the finer era, then the best-known film.
+  // never its number or its statistics. Names stay distinct: a third genre, then the finer era, then
+  // the best-known film.
   function nameClusters(clusters) {
     const names = {}, used = new Set();
     for (const c of clusters) {
@@ -283,9 +291,11 @@
     try {
       await loadHealth();
       const clusters = await clusterList();
-      const pages = await Promise.all(clusters.map((c) => api("/clusters/" + c.cluster + "/movies?limit=" + HOME_ROW_SIZE)));
+      const pages = await Promise.all(clusters.map((c) =>
+        api("/clusters/" + c.cluster + "/movies?limit=" + HOME_ROW_SIZE)));
       if (view !== "browse") return;
-      clusters.forEach((c, i) => $("rows").append(rowSection(clusterNames[c.cluster], pages[i].movies, "kind-" + i)));
+      clusters.forEach((c, i) =>
+        $("rows").append(rowSection(clusterNames[c.cluster], pages[i].movies, "kind-" + i)));
     } catch (err) { showStatus(err.message); }
     document.body.dataset.ready = "1";
   }
@@ -322,21 +332,23 @@
     if (wanted !== view) await (wanted === "browse" ? browse() : home());
   }
   function goToMovie(id) {
-    history.pushState({ myflix: "movie" }, "", "#/movie/" + id);
+    const depth = history.state && history.state.myflix === "movie" ? history.state.depth + 1 : 1;
+    history.pushState({ myflix: "movie", depth }, "", "#/movie/" + id);
     route();
   }
   function closeDetail() {
-    if (history.state && history.state.myflix === "movie") history.back();   // as the Back button does
-    else { history.replaceState(null, "", baseHash); route(); }             // opened from a link: its view
+    // back over every film page opened from this view, as the Back button does one at a time
+    if (history.state && history.state.myflix === "movie") history.go(-history.state.depth);
+    else { history.replaceState(null, "", baseHash); route(); }   // opened from a link: show its view
   }
-  function hideDetail() { $("detail").hidden = true; current = null; }
+  function hideDetail() { $("detail").hidden = true; current = null; delete $("detail").dataset.movie; }
   window.addEventListener("popstate", route);
   window.addEventListener("hashchange", route);
 
   // --- search ---------------------------------------------------------------------------------
   async function runSearch(append) {
     const q = $("search").value.trim(), genre = $("genre-filter").value;
-    if (!q && !genre) { $("results").hidden = true; return; }
+    if (!q && !genre) { $("results").hidden = true; $("hero").hidden = view !== "home"; return; }
     if (!append) search = { q, genre, offset: 0 };
     const qs = new URLSearchParams({ limit: "24", offset: String(search.offset) });
     if (q) qs.set("q", q);
@@ -346,6 +358,7 @@
       if ($("search").value.trim() !== q || $("genre-filter").value !== genre) return;   // typed on since
       showStatus("");
       $("results").hidden = false;
+      $("hero").hidden = true;   // the results come first
       $("results-title").textContent = page.total + " result" + (page.total === 1 ? "" : "s") +
         (q ? " for \u201c" + q + "\u201d" : "") + (genre ? " in " + genre : "");
       const none = page.total === 0;
@@ -376,6 +389,7 @@
       const movie = await api("/movies/" + encodeURIComponent(id));
       if (location.hash !== "#/movie/" + id) return;   // navigated away meanwhile
       current = movie;
+      delete $("detail").dataset.movie;
       $("detail-title").textContent = movie.title;
       $("detail-meta").innerHTML = "";
       const star = document.createElement("span"); star.className = "star";
@@ -394,13 +408,16 @@
       const similar = await api("/movies/" + encodeURIComponent(id) + "/similar?limit=12");
       if (!current || current.id !== id) return;
       fill($("similar"), similar.similar, "No similar movies.");
+      $("detail").dataset.movie = id;   // drawn whole (the browser test waits for it)
     } catch (err) { showStatus(err.message); }
   }
   function playMovie(movie) {
     track("play", movie.id);
     toast("\u25b6 Playing \u201c" + movie.title + "\u201d (a demo: MyFlix has no video)");
   }
-  function brief(movie) { return { id: movie.id, title: movie.title, year: movie.year, genres: movie.genres, rating: movie.rating }; }
+  function brief(movie) {
+    return { id: movie.id, title: movie.title, year: movie.year, genres: movie.genres, rating: movie.rating };
+  }
   function toggle(list, movie) {
     const i = list.findIndex((m) => m.id === movie.id);
     if (i >= 0) { list.splice(i, 1); return false; }
@@ -432,7 +449,8 @@
   function loadList(key) {
     try {
       const value = JSON.parse(localStorage.getItem(key) || "[]");
-      return Array.isArray(value) ? value.filter((m) => m && typeof m.id === "string" && typeof m.title === "string") : [];
+      if (!Array.isArray(value)) return [];
+      return value.filter((m) => m && typeof m.id === "string" && typeof m.title === "string");
     } catch (err) { return []; }
   }
   function saveLists() {
@@ -440,7 +458,8 @@
       localStorage.setItem(LIKED_KEY, JSON.stringify(liked));
       localStorage.setItem(LIST_KEY, JSON.stringify(myList));
     } catch (err) { /* private mode: keep in memory */ }
-    $("liked-count").textContent = String(liked.length + myList.filter((m) => !liked.some((l) => l.id === m.id)).length);
+    const ids = new Set([...liked, ...myList].map((m) => m.id));
+    $("liked-count").textContent = String(ids.size);
   }
   function showRecommended(title, groups) {
     $("recommended-title").textContent = title;
@@ -467,7 +486,10 @@
       .filter((g) => g.movies.length);
   }
   async function recommendLiked() {
-    if (!liked.length) { showStatus("Open a film and press \u201cLike\u201d first: recommendations start from what you liked."); return; }
+    if (!liked.length) {
+      showStatus("Open a film and press \u201cLike\u201d first: recommendations start from what you liked.");
+      return;
+    }
     try {
       const answer = await api("/recommendations", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ liked: liked.map((m) => m.id), limit: Math.min(100, 12 * liked.length) }) });
@@ -481,7 +503,10 @@
     fill($("liked-grid"), liked, "No likes yet: open a film and press \u201cLike\u201d.");
     $("viewer-id").textContent = events.viewer();
   }
-  $("nav-liked").addEventListener("click", (e) => { e.preventDefault(); drawMyList(); $("forget-result").hidden = true; $("liked-panel").hidden = false; });
+  $("nav-liked").addEventListener("click", (e) => {
+    e.preventDefault(); drawMyList();
+    $("forget-result").hidden = true; $("liked-panel").hidden = false;
+  });
   $("liked-close").addEventListener("click", () => { $("liked-panel").hidden = true; });
   $("liked-recommend").addEventListener("click", recommendLiked);
   $("liked-clear").addEventListener("click", () => {
@@ -503,7 +528,9 @@
     e.preventDefault();
     const form = e.target;
     const features = {};
-    ["startYear", "runtimeMinutes", "averageRating"].forEach((n) => { features[n] = Number(form.elements[n].value); });
+    ["startYear", "runtimeMinutes", "averageRating"].forEach((n) => {
+      features[n] = Number(form.elements[n].value);
+    });
     features.numVotes = KNOWN_VOTES[form.elements.known.value] || KNOWN_VOTES.known;
     features.genres = Array.from($("taste-genres").querySelectorAll("input:checked")).map((c) => c.value);
     try {
@@ -511,11 +538,13 @@
         body: JSON.stringify({ features, limit: 20 }) });
       showStatus("");
       $("taste-panel").hidden = true;
-      showRecommended("Films like the one you described", [{ title: describe(features, form.elements.known.value), movies: answer.movies }]);
+      showRecommended("Films like the one you described",
+        [{ title: describe(features, form.elements.known.value), movies: answer.movies }]);
     } catch (err) { showStatus(err.message); }
   });
   function describe(f, known) {
-    const what = { niche: "hidden gems", known: "well-known films", blockbuster: "blockbusters" }[known] || "films";
+    const words = { niche: "hidden gems", known: "well-known films", blockbuster: "blockbusters" };
+    const what = words[known] || "films";
     return (f.genres.length ? joinWords(f.genres) + " " : "") + what + " from around " + f.startYear + ", about " +
       f.runtimeMinutes + " minutes";
   }
@@ -614,7 +643,9 @@
     }
     setInterval(() => flush(false), FLUSH_MS);
     // on page hide: the last batch leaves with keepalive (the page may be gone before the answer)
-    document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") flush(true); });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden") flush(true);
+    });
     window.addEventListener("pagehide", () => flush(true));
     return { add, flush, forget, viewer, pending: () => queue.length };
   })();
@@ -626,7 +657,10 @@
     if (!$("detail").hidden) closeDetail();
     ["liked-panel", "taste-panel"].forEach((id) => { $(id).hidden = true; });
   });
-  function clearSearch() { $("search").value = ""; $("genre-filter").value = ""; $("results").hidden = true; }
+  function clearSearch() {
+    $("search").value = ""; $("genre-filter").value = ""; $("results").hidden = true;
+    $("hero").hidden = view !== "home";
+  }
   ["home", "nav-home", "nav-browse"].forEach((id) => $(id).addEventListener("click", clearSearch));
   $("api-link").href = (API || location.origin) + "/openapi.json";   // API is checked above: http(s) or ""
   showApiChoice();

@@ -4,8 +4,8 @@ Rows are sorted by cluster so every cluster is one contiguous block; a cluster's
 mean of its block. Similar movies for a query vector are searched in the query's own cluster
 plus the nearest other clusters (`nprobe` blocks in all, an inverted-file search) and ranked by
 Euclidean distance, ties by row (the most-voted first). Title search folds case and accents
-and ranks the exact title, then titles starting with the query, first. No I/O here: `MovieIndex.build` takes the
-table as a DataFrame.
+and ranks the exact title, then titles starting with the query, first. No I/O here:
+`MovieIndex.build` takes the table as a DataFrame.
 
 How a search stays cheap (bench_api compares it with faiss's IndexIVFFlat in the same run):
 - The embeddings are stored column-major as `[x; ||x||^2 / 2]`, (d + 1) x n float32, so a block is
