@@ -348,7 +348,10 @@ class MovieIndex:
 
 def fold(text: str) -> str:
     """Case and accents folded ("Amélie" -> "amelie", "Straße" -> "strasse"), spaces collapsed."""
-    decomposed = unicodedata.normalize("NFKD", str(text).casefold())
+    text = str(text)
+    if text.isascii():   # most titles: no accent to fold, 10x cheaper on a table's load
+        return " ".join(text.lower().split())
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
