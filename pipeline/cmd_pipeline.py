@@ -395,6 +395,13 @@ def parse_overrides(pairs: list[str], defaults: dict[str, Any]) -> dict[str, str
             from pipeline.definition import APPROVAL_STATUSES
             if value not in APPROVAL_STATUSES:
                 raise UserError(f"-p model_approval_status={value}: use one of {', '.join(APPROVAL_STATUSES)}")
+        if value == "":
+            # StartPipelineExecution (and Scheduler) refuse an empty value: an empty default is
+            # what omitting the parameter gives; any other cannot be emptied from here.
+            if defaults[name] in ("", None):
+                continue
+            raise UserError(f"-p {name}=: SageMaker refuses empty parameter values; omit -p {name} for its "
+                            f"default ({defaults[name]}), or give a value")
         out[name] = value
     return out
 

@@ -1,4 +1,4 @@
-"""`chalice package` of api/: a small Lambda package (pandas, pyarrow, awswrangler come from the managed layer)."""
+"""`chalice package` of api/: a small Lambda package (numpy, pandas, pyarrow come from the managed layer)."""
 from __future__ import annotations
 
 import json
@@ -39,3 +39,19 @@ def test_chalice_package_is_small_and_uses_the_pandas_layer(tmp_path):
     assert function["Runtime"] == "python3.11"
     variables = function["Environment"]["Variables"]
     assert variables["MYFLIX_GLUE_TABLE"] == "movie_clusters" and "MYFLIX_WORKDIR" not in variables
+
+
+def test_nothing_shipped_imports_awswrangler_so_it_is_no_runtime_dependency():
+    # The API reads the table with boto3 and pyarrow; the jobs' image lacks awswrangler. It is a
+    # test dependency only (an independent reader of Publish's parquet), not an install one.
+    import configparser
+    import re
+    root = API.parent
+    for folder in ("api", "pipeline", "steps", "deployer", "inference"):
+        for path in (root / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert not re.search(r"^\s*(import|from)\s+awswrangler", text, re.M), path
+    setup = configparser.ConfigParser()
+    setup.read(root / "setup.cfg")
+    assert "awswrangler" not in setup["options"]["install_requires"]
+    assert "awswrangler" in setup["options.extras_require"]["test"]

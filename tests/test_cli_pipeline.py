@@ -202,6 +202,12 @@ def test_start_checks_parameters(aws, capsys):
     assert code == 2 and "Approved" in err
     code, _, err = run(capsys, "pipeline", "start", "-p", "nonsense")
     assert code == 2 and "name=value" in err
+    # StartPipelineExecution refuses an empty value: one whose default is empty is simply not sent
+    # (the same value), another is refused here with what to do
+    from pipeline.cmd_pipeline import parse_overrides
+    assert parse_overrides(["basics_uri=", "k_max=9"], {"basics_uri": "", "k_max": 50}) == {"k_max": "9"}
+    code, _, err = run(capsys, "pipeline", "start", "-p", "title_type=")
+    assert code == 2 and "refuses empty parameter values" in err
     code, _, err = run(capsys, "pipeline", "start")             # valid, but nothing deployed
     assert code == 2 and "upsert" in err
 
