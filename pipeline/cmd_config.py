@@ -269,6 +269,27 @@ def cmd_chalice_stage(args) -> int:
     return 0
 
 
+def cmd_template(args) -> int:
+    from pipeline import cfn_template
+    source = Path(args.template)
+    if not source.is_file():
+        raise _user_error(f"{source} is not there: run this from the repository root, or pass --template")
+    try:
+        text = cfn_template.compact(source)
+    except Exception as err:  # noqa: BLE001 - a broken YAML file: say which and why
+        raise _user_error(f"cannot read the template {source}: {err}") from err
+    if len(text.encode("utf-8")) > cfn_template.INLINE_LIMIT:
+        raise _user_error(f"{source} is {len(text.encode('utf-8')):,} bytes even as compact JSON, over "
+                          f"CloudFormation's {cfn_template.INLINE_LIMIT:,}-byte inline limit: deploy it "
+                          "with --s3-bucket (the template then goes through S3)")
+    target = Path(args.output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target} ({len(text.encode('utf-8')):,} bytes of CloudFormation's "
+          f"{cfn_template.INLINE_LIMIT:,}-byte inline limit): aws cloudformation deploy --template-file {target}")
+    return 0
+
+
 def cmd_get(args) -> int:
     data = settings_mod.load_config()
     if args.key not in data:
@@ -415,6 +436,15 @@ def add_commands(subparsers) -> None:
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(func=cmd_show)
 
+    template = sub.add_parser(
+        "template", help="the infra stack's template as compact JSON (under CloudFormation's inline limit)",
+        description="Writes cfn/myflix-infra.yaml as compact JSON, without comments: the same template "
+                    "in about two thirds of the bytes, so `aws cloudformation deploy` can send it inline.")
+    template.add_argument("--template", default=str(Path("cfn") / "myflix-infra.yaml"),
+                          help="the YAML template (default cfn/myflix-infra.yaml)")
+    template.add_argument("--output", default=str(Path("build") / "myflix-infra.json"),
+                          help="where to write it (default build/myflix-infra.json)")
+    template.set_defaults(func=cmd_template)
     get = sub.add_parser("get", help="print one saved value (e.g. bucket), for shell scripts")
     get.add_argument("key", help="a config key: region, bucket, role_arn, api_role_arn, ...")
     get.set_defaults(func=cmd_get)

@@ -53,8 +53,11 @@ def _local_settings(args: argparse.Namespace) -> settings_mod.Settings:
 
 
 def _definition(resolved: settings_mod.Settings, bundle: Any = None) -> str:
-    from pipeline.definition import definition_json
+    from pipeline.definition import Vpc, definition_json
     try:
+        if resolved.subnets or resolved.security_group_ids:      # the config's subnets + security groups
+            return definition_json(resolved.region, resolved.role, resolved.bucket, resolved.pipeline_name,
+                                   bundle=bundle, vpc=Vpc(resolved.subnets, resolved.security_group_ids))
         return definition_json(resolved.region, resolved.role, resolved.bucket,
                                resolved.pipeline_name, bundle=bundle)
     except ValueError as err:

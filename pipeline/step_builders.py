@@ -91,6 +91,7 @@ class BuildContext:
     bundle: CodeBundle
     session: Any
     params: Any          # definition.Params
+    vpc: Any = None      # definition.Vpc: every job's subnets and security groups (None: no VPC)
 
     @cached_property
     def image(self) -> str:
@@ -148,6 +149,9 @@ def _processing_step(ctx: BuildContext, name: str, script: str, *, display_name:
     """
     path_args = path_args or {}
     network = NetworkConfig(enable_network_isolation=ctx.params.enable_network_isolation) if isolated else None
+    if ctx.vpc is not None:
+        network = NetworkConfig(enable_network_isolation=ctx.params.enable_network_isolation if isolated else False,
+                                subnets=list(ctx.vpc.subnets), security_group_ids=list(ctx.vpc.security_group_ids))
     processor = Processor(
         network_config=network,
         role=ctx.role, image_uri=ctx.image, instance_count=1,
@@ -195,7 +199,7 @@ def _training_step(ctx: BuildContext, name: str, script: str, *, display_name: s
         InputData(channel_name=channel, data_source=source) for channel, source in channels.items()])
     return IsolatedTrainingStep(name=name, step_args=step_args, display_name=display_name,
                                 description=description, cache_config=CACHE, retry_policies=JOB_RETRIES,
-                                isolation=ctx.params.enable_network_isolation)
+                                isolation=ctx.params.enable_network_isolation, vpc=ctx.vpc)
 
 
 class IsolatedTrainingStep(TrainingStep):
@@ -206,14 +210,18 @@ class IsolatedTrainingStep(TrainingStep):
     request, so the parameter is set there, as a Processor's NetworkConfig does for processing.
     """
 
-    def __init__(self, *args: Any, isolation: Any, **kwargs: Any):
+    def __init__(self, *args: Any, isolation: Any, vpc: Any = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._isolation = isolation
+        self._vpc = vpc
 
     @property
     def arguments(self) -> dict:
         request = super().arguments
         request["EnableNetworkIsolation"] = self._isolation
+        if self._vpc is not None:       # CreateTrainingJob's VpcConfig, as processing's NetworkConfig
+            request["VpcConfig"] = {"Subnets": list(self._vpc.subnets),
+                                    "SecurityGroupIds": list(self._vpc.security_group_ids)}
         return request
 
 

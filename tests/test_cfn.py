@@ -716,6 +716,25 @@ def test_template_keeps_the_data_and_the_registry_on_stack_deletion():
         assert resources[logical_id]["UpdateReplacePolicy"] == "Retain"
 
 
+def test_the_deployed_template_stays_under_cloudformations_inline_limit(tmp_path, capsys):
+    # CloudFormation takes 51,200 bytes inline; the YAML with its comments is near that. What is
+    # deployed is `myflix config template`'s compact JSON: the same template, held under a budget
+    # that leaves room for what later issues add.
+    from pipeline import cfn_template
+    from pipeline.cli import main
+    compact = cfn_template.compact(INFRA)
+    assert json.loads(compact) == load_template()          # the same template, as cfn-lint reads it
+    assert len(compact.encode()) <= cfn_template.TEMPLATE_BUDGET < cfn_template.INLINE_LIMIT == 51_200
+    out = tmp_path / "build" / "infra.json"
+    assert main(["config", "template", "--template", str(INFRA), "--output", str(out)]) == 0
+    assert out.read_text() == compact and "inline limit" in capsys.readouterr().out
+    # a template over the limit even when compact is refused, saying what to do
+    big = tmp_path / "big.yaml"
+    big.write_text(INFRA.read_text() + "Metadata:\n  padding: " + "x" * 60_000 + "\n")
+    assert main(["config", "template", "--template", str(big), "--output", str(out)]) == 2
+    assert "--s3-bucket" in capsys.readouterr().err
+
+
 def test_the_deployer_reserves_no_concurrency_unless_asked():
     # Lambda refuses a reservation that leaves the account less than its minimum unreserved
     # concurrency (new accounts have 10 in all): by default the deployer reserves none.

@@ -86,6 +86,14 @@ def test_settings_come_from_options_then_environment_then_config(tmp_path):
         resolved.require("region", "bucket")
 
 
+def test_a_vpc_for_the_jobs_comes_from_the_environment_or_the_config_file():
+    from pipeline import settings as settings_mod
+    resolved = settings_mod.resolve({}, env={"MYFLIX_SUBNETS": "subnet-1, subnet-2,"},
+                                    config={"security_group_ids": ["sg-1"]})
+    assert resolved.subnets == ("subnet-1", "subnet-2") and resolved.security_group_ids == ("sg-1",)
+    assert settings_mod.resolve({}, env={}, config={}).subnets == ()
+
+
 def test_config_file_round_trip_and_bad_file(tmp_path):
     path = tmp_path / "sub" / "config.json"
     settings.save_config({"bucket": "b1", "region": "eu-west-1"}, path)

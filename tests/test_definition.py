@@ -26,7 +26,7 @@ CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TO
                    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 
-def generate_offline(bundle, region=REGION, bucket=BUCKET) -> tuple[str, list]:
+def generate_offline(bundle, region=REGION, bucket=BUCKET, vpc=None) -> tuple[str, list]:
     """definition_json with the network cut off and no credentials; returns (json, attempts)."""
     attempts: list = []
 
@@ -42,7 +42,7 @@ def generate_offline(bundle, region=REGION, bucket=BUCKET) -> tuple[str, list]:
             mp.delenv(var, raising=False)
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
         mp.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
-        text = definition_json(region, ROLE, bucket, bundle=bundle)
+        text = definition_json(region, ROLE, bucket, bundle=bundle, vpc=vpc)
     return text, attempts
 
 
@@ -365,6 +365,33 @@ def test_every_step_that_calls_aws_is_given_the_definitions_region(steps):
     # A processing job is not promised AWS_REGION: the region is an argument of the definition.
     for name in ("Ingest", "Evaluate", "Publish"):
         assert args_of(steps[name])["--region"] == REGION, name
+
+
+def test_every_job_runs_in_the_vpc_given_and_none_without_one(generated, steps):
+    # Without a VPC the jobs run in SageMaker's network: no subnets anywhere in the requests.
+    for step in steps.values():
+        args = step.get("Arguments", {})
+        assert "VpcConfig" not in args and "Subnets" not in json.dumps(args.get("NetworkConfig", {})), step["Name"]
+    from pipeline.definition import Vpc
+    vpc = Vpc(("subnet-0a", "subnet-0b"), ("sg-01",))
+    text, attempts = generate_offline(generated[0], vpc=vpc)
+    assert attempts == []
+    jobs = {s["Name"]: s["Arguments"] for s in json.loads(text)["Steps"] + [
+        b for s in json.loads(text)["Steps"] if s["Type"] == "Condition" for b in s["Arguments"]["IfSteps"]]
+        if s["Type"] in ("Processing", "Training")}
+    assert sorted(jobs) == sorted(n for n, t in EXPECTED_TYPES.items() if t in ("Processing", "Training"))
+    isolation = {"Get": "Parameters.enable_network_isolation"}
+    for name, args in jobs.items():
+        if "ProcessingResources" in args:
+            network = args["NetworkConfig"]
+            assert network["VpcConfig"] == {"Subnets": ["subnet-0a", "subnet-0b"], "SecurityGroupIds": ["sg-01"]}
+            assert network["EnableNetworkIsolation"] == (isolation if name in ("Preprocess", "TuneKMeans")
+                                                         else False), name
+        else:
+            assert args["VpcConfig"] == {"Subnets": ["subnet-0a", "subnet-0b"], "SecurityGroupIds": ["sg-01"]}
+            assert args["EnableNetworkIsolation"] == isolation
+    with pytest.raises(ValueError, match="subnet-"):
+        Vpc(("vpc-1",), ("sg-1",))
 
 
 def test_referenced_scripts_accept_the_arguments_they_are_given(steps):
