@@ -239,6 +239,28 @@ def test_approve_latest_package_in_the_group(aws, capsys):
     assert status == {arns[0]: "PendingManualApproval", arns[1]: "Approved"}
 
 
+def test_approve_shows_the_quality_metrics_studio_cannot_chart(aws, capsys):
+    # Studio's Model quality tab charts Model Monitor's classification/regression statistics only:
+    # the reviewer reads the clustering metrics here, from the package's own registered file.
+    import boto3
+    aws.create_model_package_group(ModelPackageGroupName=GROUP)
+    key = "runs/p/e1/Evaluate/evaluation/evaluation.json"
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=json.dumps(
+        {"clustering_metrics": {"silhouette": {"value": 0.3125}, "recall_at_10": {"value": 0.9}, "k": {"value": 12}}}))
+    spec = {"Containers": [{"Image": f"1.dkr.ecr.{REGION}.amazonaws.com/sklearn:1",
+                            "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"}],
+            "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]}
+    arn = aws.create_model_package(
+        ModelPackageGroupName=GROUP, InferenceSpecification=spec, ModelApprovalStatus="PendingManualApproval",
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                       "S3Uri": f"s3://{BUCKET}/{key}"}}})["ModelPackageArn"]
+    code, out, _ = run(capsys, "pipeline", "approve", "--show")
+    assert code == 0 and "silhouette 0.3125, recall_at_10 0.9, k 12" in out and "unchanged" in out
+    assert aws.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    code, out, _ = run(capsys, "pipeline", "approve")
+    assert code == 0 and "silhouette 0.3125" in out and "-> Approved" in out
+
+
 def test_missing_credentials_is_one_clear_line(monkeypatch, capsys):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
