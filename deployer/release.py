@@ -59,7 +59,7 @@ class DeployConfig:
     smoke_latency_ms: float = 2000.0        # every smoke request after the warm-up must beat it
     smoke_max_movies: int = 50
     # An approval event may come before Publish has written the manifest: wait this long for it.
-    manifest_wait_seconds: float = 600.0
+    manifest_wait_seconds: float = 300.0
     manifest_poll_seconds: float = 20.0
     region: str | None = None
     extra: dict = field(default_factory=dict)
@@ -98,7 +98,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> DeployConfig:
         serverless_memory_mb=number("MYFLIX_SERVERLESS_MEMORY_MB", 2048),
         serverless_max_concurrency=number("MYFLIX_SERVERLESS_MAX_CONCURRENCY", 5),
         smoke_latency_ms=number("MYFLIX_SMOKE_LATENCY_MS", 2000.0, float),
-        manifest_wait_seconds=number("MYFLIX_MANIFEST_WAIT_SECONDS", 600.0, float),
+        manifest_wait_seconds=number("MYFLIX_MANIFEST_WAIT_SECONDS", 300.0, float),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None)
     check_config(config)
     return config
