@@ -286,7 +286,8 @@ def cmd_template(args) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     print(f"wrote {target} ({len(text.encode('utf-8')):,} bytes of CloudFormation's "
-          f"{cfn_template.INLINE_LIMIT:,}-byte inline limit): aws cloudformation deploy --template-file {target}")
+          f"{cfn_template.INLINE_LIMIT:,}-byte inline limit): "
+          f"aws cloudformation deploy --template-file {target}")
     return 0
 
 

@@ -609,7 +609,8 @@ def quality_metrics(s3: Any, package: dict) -> tuple[str | None, dict[str, Any]]
 
     Studio's Model quality tab charts only Model Monitor's classification and regression
     statistics, so clustering metrics are read here (and in MLflow, and the local Studio page)."""
-    uri = (((package.get("ModelMetrics") or {}).get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri")
+    quality = (package.get("ModelMetrics") or {}).get("ModelQuality") or {}
+    uri = (quality.get("Statistics") or {}).get("S3Uri")
     if not uri or not uri.startswith("s3://"):
         return None, {}
     bucket, _, key = uri[len("s3://"):].partition("/")

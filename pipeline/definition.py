@@ -210,8 +210,9 @@ class Vpc:
         bad = [s for s in self.subnets if not s.startswith("subnet-")]
         bad += [g for g in self.security_group_ids if not g.startswith("sg-")]
         if not self.subnets or not self.security_group_ids or bad:
-            raise ValueError("a VPC needs subnet-... ids and sg-... security group ids, both "
-                             f"(got subnets {list(self.subnets)}, security groups {list(self.security_group_ids)})")
+            raise ValueError("a VPC needs subnet-... ids and sg-... security group ids, both (got "
+                             f"subnets {list(self.subnets)}, "
+                             f"security groups {list(self.security_group_ids)})")
 
 
 def _validate(region: str, role: str, bucket: str, pipeline_name: str) -> None:

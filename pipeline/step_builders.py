@@ -150,8 +150,9 @@ def _processing_step(ctx: BuildContext, name: str, script: str, *, display_name:
     path_args = path_args or {}
     network = NetworkConfig(enable_network_isolation=ctx.params.enable_network_isolation) if isolated else None
     if ctx.vpc is not None:
-        network = NetworkConfig(enable_network_isolation=ctx.params.enable_network_isolation if isolated else False,
-                                subnets=list(ctx.vpc.subnets), security_group_ids=list(ctx.vpc.security_group_ids))
+        network = NetworkConfig(
+            enable_network_isolation=ctx.params.enable_network_isolation if isolated else False,
+            subnets=list(ctx.vpc.subnets), security_group_ids=list(ctx.vpc.security_group_ids))
     processor = Processor(
         network_config=network,
         role=ctx.role, image_uri=ctx.image, instance_count=1,

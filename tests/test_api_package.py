@@ -65,7 +65,8 @@ def test_packaging_refuses_a_layer_for_another_python(tmp_path):
     config_path = project / ".chalice" / "config.json"
     config = json.loads(config_path.read_text())
     other = (3, 12) if sys.version_info[:2] != (3, 12) else (3, 11)
-    config["layers"] = [f"arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python{other[0]}{other[1]}:5"]
+    layer = f"AWSSDKPandas-Python{other[0]}{other[1]}"
+    config["layers"] = [f"arn:aws:lambda:us-east-1:336392948345:layer:{layer}:5"]
     config_path.write_text(json.dumps(config))
     chalice = Path(sys.executable).with_name("chalice")
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}

@@ -246,7 +246,8 @@ def test_approve_shows_the_quality_metrics_studio_cannot_chart(aws, capsys):
     aws.create_model_package_group(ModelPackageGroupName=GROUP)
     key = "runs/p/e1/Evaluate/evaluation/evaluation.json"
     boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=json.dumps(
-        {"clustering_metrics": {"silhouette": {"value": 0.3125}, "recall_at_10": {"value": 0.9}, "k": {"value": 12}}}))
+        {"clustering_metrics": {"silhouette": {"value": 0.3125}, "recall_at_10": {"value": 0.9},
+                                "k": {"value": 12}}}))
     spec = {"Containers": [{"Image": f"1.dkr.ecr.{REGION}.amazonaws.com/sklearn:1",
                             "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"}],
             "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]}

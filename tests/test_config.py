@@ -226,7 +226,8 @@ def test_chalice_stage_does_not_move_the_layer_to_an_opt_in_region():
 
 def test_the_default_stage_policy_lets_the_api_check_its_pair():
     # api/chalicelib/pairing.py reads the endpoint's release tag: DescribeEndpoint + ListTags.
-    policy = json.loads((Path(__file__).resolve().parent.parent / "api" / ".chalice" / "policy.json").read_text())
+    policy_file = Path(__file__).resolve().parent.parent / "api" / ".chalice" / "policy.json"
+    policy = json.loads(policy_file.read_text())
     actions = {a for st in policy["Statement"] for a in (st["Action"] if isinstance(st["Action"], list)
                                                           else [st["Action"]])}
     assert {"sagemaker:DescribeEndpoint", "sagemaker:ListTags", "sagemaker:InvokeEndpoint"} <= actions

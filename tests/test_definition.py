@@ -371,7 +371,8 @@ def test_every_job_runs_in_the_vpc_given_and_none_without_one(generated, steps):
     # Without a VPC the jobs run in SageMaker's network: no subnets anywhere in the requests.
     for step in steps.values():
         args = step.get("Arguments", {})
-        assert "VpcConfig" not in args and "Subnets" not in json.dumps(args.get("NetworkConfig", {})), step["Name"]
+        assert "VpcConfig" not in args, step["Name"]
+        assert "Subnets" not in json.dumps(args.get("NetworkConfig", {})), step["Name"]
     from pipeline.definition import Vpc
     vpc = Vpc(("subnet-0a", "subnet-0b"), ("sg-01",))
     text, attempts = generate_offline(generated[0], vpc=vpc)
@@ -384,7 +385,8 @@ def test_every_job_runs_in_the_vpc_given_and_none_without_one(generated, steps):
     for name, args in jobs.items():
         if "ProcessingResources" in args:
             network = args["NetworkConfig"]
-            assert network["VpcConfig"] == {"Subnets": ["subnet-0a", "subnet-0b"], "SecurityGroupIds": ["sg-01"]}
+            assert network["VpcConfig"] == {"Subnets": ["subnet-0a", "subnet-0b"],
+                                            "SecurityGroupIds": ["sg-01"]}
             assert network["EnableNetworkIsolation"] == (isolation if name in ("Preprocess", "TuneKMeans")
                                                          else False), name
         else:

@@ -261,7 +261,8 @@ def _unpublished(aws, models, execution: str, served: str) -> dict:
     key = f"runs/{schema.PIPELINE_NAME}/{execution}/TrainKMeans/model/{schema.MODEL_TARBALL}"
     boto3.client("s3").upload_file(str(models[served]), BUCKET, key)
     table_uri = f"s3://{BUCKET}/{schema.TABLE_PREFIX}/{execution}/"
-    return aws.create_model_package(**package_request(f"s3://{BUCKET}/{key}", table_uri, execution, "Approved"))
+    request = package_request(f"s3://{BUCKET}/{key}", table_uri, execution, "Approved")
+    return aws.create_model_package(**request)
 
 
 def test_an_approval_before_publish_waits_for_the_manifest_and_can_be_staged_again(aws, models):

@@ -211,7 +211,8 @@ def test_the_old_s3_submit_directory_fails_in_an_isolated_job_as_in_sagemaker(wo
             args = step["Arguments"]
             code = next(c for c in args["InputDataConfig"] if c["ChannelName"] == "code")
             args["InputDataConfig"].remove(code)
-            args["HyperParameters"]["sagemaker_submit_directory"] = code["DataSource"]["S3DataSource"]["S3Uri"]
+            submit = code["DataSource"]["S3DataSource"]["S3Uri"]
+            args["HyperParameters"]["sagemaker_submit_directory"] = submit
     runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
     result = runner.run(spec, SMALL)
     steps = _steps(result)

@@ -570,9 +570,9 @@ class LocalRunner:
         root = workdir / "opt_ml"
         channels = list(args.get("InputDataConfig") or [])
         instance_type = (args.get("ResourceConfig") or {}).get("InstanceType", "ml.m5.large")
+        submit_here = self._submit_directory(str(submit), str(program), root, isolated)
         folders = training.write_job_config(root, args.get("HyperParameters") or {},
-                                            channels, to_text(instance_type),
-                                            self._submit_directory(str(submit), str(program), root, isolated))
+                                            channels, to_text(instance_type), submit_here)
         for channel in channels:
             cname = channel["ChannelName"]
             source = channel.get("DataSource", {}).get("S3DataSource")
@@ -580,9 +580,8 @@ class LocalRunner:
                 raise StepFailure(f"channel {cname}: only S3DataSource channels run locally")
             if self.store.download(source["S3Uri"], folders["data"] / cname) == 0:
                 raise StepFailure(f"channel {cname}: nothing at {source['S3Uri']}")
-        if str(submit).startswith(CONTAINER_ROOT):
-            self._check_archive(Path(self._submit_directory(str(submit), str(program), root, isolated)),
-                                str(submit), str(program),
+        if str(submit).startswith(CONTAINER_ROOT):       # a channel must have put the archive there
+            self._check_archive(Path(submit_here), str(submit), str(program),
                                 [c["ChannelName"] for c in channels])
         env = self._env(args.get("Environment") or {}, workdir, isolated=isolated)
         env.update(training.toolkit_env(root, name))
