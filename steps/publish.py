@@ -108,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--table", default=schema.GLUE_TABLE)
     parser.add_argument("--execution-id", required=True)
     parser.add_argument("--model-package-arn", default="")
+    parser.add_argument("--region", default=None, help="the AWS region of the bucket and Glue, from the "
+                        "definition (else the package ARN's; a job is not promised AWS_REGION)")
     return parser.parse_args(argv)
 
 
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     location = args.table_location.rstrip("/") + "/"
     manifest_uri = location + RELEASE_MANIFEST
-    region = aws_io.region_of(args.model_package_arn)
+    region = args.region or aws_io.region_of(args.model_package_arn)
     try:
         aws_io.parse_s3_uri(location)
         if not args.execution_id.strip():

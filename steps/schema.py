@@ -98,6 +98,10 @@ EVALUATION_JSON = "evaluation.json"
 # --- container paths (what a step script knows; the local runner maps them to folders) ------
 PROCESSING_ROOT = "/opt/ml/processing"
 PROCESSING_CODE_DIR = f"{PROCESSING_ROOT}/input/code"
+# Training code arrives as an input channel, as SDK v2/v3 ship it: an isolated job (no network, no
+# credentials) cannot download an s3:// submit directory itself.
+TRAINING_CODE_CHANNEL = "code"
+TRAINING_SUBMIT_DIRECTORY = f"/opt/ml/input/data/{TRAINING_CODE_CHANNEL}/sourcedir.tar.gz"
 
 # --- AWS names --------------------------------------------------------------------------------
 GLUE_DATABASE = "myflix"

@@ -205,6 +205,32 @@ def test_every_step_ran_as_in_its_sagemaker_job(workdir: Path, first_run: dict):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", (step_name, png)
 
 
+def test_the_old_s3_submit_directory_fails_in_an_isolated_job_as_in_sagemaker(workdir: Path, first_run: dict,
+                                                                              real_definition: str):
+    """The definition as it was (training code an s3:// submit directory the toolkit downloads
+    inside the job, no `code` channel) with network isolation on, its default: SageMaker fails
+    TrainScaler with an AlgorithmError before the script runs, and so must the runner."""
+    spec = json.loads(real_definition)
+    for step in spec["Steps"]:
+        if step["Type"] == "Training":
+            args = step["Arguments"]
+            code = next(c for c in args["InputDataConfig"] if c["ChannelName"] == "code")
+            args["InputDataConfig"].remove(code)
+            submit = code["DataSource"]["S3DataSource"]["S3Uri"]
+            args["HyperParameters"]["sagemaker_submit_directory"] = submit
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    result = runner.run(spec, SMALL)
+    steps = _steps(result)
+    assert result["PipelineExecutionStatus"] == "Failed"
+    assert steps["Preprocess"]["StepStatus"] == "Succeeded"
+    assert steps["TrainScaler"]["StepStatus"] == "Failed"
+    assert steps["TrainScaler"]["FailureReason"].startswith("AlgorithmError")
+    ran = Path(_steps(first_run)["TrainScaler"]["LogFile"]).read_text()
+    assert "Invoking user script" in ran                        # the toolkit says so when it does
+    assert "Invoking user script" not in Path(steps["TrainScaler"]["LogFile"]).read_text()
+    assert steps["TrainKMeans"]["StepStatus"] == "NotRun"
+
+
 def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: dict):
     """`myflix run` (serving) starts the page, the API and the Studio before the pipeline: the Studio
     shows the execution while it is Executing, then the same server serves the results until SIGTERM."""
