@@ -11,9 +11,11 @@ import sys
 
 from chalice import Chalice, CORSConfig, Response
 
-from chalicelib import checks, config, openapi
+from chalicelib import checks, config, openapi, packaging
 from chalicelib.errors import TableUnavailable
 from chalicelib.service import get_service
+
+packaging.check()     # `chalice package` under another Python than the pandas layer's: refused
 
 app = Chalice(app_name="myflix-api")
 app.api.cors = CORSConfig(allow_origin=config.from_env().cors_origin, max_age=600)

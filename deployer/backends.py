@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from deployer.release import DeployConfig, DeployError, package_version
+from deployer.release import DeployConfig, DeployError, ManifestMissing, package_version
 
 POLL_SECONDS = 15.0
 Invoke = Callable[[bytes], Any]
@@ -246,8 +246,11 @@ class SageMakerBackend:
         try:
             body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as err:
-            raise DeployError(f"cannot read {uri} ({self._code(err)}): has the pipeline's Publish step "
-                              "finished for this package?") from err
+            code = self._code(err)
+            # Without s3:ListBucket a missing key answers AccessDenied, not NoSuchKey.
+            kind = ManifestMissing if code in ("NoSuchKey", "404", "AccessDenied", "403") else DeployError
+            raise kind(f"cannot read {uri} ({code}): has the pipeline's Publish step "
+                       "finished for this package?") from err
         try:
             return json.loads(body)
         except ValueError as err:
@@ -451,8 +454,8 @@ class LocalBackend:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise DeployError(f"nothing at {uri} ({path}): has the pipeline's Publish step finished "
-                              "for this package?") from None
+            raise ManifestMissing(f"nothing at {uri} ({path}): has the pipeline's Publish step finished "
+                                  "for this package?") from None
         except ValueError as err:
             raise DeployError(f"{uri} is not JSON ({err}): run the pipeline again") from None
 

@@ -21,13 +21,13 @@ from typing import Any, Callable
 
 from deployer import release
 from deployer.backends import Backend, now_iso
-from deployer.release import DeployConfig, DeployError, SmokeResult
+from deployer.release import DeployConfig, DeployError, ManifestMissing, SmokeResult
 
 
 class Deployer:
     def __init__(self, backend: Backend, config: DeployConfig, log: Callable[[str], None] = print,
-                 deadline: float | None = None):
-        self.backend, self.config, self.log = backend, config, log
+                 deadline: float | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.backend, self.config, self.log, self.sleep = backend, config, log, sleep
         # the monotonic time by which every wait must end (the Lambda's own timeout, less a margin)
         self.deadline = deadline if deadline is not None else time.monotonic() + 30 * 60
 
@@ -38,7 +38,8 @@ class Deployer:
         if parsed.group.lower() != self.config.group.lower():
             return self._done("ignored", f"{parsed.arn} is in group {parsed.group}, not {self.config.group}")
         if parsed.status == "Approved":
-            return self.stage(parsed.arn)
+            # the event may come before Publish (approved at registration): wait for its manifest
+            return self.stage(parsed.arn, wait_for_manifest=True)
         if parsed.status == "Rejected":
             prod = self.backend.endpoint(self.config.prod_endpoint)
             if prod and (prod.get("Tags") or {}).get(release.TAG_PACKAGE) == parsed.arn:
@@ -54,12 +55,16 @@ class Deployer:
         return {"outcome": outcome, "message": message, **extra}
 
     # --- staging ----------------------------------------------------------------------------------
-    def stage(self, package_arn: str) -> dict[str, Any]:
+    def stage(self, package_arn: str, wait_for_manifest: bool = False) -> dict[str, Any]:
         """Deploy to staging, smoke-test it; promote when it passed and auto-promotion is on. The
-        whole release holds the release lock (reentrant: promote takes it again)."""
+        whole release holds the release lock (reentrant: promote takes it again).
+
+        wait_for_manifest: a missing release manifest is waited for (config.manifest_wait_seconds,
+        within the deadline) before ManifestMissing is raised, for the caller to retry."""
         package = self.backend.describe_package(package_arn)
         release.check_deployable(package)
-        manifest = self._manifest(package)        # no table for it: nothing is deployed at all
+        # no table for it: nothing is deployed at all
+        manifest = self._awaited_manifest(package) if wait_for_manifest else self._manifest(package)
         with self.backend.release_lock(self.deadline):
             return self._stage(package_arn, package, manifest)
 
@@ -88,6 +93,36 @@ class Deployer:
             return self.promote()
         return self._done("staged", f"{package_arn} waits on {staging}: promote it with `myflix deploy promote`",
                           smoke=smoke.detail)
+
+    def stage_version(self, version: int | None = None) -> dict[str, Any]:
+        """Stage an Approved package again (default: the newest Approved), as its approval would:
+        for an approval whose event came before Publish, or a release that failed part-way."""
+        packages = self.backend.list_packages(self.config.group)
+        if version is None:
+            approved = [p for p in packages if p.get("ModelApprovalStatus") == "Approved"]
+            if not approved:
+                raise DeployError(f"no Approved package in {self.config.group}: approve one first")
+            target = max(approved, key=lambda p: release.package_version(p["ModelPackageArn"]))
+        else:
+            found = [p for p in packages if release.package_version(p["ModelPackageArn"]) == int(version)]
+            if not found:
+                raise DeployError(f"there is no version {version} in {self.config.group}")
+            target = found[0]
+        return self.stage(target["ModelPackageArn"])
+
+    def _awaited_manifest(self, package: dict[str, Any]) -> dict[str, Any]:
+        until = min(self.deadline, time.monotonic() + self.config.manifest_wait_seconds)
+        while True:
+            try:
+                return self._manifest(package)
+            except ManifestMissing as err:
+                if time.monotonic() + self.config.manifest_poll_seconds > until:
+                    raise ManifestMissing(f"{err} (waited {self.config.manifest_wait_seconds:.0f} s; "
+                                          "`myflix deploy stage --version N` stages it once Publish "
+                                          "has run)") from None
+                self.log(f"deploy: {package['ModelPackageArn']}: no release manifest yet (Publish "
+                         f"has not finished): checking again in {self.config.manifest_poll_seconds:.0f} s")
+                self.sleep(self.config.manifest_poll_seconds)
 
     def _manifest(self, package: dict[str, Any]) -> dict[str, Any]:
         uri = release.release_uri(package)
@@ -164,11 +199,21 @@ class Deployer:
         arn = package["ModelPackageArn"]
         manifest = self._manifest(package)
         before = self.backend.endpoint(prod_name)
-        previous = ((before or {}).get("Tags") or {}).get(release.TAG_PACKAGE)
-        self.backend.deploy(prod_name, package, self.log, self.deadline)
-        # the record says what the endpoint serves from now on (its smoke test follows), so the
-        # API's pair check is true at every moment, not only once the smoke test has ended
-        self.backend.set_tags(prod_name, release.release_tags(arn, now_iso(), None, previous))
+        before_tags = dict((before or {}).get("Tags") or {})
+        previous = before_tags.get(release.TAG_PACKAGE)
+        if before is not None:
+            # Tagged BEFORE it moves: should this run stop part-way (the Lambda's 15 minutes), prod's
+            # tag never names a package behind what it serves, and the API's pair check (tag against
+            # table) refuses until a rerun finishes, instead of passing on a stale tag.
+            moving = SmokeResult(False, f"moving from {previous or 'nothing'}: not finished")
+            self.backend.set_tags(prod_name, {**release.release_tags(arn, now_iso(), moving, previous),
+                                              release.TAG_SMOKE: "not-run"})
+        try:
+            self.backend.deploy(prod_name, package, self.log, self.deadline)
+        except DeployError:
+            if before is not None:        # the update failed: prod still serves what it did
+                self.backend.set_tags(prod_name, before_tags)
+            raise
         # The endpoint moved first; now the table follows it (the API refuses the features route
         # in between, for as long as the two disagree).
         table = self.backend.point_table(manifest["TableInput"])

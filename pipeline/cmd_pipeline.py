@@ -53,8 +53,11 @@ def _local_settings(args: argparse.Namespace) -> settings_mod.Settings:
 
 
 def _definition(resolved: settings_mod.Settings, bundle: Any = None) -> str:
-    from pipeline.definition import definition_json
+    from pipeline.definition import Vpc, definition_json
     try:
+        if resolved.subnets or resolved.security_group_ids:      # the config's subnets + security groups
+            return definition_json(resolved.region, resolved.role, resolved.bucket, resolved.pipeline_name,
+                                   bundle=bundle, vpc=Vpc(resolved.subnets, resolved.security_group_ids))
         return definition_json(resolved.region, resolved.role, resolved.bucket,
                                resolved.pipeline_name, bundle=bundle)
     except ValueError as err:
@@ -389,7 +392,17 @@ def parse_overrides(pairs: list[str], defaults: dict[str, Any]) -> dict[str, str
     def text(name: str) -> str:
         value = typed[name]
         return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else out[name]
-    return {name: text(name) for name in out}
+    result: dict[str, str] = {}
+    for name in out:
+        if out[name] == "":
+            # StartPipelineExecution (and Scheduler) refuse an empty value: an empty default is
+            # what omitting the parameter gives; any other cannot be emptied from here.
+            if defaults[name] in ("", None):
+                continue
+            raise UserError(f"-p {name}=: SageMaker refuses empty parameter values; omit -p {name} for its "
+                            f"default ({defaults[name]}), or give a value")
+        result[name] = text(name)
+    return result
 
 
 def start(resolved: settings_mod.Settings, overrides: dict[str, str],
@@ -603,12 +616,45 @@ def latest_package(client: Any, group: str, status: str | None = None) -> dict:
     return found[0]
 
 
+def quality_metrics(s3: Any, package: dict) -> tuple[str | None, dict[str, Any]]:
+    """The package's model quality statistics (Evaluate's evaluation.json, registered as
+    ModelMetrics.ModelQuality.Statistics): (its URI, {metric: value}); ({}, when there are none).
+
+    Studio's Model quality tab charts only Model Monitor's classification and regression
+    statistics, so clustering metrics are read here (and in MLflow, and the local Studio page)."""
+    quality = (package.get("ModelMetrics") or {}).get("ModelQuality") or {}
+    uri = (quality.get("Statistics") or {}).get("S3Uri")
+    if not uri or not uri.startswith("s3://"):
+        return None, {}
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    evaluation = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    metrics = evaluation.get("clustering_metrics") if isinstance(evaluation, dict) else None
+    return uri, {name: (item.get("value") if isinstance(item, dict) else item)
+                 for name, item in (metrics or {}).items()}
+
+
+def _print_metrics(uri: str | None, metrics: dict[str, Any]) -> None:
+    if not metrics:
+        print("no model quality metrics registered with this package")
+        return
+    shown = ", ".join(f"{name} {value:.4g}" if isinstance(value, float) else f"{name} {value}"
+                      for name, value in metrics.items())
+    print(f"model quality ({uri}): {shown}")
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
     resolved = _settings(args, "region")
     client = _sagemaker(resolved)
+    from pipeline import aws
     with _user_errors(f"approving in model package group {args.group}"):
         arn = args.package_arn or latest_package(client, args.group)["ModelPackageArn"]
-        before = client.describe_model_package(ModelPackageName=arn).get("ModelApprovalStatus")
+        package = client.describe_model_package(ModelPackageName=arn)
+        before = package.get("ModelApprovalStatus")
+        # What the reviewer decides on: Evaluate's metrics, read from the package itself.
+        _print_metrics(*quality_metrics(aws.client(resolved.region, "s3"), package))
+        if args.show:
+            print(f"{arn}: {before} (unchanged: --show)")
+            return 0
         client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=args.status,
                                     ApprovalDescription=args.reason or "set by myflix pipeline approve")
     print(f"{arn}: {before} -> {args.status}")
@@ -706,4 +752,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--package-arn", help="this package instead of the latest")
     p.add_argument("--status", default="Approved", choices=["Approved", "Rejected", "PendingManualApproval"])
     p.add_argument("--reason", help="approval description")
+    p.add_argument("--show", action="store_true",
+                   help="print the package's status and model quality metrics; change nothing")
     p.set_defaults(func=cmd_approve)

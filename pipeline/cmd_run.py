@@ -308,8 +308,15 @@ def summarize(workdir: Path, result: dict) -> str:
     if isinstance(quality, dict) and isinstance(quality.get("rules"), list):
         lines.append("rows kept by each cleaning rule:")
         for rule in quality["rules"]:
+            stage = " (training set)" if rule.get("stage") == "training" else ""
             lines.append(f"  {rule.get('rule', '?'):<20} {rule.get('rows_in', 0):>10,} -> "
-                         f"{rule.get('rows_out', 0):>10,}")
+                         f"{rule.get('rows_out', 0):>10,}{stage}")
+        training = quality.get("training")
+        if isinstance(training, dict):   # the fences shape the training set, never the catalogue
+            by_rule = ", ".join(f"{n:,} by {r}"
+                                for r, n in (training.get("outside_by_rule") or {}).items() if n)
+            lines.append(f"  catalogue {training.get('catalogue', 0):,} films published; "
+                         f"{training.get('outside', 0):,} outside the training fences ({by_rule or 'none'})")
     elbow = _load_json(files.get(schema.ELBOW_JSON))
     if isinstance(elbow, dict):
         lines.append(f"chosen k: {elbow.get('chosen_k')} (method {elbow.get('method')}, knee "

@@ -291,6 +291,22 @@ def make_session(region: str, bucket: str) -> Any:
     return session
 
 
+@dataclass(frozen=True)
+class Vpc:
+    """Subnets and security groups every processing and training job runs in (no VPC: None)."""
+
+    subnets: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.subnets if not s.startswith("subnet-")]
+        bad += [g for g in self.security_group_ids if not g.startswith("sg-")]
+        if not self.subnets or not self.security_group_ids or bad:
+            raise ValueError("a VPC needs subnet-... ids and sg-... security group ids, both (got "
+                             f"subnets {list(self.subnets)}, "
+                             f"security groups {list(self.security_group_ids)})")
+
+
 def _validate(region: str, role: str, bucket: str, pipeline_name: str) -> None:
     problems = []
     if not region:
@@ -306,7 +322,7 @@ def _validate(region: str, role: str, bucket: str, pipeline_name: str) -> None:
 
 
 def get_pipeline(region: str, role: str, bucket: str, pipeline_name: str = PIPELINE_NAME,
-                 bundle: "CodeBundle | None" = None) -> "Pipeline":
+                 bundle: "CodeBundle | None" = None, vpc: Vpc | None = None) -> "Pipeline":
     """The MyFlix pipeline, built offline. `bundle` defaults to this checkout's steps/ + inference/.
 
     Call `.definition()` inside `offline()` (or use `definition_json`) to keep it offline.
@@ -321,7 +337,7 @@ def get_pipeline(region: str, role: str, bucket: str, pipeline_name: str = PIPEL
         session = make_session(region, bucket)
         params = make_parameters(bucket)
         ctx = step_builders.BuildContext(region=region, role=role, bucket=bucket, bundle=bundle,
-                                         session=session, params=params)
+                                         session=session, params=params, vpc=vpc)
         top_level_steps = step_builders.build_steps(ctx)
         return Pipeline(name=pipeline_name, parameters=list(params.values()),
                         steps=top_level_steps, sagemaker_session=session,
@@ -334,8 +350,8 @@ def offline(region: str) -> contextlib.AbstractContextManager:
 
 
 def definition_json(region: str, role: str, bucket: str, pipeline_name: str = PIPELINE_NAME,
-                    bundle: "CodeBundle | None" = None) -> str:
+                    bundle: "CodeBundle | None" = None, vpc: Vpc | None = None) -> str:
     """`pipeline.definition()`: the JSON SageMaker receives, generated offline, deterministic."""
-    pipeline = get_pipeline(region, role, bucket, pipeline_name, bundle)
+    pipeline = get_pipeline(region, role, bucket, pipeline_name, bundle, vpc)
     with _offline_sdk(region):
         return pipeline.definition()

@@ -4,8 +4,9 @@ Each step follows docs/CONTRACTS.md exactly, because the local runner executes t
 processing steps run `python3 /opt/ml/processing/input/code/steps/<script>.py` in the SKLearn
 image with the bundle's `src/` prefix mounted at /opt/ml/processing/input/code and EVERY path
 passed as an argument (its container path); training steps run the SKLearn container's script
-mode through the `sagemaker_program` / `sagemaker_submit_directory` hyperparameters (no
-`source_code`: that would upload driver files under timestamped keys). Imported only under
+mode through the `sagemaker_program` / `sagemaker_submit_directory` hyperparameters, the code
+arriving as the `code` channel as SDK v2/v3 ship it (no `source_code`: that would upload driver
+files under timestamped keys). Imported only under
 `definition._offline_sdk()`.
 """
 from __future__ import annotations
@@ -90,6 +91,7 @@ class BuildContext:
     bundle: CodeBundle
     session: Any
     params: Any          # definition.Params
+    vpc: Any = None      # definition.Vpc: every job's subnets and security groups (None: no VPC)
 
     @cached_property
     def image(self) -> str:
@@ -147,6 +149,10 @@ def _processing_step(ctx: BuildContext, name: str, script: str, *, display_name:
     """
     path_args = path_args or {}
     network = NetworkConfig(enable_network_isolation=ctx.params.enable_network_isolation) if isolated else None
+    if ctx.vpc is not None:
+        network = NetworkConfig(
+            enable_network_isolation=ctx.params.enable_network_isolation if isolated else False,
+            subnets=list(ctx.vpc.subnets), security_group_ids=list(ctx.vpc.security_group_ids))
     processor = Processor(
         network_config=network,
         role=ctx.role, image_uri=ctx.image, instance_count=1,
@@ -185,14 +191,16 @@ def _training_step(ctx: BuildContext, name: str, script: str, *, display_name: s
         output_data_config=OutputDataConfig(s3_output_path=ctx.output_uri(name, "model")),
         hyperparameters={
             "sagemaker_program": f"steps/{script}",
-            "sagemaker_submit_directory": ctx.bundle.sourcedir_uri(ctx.bucket),
+            # the `code` channel's copy, inside the job: no download from S3 (isolation-proof)
+            "sagemaker_submit_directory": schema.TRAINING_SUBMIT_DIRECTORY,
             **{key: _text(value) for key, value in hyperparameters.items()},
         })
+    channels = {**channels, schema.TRAINING_CODE_CHANNEL: ctx.bundle.sourcedir_uri(ctx.bucket)}
     step_args = trainer.train(input_data_config=[
         InputData(channel_name=channel, data_source=source) for channel, source in channels.items()])
     return IsolatedTrainingStep(name=name, step_args=step_args, display_name=display_name,
                                 description=description, cache_config=CACHE, retry_policies=JOB_RETRIES,
-                                isolation=ctx.params.enable_network_isolation)
+                                isolation=ctx.params.enable_network_isolation, vpc=ctx.vpc)
 
 
 class IsolatedTrainingStep(TrainingStep):
@@ -203,14 +211,18 @@ class IsolatedTrainingStep(TrainingStep):
     request, so the parameter is set there, as a Processor's NetworkConfig does for processing.
     """
 
-    def __init__(self, *args: Any, isolation: Any, **kwargs: Any):
+    def __init__(self, *args: Any, isolation: Any, vpc: Any = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._isolation = isolation
+        self._vpc = vpc
 
     @property
     def arguments(self) -> dict:
         request = super().arguments
         request["EnableNetworkIsolation"] = self._isolation
+        if self._vpc is not None:       # CreateTrainingJob's VpcConfig, as processing's NetworkConfig
+            request["VpcConfig"] = {"Subnets": list(self._vpc.subnets),
+                                    "SecurityGroupIds": list(self._vpc.security_group_ids)}
         return request
 
 
@@ -237,7 +249,7 @@ def ingest_step(ctx: BuildContext) -> ProcessingStep:
                      "is a complete gzip with IMDb's header; writes them to raw/<execution id>/."),
         inputs={}, outputs=("raw",), path_args={"raw": "output"}, output_uris={"raw": raw},
         extra_args=_param_args(ctx, "imdb_base_url", "basics_uri", "ratings_uri", "input_version",
-                               "max_input_mb"),
+                               "max_input_mb") + [("region", ctx.region)],
         cache=INGEST_CACHE)
 
 
@@ -313,7 +325,8 @@ def evaluate_step(ctx: BuildContext, preprocess: ProcessingStep,
         inputs={"features": _output(preprocess, "features"), "model": _model(kmeans)},
         outputs=("evaluation",), path_args={"evaluation": "output"},
         extra_args=_param_args(ctx, "silhouette_sample", "recall_queries", "recall_k", "seed")
-        + [("model_package_group", schema.MODEL_PACKAGE_GROUP)] + _param_args(ctx, "baseline_package"),
+        + [("model_package_group", schema.MODEL_PACKAGE_GROUP)] + _param_args(ctx, "baseline_package")
+        + [("region", ctx.region)],     # the job is not promised AWS_REGION: the definition says it
         cache=False, property_files=[report])
     return step, report
 
@@ -389,7 +402,7 @@ def publish_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: Training
         extra_args=[("table_location", table_location(ctx)), ("database", schema.GLUE_DATABASE),
                     ("table", schema.GLUE_TABLE),
                     ("execution_id", ExecutionVariables.PIPELINE_EXECUTION_ID),
-                    ("model_package_arn", register.properties.ModelPackageArn)],
+                    ("model_package_arn", register.properties.ModelPackageArn), ("region", ctx.region)],
         cache=False)
 
 

@@ -88,17 +88,18 @@ def compare(before: artifacts.Features, before_model: Any, after: artifacts.Feat
     return report
 
 
-def find_baseline(group: str, requested: str) -> dict[str, Any] | None:
+def find_baseline(group: str, requested: str, region: str | None = None) -> dict[str, Any] | None:
     """The production package's description (None: none, or `--baseline-package none`)."""
     from steps import aws_io
     if requested.strip().lower() == NO_BASELINE:
         return None
     if requested.strip():
         return aws_io.describe_model_package(requested.strip())
-    return aws_io.latest_approved_package(group)
+    return aws_io.latest_approved_package(group, region)
 
 
-def load_baseline(package: dict[str, Any], folder: Path) -> tuple[artifacts.Features, Any, dict[str, Any]]:
+def load_baseline(package: dict[str, Any], folder: Path,
+                  region: str | None = None) -> tuple[artifacts.Features, Any, dict[str, Any]]:
     """Download the package's model.tar.gz and features into `folder`; load them (digest checked)."""
     from steps import aws_io
     arn = package.get("ModelPackageArn", "?")
@@ -112,9 +113,9 @@ def load_baseline(package: dict[str, Any], folder: Path) -> tuple[artifacts.Feat
             f"the production package {arn} has no {FEATURES_URI_KEY} metadata (registered before drift "
             "tracking): compare with another package (--baseline-package ARN / the baseline_package "
             "parameter) or skip the comparison once with baseline_package=none")
-    aws_io.download_object(model_url, folder / "model" / schema.MODEL_TARBALL)
+    aws_io.download_object(model_url, folder / "model" / schema.MODEL_TARBALL, region)
     for name in (schema.FEATURES_PARQUET, schema.FEATURES_JSON):
-        aws_io.download_object(features_uri.rstrip("/") + "/" + name, folder / "features" / name)
+        aws_io.download_object(features_uri.rstrip("/") + "/" + name, folder / "features" / name, region)
     model, meta = artifacts.load_model(folder / "model")
     features = artifacts.read_features(folder / "features")
     artifacts.check_feature_order(features.names, meta.get("features", []), f"the production model {arn}")
@@ -170,10 +171,11 @@ def against_production(result: dict[str, Any], comparison: dict[str, Any] | None
 
 
 def production_comparison(features: artifacts.Features, model: Any, group: str, requested: str, k: int,
-                          queries: int, seed: int, log: Callable[[str], None]) -> tuple[
+                          queries: int, seed: int, log: Callable[[str], None],
+                          region: str | None = None) -> tuple[
                               dict[str, Any] | None, dict[str, Any] | None, str]:
     """(comparison, baseline summary, status) against the production model (I/O at this edge)."""
-    package = find_baseline(group, requested)
+    package = find_baseline(group, requested, region)
     if package is None:
         status = ("comparison skipped (baseline_package=none)" if requested.strip().lower() == NO_BASELINE
                   else f"no production model (no Approved package in {group}): passes by definition")
@@ -184,7 +186,7 @@ def production_comparison(features: artifacts.Features, model: Any, group: str, 
         f"(version {summary['version']}, {summary['approval_status']})")
     folder = Path(tempfile.mkdtemp(prefix="myflix-baseline-"))
     try:
-        before, before_model, _ = load_baseline(package, folder)
+        before, before_model, _ = load_baseline(package, folder, region)
         comparison = compare(before, before_model, features, model, k, queries, seed)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -209,6 +211,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="compare with this model package ARN instead; 'none' skips the comparison")
     parser.add_argument("--churn-queries", type=int, default=d["churn_queries"],
                         help="movies sampled for the similar-list churn (0: all in common)")
+    parser.add_argument("--region", default=None,
+                        help="the AWS region of the registry and the bucket, from the definition (a "
+                             "processing job is not promised AWS_REGION)")
     return parser.parse_args(argv)
 
 
@@ -228,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                                      args.recall_k, args.seed, log=say)
         comparison, baseline, status = production_comparison(
             features, model, args.model_package_group, args.baseline_package, args.recall_k,
-            args.churn_queries, args.seed, say)
+            args.churn_queries, args.seed, say, args.region or None)
         result, drift_doc = against_production(result, comparison, baseline, status)
     except (artifacts.ArtifactError, ValueError) as err:
         print(f"evaluate: {err}", file=sys.stderr)

@@ -311,15 +311,15 @@ def verify(path: Path, file: ImdbFile, where: str,
 
 
 # --- given files ----------------------------------------------------------------------------
-def copy_given(uri: str, part: Path, log: Callable[[str], None] = print) -> dict:
+def copy_given(uri: str, part: Path, log: Callable[[str], None] = print, region: str | None = None) -> dict:
     """Copy a given file (s3:// URI or prefix; locally through the stand-in store) into `part`,
     gzip-compressing it on the way when it is a plain TSV. Returns {"source", "gzipped"}."""
     from steps import aws_io
     file = _file_for(part)
     try:
-        source = aws_io.find_object(uri, (file.name, file.name[:-len(".gz")]))
+        source = aws_io.find_object(uri, (file.name, file.name[:-len(".gz")]), region)
         log(f"ingest: {file.name}: verifying the given file {source}")
-        return _copy(aws_io.open_object(source), part, source)
+        return _copy(aws_io.open_object(source, region), part, source)
     except aws_io.AwsIoError as err:
         raise IngestError(f"{file.key}_uri: {err}") from None
 
@@ -370,7 +370,8 @@ def part_path(output: Path, file: ImdbFile) -> Path:
 
 def ingest(output: Path, base_url: str, given: dict[str, str], *, policy: RetryPolicy = RetryPolicy(),
            log: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep,
-           max_input_mb: int = schema.DEFAULTS["max_input_mb"], input_version: str = "") -> dict:
+           max_input_mb: int = schema.DEFAULTS["max_input_mb"], input_version: str = "",
+           region: str | None = None) -> dict:
     """Fetch or copy each file, verify it, rename it into `output`; write and return ingest.json.
 
     `given` maps "basics"/"ratings" to a URI ("" or missing: download from `base_url`). On any
@@ -386,7 +387,7 @@ def ingest(output: Path, base_url: str, given: dict[str, str], *, policy: RetryP
         try:
             source = (given.get(file.key) or "").strip()
             if source:
-                record = copy_given(source, part, log)
+                record = copy_given(source, part, log, region)
                 where = record["source"]
             else:
                 url = file_url(base_url, file)
@@ -438,6 +439,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "the step's cache key, so new data under the same URI is ingested again")
     ap.add_argument("--max-input-mb", type=int, default=schema.DEFAULTS["max_input_mb"],
                     help="refuse a file larger than this once decompressed (MiB)")
+    ap.add_argument("--region", default=None, help="the AWS region of the given files' bucket, from the "
+                    "definition (a processing job is not promised AWS_REGION)")
     return ap.parse_args(argv)
 
 
@@ -450,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         manifest = ingest(Path(args.output), args.base_url,
                           {"basics": args.basics_uri, "ratings": args.ratings_uri}, policy=policy, log=say,
-                          max_input_mb=args.max_input_mb, input_version=args.input_version)
+                          max_input_mb=args.max_input_mb, input_version=args.input_version,
+                          region=args.region or None)
     except IngestError as err:
         print(f"ingest: {err}", file=sys.stderr, flush=True)
         return 2

@@ -1,11 +1,12 @@
 """Preprocess step (processing container): IMDb TSVs in; features, catalog and quality report out.
 
 `main()` only reads arguments and container paths; the reading is steps/imdb.py, the rules are
-steps/cleaning.py (pure). Outputs (docs/CONTRACTS.md): features.parquet + features.json,
-catalog.parquet, quality.json (with the data of year_boxplot.png and runtime_bins.png, which
-pipeline/reports/ draws outside the container: the image has no matplotlib). The same input gives
-byte-identical files. The step fails only when malformed
-lines exceed --max-bad-fraction, or when no movie is left after the filters; quality.json is
+steps/cleaning.py (pure). Outputs (docs/CONTRACTS.md): features.parquet (the training set) +
+catalog_features.parquet (every valid film) + features.json, catalog.parquet (every valid film,
+with whether it is in the training set and which fence kept it out), quality.json (with the
+data of year_boxplot.png and runtime_bins.png, which pipeline/reports/ draws outside the container:
+the image has no matplotlib). The same input gives byte-identical files. The step fails only when
+malformed lines exceed --max-bad-fraction, or when no movie is left after the filters; quality.json is
 written first in both cases, so the reason can be read.
 """
 from __future__ import annotations
@@ -33,7 +34,8 @@ OUT = f"{schema.PROCESSING_ROOT}/output"
 FEATURES_SCHEMA_HEAD = [(schema.ID_COLUMN, pa.string())]
 CATALOG_SCHEMA = pa.schema([("tconst", pa.string()), ("title", pa.string()), ("year", pa.int32()),
                             ("runtime", pa.int32()), ("genres", pa.string()),
-                            ("rating", pa.float64()), ("votes", pa.int64())])
+                            ("rating", pa.float64()), ("votes", pa.int64()),
+                            ("in_training", pa.bool_()), ("outside_training", pa.string())])
 
 
 class PreprocessError(Exception):
@@ -156,6 +158,11 @@ def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, repo
     report.update(result.report)
     for rule in result.report["rules"]:
         _say(f"  {rule['rule']:<18} {rule['rows_in']:>10,} -> {rule['rows_out']:>10,}  {rule['description']}")
+    training = result.report["training"]
+    by_rule = ", ".join(f"{n:,} by {r}" for r, n in training["outside_by_rule"].items() if n) or "none"
+    _say(f"  catalogue {training['catalogue']:,} films (all published); "
+         f"training set {training['training']:,}; "
+         f"outside the training fences {training['outside']:,} ({by_rule})")
 
     if len(result.features) == 0:
         emptied = next((r for r in result.report["rules"] if r["rows_out"] == 0), None)
@@ -170,13 +177,17 @@ def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, repo
     write_parquet(result.features, pa.schema(
         FEATURES_SCHEMA_HEAD + [(c, pa.float64()) for c in result.feature_order["features"]]),
         features_out / schema.FEATURES_PARQUET)
+    write_parquet(result.catalog_features, pa.schema(
+        FEATURES_SCHEMA_HEAD + [(c, pa.float64()) for c in result.feature_order["features"]]),
+        features_out / schema.CATALOG_FEATURES_PARQUET)
     _write_json(result.feature_order, features_out / schema.FEATURES_JSON)
     write_parquet(result.catalog, CATALOG_SCHEMA, catalog_out / schema.CATALOG_PARQUET)
     # The box plot is drawn outside the container (pipeline/reports/): it needs the fence's input.
     report["year_fence"]["distribution"] = year_distribution(result.years_at_fence)
     _write_json(report, report_out / schema.QUALITY_JSON)
-    _say(f"preprocess: {len(result.features):,} movies x {len(result.feature_order['features'])} "
-         f"features in {time.perf_counter() - started:.1f} s")
+    _say(f"preprocess: {len(result.catalog_features):,} catalogue movies, {len(result.features):,} in "
+         f"training, x {len(result.feature_order['features'])} features "
+         f"in {time.perf_counter() - started:.1f} s")
     _say(f"  {features_out / schema.FEATURES_PARQUET}\n  {catalog_out / schema.CATALOG_PARQUET}\n"
          f"  {report_out / schema.QUALITY_JSON}")
     return report

@@ -1,8 +1,10 @@
 """Publish (SageMaker processing step): the clustered catalogue staged for release, with its manifest.
 
-Reads catalog.parquet, features.parquet + features.json and the TrainKMeans model; gives each
-movie its cluster, its distance to the cluster's centre and its scaled embedding (the model's
-own scaler, feature order of features.json); writes parquet under the NEW per-execution prefix
+Reads catalog.parquet, catalog_features.parquet + features.json (EVERY valid film, not only the
+training set: the fences shape what the model learns, never what viewers can find) and the
+TrainKMeans model; gives each movie the cluster the model predicts, its distance to the cluster's
+centre and its scaled embedding (the model's own scaler, feature order of features.json); writes
+parquet under the NEW per-execution prefix
 `--table-location`, then, once every file is written, `_myflix_release.json` beside them: the
 Glue TableInput that points `--database.--table` at this prefix, the model package, and the
 smoke-test movies (per cluster, the movie nearest its centre, with its features and cluster).
@@ -57,7 +59,7 @@ def build_table(catalog: pd.DataFrame, features: artifacts.Features, model) -> p
     only_features = ids.difference(catalog["tconst"])
     only_catalog = pd.Index(catalog["tconst"]).difference(ids)
     if len(only_features) or len(only_catalog):
-        raise PublishError(f"features and catalog disagree: {len(only_features)} ids only in features.parquet "
+        raise PublishError(f"features and catalog disagree: {len(only_features)} ids only in the features "
                            f"(for example {list(only_features[:3])}), {len(only_catalog)} only in catalog.parquet "
                            f"(for example {list(only_catalog[:3])}); they come from different Preprocess runs")
     scaled = model.named_steps["scaler"].transform(features.X)
@@ -80,6 +82,14 @@ def build_table(catalog: pd.DataFrame, features: artifacts.Features, model) -> p
     return out
 
 
+def read_catalogue_features(folder: str) -> artifacts.Features:
+    """The features of every catalogue film (Preprocess's catalog_features.parquet)."""
+    if not (Path(folder) / schema.CATALOG_FEATURES_PARQUET).is_file():
+        raise PublishError(f"{Path(folder) / schema.CATALOG_FEATURES_PARQUET} is missing: this features "
+                           "folder comes from an older Preprocess (training set only); re-run Preprocess")
+    return artifacts.read_features(folder, schema.CATALOG_FEATURES_PARQUET)
+
+
 def table_parameters(feature_names: list[str], k: int, execution_id: str, package_arn: str,
                      model_sha256: str = "") -> dict[str, str]:
     """The table parameters readers use (Glue keeps strings only). `myflix_model_sha256` is the
@@ -93,7 +103,8 @@ def table_parameters(feature_names: list[str], k: int, execution_id: str, packag
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", default=f"{INPUT}/catalog", help="folder with catalog.parquet")
-    parser.add_argument("--features", default=f"{INPUT}/features", help="folder with features.parquet + .json")
+    parser.add_argument("--features", default=f"{INPUT}/features",
+                        help="folder with catalog_features.parquet + features.json")
     parser.add_argument("--model", default=f"{INPUT}/model", help="TrainKMeans's model.tar.gz folder or files")
     parser.add_argument("--table-location", required=True,
                         help=f"new per-execution prefix, s3://<bucket>/{schema.TABLE_PREFIX}/<execution id>/")
@@ -101,6 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--table", default=schema.GLUE_TABLE)
     parser.add_argument("--execution-id", required=True)
     parser.add_argument("--model-package-arn", default="")
+    parser.add_argument("--region", default=None, help="the AWS region of the bucket and Glue, from the "
+                        "definition (else the package ARN's; a job is not promised AWS_REGION)")
     return parser.parse_args(argv)
 
 
@@ -139,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     location = args.table_location.rstrip("/") + "/"
     manifest_uri = location + RELEASE_MANIFEST
-    region = aws_io.region_of(args.model_package_arn)
+    region = args.region or aws_io.region_of(args.model_package_arn)
     try:
         aws_io.parse_s3_uri(location)
         if not args.execution_id.strip():
@@ -156,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             raise PublishError(f"{location} already holds the release of execution {existing.get('ExecutionId')}: "
                                "publish each execution to its own prefix")
-        features = artifacts.read_features(args.features)
+        features = read_catalogue_features(args.features)
         model, meta = artifacts.load_model(args.model)
         artifacts.check_feature_order(features.names, meta.get("features", []), "the model artefact")
         catalog_path = Path(args.catalog) / schema.CATALOG_PARQUET

@@ -33,6 +33,10 @@ TRAILING_NUMERIC_FEATURES = ("averageRating", "numVotes")
 DEFAULT_DROPPED_GENRES = ("Short", "Reality-TV", "News", "Game-Show", "Talk-Show", "Adult")
 # catalog.parquet columns (what a person reads; the features are what the model reads)
 CATALOG_COLUMNS = ("tconst", "title", "year", "runtime", "genres", "rating", "votes")
+# catalog.parquet holds EVERY valid film; these two say whether it is in the training set, and if
+# not, which fence (one of TRAINING_FENCES, the first in this order) kept it out ("" inside)
+CATALOG_TRAINING_COLUMNS = ("in_training", "outside_training")
+TRAINING_FENCES = ("year_fence", "runtime_cap", "dropped_genres")
 
 # --- parameter defaults (names match the pipeline parameters and the step arguments) ---------
 DEFAULTS = {
@@ -85,7 +89,8 @@ DEFAULTS = {
 }
 
 # --- file names inside step outputs and model artefacts -------------------------------------
-FEATURES_PARQUET = "features.parquet"
+FEATURES_PARQUET = "features.parquet"              # the training set's features
+CATALOG_FEATURES_PARQUET = "catalog_features.parquet"   # every catalogue film's (beside features.json)
 FEATURES_JSON = "features.json"
 CATALOG_PARQUET = "catalog.parquet"
 QUALITY_JSON = "quality.json"
@@ -100,6 +105,10 @@ EVALUATION_JSON = "evaluation.json"
 # --- container paths (what a step script knows; the local runner maps them to folders) ------
 PROCESSING_ROOT = "/opt/ml/processing"
 PROCESSING_CODE_DIR = f"{PROCESSING_ROOT}/input/code"
+# Training code arrives as an input channel, as SDK v2/v3 ship it: an isolated job (no network, no
+# credentials) cannot download an s3:// submit directory itself.
+TRAINING_CODE_CHANNEL = "code"
+TRAINING_SUBMIT_DIRECTORY = f"/opt/ml/input/data/{TRAINING_CODE_CHANNEL}/sourcedir.tar.gz"
 
 # --- AWS names --------------------------------------------------------------------------------
 GLUE_DATABASE = "myflix"

@@ -708,10 +708,42 @@ def test_bucket_policy_denies_plain_http_and_old_tls():
 
 
 def test_template_keeps_the_data_and_the_registry_on_stack_deletion():
+    # Kept when the stack is deleted, but not after a failed first create (Retain would leave a
+    # bucket and a group of fixed names behind, and the retried create fails "already exists").
     resources = load_template()["Resources"]
     for logical_id in ("DataBucket", "ModelPackageGroup"):
-        assert resources[logical_id]["DeletionPolicy"] == "Retain"
+        assert resources[logical_id]["DeletionPolicy"] == "RetainExceptOnCreate"
         assert resources[logical_id]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_deployed_template_stays_under_cloudformations_inline_limit(tmp_path, capsys):
+    # CloudFormation takes 51,200 bytes inline; the YAML with its comments is near that. What is
+    # deployed is `myflix config template`'s compact JSON: the same template, held under a budget
+    # that leaves room for what later issues add.
+    from pipeline import cfn_template
+    from pipeline.cli import main
+    compact = cfn_template.compact(INFRA)
+    assert json.loads(compact) == load_template()          # the same template, as cfn-lint reads it
+    assert len(compact.encode()) <= cfn_template.TEMPLATE_BUDGET < cfn_template.INLINE_LIMIT == 51_200
+    out = tmp_path / "build" / "infra.json"
+    assert main(["config", "template", "--template", str(INFRA), "--output", str(out)]) == 0
+    assert out.read_text() == compact and "inline limit" in capsys.readouterr().out
+    # a template over the limit even when compact is refused, saying what to do
+    big = tmp_path / "big.yaml"
+    big.write_text(INFRA.read_text() + "Metadata:\n  padding: " + "x" * 60_000 + "\n")
+    assert main(["config", "template", "--template", str(big), "--output", str(out)]) == 2
+    assert "--s3-bucket" in capsys.readouterr().err
+
+
+def test_the_deployer_reserves_no_concurrency_unless_asked():
+    # Lambda refuses a reservation that leaves the account less than its minimum unreserved
+    # concurrency (new accounts have 10 in all): by default the deployer reserves none.
+    template = load_template()
+    assert template["Parameters"]["DeployerReservedConcurrency"]["Default"] == 0
+    reserved = template["Resources"]["DeployerFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {"Fn::If": ["ReserveDeployer", 1, {"Ref": "AWS::NoValue"}]}
+    assert template["Conditions"]["ReserveDeployer"] == {
+        "Fn::Equals": [{"Ref": "DeployerReservedConcurrency"}, 1]}
 
 
 def _checkov() -> str | None:
@@ -1161,6 +1193,15 @@ def test_kms_and_access_logging_variant(stack):
                                   ["PolicyVersion"]["Document"]))
         return docs
     sm_docs, api_docs = attached_docs(f"mfkms-sagemaker-{REGION}"), attached_docs(f"mfkms-api-{REGION}")
+    # the deployer reads the release manifests (SSE-KMS) and sends to its KMS-encrypted dead letters
+    deployer_docs = attached_docs(f"mfkms-deployer-{REGION}")
+    assert evaluate(deployer_docs, "kms:Decrypt", key) == "Allow"
+    assert evaluate(deployer_docs, "kms:GenerateDataKey", key) == "Allow"
+    # the MLflow server's role (only with the server) writes its artefacts to the same bucket
+    mlflow = load_template()["Resources"]["MlflowKeyPolicy"]
+    assert mlflow["Condition"] == "MlflowWithKms" and mlflow["Properties"]["Roles"] == [{"Ref": "MlflowRole"}]
+    (statement,) = mlflow["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert evaluate(sm_docs, "kms:GenerateDataKey", key) == "Allow"
     assert evaluate(sm_docs, "kms:Decrypt", key) == "Allow"
     assert evaluate(api_docs, "kms:Decrypt", key) == "Allow"

@@ -88,6 +88,14 @@ def test_settings_come_from_options_then_environment_then_config(tmp_path):
         resolved.require("region", "bucket")
 
 
+def test_a_vpc_for_the_jobs_comes_from_the_environment_or_the_config_file():
+    from pipeline import settings as settings_mod
+    resolved = settings_mod.resolve({}, env={"MYFLIX_SUBNETS": "subnet-1, subnet-2,"},
+                                    config={"security_group_ids": ["sg-1"]})
+    assert resolved.subnets == ("subnet-1", "subnet-2") and resolved.security_group_ids == ("sg-1",)
+    assert settings_mod.resolve({}, env={}, config={}).subnets == ()
+
+
 def test_config_file_round_trip_and_bad_file(tmp_path):
     path = tmp_path / "sub" / "config.json"
     settings.save_config({"bucket": "b1", "region": "eu-west-1"}, path)
@@ -204,6 +212,12 @@ def test_start_checks_parameters(aws, capsys):
     assert code == 2 and "Approved" in err
     code, _, err = run(capsys, "pipeline", "start", "-p", "nonsense")
     assert code == 2 and "name=value" in err
+    # StartPipelineExecution refuses an empty value: one whose default is empty is simply not sent
+    # (the same value), another is refused here with what to do
+    from pipeline.cmd_pipeline import parse_overrides
+    assert parse_overrides(["basics_uri=", "k_max=9"], {"basics_uri": "", "k_max": 50}) == {"k_max": "9"}
+    code, _, err = run(capsys, "pipeline", "start", "-p", "title_type=")
+    assert code == 2 and "refuses empty parameter values" in err
     code, _, err = run(capsys, "pipeline", "start")             # valid, but nothing deployed
     assert code == 2 and "upsert" in err
 
@@ -225,6 +239,29 @@ def test_approve_latest_package_in_the_group(aws, capsys):
     assert code == 0 and f"{arns[1]}: PendingManualApproval -> Approved" in out
     status = {arn: aws.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] for arn in arns}
     assert status == {arns[0]: "PendingManualApproval", arns[1]: "Approved"}
+
+
+def test_approve_shows_the_quality_metrics_studio_cannot_chart(aws, capsys):
+    # Studio's Model quality tab charts Model Monitor's classification/regression statistics only:
+    # the reviewer reads the clustering metrics here, from the package's own registered file.
+    import boto3
+    aws.create_model_package_group(ModelPackageGroupName=GROUP)
+    key = "runs/p/e1/Evaluate/evaluation/evaluation.json"
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=json.dumps(
+        {"clustering_metrics": {"silhouette": {"value": 0.3125}, "recall_at_10": {"value": 0.9},
+                                "k": {"value": 12}}}))
+    spec = {"Containers": [{"Image": f"1.dkr.ecr.{REGION}.amazonaws.com/sklearn:1",
+                            "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"}],
+            "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]}
+    arn = aws.create_model_package(
+        ModelPackageGroupName=GROUP, InferenceSpecification=spec, ModelApprovalStatus="PendingManualApproval",
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                       "S3Uri": f"s3://{BUCKET}/{key}"}}})["ModelPackageArn"]
+    code, out, _ = run(capsys, "pipeline", "approve", "--show")
+    assert code == 0 and "silhouette 0.3125, recall_at_10 0.9, k 12" in out and "unchanged" in out
+    assert aws.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    code, out, _ = run(capsys, "pipeline", "approve")
+    assert code == 0 and "silhouette 0.3125" in out and "-> Approved" in out
 
 
 def test_missing_credentials_is_one_clear_line(monkeypatch, capsys):

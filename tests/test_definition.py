@@ -26,7 +26,7 @@ CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TO
                    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 
-def generate_offline(bundle, region=REGION, bucket=BUCKET) -> tuple[str, list]:
+def generate_offline(bundle, region=REGION, bucket=BUCKET, vpc=None) -> tuple[str, list]:
     """definition_json with the network cut off and no credentials; returns (json, attempts)."""
     attempts: list = []
 
@@ -42,7 +42,7 @@ def generate_offline(bundle, region=REGION, bucket=BUCKET) -> tuple[str, list]:
             mp.delenv(var, raising=False)
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
         mp.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
-        text = definition_json(region, ROLE, bucket, bundle=bundle)
+        text = definition_json(region, ROLE, bucket, bundle=bundle, vpc=vpc)
     return text, attempts
 
 
@@ -126,7 +126,7 @@ SCRIPTS = {"Ingest": "ingest.py", "Preprocess": "preprocess.py", "TuneKMeans": "
 # docs/CONTRACTS.md "Step scripts": the arguments each processing script receives.
 EXPECTED_ARGS = {
     "Ingest": ["--output", "--imdb-base-url", "--basics-uri", "--ratings-uri", "--input-version",
-               "--max-input-mb"],
+               "--max-input-mb", "--region"],
     "Preprocess": ["--basics", "--ratings", "--features-out", "--catalog-out", "--report-out",
                    "--title-type", "--year-iqr-multiplier", "--min-year", "--runtime-cap",
                    "--runtime-bin-width", "--min-rating", "--min-votes", "--dropped-genres",
@@ -134,9 +134,9 @@ EXPECTED_ARGS = {
                    "--max-input-mb", "--max-memory-mb"],
     "TuneKMeans": ["--features", "--scaler", "--output", "--k-min", "--k-max", "--k-override", "--seed"],
     "Evaluate": ["--features", "--model", "--output", "--silhouette-sample", "--recall-queries",
-                 "--recall-k", "--seed", "--model-package-group", "--baseline-package"],
+                 "--recall-k", "--seed", "--model-package-group", "--baseline-package", "--region"],
     "Publish": ["--catalog", "--features", "--model", "--table-location", "--database", "--table",
-                "--execution-id", "--model-package-arn"],
+                "--execution-id", "--model-package-arn", "--region"],
 }
 
 
@@ -190,9 +190,13 @@ def test_training_steps_use_script_mode_from_the_bundle(steps, generated):
         spec = steps[name]["Arguments"]
         hyper = spec["HyperParameters"]
         assert hyper["sagemaker_program"] == f"steps/{SCRIPTS[name]}"
-        assert hyper["sagemaker_submit_directory"] == \
-            f"s3://{BUCKET}/code/{bundle.sha256}/sourcedir.tar.gz"
-        assert [c["ChannelName"] for c in spec["InputDataConfig"]] == channels
+        # The code is an input channel and the submit directory its path inside the job (as SDK
+        # v2/v3 ship it): an isolated job has no network or credentials to download an s3:// URI.
+        assert hyper["sagemaker_submit_directory"] == "/opt/ml/input/data/code/sourcedir.tar.gz"
+        assert [c["ChannelName"] for c in spec["InputDataConfig"]] == channels + ["code"]
+        code = spec["InputDataConfig"][-1]["DataSource"]["S3DataSource"]
+        assert code["S3Uri"] == f"s3://{BUCKET}/code/{bundle.sha256}/sourcedir.tar.gz"
+        assert code["S3DataType"] == "S3Prefix"
         assert "sagemaker-scikit-learn:1.9-0" in spec["AlgorithmSpecification"]["TrainingImage"]
         # No SDK-uploaded driver channels, no entrypoint override: the container's script mode.
         assert "ContainerEntrypoint" not in spec["AlgorithmSpecification"]
@@ -264,7 +268,7 @@ def test_ingest_writes_raw_per_execution_and_preprocess_reads_its_output_propert
     assert output["S3Output"]["S3Uri"]["Std:Join"]["Values"] == [
         f"s3://{BUCKET}", "raw", {"Get": "Execution.PipelineExecutionId"}]
     args = args_of(steps["Ingest"])
-    assert {k: refs(v) for k, v in args.items() if k != "--output"} == {
+    assert {k: refs(v) for k, v in args.items() if k not in ("--output", "--region")} == {
         "--imdb-base-url": {"Parameters.imdb_base_url"}, "--basics-uri": {"Parameters.basics_uri"},
         "--ratings-uri": {"Parameters.ratings_uri"}, "--input-version": {"Parameters.input_version"},
         "--max-input-mb": {"Parameters.max_input_mb"}}
@@ -358,6 +362,41 @@ def test_no_timestamps_or_machine_paths_in_the_definition(generated):
     assert not re.search(r"20\d\d-?\d\d-?\d\d", text)
     assert str(REPO) not in text and "/tmp/" not in text
     assert "TrainingJobName" not in text and "ProcessingJobName" not in text
+
+
+def test_every_step_that_calls_aws_is_given_the_definitions_region(steps):
+    # A processing job is not promised AWS_REGION: the region is an argument of the definition.
+    for name in ("Ingest", "Evaluate", "Publish"):
+        assert args_of(steps[name])["--region"] == REGION, name
+
+
+def test_every_job_runs_in_the_vpc_given_and_none_without_one(generated, steps):
+    # Without a VPC the jobs run in SageMaker's network: no subnets anywhere in the requests.
+    for step in steps.values():
+        args = step.get("Arguments", {})
+        assert "VpcConfig" not in args, step["Name"]
+        assert "Subnets" not in json.dumps(args.get("NetworkConfig", {})), step["Name"]
+    from pipeline.definition import Vpc
+    vpc = Vpc(("subnet-0a", "subnet-0b"), ("sg-01",))
+    text, attempts = generate_offline(generated[0], vpc=vpc)
+    assert attempts == []
+    jobs = {s["Name"]: s["Arguments"] for s in json.loads(text)["Steps"] + [
+        b for s in json.loads(text)["Steps"] if s["Type"] == "Condition" for b in s["Arguments"]["IfSteps"]]
+        if s["Type"] in ("Processing", "Training")}
+    assert sorted(jobs) == sorted(n for n, t in EXPECTED_TYPES.items() if t in ("Processing", "Training"))
+    isolation = {"Get": "Parameters.enable_network_isolation"}
+    for name, args in jobs.items():
+        if "ProcessingResources" in args:
+            network = args["NetworkConfig"]
+            assert network["VpcConfig"] == {"Subnets": ["subnet-0a", "subnet-0b"],
+                                            "SecurityGroupIds": ["sg-01"]}
+            assert network["EnableNetworkIsolation"] == (isolation if name in ("Preprocess", "TuneKMeans")
+                                                         else False), name
+        else:
+            assert args["VpcConfig"] == {"Subnets": ["subnet-0a", "subnet-0b"], "SecurityGroupIds": ["sg-01"]}
+            assert args["EnableNetworkIsolation"] == isolation
+    with pytest.raises(ValueError, match="subnet-"):
+        Vpc(("vpc-1",), ("sg-1",))
 
 
 def test_referenced_scripts_accept_the_arguments_they_are_given(steps):

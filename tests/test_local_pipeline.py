@@ -8,6 +8,7 @@ are blocked in this process and, by the runner, in every step subprocess.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import tarfile
 from pathlib import Path
@@ -169,6 +170,10 @@ def test_myflix_run_command_reuses_the_cache_and_summarises(workdir: Path, first
                      f"{result['PipelineExecutionId']}", "model-package/myflix-movie-clusters/",
                      f"{schema.ENDPOINT_NAME} InService", "elbow.json", "quality.json"):
         assert expected in out, expected
+    # the fences shape the training set only: the summary says how many films they kept out, and by which
+    assert re.search(r"catalogue [\d,]+ films published; [\d,]+ outside the training fences \([\d,]+ by "
+                     r"(year_fence|runtime_cap|dropped_genres)", out), out
+    assert "(training set)" in out
     # Approved by `myflix run` (the newest version); `registry list` shows both versions.
     assert main(["registry", "list", "--workdir", str(workdir)]) == 0
     assert capsys.readouterr().out.count("Approved") == 2
@@ -198,6 +203,32 @@ def test_every_step_ran_as_in_its_sagemaker_job(workdir: Path, first_run: dict):
                                    ("Evaluate", "evaluation", "cluster_sizes.png")):
         folder = LocalStore(workdir).path_for(steps[step_name]["Outputs"][output])
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", (step_name, png)
+
+
+def test_the_old_s3_submit_directory_fails_in_an_isolated_job_as_in_sagemaker(workdir: Path, first_run: dict,
+                                                                              real_definition: str):
+    """The definition as it was (training code an s3:// submit directory the toolkit downloads
+    inside the job, no `code` channel) with network isolation on, its default: SageMaker fails
+    TrainScaler with an AlgorithmError before the script runs, and so must the runner."""
+    spec = json.loads(real_definition)
+    for step in spec["Steps"]:
+        if step["Type"] == "Training":
+            args = step["Arguments"]
+            code = next(c for c in args["InputDataConfig"] if c["ChannelName"] == "code")
+            args["InputDataConfig"].remove(code)
+            submit = code["DataSource"]["S3DataSource"]["S3Uri"]
+            args["HyperParameters"]["sagemaker_submit_directory"] = submit
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    result = runner.run(spec, SMALL)
+    steps = _steps(result)
+    assert result["PipelineExecutionStatus"] == "Failed"
+    assert steps["Preprocess"]["StepStatus"] == "Succeeded"
+    assert steps["TrainScaler"]["StepStatus"] == "Failed"
+    assert steps["TrainScaler"]["FailureReason"].startswith("AlgorithmError")
+    ran = Path(_steps(first_run)["TrainScaler"]["LogFile"]).read_text()
+    assert "Invoking user script" in ran                        # the toolkit says so when it does
+    assert "Invoking user script" not in Path(steps["TrainScaler"]["LogFile"]).read_text()
+    assert steps["TrainKMeans"]["StepStatus"] == "NotRun"
 
 
 def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,9 @@ def test_open_an_execution_a_step_the_reports_and_approve_in_the_registry(studio
         image = browser.find_element(By.CSS_SELECTOR, f"img[data-png='{png}']")
         wait.until(lambda _: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
     assert "title_type" in browser.find_element(By.ID, "report-quality").text
+    note = browser.find_element(By.ID, "training-note").text   # the catalogue and the training set
+    assert re.fullmatch(r"Catalogue: [\d,]+ films, all published\. Training set: [\d,]+; [\d,]+ outside the "
+                        r"training fences \(.*\)\.", note), note
     assert "chosen k =" in browser.find_element(By.ID, "report-elbow").text
     gate_rows = browser.find_elements(By.CSS_SELECTOR, "#report-gate tr[data-metric]")
     assert len(gate_rows) == 5 and all("pass" in r.text for r in gate_rows)

@@ -197,6 +197,15 @@ async function showStep(executionId, stepName, box, token) {
 function images(report) { return el("div", { class: "imgs" }, (report.pngs || []).map((p) =>
   el("a", { href: p.url, target: "_blank", rel: "noopener" }, el("img", { src: p.url, alt: p.name, "data-png": p.name })))); }
 
+// The catalogue (every valid film, all published) and the training set (inside the fences).
+function trainingNote(t) {
+  if (!t) return null;
+  const by = Object.entries(t.outside_by_rule || {}).filter(([, n]) => n).map(([r, n]) => `${num(n)} by ${r}`).join(", ");
+  return el("p", { class: "training-note", id: "training-note",
+    text: `Catalogue: ${num(t.catalogue)} films, all published. Training set: ${num(t.training)}; ` +
+      `${num(t.outside)} outside the training fences (${by || "none"}).` });
+}
+
 function reportPanels(detail) {
   const r = detail.reports || {};
   const panels = [];
@@ -206,9 +215,11 @@ function reportPanels(detail) {
     panels.push(el("section", { class: "panel report", id: "report-quality" },
       el("h2", {}, "Data quality ", el("a", { href: quality.url, target: "_blank", rel: "noopener", class: "muted", text: "quality.json" })),
       el("div", { class: "body" },
+        trainingNote(quality.data.training),
         el("table", {}, el("thead", {}, el("tr", {}, ["Rule", "What it does", "Rows in", "Rows out", "Dropped"].map((h, i) =>
           el("th", { class: i > 1 ? "num" : "", text: h })))),
-          el("tbody", {}, rules.map((rule) => el("tr", {}, el("td", { text: rule.rule }), el("td", { text: rule.description || "" }),
+          el("tbody", {}, rules.map((rule) => el("tr", { class: rule.stage === "training" ? "training-rule" : "" },
+            el("td", { text: rule.rule + (rule.stage === "training" ? " (training)" : "") }), el("td", { text: rule.description || "" }),
             el("td", { class: "num", text: num(rule.rows_in) }), el("td", { class: "num", text: num(rule.rows_out) }),
             el("td", { class: "num", text: num(rule.dropped) }))))),
         images(quality))));
