@@ -7,7 +7,7 @@ value (`?limit=`) means "not given" (`allowEmptyValue`).
 """
 from __future__ import annotations
 
-from chalicelib import checks
+from chalicelib import checks, events
 from chalicelib import config as cfg
 from chalicelib.index import SORTS
 
@@ -51,6 +51,67 @@ MOVIE_ID = _param("id", "path", {"type": "string", "pattern": "^[A-Za-z0-9]{1,32
                   "IMDb id (tconst); any other id is a 404")
 # no control characters (C0, C1): a NUL in a title search is an error, not a match-everything
 TEXT = {"type": "string", "maxLength": 200, "pattern": f"^[^{checks.CONTROL_CHARS}]*$"}
+
+
+def _id_schema(length: tuple[int, int], example: str) -> dict:
+    return {"type": "string", "minLength": length[0], "maxLength": length[1],
+            "pattern": f"^[{events.ID_CHARS}]+$", "example": example}
+
+
+def _events_schemas() -> dict:
+    """The /events batch, from the constants chalicelib/events.py checks against."""
+    low, high = events.TIMESTAMP_RANGE
+    rating = {"type": "object", "required": ["event", "value"], "properties": {
+        "event": {"enum": ["rating"]},
+        "value": {"type": "number", "minimum": events.RATING_RANGE[0], "maximum": events.RATING_RANGE[1]}}}
+    other = {"type": "object", "properties": {
+        "event": {"enum": [k for k in events.EVENT_KINDS if k != "rating"]},
+        "value": {"nullable": True, "enum": [None]}}}
+    event = {"type": "object", "additionalProperties": False, "required": list(events.REQUIRED),
+             "oneOf": [rating, other], "properties": {
+                 "event_id": _id_schema(events.EVENT_ID_LENGTH, "e8f1c2a9b3"),
+                 "viewer_id": _id_schema(events.VIEWER_ID_LENGTH, "v-3f2a9c"),
+                 "tconst": {"type": "string", "pattern": f"^{events.TCONST_PATTERN}$", "example": "tt0133093"},
+                 "event": {"type": "string", "enum": list(events.EVENT_KINDS)},
+                 "value": {"type": "number", "nullable": True, "description": "rating only: 0..10 (IMDb's scale)"},
+                 "timestamp": {"description": "epoch seconds, or an ISO 8601 time of the years 2000..2099 (no "
+                               "offset = UTC); absent: the server's time", "oneOf": [
+                                   {"type": "number", "minimum": low, "maximum": high},
+                                   {"type": "string", "maxLength": events.MAX_TIMESTAMP_TEXT,
+                                    "pattern": f"^{events.ISO_PATTERN}$"}]}}}
+    batch = {"type": "object", "additionalProperties": False, "required": ["events"], "properties": {
+        "events": {"type": "array", "minItems": 1, "maxItems": events.MAX_EVENTS,
+                   "items": {"$ref": "#/components/schemas/Event"}}}}
+    return {"Event": event, "EventBatch": batch,
+            "EventsAccepted": {"type": "object", "required": ["accepted", "duplicates"], "properties": {
+                "accepted": {"type": "integer", "minimum": 0}, "duplicates": {"type": "integer", "minimum": 0}}},
+            "Forgotten": {"type": "object", "required": ["viewer_id", "events_deleted"], "properties": {
+                "viewer_id": {"type": "string"}, "events_deleted": {"type": "integer", "minimum": 0},
+                "complete": {"type": "boolean", "description": "false: more objects than one request reads; "
+                             "the forget record keeps them out of training, send DELETE again to remove them"},
+                "objects_scanned": {"type": "integer"}}}}
+
+
+def _events_paths() -> dict:
+    stored = {"400": _error("a field is wrong: the message starts with its path, e.g. events[3].tconst"),
+              "413": _error(f"the body is larger than {events.MAX_BODY_BYTES} bytes"),
+              "415": _error("the body is not application/json"),
+              "503": _error("the events could not be stored: nothing is acknowledged, send the batch again")}
+    return {
+        "/events": {"post": {
+            "summary": "store viewer events (idempotent by event_id; 200 only once every event is stored)",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/EventBatch"}}}},
+            "responses": {"200": {"description": "stored (or already stored: duplicates)", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/EventsAccepted"}}}}, **stored}}},
+        "/viewers/{viewer_id}": {"delete": {
+            "summary": "forget a viewer: their stored events are removed and no later training uses them",
+            "parameters": [_param("viewer_id", "path", _id_schema(events.VIEWER_ID_LENGTH, "v-3f2a9c"),
+                                  "the anonymous viewer id the page keeps")],
+            "responses": {"200": {"description": "forgotten", "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/Forgotten"}}}},
+                "400": _error("not a viewer id"), "503": _error("storage failed: send the request again")}}},
+    }
 
 
 def _features_schema(features: list[str] | None, genres: list[str] | None) -> dict:
@@ -126,6 +187,7 @@ def document(genres: list[str] | None = None, features: list[str] | None = None)
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/RecommendationRequest"}}}},
                 "responses": recommendations}},
+            **_events_paths(),
             "/openapi.json": {"get": {"summary": "this document", "responses": {"200": {
                 "description": "OpenAPI 3", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         },
@@ -143,6 +205,7 @@ def document(genres: list[str] | None = None, features: list[str] | None = None)
                 "similar": {"type": "array", "items": {"$ref": "#/components/schemas/Movie"}}}},
             "Clusters": {"type": "object", "required": ["k", "clusters"],
                          "properties": {"k": {"type": "integer"}, "clusters": {"type": "array"}}},
+            **_events_schemas(),
             "RecommendationRequest": request,
             "Recommendations": {"type": "object", "required": ["based_on", "movies"], "properties": {
                 "based_on": {"type": "string", "enum": ["liked", "features"]},

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from chalicelib import config as cfg
+from chalicelib import events
 from chalicelib.checks import (check_features, check_known, choice_param, feature_genres, int_param, json_ints,
                                text_param)
 from chalicelib.endpoint import make_endpoint
@@ -40,6 +41,7 @@ class Service:
         self.loads = 0
         self.endpoint = make_endpoint(self.settings)
         self.pairing = PairCheck(self.settings, clock)
+        self._sink: events.Sink | None = None
 
     # --- the index, loaded and refreshed --------------------------------------------------------
     def index(self) -> MovieIndex:
@@ -226,6 +228,24 @@ class Service:
         hits = index.search(scaled, limit, nprobe, first_cluster=cluster)
         return {"based_on": "features", "cluster": cluster, "distance": prediction.get("distance"),
                 "nprobe": nprobe, "movies": self._hits(index, hits)}
+
+    # --- viewer events ------------------------------------------------------------------------------
+    def sink(self) -> events.Sink:
+        if self._sink is None:
+            with self._lock:
+                if self._sink is None:
+                    self._sink = events.make_sink(self.settings)
+        return self._sink
+
+    def post_events(self, raw_body, params: dict) -> dict:
+        check_known(params, ())
+        batch = events.parse_batch(raw_body)
+        return self.sink().put(batch)
+
+    def forget_viewer(self, viewer_id: str, params: dict) -> dict:
+        check_known(params, ())
+        viewer_id = events.check_viewer_id(viewer_id)
+        return {"viewer_id": viewer_id, **self.sink().forget(viewer_id)}
 
 
 def _without_paths(message: str, settings: cfg.Settings) -> str:
