@@ -23,7 +23,7 @@ from chalicelib.endpoint import make_endpoint
 from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem, clip, clip_list
 from chalicelib.index import SORTS, MovieIndex
 from chalicelib.pairing import ModelMismatch, PairCheck
-from chalicelib.tables import get_table, read_rows
+from chalicelib.tables import get_table, read_recommender, read_rows
 
 MAX_LIKED = 100
 MAX_QUERY = 200
@@ -78,6 +78,10 @@ class Service:
             raise TableUnavailable(f"the table's embeddings have {embeddings.shape[1]} values but its "
                                    f"myflix_features parameter lists {len(features)}: re-run the Publish step")
         index = MovieIndex.build(frame, embeddings, features, meta=ref.parameters)
+        # the collaborative model released with this table: swapped in with it, never paired with another
+        index.recommender = read_recommender(ref, self.settings)
+        if index.recommender.arrays is None and ref.parameters.get("myflix_recommender"):
+            print(f"myflix api: serving content only: {index.recommender.reason}", file=sys.stderr)
         self.loads += 1
         skipped = f", skipped {index.skipped}" if index.skipped else ""
         print(f"myflix api: loaded {len(index)} movies in {len(index.cluster_ids)} clusters from {ref.location} "
@@ -113,6 +117,7 @@ class Service:
             "skipped_rows": index.skipped,
             "catalog_error": _without_paths(self._last_error, self.settings) if self._last_error else None,
             "genres": index.genre_names,
+            "recommender": index.recommender.health(),
         }
 
     def _mode(self) -> str:

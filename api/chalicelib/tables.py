@@ -5,13 +5,16 @@ runner's `<workdir>/catalog/<database>/<table>.json`. The rows are the parquet f
 table's location, fetched with boto3 on S3 (or read under `<workdir>/s3/<bucket>/...` locally)
 and parsed with pyarrow, so the embeddings go straight from arrow into one numpy matrix (going
 through pandas' object column costs seconds at 300k rows). The catalog is asked first and cheaply (`TableRef`), so the API re-reads rows only when
-the location has moved (a new execution published).
+the location has moved (a new execution published). With the table comes the collaborative model
+released with it (`read_recommender`): both move together.
 """
 from __future__ import annotations
 
 import functools
-
+import hashlib
+import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,3 +202,63 @@ def embeddings_matrix(column) -> np.ndarray:
     out = np.full((n, dim), np.nan, dtype=np.float32)
     out[good] = np.asarray(flat, dtype=np.float32).reshape(int(good.sum()), dim)
     return out
+
+
+# --- the collaborative model released with the table (docs/CONTRACTS.md, "Release and serving") --
+
+RECOMMENDER_PARAMETER = "myflix_recommender"
+_ARTEFACT_NAME = re.compile(r"_myflix_recommender[A-Za-z0-9_.-]*\.npz")
+
+
+@dataclass(frozen=True)
+class RecommenderArtefact:
+    """The recommender the table names: its arrays (None when collaborative is off) and why not."""
+    arrays: dict | None
+    meta: dict
+    reason: str | None = None
+
+    def health(self) -> dict:
+        if self.arrays is None:
+            return {"kind": "none", "reason": self.reason or self.meta.get("reason") or "no collaborative model"}
+        return {"kind": self.meta.get("kind"), "simulated": bool(self.meta.get("simulated")),
+                "viewers": int(self.meta.get("n_viewers") or 0), "films": int(self.meta.get("n_items") or 0),
+                "interactions": int(self.meta.get("n_interactions") or 0)}
+
+
+def _object_bytes(uri: str, settings: Settings) -> bytes:
+    if settings.local:
+        return s3_to_local(uri, settings.workdir).read_bytes()
+    import boto3
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return boto3.client("s3", region_name=settings.region).get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def read_recommender(ref: TableRef, settings: Settings) -> RecommenderArtefact:
+    """`<location>/_myflix_recommender.npz` + `.json` when the table's parameter names them, digest checked.
+
+    Never raises: a table without the parameter is content only, and a missing, altered or
+    unreadable artefact is reported (on /health) while the API keeps serving content answers.
+    """
+    name = ref.parameters.get(RECOMMENDER_PARAMETER)
+    if not name:
+        return RecommenderArtefact(None, {}, "the table names no recommender: content and popularity only")
+    if not isinstance(name, str) or not _ARTEFACT_NAME.fullmatch(name):
+        return RecommenderArtefact(None, {}, f"the table's {RECOMMENDER_PARAMETER} parameter {name!r} is not an "
+                                             "artefact name: re-run the Publish step")
+    base = ref.location.rstrip("/") + "/"
+    try:
+        meta = json.loads(_object_bytes(base + name[:-len(".npz")] + ".json", settings))
+        if meta.get("kind") in (None, "none"):
+            return RecommenderArtefact(None, meta, f"collaborative model skipped: {meta.get('reason', 'no reason given')}")
+        data = _object_bytes(base + name, settings)
+        digest = hashlib.sha256(data).hexdigest()
+        expected = (meta.get("sha256") or {}).get("recommender.npz")
+        if digest != expected:
+            return RecommenderArtefact(None, meta, f"{name} does not match the digest in its .json (got {digest[:12]}, "
+                                                   f"expected {str(expected)[:12]}): not loaded; re-run Publish")
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except Exception as err:  # noqa: BLE001 - any failure leaves the API serving content answers
+        return RecommenderArtefact(None, {}, f"the recommender under {ref.location} is unreadable "
+                                             f"({type(err).__name__}: {str(err)[:160]})")
+    return RecommenderArtefact(arrays, meta)
