@@ -404,3 +404,18 @@ def list_objects(prefix_uri: str, region: str | None = None) -> list[tuple[str, 
     except ClientError as err:
         raise AwsIoError(f"cannot list {prefix_uri}: {err}. The execution role needs s3:ListBucket "
                          "on the bucket for that prefix") from err
+
+
+def put_file(path: Path, uri: str, region: str | None = None) -> str:
+    """Put the local file `path` at `uri` (locally: copied to a temp name, then renamed); returns `uri`."""
+    root = local_root()
+    if root is not None:
+        target = local_s3_path(uri, root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+        return uri
+    bucket, key = parse_s3_uri(uri)
+    _boto3_session(region).client("s3").upload_file(str(path), bucket, key)
+    return uri

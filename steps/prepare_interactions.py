@@ -9,7 +9,7 @@ Sources, never mixed with made-up data (docs/steps.md "Interactions"):
 - only when NEITHER holds anything and `--simulated-viewers` > 0: simulated viewers
   (steps/simulated_viewers.py), labelled `"simulated": true` in interactions.json.
 The catalogue (`--catalog`, Preprocess's catalog.parquet) says which films exist. The rules are
-steps/interactions.py (pure); this script reads (bounded by --max-interaction-rows/-bytes while
+steps/interactions.py (pure); this script reads (bounded by --max-interaction-rows/-mb while
 reading), checks the share of malformed rows against --max-bad-fraction, and writes
 interactions.parquet + interactions.json to `--output`. It reads S3 at run time, so it is not
 network-isolated and not cached (new events arrive between runs).
@@ -57,7 +57,7 @@ class Budget:
         self.bytes_left -= n
         if self.bytes_left < 0:
             raise interactions.InteractionsError(
-                f"{where}: the interactions exceed max_interaction_bytes={self.max_bytes}; raise the "
+                f"{where}: the interactions exceed max_interaction_mb={self.max_bytes >> 20}; raise the "
                 "parameter (and the instance's memory) or give fewer files")
 
     def take_rows(self, n: int, where: str) -> None:
@@ -182,12 +182,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--simulated-viewers", type=int, default=d["simulated_viewers"],
                         help="> 0: simulate this many viewers when there is no real event (the demo)")
     parser.add_argument("--seed", type=int, default=d["seed"])
-    for name in interactions.PARAM_NAMES:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(d[name]), default=d[name])
+    weights = "implicit weight of "
+    parser.add_argument("--weight-play", type=float, default=d["weight_play"], help=weights + "a play")
+    parser.add_argument("--weight-like", type=float, default=d["weight_like"], help=weights + "a like")
+    parser.add_argument("--weight-list-add", type=float, default=d["weight_list_add"], help=weights + "a list entry")
+    parser.add_argument("--weight-view", type=float, default=d["weight_view"], help=weights + "opening a film")
+    parser.add_argument("--rating-neutral", type=float, default=d["rating_neutral"],
+                        help="a rating above this (0-10) is a positive, at or below a dislike")
+    parser.add_argument("--min-viewer-interactions", type=int, default=d["min_viewer_interactions"])
+    parser.add_argument("--min-film-interactions", type=int, default=d["min_film_interactions"])
+    parser.add_argument("--test-fraction", type=float, default=d["test_fraction"])
+    parser.add_argument("--validation-fraction", type=float, default=d["validation_fraction"])
     parser.add_argument("--min-interactions", type=int, default=d["min_interactions"])
     parser.add_argument("--max-bad-fraction", type=float, default=d["max_bad_fraction"])
     parser.add_argument("--max-interaction-rows", type=int, default=d["max_interaction_rows"])
-    parser.add_argument("--max-interaction-bytes", type=int, default=d["max_interaction_bytes"])
+    parser.add_argument("--max-interaction-mb", type=int, default=d["max_interaction_mb"])
     parser.add_argument("--region", default="", help="AWS region of the bucket (empty: the job's)")
     return parser.parse_args(argv)
 
@@ -196,7 +205,7 @@ def run(args: argparse.Namespace, log=print) -> tuple[pd.DataFrame, dict[str, An
     """Read every source, apply the rules; (interactions frame, interactions.json)."""
     region = args.region or None
     catalog = read_catalog(args.catalog)
-    budget = Budget(args.max_interaction_rows, args.max_interaction_bytes)
+    budget = Budget(args.max_interaction_rows, args.max_interaction_mb << 20)
     forgotten: set[str] = set()
     frames: list[tuple[pd.DataFrame, Counter]] = []
     sources: list[str] = []

@@ -84,7 +84,7 @@ DEFAULTS = {
     "test_fraction": 0.2,            # each viewer's latest positives held out for Evaluate
     "validation_fraction": 0.1,      # the next latest, for tuning TrainRecommender
     "max_interaction_rows": 50_000_000,   # read bound over every source together
-    "max_interaction_bytes": 4 << 30,     # 4 GiB, likewise (compressed bytes as stored)
+    "max_interaction_mb": 4096,           # MiB read over every source (as stored: gzip counts packed)
     # simulated viewers: the demo's only (myflix run sets it when nothing real exists; 0 = never)
     "simulated_viewers": 0,
     # train_recommender: too few interactions -> collaborative skipped ("kind": "none")

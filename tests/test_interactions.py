@@ -240,14 +240,14 @@ def test_step_too_many_malformed_rows_fails_after_writing_the_report(local_store
 def test_step_bounds_rows_and_bytes_while_reading(local_store, capsys):
     tmp_path, catalog, bucket = local_store
     (bucket / "imports").mkdir(parents=True)
-    body = "viewer_id,tconst,event,value,timestamp\n" + "v,tt0000001,view,,1\n" * 2000
+    body = "viewer_id,tconst,event,value,timestamp\n" + "v,tt0000001,view,,1\n" * 60_000     # 1.2 MB
     (bucket / "imports" / "x.csv").write_text(body)
     code, _f, _r = step(tmp_path, catalog, "--interactions-uri", "s3://bkt/imports/x.csv",
                         "--max-interaction-rows", "1000")
     assert code == 2 and "max_interaction_rows=1000" in capsys.readouterr().err
     code, _f, _r = step(tmp_path, catalog, "--interactions-uri", "s3://bkt/imports/x.csv",
-                        "--max-interaction-bytes", "4096")
-    assert code == 2 and "max_interaction_bytes=4096" in capsys.readouterr().err
+                        "--max-interaction-mb", "1")
+    assert code == 2 and "max_interaction_mb=1" in capsys.readouterr().err
 
 
 def test_step_simulates_only_with_nothing_real_and_says_so(local_store):
