@@ -421,6 +421,11 @@ SM = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
 LOGS = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group"
 
 SAGEMAKER_ROLE_CASES = [
+    # PrepareInteractions reads the collected events and the forget records, and never writes there
+    ("s3:GetObject", f"{OBJ}/events/dt=2026-01-01/myflix-events-1.gz", {}, True),
+    ("s3:ListBucket", OBJ, {"s3:prefix": "events/forgotten/"}, True),
+    ("s3:PutObject", f"{OBJ}/events/dt=2026-01-01/x", {}, False),
+    ("s3:DeleteObject", f"{OBJ}/events/forgotten/x.json", {}, False),
     # what the pipeline, its jobs and the Deploy step do
     ("s3:GetObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, True),
     ("s3:GetObject", f"{OBJ}/code/{'a' * 64}/src/steps/preprocess.py", {}, True),
