@@ -23,6 +23,11 @@ LOCAL_REGION = "us-east-1"
 LOCAL_ROLE = "arn:aws:iam::000000000000:role/myflix-local"
 APPROVAL_PARAMETER = "model_approval_status"
 DATA_PARAMETERS = ("basics_uri", "ratings_uri")
+INTERACTIONS_PARAMETER = "interactions_uri"
+SIMULATED_PARAMETER = "simulated_viewers"
+# The demo's viewers before any real one exists (docs/steps.md "Simulated viewers"): PrepareInteractions
+# uses them only when the local store holds no collected event and no interactions_uri is given.
+DEMO_SIMULATED_VIEWERS = 1000
 
 
 def add_commands(subparsers: Any) -> None:
@@ -32,6 +37,10 @@ def add_commands(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  myflix run\n  myflix run --no-serve -p k_max=20 -p k_override=12\n"
                "  myflix run -p basics_uri=imdb/title.basics.tsv.gz -p ratings_uri=imdb/title.ratings.tsv.gz\n"
+               "  myflix run -p interactions_uri=ml.csv.gz   (see myflix interactions import)\n"
+               f"viewers: the events the page sent (this work folder's events/) and interactions_uri; with "
+               f"neither,\n  {DEMO_SIMULATED_VIEWERS} simulated viewers, labelled so everywhere "
+               f"(-p {SIMULATED_PARAMETER}=0: none)\n"
                "  myflix pipeline status --local   (the last execution, step by step)")
     parser.add_argument("--workdir", type=Path, default=Path(".myflix"),
                         help="work folder: object store, registry, catalog, executions (default .myflix)")
@@ -61,7 +70,8 @@ def prepare_demo_data(workdir: Path, bucket: str = LOCAL_BUCKET) -> tuple[str, s
     return store.uri_for(basics), store.uri_for(ratings)
 
 
-def import_local_file(workdir: Path, value: str, parameter: str, bucket: str = LOCAL_BUCKET) -> str:
+def import_local_file(workdir: Path, value: str, parameter: str, bucket: str = LOCAL_BUCKET,
+                      kind: str = ".tsv or .tsv.gz") -> str:
     """A data parameter given as a local file (e.g. IMDb's own title.basics.tsv.gz): copied into
     the local store under raw/local/ (once per content) and replaced by its s3:// URI."""
     from pipeline.cli import UserError
@@ -72,7 +82,7 @@ def import_local_file(workdir: Path, value: str, parameter: str, bucket: str = L
     source = Path(value).expanduser()
     if not source.is_file():
         raise UserError(f"-p {parameter}={value}: neither an s3:// URI nor a file on this machine "
-                        f"(give the path of a {parameter.replace('_uri', '')} file, .tsv or .tsv.gz)")
+                        f"(give the path of a {parameter.replace('_uri', '')} file, {kind})")
     store = LocalStore(workdir)
     uri = f"s3://{bucket}/{schema.RAW_PREFIX}/local/{source.name}"
     target = store.path_for(uri)
@@ -140,6 +150,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides[name] = import_local_file(workdir, overrides[name], name)
         elif name in declared:
             overrides[name] = uri
+    if overrides.get(INTERACTIONS_PARAMETER):
+        overrides[INTERACTIONS_PARAMETER] = import_local_file(
+            workdir, overrides[INTERACTIONS_PARAMETER], INTERACTIONS_PARAMETER,
+            kind="CSV, .csv.gz or parquet in the interactions format")
+    if SIMULATED_PARAMETER in declared and SIMULATED_PARAMETER not in overrides:
+        overrides[SIMULATED_PARAMETER] = DEMO_SIMULATED_VIEWERS
     runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,
                          use_cache=not args.no_cache)
     live = None if args.no_serve else start_live_server(workdir, args.host, args.port)
