@@ -164,10 +164,20 @@ def test_recommendations_from_liked_movies(client, built):
     status, body = post(client, "/recommendations", {"liked": liked, "limit": 12})
     assert status == 200 and body["based_on"] == "liked" and len(body["movies"]) == 12
     assert not set(liked) & {m["id"] for m in body["movies"]}
-    query = np.stack(frame.set_index("tconst").loc[liked, "embedding"].to_numpy()).mean(axis=0)
-    top = body["movies"][0]
-    emb = np.asarray(frame.set_index("tconst").loc[top["id"], "embedding"])
-    assert np.isclose(np.linalg.norm(emb - query), top["similarity_distance"], atol=1e-3)
+    assert [m["id"] for m in body["liked"]] == liked
+    # several likes keep several tastes: each like's own neighbours, interleaved, each with its reason
+    assert [m["reason"]["because"] for m in body["movies"][:4]] == liked * 2
+    titles = dict(zip(frame["tconst"], frame["title"]))
+    for m in body["movies"]:
+        assert m["reason"] == {"kind": "content", "because": m["reason"]["because"],
+                               "text": f"Similar in genre and era to {titles[m['reason']['because']]}"}
+        query = np.asarray(frame.set_index("tconst").loc[m["reason"]["because"], "embedding"])
+        emb = np.asarray(frame.set_index("tconst").loc[m["id"], "embedding"])
+        assert np.isclose(np.linalg.norm(emb - query), m["similarity_distance"], atol=1e-3)
+    # the first of each is that like's nearest film (what /movies/{id}/similar puts first)
+    for i, tconst in enumerate(liked):
+        _, similar = get(client, f"/movies/{tconst}/similar?limit=3")
+        assert body["movies"][i]["id"] in [s["id"] for s in similar["similar"]]
 
 
 def test_recommendations_from_features_go_through_the_model(client, built):

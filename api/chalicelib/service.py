@@ -207,11 +207,9 @@ class Service:
             missing = [i for i, row in found.items() if row is None]
             if missing:
                 raise UnknownItem(f"no movie with id(s) {clip_list(missing)} in the published table")
-            rows = sorted(set(found.values()))
-            query = index.emb[rows].mean(axis=0)
-            hits = index.search(query, limit, nprobe, exclude=set(rows))
+            rows = list(dict.fromkeys(found[i] for i in liked))   # the viewer's order, once each
             return {"based_on": "liked", "liked": [index.movie(r) for r in rows], "nprobe": nprobe,
-                    "movies": self._hits(index, hits)}
+                    "movies": content_for_likes(index, rows, limit, nprobe)}
         features = body["features"]
         if not isinstance(features, dict) or not features:
             raise InvalidRequest("'features' must be an object of named features, e.g. "
@@ -251,6 +249,26 @@ class Service:
         check_known(params, ())
         viewer_id = events.check_viewer_id(viewer_id)
         return {"viewer_id": viewer_id, **self.sink().forget(viewer_id)}
+
+
+def content_for_likes(index: MovieIndex, rows: list[int], limit: int, nprobe: int) -> list[dict]:
+    """Several likes keep several tastes: each liked film's own nearest neighbours, interleaved
+    round-robin (first of each, then second of each, ...), never one averaged point; a film
+    near two likes comes once, for the first. Each item says why (`reason`, docs/CONTRACTS.md)."""
+    liked = set(rows)
+    lists = [index.search(index.emb[r], limit, nprobe, first_cluster=int(index.cluster[r]), exclude=liked)
+             for r in rows]
+    out: list[dict] = []
+    seen: set[int] = set()
+    for depth in range(limit):
+        for r, hits in zip(rows, lists):
+            if depth < len(hits) and hits[depth].row not in seen and len(out) < limit:
+                hit = hits[depth]
+                seen.add(hit.row)
+                out.append({**index.movie(hit.row), "similarity_distance": round(hit.distance, 6),
+                            "reason": {"kind": "content", "because": index.ids[r],
+                                       "text": f"Similar in genre and era to {index.titles[r]}"}})
+    return out
 
 
 def _without_paths(message: str, settings: cfg.Settings) -> str:
