@@ -403,7 +403,7 @@ def table_location(ctx: BuildContext) -> Join:
 
 
 def register_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: TrainingStep,
-                  evaluate: ProcessingStep, recommender: TrainingStep) -> ModelStep:
+                  evaluate: ProcessingStep, report: PropertyFile, recommender: TrainingStep) -> ModelStep:
     builder = ModelBuilder(
         s3_model_data_url=_model(kmeans), image_uri=ctx.image, role_arn=ctx.role,
         sagemaker_session=ctx.session,
@@ -427,7 +427,12 @@ def register_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: Trainin
                                       "myflix_table_uri": table_location(ctx),
                                       # one release = both models: the collaborative one travels
                                       # with the endpoint's package (Publish copies it by the table)
-                                      schema.RECOMMENDER_URI_KEY: _model(recommender)},
+                                      schema.RECOMMENDER_URI_KEY: _model(recommender),
+                                      # "real", "simulated" or "none": who the ranking figures are about
+                                      "myflix_viewers": JsonGet(step_name=evaluate.name, property_file=report,
+                                                                json_path="ranking.viewers"),
+                                      "myflix_ranking_gate": JsonGet(step_name=evaluate.name, property_file=report,
+                                                                     json_path="ranking_gate.status")},
         description="MyFlix: scaler + k-means over the 26 movie features, with the collaborative "
                     "recommender (myflix_recommender_uri); ranking metrics in its model statistics.")
     return ModelStep(name=REGISTER, step_args=step_args, display_name="Register the model",
@@ -487,7 +492,7 @@ def build_steps(ctx: BuildContext) -> list:
     prepare = prepare_interactions_step(ctx, preprocess)
     recommender = train_recommender_step(ctx, prepare)
     evaluate, report = evaluate_step(ctx, preprocess, kmeans, prepare, recommender)
-    register = register_step(ctx, preprocess, kmeans, evaluate, recommender)
+    register = register_step(ctx, preprocess, kmeans, evaluate, report, recommender)
     publish = publish_step(ctx, preprocess, kmeans, register, recommender)
     # The pipeline stops here: approving the package in the registry deploys it (deployer/).
     gate = quality_gate_step(ctx, evaluate, report, [register, publish],

@@ -331,6 +331,10 @@ def test_register_records_where_the_packages_data_and_table_are(steps):
     assert metadata["myflix_recommender_uri"] == {"Get": "Steps.TrainRecommender.ModelArtifacts.S3ModelArtifacts"}
     publish_inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps["Publish"]["Arguments"]["ProcessingInputs"]}
     assert publish_inputs["recommender"] == metadata["myflix_recommender_uri"]
+    # who the ranking figures are about (simulated viewers are labelled in the registry too)
+    assert json_gets(metadata["myflix_viewers"]) == [
+        {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}, "Path": "ranking.viewers"}]
+    assert json_gets(metadata["myflix_ranking_gate"])[0]["Path"] == "ranking_gate.status"
     assert steps["Register"]["Arguments"]["ModelApprovalStatus"] == {"Get": "Parameters.model_approval_status"}
 
 
