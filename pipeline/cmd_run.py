@@ -284,6 +284,8 @@ def summarize(workdir: Path, result: dict) -> str:
                      f"largest cluster share {_num(sizes.get('max_share'))}")
         from pipeline.reports.drift import summary_lines   # drift and churn against production
         lines += summary_lines(evaluation)
+    lines += interaction_lines(_load_json(files.get(schema.INTERACTIONS_JSON)),
+                               evaluation if isinstance(evaluation, dict) else {})
     for step in result.get("Steps", []):
         if step.get("StepType") == "Condition" and step.get("StepStatus") == "Succeeded":
             outcome = (step.get("Metadata") or {}).get("Condition", {}).get("Outcome")
@@ -312,6 +314,34 @@ def summarize(workdir: Path, result: dict) -> str:
         lines.append("  reports    " + "\n             ".join(reports))
     lines.append(f"  records    {_rel(result.get('ExecutionDir'))}")
     return "\n".join(lines)
+
+
+def interaction_lines(report: Any, evaluation: dict) -> list[str]:
+    """The viewers the run learnt from and the ranking figures, labelled simulated when they are."""
+    if not isinstance(report, dict):
+        return []
+    simulated = bool(report.get("simulated"))
+    label = "SIMULATED viewers (no real event yet; docs/steps.md)" if simulated else f"source {report.get('source')}"
+    malformed = report.get("malformed_total", 0)
+    lines = [f"viewers: {label}: {report.get('interactions', 0):,} interactions, {report.get('viewers', 0):,} "
+             f"viewers, {report.get('films', 0):,} films ({report.get('rows_read', 0):,} rows read, {malformed:,} "
+             f"malformed, {report.get('unknown_films', 0):,} unknown films, {report.get('forgotten', 0):,} "
+             f"forgotten); collaborative {report.get('collaborative')}"]
+    ranking = evaluation.get("ranking") or {}
+    methods = ranking.get("methods") or {}
+    if methods:
+        k = ranking.get("k", 10)
+        lines.append(f"ranking on {ranking.get('held_out_viewers', 0):,} held-out "
+                     f"{'SIMULATED' if simulated else ranking.get('viewers', '')} viewers"
+                     + (" (shows the loop runs; NOT the model's quality)" if simulated else "") + ":")
+        for name, figures in methods.items():
+            lines.append(f"  {name:<13} HR@{k} {_num(figures.get('hr'))}  NDCG@{k} "
+                         f"{_num(figures.get('ndcg'))}  MRR {_num(figures.get('mrr'))}  coverage "
+                         f"{_num(figures.get('coverage'))}  popular share {_num(figures.get('popular_share'))}")
+    gate = evaluation.get("ranking_gate") or {}
+    if gate:
+        lines.append(f"  ranking gate: {gate.get('status')}")
+    return lines
 
 
 def _rel(path: Any) -> str:

@@ -204,59 +204,80 @@ def production_comparison(features: artifacts.Features, model: Any, group: str, 
 
 # --- ranking on held-out viewers ------------------------------------------------------------------
 MAX_RANKING_VIEWERS = 5000       # a seeded sample beyond this: the figures settle long before
+HELDOUT_DIR = "heldout"          # inside TrainRecommender's artefact: the same settings, fit without test
+POPULAR_PRIOR = 1000             # the most-voted films: the hybrid's popularity prior for cold answers
 
 
 def read_recommender(folder: Path) -> tuple[dict[str, np.ndarray] | None, dict[str, Any]]:
-    """(arrays or None for kind "none", recommender.json), digest checked (steps/recommender.py)."""
-    from steps import recommender
-    return recommender.load(artifacts.open_model_dir(folder))
+    """(arrays or None for kind "none", recommender.json) of a recommender folder, digest checked,
+    no pickles (`allow_pickle=False`)."""
+    meta = artifacts.read_json(folder / schema.RECOMMENDER_JSON, "TrainRecommender's recommender.json")
+    if meta.get("kind") in (None, "none"):
+        return None, meta
+    npz = folder / schema.RECOMMENDER_NPZ
+    artifacts.verify_digest(npz, (meta.get("sha256") or {}).get(schema.RECOMMENDER_NPZ))
+    with np.load(npz, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}, meta
 
 
-def ranking_methods(Xs: np.ndarray, labels: np.ndarray, data: ranking_eval.HeldOut,
-                    arrays: dict[str, np.ndarray] | None) -> dict[str, ranking_eval.Method]:
-    """content, popularity, collaborative (when trained) and the served hybrid, over data.items."""
-    from steps import hybrid, recommender
-    content = ranking_eval.content_method(Xs, labels)
-    methods = {"content": content, "popularity": ranking_eval.popularity_method(data.popularity)}
+def ranking_methods(features: artifacts.Features, Xs: np.ndarray, labels: np.ndarray, history: Any,
+                    arrays: dict[str, np.ndarray] | None, meta: dict[str, Any]) -> dict[str, Any]:
+    """content, popularity, collaborative (when trained) and the served hybrid (steps/hybrid.py)."""
+    from steps import hybrid
+    near = ranking_eval.content_neighbours(Xs, labels, features.ids)
+    methods = {"content": ranking_eval.content_method(near, history),
+               "popularity": ranking_eval.popularity_method(history)}
     if arrays is not None:
-        methods["collaborative"] = recommender.method(arrays, data.items)
-    methods["hybrid"] = hybrid.method(arrays, data.items, content, data.popularity)
+        methods["collaborative"] = ranking_eval.collaborative_method(arrays, history)
+    votes = features.X[:, features.names.index("numVotes")] if "numVotes" in features.names else None
+    popular = ([str(t) for t in features.ids[np.argsort(-votes, kind="stable")[:POPULAR_PRIOR]]]
+               if votes is not None else [])
+    served = hybrid.Hybrid.from_arrays(arrays, popular=popular, **(meta.get("hybrid") or {}))
+    methods["hybrid"] = ranking_eval.hybrid_method(served, near, history)
     return methods
 
 
 def ranking_report(features: artifacts.Features, Xs: np.ndarray, labels: np.ndarray, interactions_dir: str,
                    recommender_dir: str, k: int, seed: int, log: Callable[[str], None]) -> dict[str, Any]:
     """evaluation.json's `ranking` block (I/O at this edge: the two input folders)."""
+    import pandas as pd
+
+    from steps import ranking
     folder = Path(interactions_dir)
     if not (folder / schema.INTERACTIONS_JSON).is_file():
         return {"status": "skipped: no interactions input", "viewers": "none", "k": k, "methods": {}}
     report = artifacts.read_json(folder / schema.INTERACTIONS_JSON, "PrepareInteractions's report")
-    import pandas as pd
     pairs = pd.read_parquet(folder / schema.INTERACTIONS_PARQUET)
     simulated = bool(report.get("simulated"))
     viewers = "simulated" if simulated else ("real" if len(pairs) else "none")
-    arrays, meta = (None, {"kind": "none", "reason": "no recommender input"})
+    arrays, meta = None, {"kind": "none", "reason": "no recommender input"}
     if Path(recommender_dir).exists():
-        arrays, meta = read_recommender(Path(recommender_dir))
-    data = ranking_eval.held_out(pairs, features.ids, MAX_RANKING_VIEWERS, seed)
+        model_dir = artifacts.open_model_dir(recommender_dir)
+        _released, meta = read_recommender(model_dir)
+        if meta.get("kind") not in (None, "none"):
+            # measured on the same settings fit WITHOUT the test pairs: the released model saw them
+            arrays, _ = read_recommender(model_dir / HELDOUT_DIR)
+    history, test = ranking_eval.split(pairs)
     block: dict[str, Any] = {
         "viewers": viewers, "simulated": simulated, "source": report.get("source"), "k": k,
-        "held_out_viewers": len(data.viewers), "test_pairs": int(sum(len(t) for t in data.test)),
-        "collaborative": "trained" if arrays is not None else f"skipped: {meta.get('reason', 'kind none')}",
+        "held_out_viewers": int(test["viewer_id"].nunique()), "test_pairs": int(len(test)),
+        "collaborative": "trained" if arrays is not None else
+        f"skipped: {meta.get('reason') or 'kind ' + str(meta.get('kind'))}",
         "recommender_kind": meta.get("kind"), "methods": {}}
     if simulated:
         block["note"] = ("measured on SIMULATED viewers (docs/steps.md): shows the loop runs; not the "
                          "model's quality, and never gated")
-    if not data.viewers:
+    if test.empty:
         block["status"] = "no held-out viewer"
         return block
-    for name, method in ranking_methods(Xs, labels, data, arrays).items():
+    for name, method in ranking_methods(features, Xs, labels, history, arrays, meta).items():
         started = time.monotonic()
-        block["methods"][name] = ranking_eval.evaluate_method(method, data, k)
-        figures = block["methods"][name]
-        log(f"evaluate: ranking {name:<13} HR@{k} {figures['hr_at_k']:.3f} NDCG@{k} {figures['ndcg_at_k']:.3f} "
+        figures = ranking.evaluate(method, history, test, k=k, catalogue=features.ids.tolist(),
+                                   max_viewers=MAX_RANKING_VIEWERS, seed=seed)
+        block["methods"][name] = figures
+        log(f"evaluate: ranking {name:<13} HR@{k} {figures['hr']:.3f} NDCG@{k} {figures['ndcg']:.3f} "
             f"MRR {figures['mrr']:.3f} coverage {figures['coverage']:.3f} popular share "
-            f"{figures['popular_share']:.3f} ({len(data.viewers)} {viewers} viewers, "
+            f"{figures['popular_share']:.3f} ({figures['viewers']} {viewers} viewers, "
             f"{time.monotonic() - started:.1f}s)")
     block["status"] = "measured"
     return block
@@ -287,8 +308,8 @@ def ranking_gate(ranking: dict[str, Any], margin: float, production: tuple[float
     """What the QualityGate compares: hybrid_ndcg >= required_over_popularity and >= production_ndcg.
     Skipped (both 0, passing) with no collaborative model or with simulated viewers (pure)."""
     methods = ranking.get("methods") or {}
-    hybrid = float((methods.get("hybrid") or {}).get("ndcg_at_k", 0.0))
-    popularity = float((methods.get("popularity") or {}).get("ndcg_at_k", 0.0))
+    hybrid = float((methods.get("hybrid") or {}).get("ndcg", 0.0))
+    popularity = float((methods.get("popularity") or {}).get("ndcg", 0.0))
     if ranking.get("viewers") == "simulated":
         status = ("skipped: the viewers are simulated; a gate on made-up viewers measures the simulator, "
                   "not what viewers like (figures reported, labelled, never gated)")

@@ -1,141 +1,146 @@
-"""Ranking metrics on held-out viewers (pure: no I/O): who is evaluated, on what, and the figures.
+"""The methods Evaluate ranks held-out viewers with, over film ids (pure: no I/O).
 
-The held-out viewers are those with `test` pairs in interactions.parquet; each is given their
-`train` + `validation` pairs as history, and every method ranks `k` films among the catalogue
-minus that history. Per method: HR@k (share of viewers with at least one test film in the top k),
-NDCG@k (binary relevance, ideal = min(k, test films)), MRR (reciprocal rank of the first test film
-within the top k, 0 beyond), catalogue coverage (share of films recommended to someone) and the
-popular share (share of recommended slots among the 1 % most popular films of the training pairs).
-A method is a function `history (item indices, weights) -> ranked item indices`; Evaluate builds
-them from the content model, popularity, the collaborative model and steps/hybrid.py.
+The metrics themselves (HR@k, NDCG@k, MRR, coverage, popular share) are steps/ranking.py's, the
+served ranking steps/hybrid.py's: this module builds the four methods in the shape
+`ranking.evaluate` takes (`recommend_fn(viewer_id, history, limit, exclude) -> [tconst]`):
+- content: today's content model: for each of the viewer's strongest (then latest) films, the
+  films of its cluster nearest to it in the scaled feature space, the lists interleaved (several
+  tastes kept, never one averaged point);
+- popularity: the most weighted films of the history pairs, the same list for everyone;
+- collaborative: the item-kNN vote of the recommender's neighbour lists over the viewer's history;
+- hybrid: `hybrid.Hybrid.recommend`, exactly as the API calls it for `{"viewer": id}`.
+The held-out viewers are those with `test` pairs; their history is their `train` + `validation`
+pairs, and the models measured must have been fitted without the test pairs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-Method = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
-POPULAR_TOP_SHARE = 0.01
+RecommendFn = Callable[[str, list, int, set], Sequence[str]]
+Content = Callable[[str, int], Sequence[str]]
+MAX_SEEDS = 10
 
 
-@dataclass(frozen=True)
-class HeldOut:
-    """The evaluation set: films (catalogue order), per viewer the history and the held-out films."""
-    items: np.ndarray                 # tconst per item index (the catalogue's films)
-    viewers: list[str]
-    history: list[np.ndarray]         # item indices (train + validation)
-    history_weights: list[np.ndarray]
-    test: list[np.ndarray]            # item indices held out
-    popularity: np.ndarray            # weighted training interactions per item (float64)
+def split(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(history: train + validation pairs, test pairs) of interactions.parquet."""
+    is_test = pairs["split"] == "test"
+    return pairs[~is_test].reset_index(drop=True), pairs[is_test].reset_index(drop=True)
 
 
-def held_out(pairs: pd.DataFrame, items: np.ndarray, max_viewers: int = 0, seed: int = 0) -> HeldOut:
-    """The viewers with test pairs (a seeded sample of `max_viewers` when > 0) and their split."""
-    index = {t: i for i, t in enumerate(items)}
-    known = pairs[pairs["tconst"].isin(index)]
-    item = known["tconst"].map(index).to_numpy(dtype=np.int64)
-    weight = known["weight"].to_numpy(dtype=np.float64)
-    split = known["split"].to_numpy(dtype=object)
-    popularity = np.zeros(len(items))
-    np.add.at(popularity, item[split == "train"], weight[split == "train"])
-    viewers = sorted(known.loc[split == "test", "viewer_id"].unique())
-    if max_viewers and len(viewers) > max_viewers:
-        rng = np.random.default_rng(seed)
-        viewers = sorted(rng.choice(np.array(viewers, dtype=object), size=max_viewers, replace=False))
-    groups = pd.Series(np.arange(len(known))).groupby(known["viewer_id"].to_numpy()).indices
-    history, history_weights, test = [], [], []
-    for viewer in viewers:
-        rows = groups[viewer]
-        is_test = split[rows] == "test"
-        history.append(item[rows][~is_test])
-        history_weights.append(weight[rows][~is_test])
-        test.append(item[rows][is_test])
-    return HeldOut(np.asarray(items), list(viewers), history, history_weights, test, popularity)
-
-
-def top_popular(popularity: np.ndarray, share: float = POPULAR_TOP_SHARE) -> np.ndarray:
-    """Boolean mask of the `share` most popular items (at least one) by training weight."""
-    n = max(1, int(np.ceil(share * len(popularity))))
-    mask = np.zeros(len(popularity), dtype=bool)
-    mask[np.argsort(-popularity, kind="stable")[:n]] = True
-    return mask
-
-
-def evaluate_method(method: Method, data: HeldOut, k: int) -> dict[str, float]:
-    """HR@k, NDCG@k, MRR, coverage and popular share of one method over the held-out viewers."""
-    n = len(data.viewers)
-    if n == 0:
-        return {"hr_at_k": 0.0, "ndcg_at_k": 0.0, "mrr": 0.0, "coverage": 0.0, "popular_share": 0.0,
-                "viewers": 0}
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    popular = top_popular(data.popularity)
-    hits = ndcg = mrr = 0.0
-    shown = np.zeros(len(data.items), dtype=bool)
-    slots = popular_slots = 0
-    for history, weights, test in zip(data.history, data.history_weights, data.test):
-        ranked = np.asarray(method(history, weights, k), dtype=np.int64)[:k]
-        if len(history):
-            ranked = ranked[~np.isin(ranked, history)]          # a method must not recommend the history
-        relevant = np.isin(ranked, test)
-        if relevant.any():
-            hits += 1
-            mrr += 1.0 / (int(np.argmax(relevant)) + 1)
-            ndcg += float(discounts[:len(ranked)][relevant].sum() / discounts[:min(k, len(test))].sum())
-        shown[ranked] = True
-        slots += len(ranked)
-        popular_slots += int(popular[ranked].sum())
-    return {"hr_at_k": hits / n, "ndcg_at_k": ndcg / n, "mrr": mrr / n,
-            "coverage": float(shown.mean()) if len(shown) else 0.0,
-            "popular_share": popular_slots / slots if slots else 0.0, "viewers": n}
-
-
-def popularity_method(popularity: np.ndarray) -> Method:
-    """The same most-popular list for everyone, minus what they already have."""
-    order = np.argsort(-popularity, kind="stable")
-
-    def rank(history: np.ndarray, _weights: np.ndarray, k: int) -> np.ndarray:
-        head = order[:k + len(history)]
-        return head[~np.isin(head, history)][:k]
-    return rank
-
-
-def interleave(lists: list[np.ndarray], exclude: np.ndarray, k: int) -> np.ndarray:
-    """Round-robin over per-film lists (each taste keeps its place: never one averaged point),
-    first occurrences only, minus `exclude`, the first k."""
-    out: list[int] = []
-    seen = set(int(i) for i in exclude)
+def interleave(lists: Sequence[Sequence[str]], exclude: set, k: int) -> list[str]:
+    """Round-robin over per-film lists, first occurrences only, minus `exclude`, the first k."""
+    out: list[str] = []
+    seen = set(exclude)
     depth = max((len(x) for x in lists), default=0)
     for rank in range(depth):
         for ranked in lists:
-            if rank < len(ranked):
-                item = int(ranked[rank])
-                if item not in seen:
-                    seen.add(item)
-                    out.append(item)
-                    if len(out) == k:
-                        return np.asarray(out, dtype=np.int64)
-    return np.asarray(out, dtype=np.int64)
+            if rank < len(ranked) and ranked[rank] not in seen:
+                seen.add(ranked[rank])
+                out.append(ranked[rank])
+                if len(out) == k:
+                    return out
+    return out
 
 
-def content_method(Xs: np.ndarray, labels: np.ndarray, max_seeds: int = 10) -> Method:
-    """Today's content model: for each of the viewer's strongest (then latest) films, the films of
-    its cluster nearest to it in the scaled feature space; the lists interleaved."""
+def content_neighbours(Xs: np.ndarray, labels: np.ndarray, ids: Sequence[str]) -> Content:
+    """`(tconst, n) -> the n films of its cluster nearest to it` (scaled space; ties by id), as the
+    API's content answer; [] for a film the content model does not know."""
+    ids = np.asarray(ids).astype(str)
+    row = {t: i for i, t in enumerate(ids)}
     members = {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
 
-    def neighbours(item: int, n: int) -> np.ndarray:
-        pool = members[int(labels[item])]
-        d = ((Xs[pool] - Xs[item]) ** 2).sum(axis=1)
+    def near(tconst: str, n: int) -> list[str]:
+        i = row.get(tconst)
+        if i is None or n <= 0:
+            return []
+        pool = members[int(labels[i])]
+        pool = pool[pool != i]
+        d = ((Xs[pool] - Xs[i]) ** 2).sum(axis=1)
         n = min(n, len(pool))
         top = np.argpartition(d, n - 1)[:n] if n < len(pool) else np.arange(len(pool))
-        return pool[top[np.lexsort((pool[top], d[top]))]]
+        return ids[pool[top[np.lexsort((ids[pool[top]], d[top]))]]].tolist()
+    return near
 
-    def rank(history: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
-        if not len(history):
-            return np.empty(0, dtype=np.int64)
-        order = np.lexsort((-np.arange(len(history)), -weights))[:max_seeds]   # strongest, then latest
-        lists = [neighbours(int(history[i]), k + len(history) + 1) for i in order]
-        return interleave(lists, history, k)
-    return rank
+
+def _weights(history: pd.DataFrame) -> dict[str, dict[str, float]]:
+    return {v: dict(zip(g["tconst"], g["weight"].astype(float)))
+            for v, g in history.groupby("viewer_id", sort=False)}
+
+
+def _seeds(past: list, weights: Mapping[str, float], max_seeds: int = MAX_SEEDS) -> list[str]:
+    """The viewer's strongest films, the latest first among equals (history is in time order)."""
+    order = sorted(range(len(past)), key=lambda i: (-weights.get(past[i], 1.0), -i))
+    return [past[i] for i in order[:max_seeds]]
+
+
+def content_method(near: Content, history: pd.DataFrame) -> RecommendFn:
+    weights = _weights(history)
+
+    def recommend(viewer: str, past: list, limit: int, exclude: set) -> list[str]:
+        seeds = _seeds(past, weights.get(viewer, {}))
+        return interleave([near(t, limit + len(exclude)) for t in seeds], exclude, limit)
+    return recommend
+
+
+def popularity_method(history: pd.DataFrame) -> RecommendFn:
+    order = history.groupby("tconst")["weight"].sum().sort_values(ascending=False, kind="stable").index.tolist()
+
+    def recommend(_viewer: str, _past: list, limit: int, exclude: set) -> list[str]:
+        out = []
+        for t in order:
+            if t not in exclude:
+                out.append(t)
+                if len(out) == limit:
+                    break
+        return out
+    return recommend
+
+
+def collaborative_method(arrays: Mapping[str, np.ndarray], history: pd.DataFrame) -> RecommendFn:
+    """The collaborative model alone: sum over the history of weight x neighbour score (item-kNN)."""
+    items = np.asarray(arrays["items"]).astype(str)
+    neighbours = np.asarray(arrays["neighbours"])
+    scores = np.asarray(arrays["neighbour_scores"], dtype=np.float64)
+    weights = _weights(history)
+
+    def recommend(viewer: str, past: list, limit: int, exclude: set) -> list[str]:
+        w = weights.get(viewer, {})
+        rows = np.searchsorted(items, past) if len(items) else np.zeros(0, dtype=int)
+        ok = [(r, w.get(t, 1.0)) for r, t in zip(rows, past) if r < len(items) and items[r] == t]
+        if not ok:
+            return []
+        r = np.array([x[0] for x in ok])
+        nb = neighbours[r].ravel()
+        sc = (scores[r] * np.array([x[1] for x in ok])[:, None]).ravel()
+        valid = nb >= 0
+        total = np.bincount(nb[valid], weights=sc[valid], minlength=len(items))
+        order = np.argsort(-total, kind="stable")
+        out = []
+        for i in order:
+            if total[i] <= 0:
+                break
+            if items[i] not in exclude:
+                out.append(items[i])
+                if len(out) == limit:
+                    break
+        return out
+    return recommend
+
+
+def hybrid_method(hybrid, near: Content, history: pd.DataFrame) -> RecommendFn:
+    """The served hybrid: a viewer the model knows by id (their history from the model, as the API
+    answers `{"viewer": id}`); otherwise their history passed as likes with its weights."""
+    weights = _weights(history)
+
+    def recommend(viewer: str, past: list, limit: int, exclude: set) -> list[str]:
+        if hybrid.knows_viewer(viewer):
+            picks = hybrid.recommend(viewer=viewer, limit=limit, content=near, exclude=exclude)
+        else:
+            w = weights.get(viewer, {})
+            picks = hybrid.recommend(liked=past, weights=[w.get(t, 1.0) for t in past], limit=limit,
+                                     content=near, exclude=exclude)
+        return [p.tconst for p in picks]
+    return recommend
