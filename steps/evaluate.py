@@ -204,7 +204,6 @@ def production_comparison(features: artifacts.Features, model: Any, group: str, 
 
 # --- ranking on held-out viewers ------------------------------------------------------------------
 MAX_RANKING_VIEWERS = 5000       # a seeded sample beyond this: the figures settle long before
-HELDOUT_DIR = "heldout"          # inside TrainRecommender's artefact: the same settings, fit without test
 POPULAR_PRIOR = 1000             # the most-voted films: the hybrid's popularity prior for cold answers
 
 
@@ -256,7 +255,7 @@ def ranking_report(features: artifacts.Features, Xs: np.ndarray, labels: np.ndar
         _released, meta = read_recommender(model_dir)
         if meta.get("kind") not in (None, "none"):
             # measured on the same settings fit WITHOUT the test pairs: the released model saw them
-            arrays, _ = read_recommender(model_dir / HELDOUT_DIR)
+            arrays, _ = read_recommender(model_dir / schema.RECOMMENDER_HELDOUT_DIR)
     history, test = ranking_eval.split(pairs)
     block: dict[str, Any] = {
         "viewers": viewers, "simulated": simulated, "source": report.get("source"), "k": k,

@@ -114,6 +114,7 @@ INTERACTIONS_PARQUET = "interactions.parquet"
 INTERACTIONS_JSON = "interactions.json"
 RECOMMENDER_NPZ = "recommender.npz"
 RECOMMENDER_JSON = "recommender.json"
+RECOMMENDER_HELDOUT_DIR = "heldout"     # inside the recommender artefact: the fit without test pairs
 # Publish copies the recommender beside the table's parquet under these names (docs/CONTRACTS.md)
 TABLE_RECOMMENDER_NPZ = "_myflix_recommender.npz"
 TABLE_RECOMMENDER_JSON = "_myflix_recommender.json"

@@ -8,7 +8,7 @@ viewers shows that the loop works, never how good the recommendations are.
 The model (docs/steps.md "Simulated viewers"): each viewer has 1-3 favourite genres (drawn by how
 common each genre is in the catalogue) and an era (the year of a random catalogue film), and
 watches 5 + Poisson(15) films, drawn without replacement with probability proportional to
-    exp(2.5 * shared favourite genres - (year - era)^2 / (2 * 15^2)) * votes^0.5
+    exp(2.5 * shared favourite genres - (year - era)^2 / (2 * 15^2)) * votes
 (taste rises with genre match, falls with distance from the era, and popular films are found
 more often). Each watched film is a `view`; then a `play` with probability 0.6, a `like` with
 probability 0.3 + 0.2 * shared genres (capped at 0.9), a `list_add` with probability 0.2, and a
@@ -26,11 +26,11 @@ START_EPOCH = 1_767_225_600        # 2026-01-01T00:00:00Z
 SPAN_SECONDS = 60 * 86_400
 ERA_SIGMA = 15.0
 GENRE_BOOST = 2.5
-POPULARITY_POWER = 0.5
+POPULARITY_POWER = 1.0
 MEAN_EXTRA_FILMS = 15
 MIN_FILMS = 5
 MODEL = ("1-3 favourite genres (by catalogue frequency) and an era per viewer; 5 + Poisson(15) films "
-         "each, drawn with probability ~ exp(2.5 * shared genres - (year - era)^2 / 450) * votes^0.5; "
+         "each, drawn with probability ~ exp(2.5 * shared genres - (year - era)^2 / 450) * votes; "
          "view always, play 0.6, like 0.3 + 0.2 * shared genres (max 0.9), list_add 0.2, rating 0.15 "
          "(IMDb rating +- 1.5), one like in ten undone")
 
