@@ -139,7 +139,11 @@ def document(genres: list[str] | None = None, features: list[str] | None = None)
         "rating": {"type": "number", "nullable": True}, "votes": {"type": "integer"},
         "cluster": {"type": "integer"},
         "distance": {"type": "number", "nullable": True, "description": "to its cluster's centre"},
-        "similarity_distance": {"type": "number", "description": "to the query (similar and recommendation answers)"}}}
+        "similarity_distance": {"type": "number", "description": "to the query (similar and recommendation answers)"},
+        "score": {"type": "number", "description": "the hybrid's score in this list"},
+        "reason": {"type": "object", "required": ["kind", "because", "text"], "properties": {
+            "kind": {"type": "string", "enum": ["collaborative", "content", "popular"]},
+            "because": {"type": "string", "nullable": True}, "text": {"type": "string"}}}}}
     genre = {"type": "string", "enum": list(genres)} if genres else {"type": "string"}
     page = {"type": "object", "required": ["total", "limit", "offset", "movies"], "properties": {
         "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
@@ -150,9 +154,11 @@ def document(genres: list[str] | None = None, features: list[str] | None = None)
                        "413": _error("the body is larger than 64 KiB"),
                        "415": _error("the body is not application/json"),
                        "502": _error("the model endpoint did not answer")}
-    request = {"type": "object", "description": "exactly one of liked / features",
-               "oneOf": [{"required": ["liked"]}, {"required": ["features"]}],
+    request = {"type": "object", "description": "a viewer and/or liked films, or features",
+               "oneOf": [{"anyOf": [{"required": ["liked"]}, {"required": ["viewer"]}]}, {"required": ["features"]}],
                "additionalProperties": False, "properties": {
+                   "viewer": {**_id_schema(events.VIEWER_ID_LENGTH, "v-3f2a9c"), "description":
+                              "a viewer id; one the model does not know gets the cold-start answer"},
                    "liked": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100,
                              "example": ["tt0133093"]},
                    "features": _features_schema(features, genres),
@@ -174,7 +180,8 @@ def document(genres: list[str] | None = None, features: list[str] | None = None)
                 "responses": _ok("MoviePage")}},
             "/movies/{id}": {"get": {"summary": "one movie", "parameters": [MOVIE_ID], "responses": _ok("Movie")}},
             "/movies/{id}/similar": {"get": {
-                "summary": "movies nearest to this one in the scaled feature space",
+                "summary": "movies like this one: viewers' co-likes where it has interactions, else nearest in the "
+                           "scaled feature space; each with its reason",
                 "parameters": [MOVIE_ID, LIMIT, NPROBE], "responses": _ok("Similar")}},
             "/clusters": {"get": {"summary": "every cluster: size, top genres, examples",
                                   "responses": _ok("Clusters")}},
@@ -182,7 +189,8 @@ def document(genres: list[str] | None = None, features: list[str] | None = None)
                 _param("id", "path", _int(0, cfg.MAX_CLUSTER_ID), "cluster id"), LIMIT, OFFSET, SORT],
                 "responses": _ok("MoviePage")}},
             "/recommendations": {"post": {
-                "summary": "movies for a list of liked movies, or for a feature vector (through the model endpoint)",
+                "summary": "movies for a viewer (their history from the model) and/or liked movies, each with its "
+                           "reason, or for a feature vector (through the model endpoint)",
                 "parameters": [LIMIT, NPROBE],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/RecommendationRequest"}}}},
@@ -197,7 +205,12 @@ def document(genres: list[str] | None = None, features: list[str] | None = None)
             "Health": {"type": "object", "required": ["status", "mode"], "properties": {
                 "status": {"type": "string", "enum": ["ok", "no table"]}, "mode": {"type": "string"},
                 "message": {"type": "string"}, "movies": {"type": "integer"}, "clusters": {"type": "integer"},
-                "genres": {"type": "array", "items": {"type": "string"}}}},
+                "genres": {"type": "array", "items": {"type": "string"}},
+                "recommender": {"type": "object", "required": ["kind"], "description": "the collaborative model "
+                                "served with the table, or kind none and the reason", "properties": {
+                    "kind": {"type": "string"}, "reason": {"type": "string"}, "simulated": {"type": "boolean"},
+                    "viewers": {"type": "integer"}, "films": {"type": "integer"},
+                    "interactions": {"type": "integer"}}}}},
             "Movie": movie,
             "MoviePage": page,
             "Similar": {"type": "object", "required": ["movie", "nprobe", "similar"], "properties": {
@@ -208,7 +221,9 @@ def document(genres: list[str] | None = None, features: list[str] | None = None)
             **_events_schemas(),
             "RecommendationRequest": request,
             "Recommendations": {"type": "object", "required": ["based_on", "movies"], "properties": {
-                "based_on": {"type": "string", "enum": ["liked", "features"]},
+                "based_on": {"type": "string", "enum": ["viewer", "liked", "features"]},
+                "viewer": {"type": "object", "properties": {"id": {"type": "string"}, "known": {"type": "boolean"},
+                                                            "history": {"type": "integer"}}},
                 "cluster": {"type": "integer"}, "nprobe": {"type": "integer"},
                 "movies": {"type": "array", "items": {"$ref": "#/components/schemas/Movie"}}}},
         }},

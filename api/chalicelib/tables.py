@@ -212,14 +212,19 @@ _ARTEFACT_NAME = re.compile(r"_myflix_recommender[A-Za-z0-9_.-]*\.npz")
 
 @dataclass(frozen=True)
 class RecommenderArtefact:
-    """The recommender the table names: its arrays (None when collaborative is off) and why not."""
-    arrays: dict | None
+    """The served hybrid over the table's recommender (content + popularity when there is none) and
+    what /health says about it."""
+    hybrid: object                 # chalicelib.hybrid.Hybrid
     meta: dict
-    reason: str | None = None
+    reason: str | None = None      # why collaborative is off (None: it is on)
+
+    @property
+    def collaborative(self) -> bool:
+        return self.reason is None
 
     def health(self) -> dict:
-        if self.arrays is None:
-            return {"kind": "none", "reason": self.reason or self.meta.get("reason") or "no collaborative model"}
+        if not self.collaborative:
+            return {"kind": "none", "reason": self.reason}
         return {"kind": self.meta.get("kind"), "simulated": bool(self.meta.get("simulated")),
                 "viewers": int(self.meta.get("n_viewers") or 0), "films": int(self.meta.get("n_items") or 0),
                 "interactions": int(self.meta.get("n_interactions") or 0)}
@@ -233,32 +238,36 @@ def _object_bytes(uri: str, settings: Settings) -> bytes:
     return boto3.client("s3", region_name=settings.region).get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def read_recommender(ref: TableRef, settings: Settings) -> RecommenderArtefact:
-    """`<location>/_myflix_recommender.npz` + `.json` when the table's parameter names them, digest checked.
+def read_recommender(ref: TableRef, settings: Settings, popular: list[str]) -> RecommenderArtefact:
+    """The hybrid over `<location>/_myflix_recommender.npz` + `.json` when the table's parameter names
+    them (digest checked by chalicelib.hybrid before numpy reads a byte, allow_pickle=False), with the
+    hybrid parameters Evaluate measured (`hybrid` in the .json) and `popular` as the cold prior.
 
-    Never raises: a table without the parameter is content only, and a missing, altered or
-    unreadable artefact is reported (on /health) while the API keeps serving content answers.
+    Never raises: a table without the parameter is served content + popularity, and a missing,
+    altered or unreadable artefact is reported (on /health) while the API keeps serving that way.
     """
+    from chalicelib import hybrid
+
+    def content_only(reason: str, meta: dict | None = None) -> RecommenderArtefact:
+        return RecommenderArtefact(hybrid.Hybrid.from_arrays(None, popular=popular), meta or {}, reason)
+
     name = ref.parameters.get(RECOMMENDER_PARAMETER)
     if not name:
-        return RecommenderArtefact(None, {}, "the table names no recommender: content and popularity only")
+        return content_only("the table names no recommender: content and popularity only")
     if not isinstance(name, str) or not _ARTEFACT_NAME.fullmatch(name):
-        return RecommenderArtefact(None, {}, f"the table's {RECOMMENDER_PARAMETER} parameter {name!r} is not an "
-                                             "artefact name: re-run the Publish step")
+        return content_only(f"the table's {RECOMMENDER_PARAMETER} parameter {str(name)[:60]!r} is not an "
+                            "artefact name: re-run the Publish step")
     base = ref.location.rstrip("/") + "/"
     try:
         meta = json.loads(_object_bytes(base + name[:-len(".npz")] + ".json", settings))
+        if not isinstance(meta, dict):
+            raise ValueError("the .json is not an object")
         if meta.get("kind") in (None, "none"):
-            return RecommenderArtefact(None, meta, f"collaborative model skipped: {meta.get('reason', 'no reason given')}")
-        data = _object_bytes(base + name, settings)
-        digest = hashlib.sha256(data).hexdigest()
-        expected = (meta.get("sha256") or {}).get("recommender.npz")
-        if digest != expected:
-            return RecommenderArtefact(None, meta, f"{name} does not match the digest in its .json (got {digest[:12]}, "
-                                                   f"expected {str(expected)[:12]}): not loaded; re-run Publish")
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+            return content_only(f"collaborative model skipped: {meta.get('reason', 'no reason given')}", meta)
+        params = meta.get("hybrid") if isinstance(meta.get("hybrid"), dict) else {}
+        served = hybrid.Hybrid.from_npz_bytes(_object_bytes(base + name, settings), meta, popular=popular,
+                                              **params)
     except Exception as err:  # noqa: BLE001 - any failure leaves the API serving content answers
-        return RecommenderArtefact(None, {}, f"the recommender under {ref.location} is unreadable "
-                                             f"({type(err).__name__}: {str(err)[:160]})")
-    return RecommenderArtefact(arrays, meta)
+        return content_only(f"the recommender beside the table was not loaded ({type(err).__name__}: "
+                            f"{str(err)[:200]})")
+    return RecommenderArtefact(served, meta)
