@@ -19,9 +19,11 @@ How a list is made (`recommend`):
    in the request, each with a weight; everything seen or passed in `exclude` is never recommended.
 2. Each seed brings its own list: its collaborative neighbours when it is warm (at least
    `min_interactions` weighted interactions and a neighbour list), else its content neighbours
-   (`content(tconst, n)`), ranked scores scaled to [0, 1].
-3. A candidate's score is the sum of what each seed gives it (an item-kNN vote) plus
-   `popularity_weight` x its normalised log popularity; its reason is the seed that gave it most.
+   (`content(tconst, n * content_pool)`), ranked scores scaled to [0, 1].
+3. A candidate's score is the sum of what each seed gives it (an item-kNN vote; a content list's
+   r-th of n gives content_weight * (n - r) / n) plus a popularity prior, `popularity_weight` (for a
+   collaborative candidate) or `content_popularity` (for a content one) x its normalised log
+   popularity; its reason is the seed that gave it most.
 4. Several tastes: the list is taken greedily, a candidate's score multiplied by `taste_decay` ** (how
    many items its seed already placed): `taste_decay = 1` is the plain vote, near 0 a round-robin
    interleave of the per-seed lists. The default is the value measured best on real viewers
@@ -98,7 +100,8 @@ class Hybrid:
                  viewer_weights: np.ndarray | None = None, *, popular: Sequence[str] = (),
                  min_interactions: float = 1.0, popularity_weight: float = 0.0,
                  taste_decay: float = 0.7, content_weight: float = 0.5, max_seeds: int = 200,
-                 content_pool: int = 1, kind: str = "collaborative") -> None:
+                 content_pool: int = 1, content_popularity: float = 0.0,
+                 kind: str = "collaborative") -> None:
         self.items = np.asarray(items).astype(str, copy=False)
         n = len(self.items)
         self.popularity = np.asarray(popularity, dtype=np.float32).reshape(n)
@@ -125,6 +128,7 @@ class Hybrid:
         self.content_weight = float(content_weight)
         self.max_seeds = int(max_seeds)
         self.content_pool = max(1, int(content_pool))
+        self.content_popularity = float(content_popularity)
         # scores scaled once to [0, 1] so every method's neighbour scores mix with content ranks
         top = float(np.max(self.neighbour_scores, initial=0.0)) if self.neighbour_scores.size else 0.0
         self._scale = 1.0 / top if top > 0 else 1.0
@@ -257,9 +261,9 @@ class Hybrid:
                     if t in seen:
                         continue
                     s = self.content_weight * seed_w[i] * (n - r) / n
-                    if self.popularity_weight:
+                    if self.content_popularity:
                         row = self.row(t)
-                        s += self.popularity_weight * (float(self._prior[row]) if row >= 0 else 0.0)
+                        s += self.content_popularity * (float(self._prior[row]) if row >= 0 else 0.0)
                     entry = found.get(t)
                     if entry is None:
                         found[t] = [s, i, "content"]
