@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recall-queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--viewers", type=int, default=1_000_000, help="viewers of the generated recommender")
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP sections (in-process figures only)")
     parser.add_argument("--quick", action="store_true", help="30k movies, fewer queries (a smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -281,25 +282,28 @@ def main(argv: list[str] | None = None) -> int:
             recalls[nprobe] = float(np.mean(found))
         kernel_lines = kernel_comparison(index, rows, recall_rows, truth)
 
-        # over HTTP on loopback: the real `myflix serve` server, one keep-alive connection
-        from pipeline.cmd_serve import MyFlixServer
+        http_p50 = http_p99 = float("nan")
+        http_load_ok = True
+        if not args.no_http:
+            # over HTTP on loopback: the real `myflix serve` server, one keep-alive connection
+            from pipeline.cmd_serve import MyFlixServer
 
-        with MyFlixServer(workdir, "127.0.0.1", 0, quiet=True) as server:
-            host, port = server.address
-            conn = http.client.HTTPConnection(host, port, timeout=10)
-            http_t = []
-            for i, r in enumerate(rows[: args.http_queries + 20]):
-                t = time.perf_counter()
-                conn.request("GET", f"/movies/{index.ids[r]}/similar?limit=10")
-                response = conn.getresponse()
-                body = response.read()
-                if response.status != 200:
-                    raise SystemExit(f"HTTP {response.status}: {body[:200]!r}")
-                if i >= 20:   # the first requests warm the server's thread and the table
-                    http_t.append(time.perf_counter() - t)
-            conn.close()
-        http_p50, http_p99 = percentiles(http_t)
-        http_load_ok = http_load_section(workdir, index.ids, args.quick)
+            with MyFlixServer(workdir, "127.0.0.1", 0, quiet=True) as server:
+                host, port = server.address
+                conn = http.client.HTTPConnection(host, port, timeout=10)
+                http_t = []
+                for i, r in enumerate(rows[: args.http_queries + 20]):
+                    t = time.perf_counter()
+                    conn.request("GET", f"/movies/{index.ids[r]}/similar?limit=10")
+                    response = conn.getresponse()
+                    body = response.read()
+                    if response.status != 200:
+                        raise SystemExit(f"HTTP {response.status}: {body[:200]!r}")
+                    if i >= 20:   # the first requests warm the server's thread and the table
+                        http_t.append(time.perf_counter() - t)
+                conn.close()
+            http_p50, http_p99 = percentiles(http_t)
+            http_load_ok = http_load_section(workdir, index.ids, args.quick)
 
         # the served hybrid with a collaborative model of the target size (generated: speed only)
         t = time.perf_counter()
@@ -340,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     log(f"    same, CPU time of the thread:             p50 {cpu_p50:.3f} ms   p99 {cpu_p99:.3f} ms"
         f"   (wall minus time spent waiting for a core; load average {load:.1f} on {os.cpu_count()} cores)")
-    log(f"  similar movies, HTTP on loopback:          p50 {http_p50:.3f} ms   p99 {http_p99:.3f} ms")
+    log(f"  similar movies, HTTP on loopback:          p50 {http_p50:.3f} ms   p99 {http_p99:.3f} ms"
+        + ("   (skipped: --no-http)" if args.no_http else ""))
     log(f"  baseline, exact search over all movies:    p50 {exact_p50:.3f} ms   p99 {exact_p99:.3f} ms")
     log(f"  speed-up of the clustered search over exact: p50 x{exact_p50 / search_p50:.1f}, "
         f"p99 x{exact_p99 / search_p99:.1f}")
