@@ -51,7 +51,8 @@ def make_batches(n_batches: int, batch: int, seed: int = 7) -> list[dict]:
         events = []
         for i in range(batch):
             kind = KINDS[int(rng.integers(0, len(KINDS)))]
-            event = {"event_id": f"bench-{b:06d}-{i:03d}", "viewer_id": f"sim-{int(rng.integers(0, 500)):04d}",
+            event = {"event_id": f"bench-{b:06d}-{i:03d}",
+                     "viewer_id": f"sim-{int(rng.integers(0, 500)):04d}",
                      "tconst": f"tt{int(rng.integers(1, 9_999_999)):07d}", "event": kind,
                      "timestamp": now - int(rng.integers(0, 3600))}
             if kind == "rating":
@@ -75,7 +76,8 @@ async def _request(address, method: str, path: str, body: bytes | None, timeout:
     return status, raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
 
 
-async def _open_loop(address, requests: list[tuple[str, str, bytes | None]], rate: float, timeout: float = 30.0):
+async def _open_loop(address, requests: list[tuple[str, str, bytes | None]], rate: float,
+                     timeout: float = 30.0):
     """Each request at start + i / rate; returns [(status, body, latency_s, lateness_s)] in order."""
     results: list = [None] * len(requests)
     start = time.perf_counter() + 0.2
@@ -128,15 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     n_batches = int(round(seconds * batch_rate))
     batches = make_batches(n_batches, args.batch)
     bodies = [json.dumps(b, separators=(",", ":")).encode() for b in batches]
-    log(f"bench_events: {args.rate:.0f} events/s as {batch_rate:.0f} POST /events/s of {args.batch} for {seconds:.0f} s "
+    log(f"bench_events: {args.rate:.0f} events/s as {batch_rate:.0f} POST /events/s of {args.batch} "
+        f"for {seconds:.0f} s "
         f"({n_batches * args.batch:,} simulated events) through myflix serve on 127.0.0.1; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="myflix-bench-events-") as tmp:
         workdir = Path(tmp)
         with ServerProcess("waitress", workdir) as server:
-            baseline = asyncio.run(_open_loop(server.address, [("GET", "/health", None)] * n_batches, batch_rate))
-            events = asyncio.run(_open_loop(server.address, [("POST", "/events", b) for b in bodies], batch_rate))
-            replay = asyncio.run(_open_loop(server.address, [("POST", "/events", b) for b in bodies[:args.replay]],
+            address = server.address
+            baseline = asyncio.run(_open_loop(address, [("GET", "/health", None)] * n_batches, batch_rate))
+            events = asyncio.run(_open_loop(address, [("POST", "/events", b) for b in bodies], batch_rate))
+            replay = asyncio.run(_open_loop(address, [("POST", "/events", b) for b in bodies[:args.replay]],
                                             batch_rate))
         acked_ids = set()
         accepted = duplicates = 0
@@ -155,11 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         twice = len(ids) - len(distinct)
     base, ev = _stats(baseline), _stats(events)
     for name, s in (("GET /health (baseline)", base), ("POST /events", ev)):
-        log(f"  {name:<24} {s['requests']:>6} req  errors {s['errors']}  p50 {s['p50']:7.2f} ms  p99 {s['p99']:7.2f} ms  "
-            f"max {s['max']:7.1f} ms  (sent late by p99 {s['late_p99']:.1f} ms)")
-    log(f"  POST /events vs GET /health at the same rate: p50 x{ev['p50'] / base['p50']:.2f}, p99 x{ev['p99'] / base['p99']:.2f}")
-    log(f"  events sent {sent:,}  acknowledged {accepted:,} (+{duplicates} duplicates)  stored {len(distinct):,} in "
-        f"{files:,} files  lost {lost}  stored but not acknowledged {unexpected}  stored twice {twice}  "
+        log(f"  {name:<24} {s['requests']:>6} req  errors {s['errors']}  p50 {s['p50']:7.2f} ms  "
+            f"p99 {s['p99']:7.2f} ms  max {s['max']:7.1f} ms  (sent late by p99 {s['late_p99']:.1f} ms)")
+    log(f"  POST /events vs GET /health at the same rate: p50 x{ev['p50'] / base['p50']:.2f}, "
+        f"p99 x{ev['p99'] / base['p99']:.2f}")
+    log(f"  events sent {sent:,}  acknowledged {accepted:,} (+{duplicates} duplicates)  "
+        f"stored {len(distinct):,} in {files:,} files  lost {lost}  stored but not acknowledged {unexpected}  stored twice {twice}  "
         f"unreadable lines {bad}")
     log(f"  replay of {min(args.replay, n_batches)} batches: {replay_dupes:,} duplicates answered, "
         f"{sum(r[0] != 200 for r in replay)} errors, stored twice {twice}")

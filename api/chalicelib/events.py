@@ -87,7 +87,8 @@ def _name(key: str) -> str:
 def _check_id(value, path: str, length: tuple[int, int]) -> str:
     low, high = length
     if not isinstance(value, str):
-        _fail(path, f"must be a string of {low}..{high} characters [{ID_CHARS}], got {clip(json.dumps(value))}")
+        _fail(path, f"must be a string of {low}..{high} characters [{ID_CHARS}], "
+                    f"got {clip(json.dumps(value))}")
     if not low <= len(value) <= high or not _ID.fullmatch(value):
         _fail(path, f"must be {low}..{high} characters of [{ID_CHARS}], got {clip(value)}")
     return value
@@ -145,8 +146,8 @@ def check_event(raw, path: str, now: float) -> dict:
         value = float(value)
     elif value is not None:
         _fail(f"{path}.value", f"only a rating has a value; send null or leave it out for {kind!r}")
-    event.update(tconst=tconst, event=kind, value=value,
-                 timestamp=_timestamp(raw["timestamp"], f"{path}.timestamp") if "timestamp" in raw else int(now))
+    stamp = _timestamp(raw["timestamp"], f"{path}.timestamp") if "timestamp" in raw else int(now)
+    event.update(tconst=tconst, event=kind, value=value, timestamp=stamp)
     return event
 
 
@@ -321,7 +322,7 @@ class FirehoseSink:
     """PutRecordBatch to `stream`; forgetting rewrites the viewer's objects under s3://bucket/events/."""
 
     ATTEMPTS = 4
-    MAX_FORGET_OBJECTS = 5000     # objects read per DELETE; beyond it the forget record alone keeps training clean
+    MAX_FORGET_OBJECTS = 5000     # objects read per DELETE; beyond: the forget record keeps training clean
     RECENT_IDS = 50_000           # event ids this container remembers (duplicates answered without a write)
 
     def __init__(self, stream: str, bucket: str | None, region: str | None = None, firehose=None, s3=None,
@@ -370,9 +371,9 @@ class FirehoseSink:
             error = next((r.get("ErrorCode") for r in results if r.get("ErrorCode")), "a record failed")
             pending = [record for record, result in zip(pending, results) if result.get("ErrorCode")]
         if pending:
-            raise ServiceUnavailable(f"{len(pending)} of {len(fresh)} events could not be delivered ({clip(error, 80)}); "
-                                     "nothing of this answer is acknowledged: send the batch again (event ids make "
-                                     "a resend safe)")
+            raise ServiceUnavailable(f"{len(pending)} of {len(fresh)} events could not be delivered "
+                                     f"({clip(error, 80)}); nothing of this answer is acknowledged: send the "
+                                     "batch again (event ids make a resend safe)")
         with self._lock:
             for event in fresh:
                 self._recent[event["event_id"]] = None
@@ -389,7 +390,8 @@ class FirehoseSink:
         deleted, scanned, complete = 0, 0, True
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=record, ContentType="application/json")
-            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=EVENTS_PREFIX + "/dt=")
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                      Prefix=EVENTS_PREFIX + "/dt=")
             for page in pages:
                 for obj in page.get("Contents", []):
                     if scanned >= self.MAX_FORGET_OBJECTS:
@@ -400,8 +402,9 @@ class FirehoseSink:
                 if not complete:
                     break
         except (ClientError, BotoCoreError) as err:
+            written = "was" if scanned else "may not have been"
             raise ServiceUnavailable(f"forgetting did not finish ({clip(str(err), 80)}); the forget record "
-                                     f"{'was' if scanned else 'may not have been'} written: send the request again") from None
+                                     f"{written} written: send the request again") from None
         return {"events_deleted": deleted, "complete": complete, "objects_scanned": scanned}
 
     def _forget_in(self, key: str, viewer_id: str) -> int:
