@@ -113,8 +113,8 @@ class Recommender:
         start = time.perf_counter()
         weight = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(np.float64)
         ok = np.isfinite(weight) & (weight > 0)
-        viewers, v_idx = np.unique(frame["viewer_id"].to_numpy(dtype=str)[ok], return_inverse=True)
-        items, i_idx = np.unique(frame["tconst"].to_numpy(dtype=str)[ok], return_inverse=True)
+        viewers, v_idx = _encode(frame["viewer_id"], ok)
+        items, i_idx = _encode(frame["tconst"], ok)
         # duplicates (viewer, item) are summed by the COO -> CSR conversion
         matrix = sp.csr_matrix((weight[ok], (v_idx, i_idx)), shape=(len(viewers), len(items)), dtype=np.float64)
         matrix.sum_duplicates()
@@ -258,6 +258,27 @@ class Recommender:
         if self.method == "als":
             out["item_factors"] = self.item_factors_
         return out
+
+
+def _encode(column: pd.Series, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values as a U-string array, each kept row's index into them). A categorical
+    column (a dictionary-encoded parquet column read with `read_dictionary`) is encoded without
+    touching a string per row; others are hashed once (pd.factorize), never sorted row by row."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()[keep]
+        cats = column.cat.categories.to_numpy(dtype=str)
+    else:
+        codes, cats = pd.factorize(column.to_numpy()[keep], sort=False)
+        cats = np.asarray(cats, dtype=str)
+    if (codes < 0).any():
+        raise RecommenderError("viewer_id and tconst must not be empty: PrepareInteractions drops such rows")
+    present = np.zeros(len(cats), dtype=bool)
+    present[codes] = True
+    used = np.flatnonzero(present)
+    order = used[np.argsort(cats[used], kind="stable")]
+    remap = np.empty(len(cats), dtype=np.int64)
+    remap[order] = np.arange(len(order))
+    return cats[order], remap[codes]
 
 
 # --- neighbour computations -------------------------------------------------------------------
