@@ -164,6 +164,9 @@ class Hybrid:
         """The item row of a film, or -1 when the model has never seen it."""
         return _find(self.items, tconst)
 
+    def _rows_of(self, tconsts: Iterable[str]) -> np.ndarray:
+        return _find_many(self.items, tconsts)
+
     def is_warm(self, tconst: str) -> bool:
         """Whether the film has enough interactions for its collaborative neighbours to be served."""
         row = self.row(tconst)
@@ -248,10 +251,18 @@ class Hybrid:
             best_seed = who[order][first]
             if self.popularity_weight:
                 total = total + self.popularity_weight * self._prior[cand]
-            names = self.items[cand]
-            for t, s, b in zip(names.tolist(), total.tolist(), best_seed.tolist()):
-                if t not in seen:
-                    found[t] = [s, b, "collaborative"]
+            keep = ~np.isin(cand, self._rows_of(seen))
+            cand, total, best_seed = cand[keep], total[keep], best_seed[keep]
+            # a seed's queue is taken in order and at most `limit` items are placed: its first
+            # `limit` candidates are all that can be picked (exact, and the Python loop stays short)
+            order = np.lexsort((cand, -total, best_seed))
+            group = best_seed[order]
+            starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+            rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+            order = order[rank < limit]
+            names = self.items[cand[order]]
+            for t, s, b in zip(names.tolist(), total[order].tolist(), best_seed[order].tolist()):
+                found[t] = [s, b, "collaborative"]
         if content is not None:
             want = limit * self.content_pool
             for i in np.flatnonzero(~warm).tolist():
@@ -295,6 +306,15 @@ class Hybrid:
                 neg, nxt = queues[b][pos + 1]
                 heapq.heappush(heads, (neg * decay ** placed[b], nxt, b, pos + 1))
         return picks
+
+
+def _find_many(sorted_ids: np.ndarray, keys: Iterable[str]) -> np.ndarray:
+    """Indices of the keys present in a sorted string array (absent keys are left out)."""
+    keys = np.asarray([k for k in keys if isinstance(k, str)], dtype=str)
+    if not len(keys) or not len(sorted_ids):
+        return np.zeros(0, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, keys), len(sorted_ids) - 1)
+    return pos[sorted_ids[pos] == keys]
 
 
 def _find(sorted_ids: np.ndarray, key) -> int:
