@@ -119,16 +119,20 @@ def write_synthetic_recommender(workdir: Path, ids: np.ndarray, viewers: int, se
     rng = np.random.default_rng(seed + 7)
     items = np.sort(np.asarray(ids, dtype=str))
     n = len(items)
-    popularity = (rng.pareto(1.2, n) + 1).astype(np.float32)
-    weights = popularity / popularity.sum()
-    near = rng.choice(n, size=(n, neighbours), p=weights).astype(np.int32)
+    by_popularity = rng.permutation(n).astype(np.int32)       # rank -> item
+
+    def popular_items(size) -> np.ndarray:   # Zipf-like draws: rank ~ Pareto, a few films most of the time
+        ranks = np.minimum(rng.pareto(1.0, size) * (n / 1000), n - 1).astype(np.int64)
+        return by_popularity[ranks]
+
+    popularity = np.bincount(popular_items(20 * n), minlength=n).astype(np.float32) + 1
+    near = popular_items((n, neighbours)).astype(np.int32)
     scores = -np.sort(-rng.random((n, neighbours), dtype=np.float32), axis=1)
     lengths = np.clip(rng.geometric(1 / per_viewer, viewers), 1, 500)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     arrays = {"items": items, "popularity": popularity, "neighbours": near, "neighbour_scores": scores,
               "viewers": np.char.add("v", np.char.zfill(np.arange(viewers).astype(str), 8)),
-              "viewer_indptr": indptr,
-              "viewer_items": rng.choice(n, size=int(indptr[-1]), p=weights).astype(np.int32),
+              "viewer_indptr": indptr, "viewer_items": popular_items(int(indptr[-1])).astype(np.int32),
               "viewer_weights": rng.choice(np.array([1.0, 2.0, 3.0], dtype=np.float32), size=int(indptr[-1]))}
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)

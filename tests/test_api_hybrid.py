@@ -198,3 +198,23 @@ def test_a_table_without_a_recommender_serves_content_and_popularity(client, bui
         assert {m["reason"]["kind"] for m in body["movies"]} == {"popular"}
     finally:
         publish_with_recommender(built, "exec-0007", built["model_dir"])
+
+
+def test_npz_arrays_reads_what_numpy_writes_without_pickles(tmp_path):
+    import io
+
+    from chalicelib import tables
+    arrays = {"items": np.array(["tt0000001", "tt0000002"]), "scores": np.arange(7, dtype=np.float32),
+              "neighbours": np.arange(12, dtype=np.int32).reshape(3, 4), "fortran": np.asfortranarray(
+                  np.arange(6, dtype=np.int64).reshape(2, 3)), "empty": np.zeros((0, 0), dtype=np.int32)}
+    for save in (np.savez, np.savez_compressed):
+        buffer = io.BytesIO()
+        save(buffer, **arrays)
+        got = tables.npz_arrays(buffer.getvalue())
+        assert set(got) == set(arrays)
+        for name, value in arrays.items():
+            assert got[name].dtype == value.dtype and np.array_equal(got[name], value), name
+    buffer = io.BytesIO()
+    np.savez(buffer, objects=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="objects|pickle"):
+        tables.npz_arrays(buffer.getvalue())

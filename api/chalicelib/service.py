@@ -23,7 +23,7 @@ from chalicelib.endpoint import make_endpoint
 from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem, clip, clip_list
 from chalicelib.index import SORTS, MovieIndex
 from chalicelib.pairing import ModelMismatch, PairCheck
-from chalicelib.tables import get_table, read_recommender, read_rows
+from chalicelib.tables import RecommenderFetch, get_table, read_rows
 
 MAX_LIKED = 100
 POPULAR_PRIOR = 1000       # the most-voted films: the hybrid's popularity prior (as Evaluate's, steps/evaluate.py)
@@ -73,6 +73,7 @@ class Service:
 
     def _load(self, ref) -> MovieIndex:
         started = time.perf_counter()
+        recommender = RecommenderFetch(ref, self.settings)     # in the background, while the rows load
         frame, embeddings = read_rows(ref, self.settings)
         features = ref.features
         if features is not None and embeddings.shape[1] != len(features):
@@ -81,7 +82,7 @@ class Service:
         index = MovieIndex.build(frame, embeddings, features, meta=ref.parameters)
         # the collaborative model released with this table: swapped in with it, never paired with another
         popular = index.ids[np.argsort(-index.votes, kind="stable")[:POPULAR_PRIOR]].tolist()
-        index.recommender = read_recommender(ref, self.settings, popular)
+        index.recommender = recommender.result(popular)
         if not index.recommender.collaborative and ref.parameters.get("myflix_recommender"):
             print(f"myflix api: serving content + popularity only: {index.recommender.reason}", file=sys.stderr)
         self.loads += 1
