@@ -191,6 +191,7 @@ def test_recommendations_from_features_go_through_the_model(client, built):
     X[0, FEATURES.index("Action")] = 1
     assert body["cluster"] == int(built["model"].predict(X)[0])
     assert len(body["movies"]) == 20
+    assert all(m["reason"]["kind"] == "content" and m["reason"]["because"] is None for m in body["movies"])
 
 
 @pytest.mark.parametrize("payload, status, words", [

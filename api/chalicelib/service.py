@@ -223,8 +223,9 @@ class Service:
             raise EndpointUnavailable(f"the endpoint's model reads {scaled.size} features but the table holds "
                                    f"{index.emb.shape[1]}: the endpoint and the table come from different runs")
         hits = index.search(scaled, limit, nprobe, first_cluster=cluster)
+        reason = {"kind": "content", "because": None, "text": "Similar in genre and era to the film you described"}
         return {"based_on": "features", "cluster": cluster, "distance": prediction.get("distance"),
-                "nprobe": nprobe, "movies": self._hits(index, hits)}
+                "nprobe": nprobe, "movies": [{**m, "reason": reason} for m in self._hits(index, hits)]}
 
     def _for_viewer(self, index: MovieIndex, body: dict, limit: int, nprobe: int) -> dict:
         """A viewer the model knows (their history from the model, what they did excluded) and/or the
