@@ -229,7 +229,7 @@ GRIDS = {
     "als": {"method": ["als"], "factors": [32, 64], "alpha": [5.0, 20.0], "regularization": [0.1, 10.0],
             "iterations": [12], "neighbours": [100]},
 }
-HYBRID_GRID = {"neighbours": [50, 100, 200, 400], "taste_decay": [1.0, 0.8, 0.5, 0.2],
+HYBRID_GRID = {"neighbours": [50, 100, 200], "taste_decay": [1.0, 0.8, 0.5, 0.2],
                "popularity_weight": [0.0, 0.05, 0.2]}
 COLD_GRID = {"content_pool": [1, 3, 10], "content_popularity": [0.0, 0.25, 0.5, 1.0, 2.0]}
 

@@ -10,6 +10,9 @@ Methods (`method=`), all fitted on prepared interactions (viewer_id, tconst, wei
   c_ij / (sqrt(n_i n_j) + shrink); computed in blocks of items, top-K kept.
 - "ease": Steck's EASE (closed form B = -P / diag(P), P = (X'X + lambda I)^-1, zero diagonal) on the
   `max_items` most popular films (the inverse is cubic in them); the other films get itemknn lists.
+  Its neighbour lists hold each row's K largest |B|, best first, so their tail may be NEGATIVE
+  (viewers who like this rarely like that): the hybrid sums them over a history and never serves
+  a film whose summed score is not positive.
 - "als": implicit ALS (Hu, Koren, Volinsky: confidence 1 + alpha * weight) solved by a few
   conjugate-gradient steps per sweep (Takacs et al.), vectorised over viewers; the neighbours are
   the items' cosine neighbours in factor space.
@@ -161,13 +164,16 @@ class Recommender:
         self.ease_weights_ = weights.astype(np.float32)     # full B on the top items (not saved)
         neighbours = np.full((n, k), -1, dtype=np.int32)
         scores = np.zeros((n, k), dtype=np.float32)
-        idx, val = _top_k_rows(self.ease_weights_, min(k, len(top) - 1) if len(top) > 1 else 1)
+        # the k largest |B| per row, best first: the negative tail is kept because the served sum
+        # over a history needs it (measured: positives only lost 0.006 validation NDCG@10 on ml-100k)
+        idx, val = _top_k_rows(self.ease_weights_, min(k, len(top) - 1) if len(top) > 1 else 1,
+                               by_magnitude=True)
         neighbours[top, :idx.shape[1]] = np.where(idx >= 0, top[np.maximum(idx, 0)], -1)
         scores[top, :idx.shape[1]] = val
         rest = np.setdiff1d(np.arange(n), top)
         if len(rest):   # films beyond max_items: cosine neighbours, scaled under EASE's scores
             nb, sc = _cosine_neighbours(x, k, float(self.shrink), rest, self._say)
-            top_score = float(val.max(initial=0.0)) or 1.0
+            top_score = float(np.abs(val).max(initial=0.0)) or 1.0
             neighbours[rest], scores[rest] = nb, sc * top_score
         self.neighbours_, self.neighbour_scores_ = neighbours, scores
 
@@ -282,18 +288,24 @@ def _encode(column: pd.Series, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 # --- neighbour computations -------------------------------------------------------------------
-def _top_k_rows(block: np.ndarray, k: int, positive_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the k largest columns (best first, ties by column), -1 where the value is <= 0."""
+def _top_k_rows(block: np.ndarray, k: int, positive_only: bool = True,
+                by_magnitude: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the k largest columns (best first, ties by column), -1 where the value is <= 0.
+    `by_magnitude`: the k largest |values| instead, still ordered best first, negatives kept."""
     k = max(1, min(k, block.shape[1]))
-    part = np.argpartition(-block, k - 1, axis=1)[:, :k] if block.shape[1] > k else \
+    key = -np.abs(block) if by_magnitude else -block
+    part = np.argpartition(key, k - 1, axis=1)[:, :k] if block.shape[1] > k else \
         np.tile(np.arange(block.shape[1]), (block.shape[0], 1))
     vals = np.take_along_axis(block, part, axis=1)
     order = np.lexsort((part, -vals), axis=1)
     idx = np.take_along_axis(part, order, axis=1).astype(np.int32)
     vals = np.take_along_axis(vals, order, axis=1).astype(np.float32)
-    if positive_only:
+    if positive_only and not by_magnitude:
         bad = ~(vals > 0)
         idx[bad], vals[bad] = -1, 0.0
+    else:
+        bad = vals == 0
+        idx[bad] = -1
     return idx, vals
 
 

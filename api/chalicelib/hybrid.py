@@ -249,9 +249,10 @@ class Hybrid:
             first = np.ones(len(order), dtype=bool)
             first[1:] = inverse[order][1:] != inverse[order][:-1]
             best_seed = who[order][first]
+            # a summed score <= 0 (EASE lists end with negative weights) is a "no", never served
+            keep = ~np.isin(cand, self._rows_of(seen)) & (total > 0)
             if self.popularity_weight:
                 total = total + self.popularity_weight * self._prior[cand]
-            keep = ~np.isin(cand, self._rows_of(seen))
             cand, total, best_seed = cand[keep], total[keep], best_seed[keep]
             # a seed's queue is taken in order and at most `limit` items are placed: its first
             # `limit` candidates are all that can be picked (exact, and the Python loop stays short)
