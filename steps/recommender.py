@@ -54,6 +54,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# The served hybrid's parameters (steps/hybrid.Hybrid's keywords), written into recommender.json's
+# "hybrid" object for Evaluate and the API: the values benchmarks/bench_recommend.py chose on the
+# validation split of real viewers (MovieLens ml-100k; docs/benchmarks.md).
+HYBRID_PARAMS: dict[str, Any] = {"taste_decay": 1.0, "popularity_weight": 0.2, "content_pool": 10,
+                                 "content_popularity": 2.0}
+
+
 class RecommenderError(ValueError):
     """Bad parameters, bad input frame or a bad artefact (what was wrong and what to do)."""
 
@@ -438,9 +445,11 @@ def _write_json(path: Path, meta: dict) -> None:
 
 
 def save(model: Recommender | None, folder: str | os.PathLike, *, simulated: bool = False,
-         validation: Mapping[str, float] | None = None, reason: str | None = None) -> dict:
+         validation: Mapping[str, float] | None = None, reason: str | None = None,
+         hybrid: Mapping[str, Any] | None = None) -> dict:
     """Write recommender.npz + recommender.json into `folder`; `model=None` writes the "none"
-    artefact (collaborative off) with `reason`. Returns the JSON object written."""
+    artefact (collaborative off) with `reason`. `hybrid`: the served hybrid's parameters recorded
+    in the .json (default HYBRID_PARAMS). Returns the JSON object written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     npz = folder / NPZ_NAME
@@ -459,6 +468,7 @@ def save(model: Recommender | None, folder: str | os.PathLike, *, simulated: boo
     meta = {"kind": kind, "params": params, "n_items": counts[0], "n_viewers": counts[1],
             "n_interactions": counts[2], "simulated": bool(simulated),
             "validation": {m: float(v) for m, v in (validation or {}).items()},
+            "hybrid": dict(HYBRID_PARAMS if hybrid is None else hybrid),
             "sha256": {NPZ_NAME: _sha256(npz)}}
     if reason is not None or model is None:
         meta["reason"] = reason or "no collaborative model"

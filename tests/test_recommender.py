@@ -148,3 +148,29 @@ def test_als_half_sweep_solves_the_normal_equations():
         a = y.T @ y + y.T @ (c[:, None] * y) + reg * np.eye(4)
         b = y.T @ ((1.0 + c) * (c > 0))
         np.testing.assert_allclose(got[u], np.linalg.solve(a, b), rtol=1e-3, atol=1e-3)
+
+
+def test_ease_lists_keep_the_negative_tail_best_first_and_the_hybrid_never_serves_a_no():
+    frame = planted(noise=1)
+    model = Recommender(method="ease", neighbours=40, l2=10.0).fit(frame)
+    scores = model.neighbour_scores_
+    assert (scores < 0).any() and (scores > 0).any()
+    assert (np.diff(scores, axis=1) <= 1e-7).all()                     # best first, negatives last
+    # the kept entries are the row's largest |B|
+    b = model.ease_weights_
+    local = {t: i for i, t in enumerate(model.ease_items_)}
+    row = local[0]
+    kept = np.abs(scores[0][model.neighbours_[0] >= 0]).min()
+    others = np.delete(np.abs(b[row]), [local[j] for j in model.neighbours_[0] if j >= 0] + [row])
+    assert kept >= others.max() - 1e-6
+    served = hybrid.Hybrid.from_arrays(model.arrays(), popularity_weight=0.0, taste_decay=1.0)
+    picks = served.similar(model.items_[0], 60)
+    negative = {model.items_[j] for j, s in zip(model.neighbours_[0], scores[0]) if j >= 0 and s < 0}
+    assert not negative & {p.tconst for p in picks if p.kind == "collaborative"}
+
+
+def test_the_json_records_the_served_hybrid_parameters(tmp_path):
+    meta = recommender.save(Recommender(neighbours=3).fit(planted(30)), tmp_path)
+    assert meta["hybrid"] == recommender.HYBRID_PARAMS
+    hybrid.Hybrid.from_arrays(recommender.load(tmp_path)[0], **meta["hybrid"])    # keywords it takes
+    assert recommender.save(None, tmp_path / "x", hybrid={"taste_decay": 0.5})["hybrid"] == {"taste_decay": 0.5}
