@@ -335,15 +335,20 @@ class RecommenderFetch:
 
         if self._thread is not None:
             self._thread.join()
+        # Evaluate's parameters, also for a kind-none artefact (it measured content + popularity with them)
+        params = self._meta.get("hybrid") if isinstance(self._meta.get("hybrid"), dict) else {}
         if self._arrays is not None:
-            params = self._meta.get("hybrid") if isinstance(self._meta.get("hybrid"), dict) else {}
             try:
                 served = hybrid.Hybrid.from_arrays(self._arrays, popular=popular,
                                                    kind=str(self._meta.get("kind", "collaborative")), **params)
                 return RecommenderArtefact(served, self._meta)
             except Exception as err:  # noqa: BLE001 - malformed arrays: content answers, and why
                 self._reason = f"the recommender's arrays are unusable ({type(err).__name__}: {str(err)[:200]})"
-        return RecommenderArtefact(hybrid.Hybrid.from_arrays(None, popular=popular), self._meta, self._reason)
+        try:
+            content_only = hybrid.Hybrid.from_arrays(None, popular=popular, **params)
+        except Exception:  # noqa: BLE001 - parameters this copy does not know: its defaults
+            content_only = hybrid.Hybrid.from_arrays(None, popular=popular)
+        return RecommenderArtefact(content_only, self._meta, self._reason)
 
 
 def read_recommender(ref: TableRef, settings: Settings, popular: list[str]) -> RecommenderArtefact:
