@@ -119,11 +119,17 @@ def demo_table(seed: int) -> pd.DataFrame:
 
 
 def join(ratings: pd.DataFrame, items: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Ratings of the films found in the table by normalised title + year: viewer_id, tconst, rating."""
+    """Ratings of the films found in the table by normalised title + year (or, failing that, the year
+    one off when the title is unique): viewer_id, tconst, rating."""
     keys = pd.DataFrame({"tconst": table["tconst"], "key": table["title"].map(norm_title),
                          "year": pd.to_numeric(table["year"], errors="coerce")})
     keys = keys.drop_duplicates(["key", "year"], keep=False)
-    films = items.assign(key=items["title"].map(norm_title)).merge(keys, on=["key", "year"], how="inner")
+    ml = items.assign(key=items["title"].map(norm_title))
+    films = ml.merge(keys, on=["key", "year"], how="inner")
+    # then a year one off (release vs premiere year), when that is the only film of the title
+    rest = ml[~ml["item"].isin(films["item"])].merge(keys.rename(columns={"year": "imdb_year"}), on="key")
+    rest = rest[(rest["year"] - rest["imdb_year"]).abs() == 1].drop_duplicates("item", keep=False)
+    films = pd.concat([films, rest[films.columns.intersection(rest.columns)]], ignore_index=True)
     films = films.drop_duplicates("item", keep=False).drop_duplicates("tconst", keep=False)
     out = ratings.merge(films[["item", "tconst"]], on="item", how="inner")
     return pd.DataFrame({"viewer_id": "u" + out["viewer"].astype(str), "tconst": out["tconst"].astype(str),
@@ -259,6 +265,7 @@ def tune_all(inner, validation, val_exclude, content, films, quick: bool, seed: 
         log(f"tuned {method}: {_short(params)} (validation NDCG@10 {best[method][1]:.3f}, {len(table)} fits)")
     grid = _first(HYBRID_GRID, quick)
     hybrid_best = None
+    by_decay: dict = {}
     for method, (params, _score) in best.items():
         for k in grid["neighbours"]:
             model = recommender.Recommender(**{**params, "neighbours": k}).fit(inner)
@@ -266,10 +273,13 @@ def tune_all(inner, validation, val_exclude, content, films, quick: bool, seed: 
                 for popw in grid["popularity_weight"]:
                     fn = hybrid_fns(model, content, taste_decay=decay, popularity_weight=popw)[0]
                     score = ranking.evaluate(fn, inner, validation, k=K, exclude=val_exclude)["ndcg"]
+                    by_decay[(method, decay)] = max(by_decay.get((method, decay), 0.0), score)
                     if hybrid_best is None or score > hybrid_best[0]:
                         hybrid_best = (score, method, {**params, "neighbours": k},
                                        {"taste_decay": decay, "popularity_weight": popw})
     score, method, mparams, hparams = hybrid_best
+    log(f"  hybrid over {method}: best validation NDCG@10 per taste_decay (1 = plain vote, near 0 = "
+        "per-like lists interleaved): " + ", ".join(f"{d:g}: {v:.3f}" for (m, d), v in by_decay.items() if m == method))
     log(f"tuned hybrid: {method} {_short(mparams)}, {_short(hparams)} (validation NDCG@10 {score:.3f})")
     cold = set(np.random.default_rng(seed + 3).choice(sorted(films), size=int(len(films) * COLD_SHARE),
                                                       replace=False).tolist())
