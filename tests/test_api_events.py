@@ -56,7 +56,8 @@ def stored(work) -> list[dict]:
 
 
 def test_a_batch_is_stored_durably_in_the_stored_shape_only(client, work):
-    batch = [event(1), event(2, kind="rating", value=8.5), event(3, kind="play", timestamp="2024-05-01T10:00:00Z"),
+    batch = [event(1), event(2, kind="rating", value=8.5),
+             event(3, kind="play", timestamp="2024-05-01T10:00:00Z"),
              {k: v for k, v in event(4, kind="view").items() if k != "timestamp"}]
     status, body = post(client, {"events": batch})
     assert (status, body) == (200, {"accepted": 4, "duplicates": 0})
@@ -215,8 +216,8 @@ def delivered(s3) -> list[dict]:
 
 
 class FlakyFirehose:
-    """moto's Firehose, but the first `failures` calls drop every other record (or all) and report them failed, as
-    PutRecordBatch does under throttling (FailedPutCount > 0, ErrorCode per failed record)."""
+    """moto's Firehose, but the first `failures` calls drop every other record (or all) and report them
+    failed, as PutRecordBatch does under throttling (FailedPutCount > 0, ErrorCode per failed record)."""
 
     def __init__(self, real, failures: int, drop_all: bool = False):
         self.real, self.failures, self.sent, self.drop_all = real, failures, [], drop_all
@@ -259,7 +260,8 @@ def test_firehose_sink_answers_503_when_records_stay_undelivered(aws, monkeypatc
     assert len(flaky.sent) == events.FirehoseSink.ATTEMPTS
     # and the client's resend is not refused as a duplicate: nothing was acknowledged
     flaky.failures = 0
-    assert svc._sink.put(events.parse_batch(json.dumps({"events": [event(i) for i in range(4)]})))["accepted"] == 4
+    again = events.parse_batch(json.dumps({"events": [event(i) for i in range(4)]}))
+    assert svc._sink.put(again)["accepted"] == 4
 
 
 def test_without_a_stream_the_api_refuses_events_with_503(aws):
@@ -282,7 +284,8 @@ def test_forgetting_on_aws_rewrites_the_viewers_objects_and_their_old_versions(a
     # no version of any object still holds viewer-a's lines (the bucket is versioned)
     versions = aws.list_object_versions(Bucket=BUCKET, Prefix="events/dt=")
     for version in versions.get("Versions", []):
-        body = aws.get_object(Bucket=BUCKET, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+        body = aws.get_object(Bucket=BUCKET, Key=version["Key"],
+                              VersionId=version["VersionId"])["Body"].read()
         body = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
         assert b"viewer-a" not in body, version["Key"]
     digest = hashlib.sha256(b"viewer-a").hexdigest()

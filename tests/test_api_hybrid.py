@@ -34,7 +34,8 @@ def publish_with_recommender(built: dict, execution: str, model_dir) -> str:
             for name, local in files.items():
                 aws_io.put_file(local, location + name, None)
             parameters[schema.TABLE_RECOMMENDER_PARAMETER] = schema.TABLE_RECOMMENDER_NPZ
-        aws_io.point_table(schema.GLUE_DATABASE, schema.GLUE_TABLE, location, publish.TABLE_COLUMNS, parameters)
+        aws_io.point_table(schema.GLUE_DATABASE, schema.GLUE_TABLE, location, publish.TABLE_COLUMNS,
+                           parameters)
     return location
 
 
@@ -99,7 +100,7 @@ def test_similar_movies_of_a_film_with_interactions_are_its_co_liked_films(clien
     assert all(m["reason"] == {"kind": "collaborative", "because": film,
                                "text": f"Viewers who liked {title(built, film)} also liked this"}
                for m in body["similar"])
-    assert {m["id"] for m in body["similar"]} <= set(built["horror"]) - {film}   # the fans' films, not the others'
+    assert {m["id"] for m in body["similar"]} <= set(built["horror"]) - {film}   # the fans' films only
     scores = [m["score"] for m in body["similar"]]
     assert scores == sorted(scores, reverse=True) and all("similarity_distance" in m for m in body["similar"])
 
@@ -121,12 +122,14 @@ def test_a_known_viewer_gets_their_taste_without_what_they_already_saw(client, b
     assert body["viewer"] == {"id": viewer, "known": True, "history": 10}
     arrays, _ = recommender.load(built["model_dir"])
     v = int(np.searchsorted(arrays["viewers"], viewer))                 # the viewer's CSR slice
-    seen = set(arrays["items"][arrays["viewer_items"][arrays["viewer_indptr"][v]:arrays["viewer_indptr"][v + 1]]])
+    a, z = arrays["viewer_indptr"][v], arrays["viewer_indptr"][v + 1]
+    seen = set(arrays["items"][arrays["viewer_items"][a:z]])
     assert len(seen) == 10
     ids = [m["id"] for m in body["movies"]]
     assert len(ids) == 5 and not set(ids) & seen
     assert set(ids) <= set(built["horror"])
-    assert all(m["reason"]["kind"] == "collaborative" and m["reason"]["because"] in seen for m in body["movies"])
+    assert all(m["reason"]["kind"] == "collaborative" and m["reason"]["because"] in seen
+               for m in body["movies"])
     assert post(client, {"viewer": viewer, "limit": 100})[0] == 200
     status, body = post(client, {"viewer": viewer, "limit": 101})
     assert status == 400 and "limit" in body["Message"]
@@ -172,7 +175,8 @@ def test_an_altered_artefact_is_refused_and_content_answers_go_on(client, built,
             aws_io.put_file(source, location + name, None)
         parameters = {**publish.table_parameters(FEATURES, built["k"], "exec-0003", PACKAGE_ARN),
                       schema.TABLE_RECOMMENDER_PARAMETER: schema.TABLE_RECOMMENDER_NPZ}
-        aws_io.point_table(schema.GLUE_DATABASE, schema.GLUE_TABLE, location, publish.TABLE_COLUMNS, parameters)
+        aws_io.point_table(schema.GLUE_DATABASE, schema.GLUE_TABLE, location, publish.TABLE_COLUMNS,
+                           parameters)
     try:
         status, body = get(client, "/health")
         assert body["location"] == location and body["recommender"]["kind"] == "none"
@@ -191,8 +195,8 @@ def test_a_table_without_a_recommender_serves_content_and_popularity(client, bui
     publish_with_recommender(built, "exec-0006", None)
     try:
         status, body = get(client, "/health")
-        assert body["recommender"] == {"kind": "none",
-                                       "reason": "the table names no recommender: content and popularity only"}
+        reason = "the table names no recommender: content and popularity only"
+        assert body["recommender"] == {"kind": "none", "reason": reason}
         status, body = post(client, {"viewer": "sim-horror-007", "limit": 5})
         assert status == 200 and body["viewer"]["known"] is False
         assert {m["reason"]["kind"] for m in body["movies"]} == {"popular"}
@@ -235,7 +239,8 @@ def test_on_s3_a_large_artefact_is_read_in_ranged_parts(built, monkeypatch):
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="myflix-hybrid-test")
         for name in (schema.RECOMMENDER_NPZ, schema.RECOMMENDER_JSON):
-            table_name = schema.TABLE_RECOMMENDER_NPZ if name.endswith(".npz") else schema.TABLE_RECOMMENDER_JSON
+            table_name = (schema.TABLE_RECOMMENDER_NPZ if name.endswith(".npz")
+                          else schema.TABLE_RECOMMENDER_JSON)
             s3.put_object(Bucket="myflix-hybrid-test", Key=f"tables/movie_clusters/e1/{table_name}",
                           Body=(built["model_dir"] / name).read_bytes())
         ref = tables.TableRef("s3://myflix-hybrid-test/tables/movie_clusters/e1/",
@@ -258,4 +263,5 @@ def test_on_s3_a_large_artefact_is_read_in_ranged_parts(built, monkeypatch):
     local = tables.read_recommender(tables.TableRef(built["location"], {
         schema.TABLE_RECOMMENDER_PARAMETER: schema.TABLE_RECOMMENDER_NPZ}),
         config.Settings(workdir=built["workdir"]), popular=[])
-    assert [p.tconst for p in artefact.hybrid.similar(film, 10)] == [p.tconst for p in local.hybrid.similar(film, 10)]
+    assert ([p.tconst for p in artefact.hybrid.similar(film, 10)]
+            == [p.tconst for p in local.hybrid.similar(film, 10)])
