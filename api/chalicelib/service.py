@@ -26,7 +26,7 @@ from chalicelib.pairing import ModelMismatch, PairCheck
 from chalicelib.tables import RecommenderFetch, get_table, read_rows
 
 MAX_LIKED = 100
-POPULAR_PRIOR = 1000       # the most-voted films: the hybrid's popularity prior (as Evaluate's, steps/evaluate.py)
+POPULAR_PRIOR = 1000       # the most-voted films: the hybrid's popularity prior (as steps/evaluate.py's)
 MAX_QUERY = 200
 
 
@@ -84,7 +84,8 @@ class Service:
         popular = index.ids[np.argsort(-index.votes, kind="stable")[:POPULAR_PRIOR]].tolist()
         index.recommender = recommender.result(popular)
         if not index.recommender.collaborative and ref.parameters.get("myflix_recommender"):
-            print(f"myflix api: serving content + popularity only: {index.recommender.reason}", file=sys.stderr)
+            print(f"myflix api: serving content + popularity only: {index.recommender.reason}",
+                  file=sys.stderr)
         self.loads += 1
         skipped = f", skipped {index.skipped}" if index.skipped else ""
         print(f"myflix api: loaded {len(index)} movies in {len(index.cluster_ids)} clusters from {ref.location} "
@@ -186,8 +187,8 @@ class Service:
     def recommend(self, body, params: dict) -> dict:
         check_known(params, ("limit", "nprobe"))
         if not isinstance(body, dict):
-            raise InvalidRequest('send a JSON object: {"viewer": "<viewer id>"}, {"liked": ["tt0133093", ...]} '
-                                 'or {"features": {...}}')
+            raise InvalidRequest('send a JSON object: {"viewer": "<viewer id>"}, '
+                                 '{"liked": ["tt0133093", ...]} or {"features": {...}}')
         unknown = sorted(set(body) - {"viewer", "liked", "features", "limit", "nprobe"})
         if unknown:
             raise InvalidRequest(f"unknown field(s) {clip_list(unknown)}; send 'viewer' and/or 'liked', or "
@@ -199,8 +200,8 @@ class Service:
                            1, cfg.MAX_NPROBE)
         has_taste, has_features = "liked" in body or "viewer" in body, "features" in body
         if has_taste == has_features:
-            raise InvalidRequest("send exactly one kind: 'viewer' (an id) and/or 'liked' (a list of movie ids), "
-                                 "or 'features' (an object)")
+            raise InvalidRequest("send exactly one kind: 'viewer' (an id) and/or 'liked' (a list of movie "
+                                 "ids), or 'features' (an object)")
         index = self.index()
         if has_taste:
             return self._for_viewer(index, body, limit, nprobe)
@@ -223,7 +224,8 @@ class Service:
             raise EndpointUnavailable(f"the endpoint's model reads {scaled.size} features but the table holds "
                                    f"{index.emb.shape[1]}: the endpoint and the table come from different runs")
         hits = index.search(scaled, limit, nprobe, first_cluster=cluster)
-        reason = {"kind": "content", "because": None, "text": "Similar in genre and era to the film you described"}
+        reason = {"kind": "content", "because": None,
+                  "text": "Similar in genre and era to the film you described"}
         return {"based_on": "features", "cluster": cluster, "distance": prediction.get("distance"),
                 "nprobe": nprobe, "movies": [{**m, "reason": reason} for m in self._hits(index, hits)]}
 

@@ -253,8 +253,8 @@ def _object_bytes(uri: str, settings: Settings) -> bytes:
     etag = first["ETag"]         # every part from the same object (a 412 if it was replaced meanwhile)
 
     def part(start: int) -> None:
-        body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{min(start + PART_BYTES, total) - 1}",
-                             IfMatch=etag)["Body"].read()
+        end = min(start + PART_BYTES, total) - 1
+        body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}", IfMatch=etag)["Body"].read()
         buffer[start:start + len(body)] = body
         if len(body) != min(PART_BYTES, total - start):
             raise OSError(f"{uri}: a ranged read at {start} returned {len(body)} bytes")
@@ -365,11 +365,12 @@ class RecommenderFetch:
         params = self._meta.get("hybrid") if isinstance(self._meta.get("hybrid"), dict) else {}
         if self._arrays is not None:
             try:
-                served = hybrid.Hybrid.from_arrays(self._arrays, popular=popular,
-                                                   kind=str(self._meta.get("kind", "collaborative")), **params)
+                kind = str(self._meta.get("kind", "collaborative"))
+                served = hybrid.Hybrid.from_arrays(self._arrays, popular=popular, kind=kind, **params)
                 return RecommenderArtefact(served, self._meta)
             except Exception as err:  # noqa: BLE001 - malformed arrays: content answers, and why
-                self._reason = f"the recommender's arrays are unusable ({type(err).__name__}: {str(err)[:200]})"
+                self._reason = (f"the recommender's arrays are unusable ({type(err).__name__}: "
+                                f"{str(err)[:200]})")
         try:
             content_only = hybrid.Hybrid.from_arrays(None, popular=popular, **params)
         except Exception:  # noqa: BLE001 - parameters this copy does not know: its defaults
