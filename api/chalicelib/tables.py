@@ -233,7 +233,7 @@ class RecommenderArtefact:
 PART_BYTES = 16 * 1024 * 1024      # ranged GETs of this size, 8 at a time, for a large object
 
 
-def _object_bytes(uri: str, settings: Settings) -> bytes:
+def _object_bytes(uri: str, settings: Settings) -> bytes | bytearray:
     """The whole object; on S3 a large one (the recommender: hundreds of MB at 1M viewers) in parallel
     ranged GETs, since one GET stream from Lambda runs at tens of MB/s."""
     if settings.local:
@@ -261,10 +261,34 @@ def _object_bytes(uri: str, settings: Settings) -> bytes:
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(part, range(len(head), total, PART_BYTES)))
-    return bytes(buffer)
+    return buffer      # a bytearray: hashlib and npz_arrays read it in place (bytes() would copy it all)
 
 
-def npz_arrays(data: bytes) -> dict[str, np.ndarray]:
+class _BufferFile:
+    """A read-only, seekable file over bytes or a bytearray without copying it (io.BytesIO copies a
+    bytearray): zipfile reads only the central directory through it."""
+
+    def __init__(self, data) -> None:
+        self._view, self._pos = memoryview(data), 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = max(0, offset + (0, self._pos, len(self._view))[whence])
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        out = bytes(self._view[self._pos:end])
+        self._pos = max(self._pos, end)
+        return out
+
+
+def npz_arrays(data: bytes | bytearray) -> dict[str, np.ndarray]:
     """The arrays of an uncompressed .npz (what np.savez writes) as views on `data`, no copy.
 
     np.load reads each member through zipfile in chunks, with a CRC pass, into fresh memory: 1.3 s
@@ -276,7 +300,7 @@ def npz_arrays(data: bytes) -> dict[str, np.ndarray]:
     import zipfile
 
     out = {}
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+    with zipfile.ZipFile(_BufferFile(data)) as archive:
         for info in archive.infolist():
             name = info.filename[:-len(".npy")] if info.filename.endswith(".npy") else info.filename
             if info.compress_type != zipfile.ZIP_STORED:
