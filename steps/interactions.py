@@ -198,12 +198,13 @@ def fold(rows: pd.DataFrame, params: dict[str, float]) -> tuple[pd.DataFrame, di
     positive event)` and counts `cancelled` (likes and list entries cancelled) and `not_positive`
     (pairs left with no positive signal: everything cancelled, or a low latest rating).
     """
-    order = np.lexsort((rows["event"].to_numpy(dtype=str), rows["timestamp"].to_numpy(),
-                        rows["tconst"].to_numpy(dtype=str), rows["viewer_id"].to_numpy(dtype=str)))
+    # sorted codes (string order) instead of the strings: 25M ids as numpy strings would take GBs
+    viewer_code, film_code, event_code = (pd.factorize(rows[c], sort=True)[0] for c in ("viewer_id", "tconst", "event"))
+    order = np.lexsort((event_code, rows["timestamp"].to_numpy(), film_code, viewer_code))
     r = rows.iloc[order].reset_index(drop=True)
-    pair = (r["viewer_id"] + "\x00" + r["tconst"]).to_numpy(dtype=object)
+    viewer_code, film_code = viewer_code[order], film_code[order]
     new_pair = np.ones(len(r), dtype=bool)
-    new_pair[1:] = pair[1:] != pair[:-1]
+    new_pair[1:] = (viewer_code[1:] != viewer_code[:-1]) | (film_code[1:] != film_code[:-1])
     group = np.cumsum(new_pair) - 1
     n_pairs = int(group[-1] + 1) if len(r) else 0
     event = r["event"].to_numpy(dtype=object)
@@ -272,9 +273,9 @@ def time_split(pairs: pd.DataFrame, test_fraction: float, validation_fraction: f
     """Per viewer, latest first: round(test_fraction * n) pairs `test`, then round(validation_fraction
     * n) `validation`, the rest `train`; a viewer with 3 or more pairs has at least one of each, and
     viewers with fewer stay wholly `train` (nothing left to learn them from). Ties broken by tconst."""
-    order = np.lexsort((pairs["tconst"].to_numpy(dtype=str), -pairs["timestamp"].to_numpy(),
-                        pairs["viewer_id"].to_numpy(dtype=str)))
-    viewer = pairs["viewer_id"].to_numpy(dtype=object)[order]
+    viewer_code, film_code = (pd.factorize(pairs[c], sort=True)[0] for c in ("viewer_id", "tconst"))
+    order = np.lexsort((film_code, -pairs["timestamp"].to_numpy(), viewer_code))
+    viewer = viewer_code[order]
     rank = pd.Series(viewer).groupby(viewer).cumcount().to_numpy()            # 0 = latest
     size = pd.Series(viewer).groupby(viewer).transform("size").to_numpy()
     n_test = np.where(size >= 3, np.clip(np.round(test_fraction * size), 1, size - 2), 0)
@@ -311,7 +312,8 @@ def prepare(frames: Iterable[tuple[pd.DataFrame, Counter]], known_films: Iterabl
     counts["unknown_films"] = int((~known).sum())
     rows = rows[known]
     if forgotten:
-        hashed = np.array([viewer_sha256(v) in forgotten for v in rows["viewer_id"]], dtype=bool)
+        gone = [v for v in rows["viewer_id"].unique() if viewer_sha256(v) in forgotten]   # once per viewer
+        hashed = rows["viewer_id"].isin(gone).to_numpy(dtype=bool)
     else:
         hashed = np.zeros(len(rows), dtype=bool)
     counts["forgotten"] = int(hashed.sum())

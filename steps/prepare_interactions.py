@@ -17,6 +17,7 @@ network-isolated and not cached (new events arrive between runs).
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
 import io
 import shutil
@@ -146,13 +147,43 @@ def read_interactions_uri(uri: str, budget: Budget, region: str | None, log) -> 
             continue
         raw, stream = _open_counted(obj, budget, region)
         with raw:
-            try:
-                for chunk in pd.read_csv(stream, dtype=str, keep_default_na=False, chunksize=CSV_CHUNK_ROWS,
-                                         on_bad_lines="skip", encoding_errors="replace"):
-                    budget.take_rows(len(chunk), obj)
-                    yield chunk, Counter()
-            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-                raise interactions.InteractionsError(f"{obj} is not a readable CSV file: {err}") from err
+            for chunk, bad in csv_chunks(stream):
+                budget.take_rows(len(chunk) + sum(bad.values()), obj)
+                yield chunk, bad
+
+
+def csv_chunks(stream: Any, chunk_rows: int = CSV_CHUNK_ROWS) -> Iterator[tuple[pd.DataFrame, Counter]]:
+    """A CSV stream's rows as frames of strings (header = column names), a row whose number of
+    fields differs from the header's (or that the csv module refuses) counted `columns`, never
+    fatal. The csv module, not pandas' C reader: that one skips such rows without counting them."""
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        return
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    rows: list[list[str]] = []
+    bad: Counter = Counter()
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:                       # e.g. a field beyond csv.field_size_limit()
+            bad["columns"] += 1
+            continue
+        if not record:
+            continue                            # a blank line
+        if len(record) != len(header):
+            bad["columns"] += 1
+            continue
+        rows.append(record)
+        if len(rows) >= chunk_rows:
+            yield pd.DataFrame(rows, columns=header, dtype=object), bad
+            rows, bad = [], Counter()
+    if rows or bad:
+        yield pd.DataFrame(rows, columns=header, dtype=object), bad
 
 
 def read_catalog(folder: str) -> pd.DataFrame:

@@ -237,6 +237,20 @@ def test_step_too_many_malformed_rows_fails_after_writing_the_report(local_store
     assert "50.0% of the rows are malformed" in capsys.readouterr().err
 
 
+def test_step_counts_csv_rows_with_a_wrong_number_of_fields(local_store):
+    tmp_path, catalog, bucket = local_store
+    (bucket / "imports").mkdir(parents=True)
+    with gzip.open(bucket / "imports" / "x.csv.gz", "wt") as handle:
+        handle.write('viewer_id,tconst,event,value,timestamp\n"v,1",tt0000001,like,,1\n'
+                     "v,tt0000002,like,,1,surplus\n\nv,tt0000003,view\nv,tt0000004,play,,1\n"
+                     '"unterminated,tt0000005,like,,1\nv,tt0000006,like,,1\n')
+    code, frame, report = step(tmp_path, catalog, "--interactions-uri", "s3://bkt/imports/",
+                               "--max-bad-fraction", "0.9")
+    assert code == 0 and report["malformed"] == {"columns": 3}     # surplus, too few, the unterminated quote
+    assert report["rows_read"] == 5
+    assert sorted(frame["viewer_id"]) == ["v", "v,1"]              # a quoted comma is part of the id
+
+
 def test_step_bounds_rows_and_bytes_while_reading(local_store, capsys):
     tmp_path, catalog, bucket = local_store
     (bucket / "imports").mkdir(parents=True)
