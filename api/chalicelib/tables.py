@@ -11,7 +11,6 @@ released with it (`read_recommender`): both move together.
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import json
 import re
