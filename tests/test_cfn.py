@@ -1087,10 +1087,22 @@ def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monk
         "Name": "movie_clusters", "StorageDescriptor": {
             "Location": f"s3://{BUCKET}/tables/movie_clusters/exec9/",
             "Columns": [{"Name": "tconst", "Type": "string"}, {"Name": "cluster", "Type": "int"}]}})
+    # the recommender released beside the table (api/chalicelib/tables.py reads it in ranged GETs)
+    import hashlib
+
+    import numpy as np
+    npz = io.BytesIO()
+    np.savez(npz, items=np.array(["tt1", "tt2"]), popularity=np.ones(2, np.float32),
+             neighbours=np.array([[1], [0]], np.int32), neighbour_scores=np.ones((2, 1), np.float32))
+    s3.put_object(Bucket=BUCKET, Key="tables/movie_clusters/exec9/_myflix_recommender.npz", Body=npz.getvalue())
+    s3.put_object(Bucket=BUCKET, Key="tables/movie_clusters/exec9/_myflix_recommender.json", Body=json.dumps(
+        {"kind": "itemknn", "sha256": {"recommender.npz": hashlib.sha256(npz.getvalue()).hexdigest()}}))
     settings = Settings(database="api_db", table="movie_clusters", region=REGION)
     with recorded_calls() as calls:
         ref = tables.get_table_glue(settings)
         tables.read_arrow(ref, settings)
+        ref = tables.TableRef(ref.location, {"myflix_recommender": "_myflix_recommender.npz"})
+        assert tables.read_recommender(ref, settings, popular=[]).collaborative
         try:
             SageMakerEndpoint(settings).predict({"startYear": 1999})
         except Exception:      # noqa: BLE001 - moto's canned answer is not the handler's JSON
