@@ -55,26 +55,27 @@ def viewer_sha256(viewer_id: str) -> str:
 
 # --- parsing ------------------------------------------------------------------------------------
 def _timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(epoch seconds int64, ok mask) from epoch numbers or ISO 8601 strings (naive = UTC)."""
-    text = values.astype("string").str.strip()
-    numeric = pd.to_numeric(text, errors="coerce")
+    """(epoch seconds int64, ok mask) from epoch numbers or ISO 8601 strings (naive = UTC).
+
+    Numbers are parsed for every row at once; only the rows that are not numbers are stripped and
+    tried as ISO 8601 (the costly path, taken by what the text form needs)."""
     out = np.zeros(len(values), dtype=np.int64)
-    ok = np.zeros(len(values), dtype=bool)
-    num_ok = numeric.notna().to_numpy() & np.isfinite(numeric.fillna(np.nan).to_numpy(dtype=float))
-    num_values = numeric.to_numpy(dtype=float, na_value=np.nan)
-    in_range = num_ok & (num_values >= 0) & (num_values <= MAX_EPOCH)
-    out[in_range] = np.floor(num_values[in_range]).astype(np.int64)
-    ok |= in_range
-    iso_rows = ~num_ok & text.notna().to_numpy() & text.str.contains(r"^\d{4}-\d{2}-\d{2}", na=False).to_numpy()
-    if iso_rows.any():
-        parsed = pd.to_datetime(text[iso_rows], errors="coerce", utc=True, format="ISO8601")
-        seconds = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-        good = parsed.notna().to_numpy().copy()
-        secs = seconds.to_numpy(dtype=float, na_value=np.nan)
-        good &= (secs >= 0) & (secs <= MAX_EPOCH)
-        idx = np.flatnonzero(iso_rows)
-        out[idx[good]] = secs[good].astype(np.int64)
-        ok[idx[good]] = True
+    numeric = pd.to_numeric(values.to_numpy(dtype=object), errors="coerce")
+    num_values = np.asarray(numeric, dtype=float)
+    rest = np.flatnonzero(~np.isfinite(num_values))
+    if len(rest):
+        text = pd.Series(values.to_numpy(dtype=object)[rest], dtype="string").str.strip()
+        again = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        num_values[rest] = again
+        iso = ~np.isfinite(again) & text.str.contains(r"^\d{4}-\d{2}-\d{2}", na=False).to_numpy(dtype=bool)
+        if iso.any():
+            parsed = pd.to_datetime(text[iso], errors="coerce", utc=True, format="ISO8601")
+            seconds = ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(
+                dtype=float, na_value=np.nan)
+            num_values[rest[iso]] = seconds
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(num_values) & (num_values >= 0) & (num_values <= MAX_EPOCH)
+    out[ok] = np.floor(num_values[ok]).astype(np.int64)
     return out, ok
 
 
@@ -98,6 +99,17 @@ def normalize(frame: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
     def text(col: str) -> pd.Series:
         return frame[col].astype("string").str.strip()
 
+    def by_unique(col: str, pattern: str, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(stripped values, matches) checked once per distinct value: ids repeat across millions
+        of rows, so this is the cheap way to check them all."""
+        codes, uniques = pd.factorize(frame[col].to_numpy(dtype=object), use_na_sentinel=True)
+        cleaned = pd.Series(uniques, dtype="string").str.strip()
+        if lower:
+            cleaned = cleaned.str.lower()
+        matches = cleaned.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+        values = np.append(cleaned.to_numpy(dtype=object, na_value=None), None)[codes]     # -1 (NA) -> None
+        return values, np.append(matches, False)[codes]
+
     def check(reason: str, good: np.ndarray) -> None:
         nonlocal ok
         newly = ok & ~good
@@ -105,17 +117,21 @@ def normalize(frame: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
             bad[reason] += int(newly.sum())
         ok &= good
 
-    viewer = text("viewer_id")
-    check("viewer_id", viewer.str.fullmatch(VIEWER_ID.pattern).fillna(False).to_numpy(dtype=bool))
-    tconst = text("tconst")
-    check("tconst", tconst.str.fullmatch(TCONST.pattern).fillna(False).to_numpy(dtype=bool))
-    event = text("event").str.lower()
-    check("event", event.isin(EVENT_TYPES).fillna(False).to_numpy(dtype=bool))
-    raw_value = text("value")
-    empty_value = (raw_value.isna() | (raw_value == "") | raw_value.str.lower().isin(["nan", "null", "none"])
-                   ).fillna(True).to_numpy(dtype=bool)
-    value = pd.to_numeric(raw_value.where(~empty_value), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    is_rating = (event == "rating").fillna(False).to_numpy(dtype=bool)
+    viewer, viewer_ok = by_unique("viewer_id", VIEWER_ID.pattern)
+    check("viewer_id", viewer_ok)
+    tconst, tconst_ok = by_unique("tconst", TCONST.pattern)
+    check("tconst", tconst_ok)
+    event, event_ok = by_unique("event", "|".join(EVENT_TYPES), lower=True)
+    check("event", event_ok)
+    # values repeat (empty, or a rating's few steps): parsed once per distinct value
+    value_codes, value_uniques = pd.factorize(frame["value"].to_numpy(dtype=object), use_na_sentinel=True)
+    raw_value = pd.Series(value_uniques, dtype="string").str.strip()
+    unique_empty = (raw_value.isna() | (raw_value == "") | raw_value.str.lower().isin(["nan", "null", "none"])
+                    ).fillna(True).to_numpy(dtype=bool)
+    unique_value = pd.to_numeric(raw_value.where(~unique_empty), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    empty_value = np.append(unique_empty, True)[value_codes]
+    value = np.append(unique_value, np.nan)[value_codes]
+    is_rating = event == "rating"
     with np.errstate(invalid="ignore"):
         rating_ok = np.isfinite(value) & (value >= 0) & (value <= 10)
     check("value", np.where(is_rating, rating_ok, empty_value))
@@ -129,8 +145,8 @@ def normalize(frame: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
     else:
         ids = np.full(n, None, dtype=object)
     good = pd.DataFrame({
-        "viewer_id": viewer.to_numpy(dtype=object)[ok], "tconst": tconst.to_numpy(dtype=object)[ok],
-        "event": event.to_numpy(dtype=object)[ok], "value": np.where(is_rating, value, np.nan)[ok],
+        "viewer_id": viewer[ok], "tconst": tconst[ok],
+        "event": event[ok], "value": np.where(is_rating, value, np.nan)[ok],
         "timestamp": stamps[ok], "event_id": ids[ok]})
     return good, bad
 
