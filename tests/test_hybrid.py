@@ -46,7 +46,8 @@ def two_tastes(strong: float = 1.0, weak: float = 0.2) -> Hybrid:
     popularity = np.array([50 - i for i in range(20)] + [0], dtype=np.float32)
     return Hybrid(items, popularity, neighbours, scores, viewers=np.array(["v1", "v2"]),
                   viewer_indptr=np.array([0, 2, 3]), viewer_items=np.array([0, 10, 5], dtype=np.int32),
-                  viewer_weights=np.ones(3, dtype=np.float32), taste_decay=0.5)
+                  viewer_weights=np.ones(3, dtype=np.float32), taste_decay=0.5, content_pool=1,
+                  content_popularity=0.0)
 
 
 def test_several_likes_keep_several_tastes():

@@ -77,7 +77,7 @@ def test_arrays_follow_the_contract():
 def test_itemknn_pads_with_minus_one_when_nothing_co_occurs():
     frame = pd.DataFrame({"viewer_id": ["a", "a", "b"], "tconst": ["tt0000001", "tt0000002", "tt0000003"],
                           "weight": 1.0})
-    model = Recommender(neighbours=2).fit(frame)
+    model = Recommender(method="itemknn", neighbours=2).fit(frame)
     assert model.neighbours_[2].tolist() == [-1, -1]
     assert model.neighbours_[0].tolist() == [1, -1]
 
@@ -92,7 +92,7 @@ def test_bad_input_is_refused_with_a_clear_message():
 
 
 def test_save_load_round_trip_and_tampering_refused(tmp_path):
-    model = Recommender(neighbours=5).fit(planted())
+    model = Recommender(method="itemknn", neighbours=5).fit(planted())
     meta = recommender.save(model, tmp_path, simulated=True, validation={"ndcg": 0.5})
     arrays, loaded = recommender.load(tmp_path)
     assert loaded == json.loads((tmp_path / "recommender.json").read_text()) == meta
