@@ -31,7 +31,8 @@ def add_commands(subparsers: Any) -> None:
     imp.add_argument("source", choices=("movielens", "movietweetings"))
     imp.add_argument("paths", nargs="+", type=Path,
                      help="movielens: its folder, or ratings.csv links.csv; movietweetings: ratings.dat")
-    imp.add_argument("-o", "--output", type=Path, required=True, help="the file to write: .csv, .csv.gz or .parquet")
+    imp.add_argument("-o", "--output", type=Path, required=True,
+                     help="the file to write: .csv, .csv.gz or .parquet")
     imp.add_argument("--report", type=Path, default=None, help="also write the counts as JSON here")
     imp.set_defaults(func=cmd_import)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])

@@ -321,12 +321,14 @@ def interaction_lines(report: Any, evaluation: dict) -> list[str]:
     if not isinstance(report, dict):
         return []
     simulated = bool(report.get("simulated"))
-    label = "SIMULATED viewers (no real event yet; docs/steps.md)" if simulated else f"source {report.get('source')}"
-    malformed = report.get("malformed_total", 0)
-    lines = [f"viewers: {label}: {report.get('interactions', 0):,} interactions, {report.get('viewers', 0):,} "
-             f"viewers, {report.get('films', 0):,} films ({report.get('rows_read', 0):,} rows read, {malformed:,} "
-             f"malformed, {report.get('unknown_films', 0):,} unknown films, {report.get('forgotten', 0):,} "
-             f"forgotten); collaborative {report.get('collaborative')}"]
+    label = ("SIMULATED viewers (no real event yet; docs/steps.md)" if simulated
+             else f"source {report.get('source')}")
+    count = {key: f"{report.get(key, 0):,}" for key in ("interactions", "viewers", "films", "rows_read",
+                                                        "malformed_total", "unknown_films", "forgotten")}
+    lines = [f"viewers: {label}: {count['interactions']} interactions, {count['viewers']} viewers, "
+             f"{count['films']} films ({count['rows_read']} rows read, {count['malformed_total']} malformed, "
+             f"{count['unknown_films']} unknown films, {count['forgotten']} forgotten); collaborative "
+             f"{report.get('collaborative')}"]
     ranking = evaluation.get("ranking") or {}
     methods = ranking.get("methods") or {}
     if methods:
@@ -337,7 +339,8 @@ def interaction_lines(report: Any, evaluation: dict) -> list[str]:
         for name, figures in methods.items():
             lines.append(f"  {name:<13} HR@{k} {_num(figures.get('hr'))}  NDCG@{k} "
                          f"{_num(figures.get('ndcg'))}  MRR {_num(figures.get('mrr'))}  coverage "
-                         f"{_num(figures.get('coverage'))}  popular share {_num(figures.get('popular_share'))}")
+                         f"{_num(figures.get('coverage'))}  popular share "
+                         f"{_num(figures.get('popular_share'))}")
     gate = evaluation.get("ranking_gate") or {}
     if gate:
         lines.append(f"  ranking gate: {gate.get('status')}")

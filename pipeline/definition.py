@@ -88,7 +88,8 @@ def parameter_specs(bucket: str) -> list[ParameterSpec]:
         ParameterSpec("simulated_viewers", d["simulated_viewers"],
                       "PrepareInteractions: > 0 simulates this many viewers when there is no collected "
                       "event and no interactions_uri (the local demo; labelled simulated); 0 = never"),
-        ParameterSpec("weight_play", float(d["weight_play"]), "PrepareInteractions: implicit weight of a play"),
+        ParameterSpec("weight_play", float(d["weight_play"]),
+                      "PrepareInteractions: implicit weight of a play"),
         ParameterSpec("weight_like", float(d["weight_like"]),
                       "PrepareInteractions: weight of a like (and of a 10/10 rating)"),
         ParameterSpec("weight_list_add", float(d["weight_list_add"]),
@@ -112,7 +113,8 @@ def parameter_specs(bucket: str) -> list[ParameterSpec]:
         ParameterSpec("min_interactions", d["min_interactions"],
                       "TrainRecommender: fewer interactions skip the collaborative model (content and "
                       "popularity only, said in every report)"),
-        ParameterSpec("ranking_k", d["ranking_k"], "TrainRecommender/Evaluate: list length of HR@k and NDCG@k"),
+        ParameterSpec("ranking_k", d["ranking_k"],
+                      "TrainRecommender/Evaluate: list length of HR@k and NDCG@k"),
         ParameterSpec("enable_network_isolation", True,
                       "Preprocess, TrainScaler, TuneKMeans, TrainKMeans, TrainRecommender: no network at "
                       "all inside the job (Ingest downloads, PrepareInteractions, Evaluate and Publish "

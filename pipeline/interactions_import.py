@@ -96,9 +96,12 @@ def _convert_chunk(rows: pd.DataFrame, prefix: str, films: Callable[[np.ndarray]
     rating = pd.to_numeric(rows[2].astype(str).str.strip(), errors="coerce").to_numpy(dtype=float)
     stamp = pd.to_numeric(rows[3].astype(str).str.strip(), errors="coerce").to_numpy(dtype=float)
     ok = np.ones(len(rows), dtype=bool)
-    for reason, good in (("user", user_ok), ("movie", movie_ok),
-                         ("rating", np.isfinite(rating) & (rating >= value_range[0]) & (rating <= value_range[1])),
-                         ("timestamp", np.isfinite(stamp) & (stamp >= 0) & (stamp <= interactions.MAX_EPOCH))):
+    low, high = value_range
+    with np.errstate(invalid="ignore"):
+        rating_ok = np.isfinite(rating) & (rating >= low) & (rating <= high)
+        stamp_ok = np.isfinite(stamp) & (stamp >= 0) & (stamp <= interactions.MAX_EPOCH)
+    checks = (("user", user_ok), ("movie", movie_ok), ("rating", rating_ok), ("timestamp", stamp_ok))
+    for reason, good in checks:
         report.malformed[reason] += int((ok & ~good).sum())
         ok &= good
     tconst = np.full(len(rows), None, dtype=object)
@@ -159,7 +162,8 @@ def write_events(chunks: Iterator[pd.DataFrame], output: Path, report: ImportRep
             import pyarrow as pa
             import pyarrow.parquet as pq
             schema = pa.schema([("viewer_id", pa.string()), ("tconst", pa.string()), ("event", pa.string()),
-                                ("value", pa.float64()), ("timestamp", pa.int64()), ("event_id", pa.string())])
+                                ("value", pa.float64()), ("timestamp", pa.int64()),
+                                ("event_id", pa.string())])
             with pq.ParquetWriter(tmp, schema, compression="snappy") as writer:
                 for chunk in chunks:
                     writer.write_table(pa.Table.from_pandas(chunk[OUTPUT_COLUMNS], schema=schema,

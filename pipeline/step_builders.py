@@ -402,6 +402,11 @@ def table_location(ctx: BuildContext) -> Join:
                                ExecutionVariables.PIPELINE_EXECUTION_ID, "/"])
 
 
+def report_value(evaluate: ProcessingStep, report: PropertyFile, path: str) -> JsonGet:
+    """A figure of evaluation.json, read at run time."""
+    return JsonGet(step_name=evaluate.name, property_file=report, json_path=path)
+
+
 def register_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: TrainingStep,
                   evaluate: ProcessingStep, report: PropertyFile, recommender: TrainingStep) -> ModelStep:
     builder = ModelBuilder(
@@ -429,10 +434,9 @@ def register_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: Trainin
                                       # with the endpoint's package (Publish copies it by the table)
                                       schema.RECOMMENDER_URI_KEY: _model(recommender),
                                       # "real", "simulated" or "none": who the ranking figures are about
-                                      "myflix_viewers": JsonGet(step_name=evaluate.name, property_file=report,
-                                                                json_path="ranking.viewers"),
-                                      "myflix_ranking_gate": JsonGet(step_name=evaluate.name, property_file=report,
-                                                                     json_path="ranking_gate.status")},
+                                      "myflix_viewers": report_value(evaluate, report, "ranking.viewers"),
+                                      "myflix_ranking_gate": report_value(evaluate, report,
+                                                                          "ranking_gate.status")},
         description="MyFlix: scaler + k-means over the 26 movie features, with the collaborative "
                     "recommender (myflix_recommender_uri); ranking metrics in its model statistics.")
     return ModelStep(name=REGISTER, step_args=step_args, display_name="Register the model",

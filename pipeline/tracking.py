@@ -29,7 +29,8 @@ PACKAGE_TAG = "myflix.model_package_arn"
 STATUS_TAG = "myflix.status"
 SOURCE_TAG = "myflix.source"
 _EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
-REPORT_NAMES = ("ingest.json", "quality.json", "elbow.json", "interactions.json", "evaluation.json", "drift.json")
+REPORT_NAMES = ("ingest.json", "quality.json", "elbow.json", "interactions.json", "evaluation.json",
+                "drift.json")
 VIEWERS_TAG = "myflix.viewers"       # real | simulated | none: who the ranking metrics are about
 MLFLOW_ENV = {  # offline and quiet: no telemetry, no progress bars in a CLI's output
     "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
@@ -103,7 +104,8 @@ def metrics_of(outputs: ExecutionOutputs) -> tuple[dict[str, float], list[tuple[
         prefix = "simulated_" if ranking.get("viewers") == "simulated" else ""
         for method, figures in (ranking.get("methods") or {}).items():
             for name, value in (figures or {}).items():
-                if name not in ("viewers", "k") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if number and name not in ("viewers", "k"):
                     metrics[f"{prefix}{method}_{name}"] = float(value)
     elbow = outputs.report("elbow.json")
     inertia: list[tuple[int, float]] = []

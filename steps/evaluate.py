@@ -180,7 +180,8 @@ _LOOK_UP = object()
 
 def production_comparison(features: artifacts.Features, model: Any, group: str, requested: str, k: int,
                           queries: int, seed: int, log: Callable[[str], None],
-                          package: Any = _LOOK_UP) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
+                          package: Any = _LOOK_UP
+                          ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
     """(comparison, baseline summary, status) against the production model (I/O at this edge);
     `package`: the production package already looked up (find_baseline), else looked up here."""
     if package is _LOOK_UP:
@@ -299,7 +300,8 @@ def production_ranking(package: dict[str, Any] | None) -> tuple[float, str]:
         return 0.0, f"production's evaluation.json is unreadable ({err})"
     gate = recorded.get("ranking_gate") or {}
     if gate.get("status") != "checked" or not isinstance(gate.get("hybrid_ndcg"), (int, float)):
-        return 0.0, f"production's hybrid was not checked on real viewers ({gate.get('status', 'no ranking')})"
+        why = gate.get("status", "no ranking")
+        return 0.0, f"production's hybrid was not checked on real viewers ({why})"
     return float(gate["hybrid_ndcg"]), f"version {package.get('ModelPackageVersion')}'s recorded hybrid NDCG"
 
 
@@ -401,9 +403,10 @@ def main(argv: list[str] | None = None) -> int:
               f"(mean top-{churn['k']} overlap {churn['mean_overlap']:.3f}), adjusted Rand index "
               f"{'n/a' if ari is None else format(ari, '.3f')}; movies +{result['drift']['movies']['added']} "
               f"-{result['drift']['movies']['removed']}", flush=True)
-    print(f"evaluate: ranking gate {result['ranking_gate']['status']} (hybrid NDCG@{args.ranking_k} "
-          f"{result['ranking_gate']['hybrid_ndcg']:.3f}, needs >= {result['ranking_gate']['required_over_popularity']:.3f} "
-          f"and >= production {result['ranking_gate']['production_ndcg']:.3f})", flush=True)
+    gate = result["ranking_gate"]
+    print(f"evaluate: ranking gate {gate['status']} (hybrid NDCG@{args.ranking_k} {gate['hybrid_ndcg']:.3f}, "
+          f"needs >= {gate['required_over_popularity']:.3f} and >= production {gate['production_ndcg']:.3f})",
+          flush=True)
     print(f"evaluate: silhouette {result['silhouette']:.3f}, recall@{args.recall_k} {result['recall_at_k']:.3f}, "
           f"cluster sizes {result['cluster_sizes']['min']}..{result['cluster_sizes']['max']} "
           f"(largest share {result['cluster_sizes']['max_share']:.3f}, Gini {result['cluster_sizes']['gini']:.3f}) "

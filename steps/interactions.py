@@ -128,7 +128,8 @@ def normalize(frame: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
     raw_value = pd.Series(value_uniques, dtype="string").str.strip()
     unique_empty = (raw_value.isna() | (raw_value == "") | raw_value.str.lower().isin(["nan", "null", "none"])
                     ).fillna(True).to_numpy(dtype=bool)
-    unique_value = pd.to_numeric(raw_value.where(~unique_empty), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    unique_value = pd.to_numeric(raw_value.where(~unique_empty), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan)
     empty_value = np.append(unique_empty, True)[value_codes]
     value = np.append(unique_value, np.nan)[value_codes]
     is_rating = event == "rating"
@@ -215,7 +216,8 @@ def fold(rows: pd.DataFrame, params: dict[str, float]) -> tuple[pd.DataFrame, di
     (pairs left with no positive signal: everything cancelled, or a low latest rating).
     """
     # sorted codes (string order) instead of the strings: 25M ids as numpy strings would take GBs
-    viewer_code, film_code, event_code = (pd.factorize(rows[c], sort=True)[0] for c in ("viewer_id", "tconst", "event"))
+    viewer_code, film_code, event_code = (pd.factorize(rows[c], sort=True)[0]
+                                          for c in ("viewer_id", "tconst", "event"))
     order = np.lexsort((event_code, rows["timestamp"].to_numpy(), film_code, viewer_code))
     r = rows.iloc[order].reset_index(drop=True)
     viewer_code, film_code = viewer_code[order], film_code[order]

@@ -105,7 +105,8 @@ def forgotten_viewers(forgotten_uri: str, region: str | None) -> set[str]:
     return found
 
 
-def read_events(events_uri: str, budget: Budget, region: str | None, log) -> Iterator[tuple[pd.DataFrame, Counter]]:
+def read_events(events_uri: str, budget: Budget, region: str | None,
+                log) -> Iterator[tuple[pd.DataFrame, Counter]]:
     """Each stored events object as (frame, malformed counts), skipping the forget records."""
     from steps import aws_io
     prefix = events_uri.rstrip("/") + "/"
@@ -120,7 +121,8 @@ def read_events(events_uri: str, budget: Budget, region: str | None, log) -> Ite
         yield frame, bad
 
 
-def read_interactions_uri(uri: str, budget: Budget, region: str | None, log) -> Iterator[tuple[pd.DataFrame, Counter]]:
+def read_interactions_uri(uri: str, budget: Budget, region: str | None,
+                          log) -> Iterator[tuple[pd.DataFrame, Counter]]:
     """The rows of an interactions file, or of every .csv[.gz]/.parquet under a prefix."""
     from steps import aws_io
     objects = [(u, s) for u, s in aws_io.list_objects(uri, region)
@@ -216,8 +218,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     weights = "implicit weight of "
     parser.add_argument("--weight-play", type=float, default=d["weight_play"], help=weights + "a play")
     parser.add_argument("--weight-like", type=float, default=d["weight_like"], help=weights + "a like")
-    parser.add_argument("--weight-list-add", type=float, default=d["weight_list_add"], help=weights + "a list entry")
-    parser.add_argument("--weight-view", type=float, default=d["weight_view"], help=weights + "opening a film")
+    parser.add_argument("--weight-list-add", type=float, default=d["weight_list_add"],
+                        help=weights + "a list entry")
+    parser.add_argument("--weight-view", type=float, default=d["weight_view"],
+                        help=weights + "opening a film")
     parser.add_argument("--rating-neutral", type=float, default=d["rating_neutral"],
                         help="a rating above this (0-10) is a positive, at or below a dislike")
     parser.add_argument("--min-viewer-interactions", type=int, default=d["min_viewer_interactions"])
@@ -298,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     out = write_outputs(pairs, report, args.output)
     share = interactions.bad_fraction(report)
     malformed = ", ".join(f"{k} {v}" for k, v in report["malformed"].items()) or "none"
-    say(f"prepare_interactions: source {report['source']}{' (SIMULATED viewers)' if report['simulated'] else ''}: "
+    label = " (SIMULATED viewers)" if report["simulated"] else ""
+    say(f"prepare_interactions: source {report['source']}{label}: "
         f"{report['rows_read']:,} rows read, malformed {report['malformed_total']:,} ({malformed}), unknown "
         f"films {report['unknown_films']:,}, duplicates {report['duplicates']:,}, cancelled "
         f"{report['cancelled']:,}, forgotten {report['forgotten']:,}, below minimum counts "

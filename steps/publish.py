@@ -129,7 +129,8 @@ def recommender_files(path: str) -> tuple[dict[str, Path], dict] | None:
     folder = artifacts.open_model_dir(folder)
     meta_path = folder / schema.RECOMMENDER_JSON
     if not meta_path.is_file():
-        raise PublishError(f"{folder} holds no {schema.RECOMMENDER_JSON}: pass TrainRecommender's model output")
+        raise PublishError(f"{folder} holds no {schema.RECOMMENDER_JSON}: pass TrainRecommender's model "
+                           "output")
     meta = artifacts.read_json(meta_path, "the recommender artefact")
     files = {schema.TABLE_RECOMMENDER_JSON: meta_path}
     npz = folder / schema.RECOMMENDER_NPZ
@@ -137,7 +138,8 @@ def recommender_files(path: str) -> tuple[dict[str, Path], dict] | None:
         artifacts.verify_digest(npz, (meta.get("sha256") or {}).get(schema.RECOMMENDER_NPZ))
         files[schema.TABLE_RECOMMENDER_NPZ] = npz
     elif meta.get("kind") not in (None, "none"):
-        raise PublishError(f"{folder} has no {schema.RECOMMENDER_NPZ} for a model of kind {meta.get('kind')!r}")
+        raise PublishError(f"{folder} has no {schema.RECOMMENDER_NPZ} for a model of kind "
+                           f"{meta.get('kind')!r}")
     return files, meta
 
 

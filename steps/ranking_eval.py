@@ -86,7 +86,8 @@ def content_method(near: Content, history: pd.DataFrame) -> RecommendFn:
 
 
 def popularity_method(history: pd.DataFrame) -> RecommendFn:
-    order = history.groupby("tconst")["weight"].sum().sort_values(ascending=False, kind="stable").index.tolist()
+    totals = history.groupby("tconst")["weight"].sum()
+    order = totals.sort_values(ascending=False, kind="stable").index.tolist()
 
     def recommend(_viewer: str, _past: list, limit: int, exclude: set) -> list[str]:
         out = []

@@ -54,7 +54,8 @@ def simulate(catalog: pd.DataFrame, n_viewers: int, seed: int) -> pd.DataFrame:
     genre_share = member.sum(axis=0) / max(member.sum(), 1.0)
     years = pd.to_numeric(films["year"], errors="coerce").fillna(films["year"].median() if n_films else 2000)
     years = years.to_numpy(dtype=float)
-    log_pop = POPULARITY_POWER * np.log1p(pd.to_numeric(films["votes"], errors="coerce").fillna(0).to_numpy(float))
+    votes = pd.to_numeric(films["votes"], errors="coerce").fillna(0).to_numpy(float)
+    log_pop = POPULARITY_POWER * np.log1p(votes)
     ratings = pd.to_numeric(films["rating"], errors="coerce").fillna(6.0).to_numpy(float)
     tconsts = films["tconst"].astype(str).to_numpy()
     out: dict[str, list] = {k: [] for k in ("viewer_id", "tconst", "event", "value", "timestamp", "event_id")}

@@ -37,7 +37,8 @@ def read_interactions(folder: str) -> tuple[pd.DataFrame, dict]:
     path = Path(folder)
     frame_path = path / schema.INTERACTIONS_PARQUET
     if not frame_path.is_file():
-        raise artifacts.ArtifactError(f"no {schema.INTERACTIONS_PARQUET} in {folder}: PrepareInteractions writes it")
+        raise artifacts.ArtifactError(
+            f"no {schema.INTERACTIONS_PARQUET} in {folder}: PrepareInteractions writes it")
     report = artifacts.read_json(path / schema.INTERACTIONS_JSON, "PrepareInteractions's report")
     return pd.read_parquet(frame_path), report
 
@@ -56,13 +57,15 @@ def train(pairs: pd.DataFrame, k: int, seed: int, simulated: bool, model_dir: Pa
     (every pair); returns the released artefact's recommender.json."""
     train_rows = pairs[pairs["split"] == "train"]
     validation = pairs[pairs["split"] == "validation"]
-    best, table = recommender.tune(train_rows, validation, TUNING_GRID, base={"seed": seed}, k=k, metric="ndcg",
+    best, table = recommender.tune(train_rows, validation, TUNING_GRID, base={"seed": seed}, k=k,
+                                   metric="ndcg",
                                    progress=log)
     row = table.sort_values("ndcg", ascending=False, kind="stable").iloc[0]
     scores = {f"{m}_at_{k}" if m in ("hr", "ndcg") else m: float(row[m]) for m in ("hr", "ndcg", "mrr")}
     log(f"chose {best} (validation NDCG@{k} {scores[f'ndcg_at_{k}']:.4f})")
     heldout = recommender.Recommender(**best, progress=log).fit(pairs[pairs["split"] != "test"])
-    recommender.save(heldout, model_dir / schema.RECOMMENDER_HELDOUT_DIR, simulated=simulated, validation=scores)
+    recommender.save(heldout, model_dir / schema.RECOMMENDER_HELDOUT_DIR, simulated=simulated,
+                     validation=scores)
     released = recommender.Recommender(**best, progress=log).fit(pairs)
     return recommender.save(released, model_dir, simulated=simulated, validation=scores)
 
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"train_recommender: collaborative skipped{label}: {reason}; wrote kind 'none' to "
                   f"{args.model_dir}", flush=True)
             return 0
-        print(f"train_recommender: {len(pairs):,} interactions{label}, {pairs['viewer_id'].nunique():,} viewers, "
+        print(f"train_recommender: {len(pairs):,} interactions{label}, "
+              f"{pairs['viewer_id'].nunique():,} viewers, "
               f"{pairs['tconst'].nunique():,} films; tuning on train/validation (NDCG@{args.ranking_k})",
               flush=True)
         meta = train(pairs, args.ranking_k, args.seed, simulated, Path(args.model_dir),
@@ -108,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"train_recommender: kind {meta.get('kind')} params {meta.get('params')} validation "
           f"{meta.get('validation')}; refit on all {meta.get('n_interactions')} interactions in "
-          f"{time.monotonic() - started:.1f}s; wrote {Path(args.model_dir) / schema.RECOMMENDER_NPZ}", flush=True)
+          f"{time.monotonic() - started:.1f}s; wrote {Path(args.model_dir) / schema.RECOMMENDER_NPZ}",
+          flush=True)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`myflix interactions import`: MovieLens and MovieTweetings files -> the interactions format, through the CLI.
+"""`myflix interactions import`: MovieLens and MovieTweetings files -> the interactions format (the CLI).
 
 The files here are written by the test in each dataset's published layout (no dataset is committed:
 MovieLens may not be redistributed); the output is read back through steps/interactions.py, the
@@ -67,7 +67,8 @@ def test_movielens_folder_to_csv(tmp_path, capsys):
 def test_movielens_two_files_to_parquet(tmp_path):
     folder = write_movielens(tmp_path / "ml")
     out = tmp_path / "ml.parquet"
-    assert main(["interactions", "import", "movielens", str(folder / "ratings.csv"), str(folder / "links.csv"),
+    assert main(["interactions", "import", "movielens", str(folder / "ratings.csv"),
+                 str(folder / "links.csv"),
                  "-o", str(out)]) == 0
     frame = pd.read_parquet(out)
     assert len(frame) == 5 and frame["value"].between(0, 10).all()

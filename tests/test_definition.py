@@ -328,8 +328,10 @@ def test_register_records_where_the_packages_data_and_table_are(steps):
         "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['catalog'].S3Output.S3Uri"}
     assert metadata["myflix_table_uri"] == args_of(steps["Publish"])["--table-location"]
     # one release = both models: the collaborative one is the package's, and Publish copies it by the table
-    assert metadata["myflix_recommender_uri"] == {"Get": "Steps.TrainRecommender.ModelArtifacts.S3ModelArtifacts"}
-    publish_inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps["Publish"]["Arguments"]["ProcessingInputs"]}
+    assert metadata["myflix_recommender_uri"] == {
+        "Get": "Steps.TrainRecommender.ModelArtifacts.S3ModelArtifacts"}
+    publish_inputs = {i["InputName"]: i["S3Input"]["S3Uri"]
+                      for i in steps["Publish"]["Arguments"]["ProcessingInputs"]}
     assert publish_inputs["recommender"] == metadata["myflix_recommender_uri"]
     # who the ranking figures are about (simulated viewers are labelled in the registry too)
     assert json_gets(metadata["myflix_viewers"]) == [
@@ -356,7 +358,8 @@ def test_parameters_and_defaults(definition):
                 "max_interaction_mb", "min_interactions", "ranking_k", "min_ndcg_lift_over_popularity"):
         assert key in params, key
     # no real viewer is ever replaced by a simulated one unless a run asks for it (the local demo)
-    assert params["simulated_viewers"]["DefaultValue"] == 0 and params["interactions_uri"]["DefaultValue"] == ""
+    assert params["simulated_viewers"]["DefaultValue"] == 0
+    assert params["interactions_uri"]["DefaultValue"] == ""
     assert params["basics_uri"]["DefaultValue"] == "" and params["ratings_uri"]["DefaultValue"] == ""  # download
     assert params["imdb_base_url"]["DefaultValue"] == schema.DEFAULTS["imdb_base_url"]
     assert params["model_approval_status"]["DefaultValue"] == "PendingManualApproval"

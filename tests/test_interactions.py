@@ -91,7 +91,8 @@ def test_unlike_cancels_earlier_likes_and_list_remove_cancels_list_add():
     pairs, counts = prep(frame)
     weights = dict(zip(pairs["tconst"], pairs["weight"]))
     d = schema.DEFAULTS
-    assert weights == {"tt0000002": pytest.approx(d["weight_like"]), "tt0000004": pytest.approx(d["weight_view"])}
+    assert weights == {"tt0000002": pytest.approx(d["weight_like"]),
+                       "tt0000004": pytest.approx(d["weight_view"])}
     assert counts["cancelled"] == 4                  # 3 likes + 1 list entry
     assert counts["not_positive"] == 2               # tt0000001 and tt0000003 left with nothing
 
@@ -140,7 +141,8 @@ def test_time_split_holds_out_each_viewers_latest():
     pairs, counts = prep(frame, test_fraction=0.2, validation_fraction=0.1)
     v1 = pairs[pairs["viewer_id"] == "v1"].set_index("tconst")["split"]
     assert v1[["tt0000010", "tt0000009"]].tolist() == ["test", "test"]
-    assert v1["tt0000008"] == "validation" and (v1.drop(["tt0000010", "tt0000009", "tt0000008"]) == "train").all()
+    assert v1["tt0000008"] == "validation"
+    assert (v1.drop(["tt0000010", "tt0000009", "tt0000008"]) == "train").all()
     assert (pairs[pairs["viewer_id"] == "v2"]["split"] == "train").all()     # too few to hold out
     assert counts["splits"] == {"train": 9, "validation": 1, "test": 2} and counts["viewers_held_out"] == 1
     # a viewer with 3 films keeps one to learn from
@@ -181,7 +183,8 @@ def step(tmp_path, catalog, *extra):
     code = prepare_interactions.main(["--catalog", str(catalog), "--output", str(out),
                                       "--min-viewer-interactions", "1", "--min-film-interactions", "1",
                                       "--min-interactions", "3", *extra])
-    report = json.loads((out / schema.INTERACTIONS_JSON).read_text()) if (out / schema.INTERACTIONS_JSON).exists() else None
+    written = out / schema.INTERACTIONS_JSON
+    report = json.loads(written.read_text()) if written.exists() else None
     frame = pd.read_parquet(out / schema.INTERACTIONS_PARQUET) if report else None
     return code, frame, report
 
@@ -203,7 +206,8 @@ def test_step_reads_events_plain_and_gzip_and_honours_forget_records(local_store
     forgotten.mkdir(parents=True)
     (forgotten / f"{I.viewer_sha256('carol')}.json").write_text(
         json.dumps({"viewer_sha256": I.viewer_sha256("carol"), "forgotten_at": 1}))
-    code, frame, report = step(tmp_path, catalog, "--events-uri", "s3://bkt/events/", "--max-bad-fraction", "0.2",
+    code, frame, report = step(tmp_path, catalog, "--events-uri", "s3://bkt/events/",
+                               "--max-bad-fraction", "0.2",
                                "--simulated-viewers", "50")
     assert code == 0
     assert report["source"] == "events" and report["simulated"] is False       # never simulated beside real
@@ -219,8 +223,10 @@ def test_step_with_interactions_uri_csv_and_parquet_prefix(local_store):
     tmp_path, catalog, bucket = local_store
     folder = bucket / "imports"
     folder.mkdir(parents=True)
-    pd.DataFrame([{**event(i, "dan", FILMS[i]), "value": ""} for i in range(5)]).to_csv(folder / "a.csv", index=False)
-    pd.DataFrame([{**event(i, "eve", FILMS[i], "rating"), "value": 9.0} for i in range(5)]).to_parquet(folder / "b.parquet")
+    dan = [{**event(i, "dan", FILMS[i]), "value": ""} for i in range(5)]
+    eve = [{**event(i, "eve", FILMS[i], "rating"), "value": 9.0} for i in range(5)]
+    pd.DataFrame(dan).to_csv(folder / "a.csv", index=False)
+    pd.DataFrame(eve).to_parquet(folder / "b.parquet")
     code, frame, report = step(tmp_path, catalog, "--interactions-uri", "s3://bkt/imports/",
                                "--events-uri", "s3://bkt/events/", "--simulated-viewers", "50")
     assert code == 0 and report["source"] == "interactions_uri" and not report["simulated"]
@@ -266,7 +272,8 @@ def test_step_bounds_rows_and_bytes_while_reading(local_store, capsys):
 
 def test_step_simulates_only_with_nothing_real_and_says_so(local_store):
     tmp_path, catalog, _bucket = local_store
-    code, frame, report = step(tmp_path, catalog, "--events-uri", "s3://bkt/events/", "--simulated-viewers", "40")
+    code, frame, report = step(tmp_path, catalog, "--events-uri", "s3://bkt/events/",
+                               "--simulated-viewers", "40")
     assert code == 0 and report["simulated"] is True and report["source"] == "simulated"
     assert report["simulation"]["viewers"] == 40 and "genres" in report["simulation"]["model"]
     assert frame["viewer_id"].str.startswith(schema.SIMULATED_VIEWER_PREFIX).all()

@@ -126,7 +126,8 @@ def test_real_definition_runs_end_to_end(workdir: Path, first_run: dict):
 
     # No viewer at all (no event, no interactions_uri, simulated_viewers 0): collaborative skipped,
     # and every report says so; the release still carries the (empty) recommender, content only.
-    prepared = _store_json(workdir, steps["PrepareInteractions"]["Outputs"]["interactions"], schema.INTERACTIONS_JSON)
+    prepared_uri = steps["PrepareInteractions"]["Outputs"]["interactions"]
+    prepared = _store_json(workdir, prepared_uri, schema.INTERACTIONS_JSON)
     assert prepared["source"] == "none" and prepared["simulated"] is False and prepared["interactions"] == 0
     assert prepared["collaborative"].startswith("skipped: 0 interactions")
     evaluation = _store_json(workdir, steps["Evaluate"]["Outputs"]["evaluation"], schema.EVALUATION_JSON)
@@ -192,8 +193,10 @@ def test_myflix_run_command_reuses_the_cache_and_summarises(workdir: Path, first
     # `myflix run` on the demo with no viewer yet: simulated ones, labelled wherever they show
     assert "viewers: SIMULATED viewers" in out and "NOT the model's quality" in out
     assert "ranking gate: skipped: the viewers are simulated" in out
-    prepared = _store_json(workdir, steps["PrepareInteractions"]["Outputs"]["interactions"], schema.INTERACTIONS_JSON)
-    assert prepared["simulated"] is True and prepared["source"] == "simulated" and prepared["interactions"] > 0
+    prepared_uri = steps["PrepareInteractions"]["Outputs"]["interactions"]
+    prepared = _store_json(workdir, prepared_uri, schema.INTERACTIONS_JSON)
+    assert prepared["simulated"] is True and prepared["source"] == "simulated"
+    assert prepared["interactions"] > 0
     newest = registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)[0]
     assert newest["CustomerMetadataProperties"]["myflix_viewers"] == "simulated"
     # Approved by `myflix run` (the newest version); `registry list` shows both versions.
@@ -278,7 +281,8 @@ def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: di
     assert output.index("follow the run live") < output.index("MyFlix local run")   # before the pipeline
 
 
-def test_the_next_run_learns_from_the_newcomers_clicks_alone(workdir: Path, first_run: dict, real_definition: str):
+def test_the_next_run_learns_from_the_newcomers_clicks_alone(workdir: Path, first_run: dict,
+                                                             real_definition: str):
     """Events stored the way the API stores them (its local sink, under the store's events/) are what
     the next run learns from, alone: simulated viewers are asked for and not used; a forgotten
     viewer's events are dropped."""
@@ -289,8 +293,9 @@ def test_the_next_run_learns_from_the_newcomers_clicks_alone(workdir: Path, firs
     catalog_uri = _steps(first_run)["Preprocess"]["Outputs"]["catalog"]
     catalog = pd.read_parquet(LocalStore(workdir).path_for(catalog_uri) / schema.CATALOG_PARQUET)
     clicks = simulated_viewers.simulate(catalog, 40, seed=9)
-    clicks["viewer_id"] = clicks["viewer_id"].str.replace(schema.SIMULATED_VIEWER_PREFIX, "newcomer-", regex=False)
-    clicks["event_id"] = clicks["event_id"].str.replace(schema.SIMULATED_VIEWER_PREFIX, "click-", regex=False)
+    prefix = schema.SIMULATED_VIEWER_PREFIX
+    clicks["viewer_id"] = clicks["viewer_id"].str.replace(prefix, "newcomer-", regex=False)
+    clicks["event_id"] = clicks["event_id"].str.replace(prefix, "click-", regex=False)
     sink = LocalSink(LocalStore(workdir).path_for(f"s3://{BUCKET}/"))
     records = [{**row, "value": None if pd.isna(row["value"]) else float(row["value"]),
                 "timestamp": int(row["timestamp"])} for row in clicks.to_dict("records")]
@@ -314,5 +319,5 @@ def test_the_next_run_learns_from_the_newcomers_clicks_alone(workdir: Path, firs
     assert evaluation["ranking"]["viewers"] == "real" and evaluation["ranking"]["collaborative"] == "trained"
     assert set(evaluation["ranking"]["methods"]) == {"content", "popularity", "collaborative", "hybrid"}
     assert evaluation["ranking_gate"]["status"] in ("checked",)
-    assert interactions.viewer_sha256("newcomer-00001") in {
-        p.stem for p in (LocalStore(workdir).path_for(f"s3://{BUCKET}/{schema.FORGOTTEN_PREFIX}/")).glob("*.json")}
+    records_dir = LocalStore(workdir).path_for(f"s3://{BUCKET}/{schema.FORGOTTEN_PREFIX}/")
+    assert interactions.viewer_sha256("newcomer-00001") in {p.stem for p in records_dir.glob("*.json")}

@@ -29,7 +29,8 @@ def world(tmp_path_factory):
     placeholder.write_text("# placeholder serving handler (test only)\n")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(artifacts, "default_inference_source", lambda: placeholder)
-        assert train_kmeans.main(["--k", "6", "--features", str(features_dir), "--scaler-dir", str(root / "scaler"),
+        assert train_kmeans.main(["--k", "6", "--features", str(features_dir),
+                                  "--scaler-dir", str(root / "scaler"),
                                   "--model-dir", str(root / "model")]) == 0
     tar_folder(root / "model", root / "model_channel" / schema.MODEL_TARBALL)
     catalog = pd.read_parquet(catalog_dir / schema.CATALOG_PARQUET)
@@ -56,7 +57,8 @@ def train(folder, tmp_path, monkeypatch, *argv):
 def test_tunes_then_saves_the_released_refit_and_the_heldout_fit(world, tmp_path, monkeypatch, capsys):
     folder = interactions_dir(world, tmp_path, simulated=True)
     # hyperparameters as the sagemaker-training toolkit spells them
-    model_dir = train(folder, tmp_path, monkeypatch, "--min_interactions", "100.0", "--seed", "3", "--ranking_k", "10")
+    model_dir = train(folder, tmp_path, monkeypatch, "--min_interactions", "100.0", "--seed", "3",
+                      "--ranking_k", "10")
     out = capsys.readouterr().out
     assert out.count("tune {") == 9 and "SIMULATED" in out
     arrays, meta = recommender.load(model_dir)
@@ -74,7 +76,8 @@ def test_too_few_interactions_write_kind_none_with_the_reason(world, tmp_path, m
     folder = interactions_dir(world, tmp_path, simulated=False)
     model_dir = train(folder, tmp_path, monkeypatch, "--min_interactions", str(len(world["pairs"]) + 1))
     meta = json.loads((model_dir / schema.RECOMMENDER_JSON).read_text())
-    assert meta["kind"] == "none" and f"fewer than min_interactions={len(world['pairs']) + 1}" in meta["reason"]
+    assert meta["kind"] == "none"
+    assert f"fewer than min_interactions={len(world['pairs']) + 1}" in meta["reason"]
     assert "collaborative skipped" in capsys.readouterr().out
 
 
@@ -96,7 +99,8 @@ def run_evaluate(world, tmp_path, folder, model_dir, *extra):
     out = tmp_path / "evaluation"
     assert evaluate.main(["--features", str(world["features"]), "--model", str(world["model"]),
                           "--interactions", str(folder), "--recommender", str(tmp_path / "rec_channel"),
-                          "--output", str(out), "--silhouette-sample", "300", "--recall-queries", "50", *extra]) == 0
+                          "--output", str(out), "--silhouette-sample", "300", "--recall-queries", "50",
+                          *extra]) == 0
     return json.loads((out / schema.EVALUATION_JSON).read_text())
 
 
@@ -107,16 +111,19 @@ def test_evaluate_on_simulated_viewers_reports_but_never_gates(world, tmp_path, 
     ranking, gate = result["ranking"], result["ranking_gate"]
     assert ranking["viewers"] == "simulated" and "SIMULATED" in ranking["note"]
     assert set(ranking["methods"]) == {"content", "popularity", "collaborative", "hybrid"}
-    assert ranking["held_out_viewers"] == world["pairs"].loc[world["pairs"]["split"] == "test", "viewer_id"].nunique()
+    pairs = world["pairs"]
+    assert ranking["held_out_viewers"] == pairs.loc[pairs["split"] == "test", "viewer_id"].nunique()
     for figures in ranking["methods"].values():
-        assert {"hr", "ndcg", "mrr", "coverage", "popular_share"} <= set(figures) and 0 <= figures["ndcg"] <= 1
+        assert {"hr", "ndcg", "mrr", "coverage", "popular_share"} <= set(figures)
+        assert 0 <= figures["ndcg"] <= 1
     # one list for everyone covers least of the catalogue
     assert ranking["methods"]["popularity"]["coverage"] < ranking["methods"]["content"]["coverage"]
     assert gate["status"].startswith("skipped: the viewers are simulated")
     assert gate["required_over_popularity"] == 0 and gate["production_ndcg"] == 0
 
 
-def test_evaluate_gates_real_viewers_against_popularity_and_production(world, tmp_path, monkeypatch, local_root):
+def test_evaluate_gates_real_viewers_against_popularity_and_production(world, tmp_path, monkeypatch,
+                                                                       local_root):
     folder = interactions_dir(world, tmp_path, simulated=False)
     model_dir = train(folder, tmp_path, monkeypatch, "--min_interactions", "100")
     # production recorded a hybrid NDCG measured on real viewers: Evaluate reads it from the registry
@@ -124,7 +131,8 @@ def test_evaluate_gates_real_viewers_against_popularity_and_production(world, tm
     recorded.parent.mkdir(parents=True)
     recorded.write_text(json.dumps({"ranking_gate": {"status": "checked", "hybrid_ndcg": 0.987}}))
     package = {"ModelPackageArn": ARN, "ModelPackageVersion": 7, "ModelApprovalStatus": "Approved",
-               "ModelMetrics": {"ModelQuality": {"Statistics": {"S3Uri": f"s3://myflix-local/prod/{schema.EVALUATION_JSON}"}}}}
+               "ModelMetrics": {"ModelQuality": {"Statistics": {
+                   "S3Uri": f"s3://myflix-local/prod/{schema.EVALUATION_JSON}"}}}}
     assert evaluate.production_ranking(package) == (0.987, "version 7's recorded hybrid NDCG")
     result = run_evaluate(world, tmp_path, folder, model_dir, "--min-ndcg-lift-over-popularity", "0.5",
                           "--baseline-package", "none")
@@ -150,9 +158,11 @@ def test_production_ranking_only_from_a_check_on_real_viewers(local_root):
     assert evaluate.production_ranking({"ModelMetrics": {}})[0] == 0.0
     recorded = local_root / "s3" / "myflix-local" / "sim" / schema.EVALUATION_JSON
     recorded.parent.mkdir(parents=True)
-    recorded.write_text(json.dumps({"ranking_gate": {"status": "skipped: the viewers are simulated", "hybrid_ndcg": 0.3}}))
+    recorded.write_text(json.dumps({"ranking_gate": {"status": "skipped: the viewers are simulated",
+                                                     "hybrid_ndcg": 0.3}}))
     value, why = evaluate.production_ranking(
-        {"ModelMetrics": {"ModelQuality": {"Statistics": {"S3Uri": f"s3://myflix-local/sim/{schema.EVALUATION_JSON}"}}}})
+        {"ModelMetrics": {"ModelQuality": {"Statistics": {
+            "S3Uri": f"s3://myflix-local/sim/{schema.EVALUATION_JSON}"}}}})
     assert value == 0.0 and "not checked on real viewers" in why
 
 
@@ -162,16 +172,19 @@ def test_publish_copies_the_recommender_beside_the_table_before_the_manifest(wor
     model_dir = train(folder, tmp_path, monkeypatch, "--min_interactions", "100")
     channel = tar_folder(model_dir, tmp_path / "rec_channel" / schema.MODEL_TARBALL).parent
     location = f"s3://myflix-local/{schema.TABLE_PREFIX}/exec-1/"
-    args = ["--catalog", str(world["catalog"]), "--features", str(world["features"]), "--model", str(world["model"]),
+    args = ["--catalog", str(world["catalog"]), "--features", str(world["features"]),
+            "--model", str(world["model"]),
             "--recommender", str(channel), "--table-location", location, "--execution-id", "exec-1",
             "--model-package-arn", ARN]
     assert publish.main(args) == 0
     prefix = local_root / "s3" / "myflix-local" / schema.TABLE_PREFIX / "exec-1"
-    assert (prefix / schema.TABLE_RECOMMENDER_NPZ).read_bytes() == (model_dir / schema.RECOMMENDER_NPZ).read_bytes()
+    copied = prefix / schema.TABLE_RECOMMENDER_NPZ
+    assert copied.read_bytes() == (model_dir / schema.RECOMMENDER_NPZ).read_bytes()
     meta = json.loads((prefix / schema.TABLE_RECOMMENDER_JSON).read_text())
-    assert meta["sha256"][schema.RECOMMENDER_NPZ] == artifacts.sha256_file(prefix / schema.TABLE_RECOMMENDER_NPZ)
+    assert meta["sha256"][schema.RECOMMENDER_NPZ] == artifacts.sha256_file(copied)
     manifest = json.loads((prefix / publish.RELEASE_MANIFEST).read_text())
-    assert manifest["TableInput"]["Parameters"][schema.TABLE_RECOMMENDER_PARAMETER] == schema.TABLE_RECOMMENDER_NPZ
+    parameters = manifest["TableInput"]["Parameters"]
+    assert parameters[schema.TABLE_RECOMMENDER_PARAMETER] == schema.TABLE_RECOMMENDER_NPZ
     # the served copy loads as the API loads it: digest checked, no pickles
     with np.load(prefix / schema.TABLE_RECOMMENDER_NPZ, allow_pickle=False) as npz:
         assert list(npz["items"]) == sorted(world["pairs"]["tconst"].unique())
@@ -188,7 +201,8 @@ def test_publish_refuses_a_tampered_recommender(world, tmp_path, monkeypatch, lo
                          "--table-location", location, "--execution-id", "exec-2",
                          "--model-package-arn", ARN]) == 2
     assert "does not match the digest" in capsys.readouterr().err
-    assert not (local_root / "s3" / "myflix-local" / schema.TABLE_PREFIX / "exec-2" / publish.RELEASE_MANIFEST).exists()
+    prefix = local_root / "s3" / "myflix-local" / schema.TABLE_PREFIX / "exec-2"
+    assert not (prefix / publish.RELEASE_MANIFEST).exists()
 
 
 def test_publish_without_a_recommender_is_content_only(world, tmp_path, local_root):
