@@ -229,6 +229,7 @@ class RecommenderArtefact:
                 "interactions": int(self.meta.get("n_interactions") or 0)}
 
 
+CONTENT_TASTE_DECAY = 0.1          # content only: a like's next film counts 0.1x per film it placed
 PART_BYTES = 16 * 1024 * 1024      # ranged GETs of this size, 8 at a time, for a large object
 
 
@@ -261,6 +262,17 @@ def _object_bytes(uri: str, settings: Settings) -> bytes | bytearray:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(part, range(len(head), total, PART_BYTES)))
     return buffer      # a bytearray: hashlib and npz_arrays read it in place (bytes() would copy it all)
+
+
+def _large_object(uri: str, settings: Settings):
+    """A large object's bytes: locally the file mapped read-only (hashed and parsed in the page cache,
+    no 300 MB copy; Publish writes each release to a new prefix and never rewrites a file in place),
+    on S3 the parallel ranged read."""
+    if not settings.local:
+        return _object_bytes(uri, settings)
+    import mmap
+    with open(s3_to_local(uri, settings.workdir), "rb") as handle:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 class _BufferFile:
@@ -370,7 +382,7 @@ class RecommenderFetch:
             if meta.get("kind") in (None, "none"):
                 self._reason = f"collaborative model skipped: {meta.get('reason', 'no reason given')}"
                 return
-            data = _object_bytes(base + name, self.settings)
+            data = _large_object(base + name, self.settings)
             hybrid.verify_npz(data, meta)            # the digest first: nothing unchecked is parsed
             self._arrays = npz_arrays(data)
         except Exception as err:  # noqa: BLE001 - any failure leaves the API serving content answers
@@ -394,10 +406,14 @@ class RecommenderFetch:
             except Exception as err:  # noqa: BLE001 - malformed arrays: content answers, and why
                 self._reason = (f"the recommender's arrays are unusable ({type(err).__name__}: "
                                 f"{str(err)[:200]})")
+        # Content answers keep each like's taste (issue 19, docs/CONTRACTS.md): per-like lists
+        # interleaved, whatever vote the collaborative release measured best (Evaluate's ranking gate
+        # is skipped without a collaborative model, so no measured figure rests on this choice)
+        params = {**params, "taste_decay": CONTENT_TASTE_DECAY}
         try:
             content_only = hybrid.Hybrid.from_arrays(None, popular=popular, **params)
         except Exception:  # noqa: BLE001 - parameters this copy does not know: its defaults
-            content_only = hybrid.Hybrid.from_arrays(None, popular=popular)
+            content_only = hybrid.Hybrid.from_arrays(None, popular=popular, taste_decay=CONTENT_TASTE_DECAY)
         return RecommenderArtefact(content_only, self._meta, self._reason)
 
 
