@@ -206,6 +206,7 @@ def production_comparison(features: artifacts.Features, model: Any, group: str, 
 # --- ranking on held-out viewers ------------------------------------------------------------------
 MAX_RANKING_VIEWERS = 5000       # a seeded sample beyond this: the figures settle long before
 POPULAR_PRIOR = 1000             # the most-voted films: the hybrid's popularity prior for cold answers
+CONTENT_ONLY_TASTE_DECAY = 0.1   # = api/chalicelib/tables.py CONTENT_TASTE_DECAY (no collaborative model)
 
 
 def read_recommender(folder: Path) -> tuple[dict[str, np.ndarray] | None, dict[str, Any]]:
@@ -232,7 +233,12 @@ def ranking_methods(features: artifacts.Features, Xs: np.ndarray, labels: np.nda
     votes = features.X[:, features.names.index("numVotes")] if "numVotes" in features.names else None
     popular = ([str(t) for t in features.ids[np.argsort(-votes, kind="stable")[:POPULAR_PRIOR]]]
                if votes is not None else [])
-    served = hybrid.Hybrid.from_arrays(arrays, popular=popular, **(meta.get("hybrid") or {}))
+    params = dict(meta.get("hybrid") or {})     # what the API passes too (recommender.json "hybrid")
+    if arrays is None:
+        # the API's content-only answer keeps each like's taste harder (api/chalicelib/tables.py
+        # CONTENT_TASTE_DECAY): measure what it serves
+        params["taste_decay"] = CONTENT_ONLY_TASTE_DECAY
+    served = hybrid.Hybrid.from_arrays(arrays, popular=popular, **params)
     methods["hybrid"] = ranking_eval.hybrid_method(served, near, history)
     return methods
 
