@@ -309,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
             http_p50, http_p99 = percentiles(http_t)
             http_load_ok = http_load_section(workdir, index.ids, args.quick)
 
-        # the served hybrid with a collaborative model of the target size (generated: speed only)
+        # the served hybrid with a collaborative model of the target size (generated: speed only);
+        # its baseline: the content-only cold start again, now that every module is imported (as the
+        # hybrid's will be), so the ratio compares the loads and not Python's first imports
+        t0, c0 = time.perf_counter(), time.process_time()
+        Service(settings).index()
+        warm_cold, warm_cold_cpu = time.perf_counter() - t0, time.process_time() - c0
         t = time.perf_counter()
         artefact = write_synthetic_recommender(workdir, index.ids, args.viewers, args.seed)
         log(f"  generated recommender (simulated, for speed only): {len(index):,} films, {args.viewers:,} viewers, "
@@ -370,8 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         f"   (content-only route: p50 {cpu_p50:.3f} ms, p99 {cpu_p99:.3f} ms)")
     log(f"    recommendations for a known viewer:       p50 {viewer_p50:.3f} ms   p99 {viewer_p99:.3f} ms")
     log(f"    cold start with the recommender: {hybrid_cold:.2f} s (target < 3 s: {'ok' if hybrid_cold < 3 else 'MISSED'}); "
-        f"x{hybrid_cold / cold:.2f} the content-only cold start; CPU {hybrid_cold_cpu:.2f} s (both threads; content "
-        f"only {cold_cpu:.2f} s); peak RSS of the process {peak_gib:.2f} GiB")
+        f"x{hybrid_cold / warm_cold:.2f} the content-only cold start of the same process ({warm_cold:.2f} s); "
+        f"CPU {hybrid_cold_cpu:.2f} s (both threads; content only {warm_cold_cpu:.2f} s); "
+        f"peak RSS of the process {peak_gib:.2f} GiB")
     ok = route_p99 < 2 and cold < 2 and recalls[nprobe_default] >= 0.95 and recalls[3] >= 0.99 and http_load_ok
     ok = ok and hybrid_p99 < 2 and hybrid_cold < 3
     return 0 if ok else 1
