@@ -11,14 +11,16 @@ steps/preprocess.py, the scaler, the knee-chosen k and k-means as the pipeline f
 steps/publish.build_table's embeddings). Films are joined by normalised title + year.
 
 Protocol (issue 18): a like = a rating >= 4 of 5; a seeded random 20% of each viewer's likes is
-held out (test; three seeded splits by default, every figure the mean over them); candidates = the joined films minus what the viewer rated (outside the test).
-Tuning never sees the test: the rest of the likes is split again the same way (inner train /
-validation), every method's parameters and the hybrid's are chosen on validation (the hybrid over
-the methods within 10% of the best validation NDCG), then refitted on all the training likes. Printed per method: viewer HR@10, NDCG@10, MRR@10, catalogue coverage,
-share of the 1% most popular films, similar-movies HR@10 (steps/ranking.py), and NDCG's ratio to
-popularity ("most liked by the other viewers", measured in the same run). Cold films: a seeded 20% of
-the joined films lose every training interaction; similar-movies HR@10 from those films is printed
-for today's content model and for the hybrid (which serves them from content + popularity).
+held out (test; three seeded splits by default, every figure the mean over them); candidates =
+the joined films minus what the viewer rated (outside the test). Tuning never sees the test: the
+rest of the likes is split again the same way (inner train / validation), every method's
+parameters and the hybrid's are chosen on validation (the hybrid over the methods within 10% of
+the best validation NDCG), then refitted on all the training likes. Printed per method: viewer
+HR@10, NDCG@10, MRR@10, catalogue coverage, share of the 1% most popular films, similar-movies
+HR@10 (steps/ranking.py), and NDCG's ratio to popularity ("most liked by the other viewers",
+measured in the same run). Cold films: a seeded 20% of the joined films lose every training
+interaction; similar-movies HR@10 from those films is printed for today's content model and for
+the hybrid (which serves them from content + popularity). Exit status 0 when every target passes.
 """
 from __future__ import annotations
 
@@ -68,8 +70,8 @@ def fetch_ml100k(cache: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     wheels = sorted(cache.glob("recbole-1.2.1-*.whl"))
     if not wheels:
         log(f"fetching {RECBOLE} (it bundles ml-100k) into {cache}")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", RECBOLE, "-d", str(cache)],
-                       check=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", RECBOLE,
+                        "-d", str(cache)], check=True)
         wheels = sorted(cache.glob("recbole-1.2.1-*.whl"))
     with zipfile.ZipFile(wheels[0]) as wheel:
         inter = wheel.read(ML100K + "ml-100k.inter").decode("latin-1")
@@ -104,7 +106,8 @@ def demo_table(seed: int) -> pd.DataFrame:
         tmp = Path(tmp)
         basics, ratings = demo_data.write_demo_imdb(tmp / "raw")
         code = preprocess.main(["--basics", str(basics), "--ratings", str(ratings),
-                                "--features-out", str(tmp / "features"), "--catalog-out", str(tmp / "catalog"),
+                                "--features-out", str(tmp / "features"),
+                                "--catalog-out", str(tmp / "catalog"),
                                 "--report-out", str(tmp / "report")])
         if code:
             raise SystemExit(f"preprocess failed with exit code {code} on the demo files")
@@ -194,7 +197,8 @@ class Content:
         def recommend(_v, history, limit, skip):
             rows = [r for r in (idx.row_of(t) for t in history) if r is not None]
             blocks = {idx.block_of[int(idx.cluster[r])] for r in rows}
-            pool = [r for b in blocks for r in range(idx.starts[b], idx.starts[b + 1]) if idx.ids[r] not in skip]
+            pool = [r for b in blocks for r in range(idx.starts[b], idx.starts[b + 1])
+                    if idx.ids[r] not in skip]
             return [idx.ids[r] for r in rng.permutation(pool)[:limit]] if pool else []
         return recommend, similar
 
@@ -282,7 +286,8 @@ def tune_all(inner, validation, val_exclude, content, films, quick: bool, seed: 
                                        {"taste_decay": decay, "popularity_weight": popw})
     score, method, mparams, hparams = hybrid_best
     log(f"  hybrid over {method}: best validation NDCG@10 per taste_decay (1 = plain vote, near 0 = "
-        "per-like lists interleaved): " + ", ".join(f"{d:g}: {v:.3f}" for (m, d), v in by_decay.items() if m == method))
+        "per-like lists interleaved): "
+        + ", ".join(f"{d:g}: {v:.3f}" for (m, d), v in by_decay.items() if m == method))
     log(f"tuned hybrid: {method} {_short(mparams)}, {_short(hparams)} (validation NDCG@10 {score:.3f})")
     cold = set(np.random.default_rng(seed + 3).choice(sorted(films), size=int(len(films) * COLD_SHARE),
                                                       replace=False).tolist())
@@ -296,7 +301,8 @@ def tune_all(inner, validation, val_exclude, content, films, quick: bool, seed: 
             hr = ranking.evaluate_similar(fn, warm_inner, validation, k=K, seeds=cold)["hr"]
             if cold_best is None or hr > cold_best[0]:
                 cold_best = (hr, {"content_pool": pool, "content_popularity": cpop})
-    log(f"tuned the hybrid's content path: {_short(cold_best[1])} (validation cold similar HR@10 {cold_best[0]:.3f})")
+    log(f"tuned the hybrid's content path: {_short(cold_best[1])} "
+        f"(validation cold similar HR@10 {cold_best[0]:.3f})")
     return {"models": best, "hybrid": (method, mparams, {**hparams, **cold_best[1]})}
 
 
@@ -311,18 +317,20 @@ def run_split(seed: int, joined: pd.DataFrame, table: pd.DataFrame, content: "Co
     inner, validation = hold_out(train, HOLDOUT, seed + 1)
     in_val = set(zip(validation["viewer_id"], validation["tconst"]))
     val_exclude = rated[[pair not in in_val for pair in zip(rated["viewer_id"], rated["tconst"])]]
-    log(f"split {seed}: likes {len(likes):,} (train {len(train):,}, test {len(test):,}; inner {len(inner):,}, "
-        f"validation {len(validation):,})")
+    log(f"split {seed}: likes {len(likes):,} (train {len(train):,}, test {len(test):,}; "
+        f"inner {len(inner):,}, validation {len(validation):,})")
     rng = np.random.default_rng(seed)
     tuned = tune_all(inner, validation, val_exclude, content, films, quick, seed)
     rows: list[dict] = []
     log(f"split {seed}: measuring on the test likes")
     measure("the API today (nearest neighbours inside the movie's cluster)",
-            ((lambda _v, h, n, s: content.recommend(h, n, s)), content.similar), train, test, exclude, films, rows)
+            ((lambda _v, h, n, s: content.recommend(h, n, s)), content.similar), train, test, exclude,
+            films, rows)
     measure("the tutorial's lookup (same cluster, random order)", content.tutorial(rng), train, test, exclude,
             films, rows)
     votes = table[table["tconst"].isin(films)].sort_values(["votes", "tconst"], ascending=[False, True])
-    measure("a fixed list: most IMDb votes", fixed_list(votes["tconst"].tolist()), train, test, exclude, films, rows)
+    measure("a fixed list: most IMDb votes", fixed_list(votes["tconst"].tolist()), train, test, exclude,
+            films, rows)
     measure("most liked by the other viewers (popularity)", fixed_list(popularity_order(train)), train, test,
             exclude, films, rows)
     cosine = recommender.Recommender(method="itemknn", neighbours=len(films), shrink=0.0).fit(train)
@@ -338,12 +346,13 @@ def run_split(seed: int, joined: pd.DataFrame, table: pd.DataFrame, content: "Co
     hmethod, mparams, hparams = tuned["hybrid"]
     hmodel = recommender.Recommender(**mparams).fit(train)
     interleaved = {**hparams, "taste_decay": 1e-3}
-    measure("the hybrid with per-like lists interleaved (round robin)", hybrid_fns(hmodel, content, **interleaved)[:2],
-            train, test, exclude, films, rows)
-    measure("**the served hybrid** (steps/hybrid.py)", hybrid_fns(hmodel, content, **hparams)[:2], train, test,
-            exclude, films, rows)
+    measure("the hybrid with per-like lists interleaved (round robin)",
+            hybrid_fns(hmodel, content, **interleaved)[:2], train, test, exclude, films, rows)
+    measure("**the served hybrid** (steps/hybrid.py)", hybrid_fns(hmodel, content, **hparams)[:2], train,
+            test, exclude, films, rows)
     params_text["**the served hybrid** (steps/hybrid.py)"] = f"{hmethod} {_short(mparams)}, {_short(hparams)}"
-    log(f"split {seed}: served hybrid {len(hmodel.items_):,} films x {hmodel.neighbours_.shape[1]} neighbours")
+    log(f"split {seed}: served hybrid {len(hmodel.items_):,} films x {hmodel.neighbours_.shape[1]} "
+        "neighbours")
 
     # cold films: a seeded 20% of the films lose every training interaction
     cold = set(np.random.default_rng(seed + 2).choice(sorted(films), size=int(len(films) * COLD_SHARE),
@@ -354,8 +363,8 @@ def run_split(seed: int, joined: pd.DataFrame, table: pd.DataFrame, content: "Co
     log(f"split {seed}: cold films: {len(cold)} films with no training interaction")
     measure("the API today (content)", ((lambda _v, h, n, s: content.recommend(h, n, s)), content.similar),
             warm_train, test, exclude, films, cold_rows, sim_seeds=cold)
-    measure("popularity", fixed_list(popularity_order(warm_train)), warm_train, test, exclude, films, cold_rows,
-            sim_seeds=cold)
+    measure("popularity", fixed_list(popularity_order(warm_train)), warm_train, test, exclude, films,
+            cold_rows, sim_seeds=cold)
     measure("the served hybrid", hybrid_fns(cold_model, content, **hparams)[:2], warm_train, test,
             exclude, films, cold_rows, sim_seeds=cold)
     return {"rows": rows, "cold_rows": cold_rows, "params": params_text, "cold": len(cold),
@@ -376,7 +385,8 @@ def _mean_rows(runs: list[list[dict]]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "myflix-bench"))
-    ap.add_argument("--seeds", default="0,1,2", help="the held-out splits (each tuned and measured on its own)")
+    ap.add_argument("--seeds", default="0,1,2",
+                    help="the held-out splits (each tuned and measured on its own)")
     ap.add_argument("--quick", action="store_true", help="one combination per grid (a smoke run)")
     args = ap.parse_args(argv)
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
@@ -403,8 +413,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log("")
     log(f"## Recommendations on real viewers ({len(films):,} joined films, {runs[0]['viewers']} viewers with "
-        f"held-out likes; mean of {len(seeds)} seeded splits ({args.seeds}), each tuned on its own validation "
-        f"split; {LICENSE})")
+        f"held-out likes; mean of {len(seeds)} seeded splits ({args.seeds}), each tuned on its own "
+        f"validation split; {LICENSE})")
     log("")
     _print_table(rows, pop["ndcg"])
     log("")
@@ -412,26 +422,29 @@ def main(argv: list[str] | None = None) -> int:
     for seed, run in zip(seeds, runs):
         log(f"- split {seed}: " + "; ".join(f"{k.replace('**', '')}: {v}" for k, v in run["params"].items()))
     log("")
-    log(f"Cold films ({runs[0]['cold']} films with no training interaction per split; similar-movies HR@10 from "
-        "them; viewer metrics with those films' interactions removed):")
+    log(f"Cold films ({runs[0]['cold']} films with no training interaction per split; similar-movies "
+        "HR@10 from them; viewer metrics with those films' interactions removed):")
     log("")
     _print_table(cold_rows, cold_rows[1]["ndcg"])
     log("")
     wins = sum(h >= b for h, b in zip(served["ndcg_splits"], best_collab["ndcg_splits"]))
     targets = [
         (f"hybrid viewer NDCG@10 {served['ndcg']:.3f} >= best tuned collaborative ({best_collab['method']}) "
-         f"{best_collab['ndcg']:.3f} (mean of {len(seeds)} splits; at least as good in {wins} of {len(seeds)})",
+         f"{best_collab['ndcg']:.3f} (mean of {len(seeds)} splits; at least as good in {wins} of "
+         f"{len(seeds)})",
          served["ndcg"] >= best_collab["ndcg"]),
         (f"hybrid viewer NDCG@10 {served['ndcg']:.3f} >= 1.5 x popularity {pop['ndcg']:.3f} "
          f"(ratio {served['ndcg'] / pop['ndcg']:.2f})", served["ndcg"] >= 1.5 * pop["ndcg"]),
-        (f"hybrid similar-movies HR@10 {served['similar_hr']:.3f} >= item-item cosine {cos['similar_hr']:.3f}",
+        (f"hybrid similar-movies HR@10 {served['similar_hr']:.3f} >= item-item cosine "
+         f"{cos['similar_hr']:.3f}",
          served["similar_hr"] >= cos["similar_hr"]),
         (f"cold films: hybrid similar-movies HR@10 {cold_served['similar_hr']:.3f} >= today's "
          f"{cold_today['similar_hr']:.3f}", cold_served["similar_hr"] >= cold_today["similar_hr"]),
     ]
     for text, ok in targets:
         log(f"{'PASS' if ok else 'FAIL'}  {text}")
-    log(f"(`python -m benchmarks.bench_recommend --seeds {args.seeds}`, {time.perf_counter() - started:.0f} s)")
+    log(f"(`python -m benchmarks.bench_recommend --seeds {args.seeds}`, "
+        f"{time.perf_counter() - started:.0f} s)")
     return 0 if all(ok for _t, ok in targets) else 1
 
 
@@ -450,8 +463,8 @@ def _print_table(rows: list[dict], pop_ndcg: float) -> None:
     for r in rows:
         ratio = r["ndcg"] / pop_ndcg if pop_ndcg else float("nan")
         splits = " / ".join(f"{v:.3f}" for v in r.get("ndcg_splits", [r["ndcg"]]))
-        log(f"| {r['method']} | {r['hr']:.3f} | {r['ndcg']:.3f} | {splits} | {r['mrr']:.3f} | {r['coverage']:.3f} | "
-            f"{r['popular_share']:.3f} | {r['similar_hr']:.3f} | {ratio:.2f} |")
+        log(f"| {r['method']} | {r['hr']:.3f} | {r['ndcg']:.3f} | {splits} | {r['mrr']:.3f} | "
+            f"{r['coverage']:.3f} | {r['popular_share']:.3f} | {r['similar_hr']:.3f} | {ratio:.2f} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """TrainRecommender at the size of a large public ratings dataset, on one machine.
 
-`python -m benchmarks.bench_recommend_scale [--scale 1.0] [--method ease] [--neighbours 100]
-[--max-items 10000] [--cache ~/.cache/myflix-bench]`
+`python -m benchmarks.bench_recommend_scale [--scale 1.0] [--method ease] [--neighbours 200]
+[--max-items 10000] [--l2 500] [--cache ~/.cache/myflix-bench]` (defaults: the released settings)
 
 GENERATED data (not real viewers: no quality figure comes from it) shaped like MovieLens 25M:
 25,000,000 interactions, 162,000 viewers, 62,000 films at `--scale 1`; film popularity a power law
@@ -91,7 +91,8 @@ def generate(path: Path, scale: float, seed: int) -> dict:
         "tconst": pa.DictionaryArray.from_arrays(pa.array(film), films),
         "weight": pa.array(np.ones(len(viewer), dtype=np.float32)),
         "timestamp": pa.array(1_600_000_000 + rng.integers(0, 10**8, len(viewer), dtype=np.int64)),
-        "split": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(viewer), dtype=np.int8)), pa.array(["train"])),
+        "split": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(viewer), dtype=np.int8)),
+                                                pa.array(["train"])),
     })
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
@@ -132,14 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of the full size (0.1: a quick run)")
     ap.add_argument("--method", default="ease", choices=("itemknn", "ease", "als"))
-    ap.add_argument("--neighbours", type=int, default=100)
+    ap.add_argument("--neighbours", type=int, default=200)
     ap.add_argument("--max-items", type=int, default=10000, help="EASE's block of most popular films")
-    ap.add_argument("--l2", type=float, default=200.0)
+    ap.add_argument("--l2", type=float, default=500.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "myflix-bench"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    params = {"method": args.method, "neighbours": args.neighbours, "max_items": args.max_items, "l2": args.l2}
+    params = {"method": args.method, "neighbours": args.neighbours, "max_items": args.max_items,
+              "l2": args.l2}
     if args.child:
         print(json.dumps(fit_child(Path(args.child), params)), flush=True)
         return 0
@@ -148,7 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.cache).expanduser() / "scale" / f"interactions-{args.scale:g}-{args.seed}.parquet"
     log(f"GENERATED interactions (not real viewers), scale {args.scale:g} of "
         f"{FULL['interactions']:,} / {FULL['viewers']:,} viewers / {FULL['films']:,} films")
-    counts = generate(path, args.scale, args.seed)
+    if path.is_file():   # the same scale and seed give the same file: generated once
+        import pyarrow.parquet as pq
+        meta = pq.read_metadata(path)
+        counts = {"interactions": meta.num_rows}
+        log(f"reusing {path} ({meta.num_rows:,} interactions)")
+    else:
+        counts = generate(path, args.scale, args.seed)
     log(f"fitting {params} in a child process (its own peak memory)")
     t0 = time.perf_counter()
     child = subprocess.run([sys.executable, "-m", "benchmarks.bench_recommend_scale", "--child", str(path),

@@ -1,5 +1,5 @@
 # steps/hybrid.py is the original; api/chalicelib/hybrid.py is its byte copy (the Lambda cannot import
-# steps/): edit steps/hybrid.py, then `cp steps/hybrid.py api/chalicelib/hybrid.py` (tests/test_hybrid.py checks).
+# steps/): edit steps/hybrid.py, then `cp steps/hybrid.py api/chalicelib/hybrid.py` (a test checks).
 """The served ranking: collaborative neighbours where a film has interactions, content neighbours plus
 a popularity prior where it has none, several tastes kept, every item with its reason.
 
@@ -234,7 +234,8 @@ class Hybrid:
         warm = np.zeros(len(seeds), dtype=bool)
         if len(rows) and self.neighbours.shape[1]:
             ok = rows >= 0
-            warm[ok] = (self.popularity[rows[ok]] >= self.min_interactions) & (self.neighbours[rows[ok], 0] >= 0)
+            warm[ok] = (self.popularity[rows[ok]] >= self.min_interactions) & \
+                (self.neighbours[rows[ok], 0] >= 0)
         if warm.any():
             s_idx = np.flatnonzero(warm)
             nb = self.neighbours[rows[s_idx]]                       # (seeds, K)

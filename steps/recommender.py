@@ -120,7 +120,8 @@ class Recommender:
             raise RecommenderError("neighbours must be at least 1")
         missing = {"viewer_id", "tconst", "weight"} - set(frame.columns)
         if missing:
-            raise RecommenderError(f"the interactions lack column(s) {sorted(missing)}: pass PrepareInteractions' "
+            raise RecommenderError(f"the interactions lack column(s) {sorted(missing)}: pass "
+                                   "PrepareInteractions' "
                                    "interactions.parquet (viewer_id, tconst, weight)")
         start = time.perf_counter()
         weight = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(np.float64)
@@ -128,7 +129,8 @@ class Recommender:
         viewers, v_idx = _encode(frame["viewer_id"], ok)
         items, i_idx = _encode(frame["tconst"], ok)
         # duplicates (viewer, item) are summed by the COO -> CSR conversion
-        matrix = sp.csr_matrix((weight[ok], (v_idx, i_idx)), shape=(len(viewers), len(items)), dtype=np.float64)
+        matrix = sp.csr_matrix((weight[ok], (v_idx, i_idx)), shape=(len(viewers), len(items)),
+                               dtype=np.float64)
         matrix.sum_duplicates()
         matrix.sort_indices()
         self.items_ = items
@@ -140,10 +142,11 @@ class Recommender:
         self.n_interactions_ = int(ok.sum())
         self._matrix = matrix
         k = int(min(self.neighbours, max(len(items) - 1, 1)))
-        self._say(f"{self.method}: {len(viewers):,} viewers, {len(items):,} films, {matrix.nnz:,} interactions")
+        self._say(f"{self.method}: {len(viewers):,} viewers, {len(items):,} films, "
+                  f"{matrix.nnz:,} interactions")
         if self.method == "itemknn":
-            self.neighbours_, self.neighbour_scores_ = _cosine_neighbours(self._binary(matrix), k, float(self.shrink),
-                                                                         None, self._say)
+            self.neighbours_, self.neighbour_scores_ = _cosine_neighbours(
+                self._binary(matrix), k, float(self.shrink), None, self._say)
         elif self.method == "ease":
             self._fit_ease(matrix, k)
         else:
@@ -223,7 +226,8 @@ class Recommender:
             return out
         if self.method == "ease":
             local = np.searchsorted(self.ease_items_, rows)
-            inside = (local < len(self.ease_items_)) & (self.ease_items_[np.minimum(local, len(self.ease_items_) - 1)] == rows)
+            last = len(self.ease_items_) - 1
+            inside = (local <= last) & (self.ease_items_[np.minimum(local, last)] == rows)
             out[self.ease_items_] = w[inside] @ self.ease_weights_[local[inside]]
             # films beyond the EASE block: their neighbour lists (below every EASE score)
             rest = rows[~inside]
@@ -483,17 +487,19 @@ def load(folder: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     folder = Path(folder)
     meta_path, npz = folder / JSON_NAME, folder / NPZ_NAME
     if not meta_path.is_file() or not npz.is_file():
-        raise RecommenderError(f"{folder} lacks {JSON_NAME} or {NPZ_NAME}: pass TrainRecommender's model folder")
+        raise RecommenderError(f"{folder} lacks {JSON_NAME} or {NPZ_NAME}: pass TrainRecommender's "
+                               "model folder")
     try:
         meta = json.loads(meta_path.read_text())
     except ValueError as err:
         raise RecommenderError(f"{meta_path} is not valid JSON ({err}): retrain the recommender") from err
     expected = (meta.get("sha256") or {}).get(NPZ_NAME)
     if not expected:
-        raise RecommenderError(f"{meta_path} records no sha256 for {NPZ_NAME}: the artefact is incomplete; retrain it")
+        raise RecommenderError(f"{meta_path} records no sha256 for {NPZ_NAME}: the artefact is "
+                               "incomplete; retrain it")
     if _sha256(npz) != expected:
-        raise RecommenderError(f"{npz} does not match the digest recorded when it was written: it was changed or "
-                               "corrupted; retrain or restore it")
+        raise RecommenderError(f"{npz} does not match the digest recorded when it was written: it was "
+                               "changed or corrupted; retrain or restore it")
     with np.load(npz, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
     return arrays, meta

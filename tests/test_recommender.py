@@ -64,7 +64,8 @@ def test_arrays_follow_the_contract():
     assert arrays["neighbour_scores"].dtype == np.float32
     assert arrays["popularity"].dtype == np.float32
     assert arrays["popularity"].sum() == pytest.approx(len(frame))
-    assert arrays["viewer_indptr"].dtype == np.int64 and arrays["viewer_indptr"][-1] == len(arrays["viewer_items"])
+    assert arrays["viewer_indptr"].dtype == np.int64
+    assert arrays["viewer_indptr"][-1] == len(arrays["viewer_items"])
     assert len(arrays["viewers"]) == 300
     assert (np.diff(arrays["neighbour_scores"], axis=1) <= 1e-7).all()     # best first
     assert not (arrays["neighbours"] == np.arange(n)[:, None]).any()      # never itself
@@ -173,4 +174,5 @@ def test_the_json_records_the_served_hybrid_parameters(tmp_path):
     meta = recommender.save(Recommender(neighbours=3).fit(planted(30)), tmp_path)
     assert meta["hybrid"] == recommender.HYBRID_PARAMS
     hybrid.Hybrid.from_arrays(recommender.load(tmp_path)[0], **meta["hybrid"])    # keywords it takes
-    assert recommender.save(None, tmp_path / "x", hybrid={"taste_decay": 0.5})["hybrid"] == {"taste_decay": 0.5}
+    other = recommender.save(None, tmp_path / "x", hybrid={"taste_decay": 0.5})
+    assert other["hybrid"] == {"taste_decay": 0.5}
