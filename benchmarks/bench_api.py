@@ -137,7 +137,7 @@ def write_synthetic_recommender(workdir: Path, ids: np.ndarray, viewers: int, se
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     data = buffer.getvalue()
-    meta = {"kind": "item_knn", "params": {"neighbours": neighbours}, "n_items": n, "n_viewers": viewers,
+    meta = {"kind": "generated", "params": {"neighbours": neighbours}, "n_items": n, "n_viewers": viewers,
             "n_interactions": int(indptr[-1]), "simulated": True, "validation": {},
             "sha256": {"recommender.npz": hashlib.sha256(data).hexdigest()}}
     folder = workdir / "s3" / "myflix-bench" / "tables" / "movie_clusters" / "bench"
@@ -220,9 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recall-queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--viewers", type=int, default=1_000_000, help="viewers of the generated recommender")
+    parser.add_argument("--neighbours", type=int, default=None,
+                        help="neighbours a film in the generated recommender (default: the released setting)")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP sections (in-process figures only)")
     parser.add_argument("--quick", action="store_true", help="30k movies, fewer queries (a smoke run)")
     args = parser.parse_args(argv)
+    if args.neighbours is None:
+        from steps.recommender import DEFAULTS as RECOMMENDER_DEFAULTS
+        args.neighbours = int(RECOMMENDER_DEFAULTS["neighbours"])
     if args.quick:
         args.movies, args.queries, args.http_queries, args.recall_queries = 30_000, 300, 100, 200
         args.viewers = 100_000
@@ -316,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         Service(settings).index()
         warm_cold, warm_cold_cpu = time.perf_counter() - t0, time.process_time() - c0
         t = time.perf_counter()
-        artefact = write_synthetic_recommender(workdir, index.ids, args.viewers, args.seed)
-        log(f"  generated recommender (simulated, for speed only): {len(index):,} films, {args.viewers:,} viewers, "
+        artefact = write_synthetic_recommender(workdir, index.ids, args.viewers, args.seed, args.neighbours)
+        log(f"  generated recommender (simulated, for speed only): {len(index):,} films x {args.neighbours} "
+            f"neighbours, {args.viewers:,} viewers, "
             f"{artefact['interactions']:,} interactions, {artefact['bytes'] / 1e6:.0f} MB npz "
             f"in {time.perf_counter() - t:.1f} s")
         del index, service
