@@ -85,12 +85,11 @@ class CountedReader(io.RawIOBase):
         return len(data)
 
 
-def _open_counted(uri: str, budget: Budget, region: str | None):
-    from steps import aws_io
-    raw = aws_io.open_object(uri, region)
-    stream = io.BufferedReader(CountedReader(raw, budget, uri), 1 << 20)
+def _counted(body: Any, uri: str, budget: Budget) -> Any:
+    """The object's bytes, charged to the budget, gunzipped when they are gzip."""
+    stream = io.BufferedReader(CountedReader(body, budget, uri), 1 << 20)
     # gzip by its magic bytes: Firehose names its objects without a suffix unless told otherwise
-    return raw, (gzip.GzipFile(fileobj=stream) if stream.peek(2)[:2] == b"\x1f\x8b" else stream)
+    return gzip.GzipFile(fileobj=stream) if stream.peek(2)[:2] == b"\x1f\x8b" else stream
 
 
 # --- the sources ----------------------------------------------------------------------------------
@@ -114,9 +113,8 @@ def read_events(events_uri: str, budget: Budget, region: str | None,
     objects = aws_io.list_objects(prefix + "dt=", region)
     log(f"prepare_interactions: {len(objects)} events objects under {prefix}")
     for uri, _size in objects:
-        raw, stream = _open_counted(uri, budget, region)
-        with raw:
-            frame, bad = interactions.events_frame(stream)
+        with aws_io.open_object(uri, region) as body:
+            frame, bad = interactions.events_frame(_counted(body, uri, budget))
         budget.take_rows(len(frame) + sum(bad.values()), uri)
         yield frame, bad
 
@@ -147,9 +145,8 @@ def read_interactions_uri(uri: str, budget: Budget, region: str | None,
                 shutil.rmtree(folder, ignore_errors=True)
             yield frame, Counter()
             continue
-        raw, stream = _open_counted(obj, budget, region)
-        with raw:
-            for chunk, bad in csv_chunks(stream):
+        with aws_io.open_object(obj, region) as body:
+            for chunk, bad in csv_chunks(_counted(body, obj, budget)):
                 budget.take_rows(len(chunk) + sum(bad.values()), obj)
                 yield chunk, bad
 

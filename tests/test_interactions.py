@@ -303,3 +303,42 @@ def test_simulated_viewers_follow_their_tastes():
     shuffled = dict(zip(catalog["tconst"], np.random.default_rng(0).permutation(catalog["genres"])))
     # viewers keep to their favourite genres: far above what the same films give with genres shuffled
     assert top_genre_share(genre) > 1.5 * top_genre_share(shuffled)
+
+
+def test_step_under_moto_reads_firehose_objects_forget_records_and_an_interactions_prefix(tmp_path,
+                                                                                         monkeypatch):
+    """The AWS path: S3 listing and reading through boto3 (moto), Firehose's gzip objects without a
+    suffix, a forget record, and an interactions_uri prefix under raw/."""
+    import boto3
+    from moto import mock_aws
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MYFLIX_LOCAL_ROOT", raising=False)
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    pd.DataFrame({"tconst": FILMS, "title": "x", "year": 2000, "runtime": 90, "genres": "Drama",
+                  "rating": 7.0, "votes": 100}).to_parquet(catalog / schema.CATALOG_PARQUET)
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="myflix-data")
+        lines = "\n".join(json.dumps(event(i, v, FILMS[i])) for v in ("ann", "ben", "gone") for i in range(4))
+        firehose_key = "events/dt=2026-12-01/myflix-events-1-2026-12-01-00-00-00-abc"    # no suffix
+        s3.put_object(Bucket="myflix-data", Key=firehose_key, Body=gzip.compress((lines + "\n").encode()))
+        s3.put_object(Bucket="myflix-data", Key=f"events/forgotten/{I.viewer_sha256('gone')}.json",
+                      Body=json.dumps({"viewer_sha256": I.viewer_sha256("gone"), "forgotten_at": 1}).encode())
+        s3.put_object(Bucket="myflix-data", Key="events-errors/processing-failed/x", Body=b"not events")
+        csv_body = "viewer_id,tconst,event,value,timestamp\ncat,tt0000001,rating,9,2026-01-01T00:00:00Z\n" \
+                   "gone,tt0000002,play,,1700000000\n"
+        s3.put_object(Bucket="myflix-data", Key="raw/interactions/part-1.csv", Body=csv_body.encode())
+        out = tmp_path / "out"
+        assert prepare_interactions.main(
+            ["--catalog", str(catalog), "--output", str(out), "--events-uri", "s3://myflix-data/events/",
+             "--interactions-uri", "s3://myflix-data/raw/interactions/", "--region", "us-east-1",
+             "--min-viewer-interactions", "1", "--min-film-interactions", "1"]) == 0
+    report = json.loads((out / schema.INTERACTIONS_JSON).read_text())
+    frame = pd.read_parquet(out / schema.INTERACTIONS_PARQUET)
+    assert report["source"] == "events+interactions_uri" and report["simulated"] is False
+    assert report["rows_read"] == 14 and report["malformed_total"] == 0
+    assert report["forgotten"] == 5 and report["forgotten_viewers"] == 1     # late events AND the file's row
+    assert sorted(frame["viewer_id"].unique()) == ["ann", "ben", "cat"]

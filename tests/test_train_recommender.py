@@ -215,3 +215,29 @@ def test_publish_without_a_recommender_is_content_only(world, tmp_path, local_ro
     manifest = json.loads((prefix / publish.RELEASE_MANIFEST).read_text())
     assert schema.TABLE_RECOMMENDER_PARAMETER not in manifest["TableInput"]["Parameters"]
     assert not (prefix / schema.TABLE_RECOMMENDER_NPZ).exists()
+
+
+def test_publish_under_moto_puts_the_recommender_beside_the_table(world, tmp_path, monkeypatch):
+    import boto3
+    from moto import mock_aws
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    folder = interactions_dir(world, tmp_path, simulated=True)
+    model_dir = train(folder, tmp_path, monkeypatch, "--min_interactions", "100")
+    channel = tar_folder(model_dir, tmp_path / "rec_channel" / schema.MODEL_TARBALL).parent
+    monkeypatch.delenv("MYFLIX_LOCAL_ROOT", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="myflix-data")
+        location = f"s3://myflix-data/{schema.TABLE_PREFIX}/exec-9/"
+        assert publish.main(["--catalog", str(world["catalog"]), "--features", str(world["features"]),
+                             "--model", str(world["model"]), "--recommender", str(channel),
+                             "--table-location", location, "--execution-id", "exec-9",
+                             "--model-package-arn", ARN]) == 0
+        prefix = f"{schema.TABLE_PREFIX}/exec-9/"
+        body = s3.get_object(Bucket="myflix-data", Key=prefix + schema.TABLE_RECOMMENDER_NPZ)["Body"].read()
+        assert body == (model_dir / schema.RECOMMENDER_NPZ).read_bytes()
+        written = s3.get_object(Bucket="myflix-data", Key=prefix + publish.RELEASE_MANIFEST)["Body"].read()
+    parameters = json.loads(written)["TableInput"]["Parameters"]
+    assert parameters[schema.TABLE_RECOMMENDER_PARAMETER] == schema.TABLE_RECOMMENDER_NPZ
