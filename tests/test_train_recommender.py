@@ -60,12 +60,15 @@ def test_tunes_then_saves_the_released_refit_and_the_heldout_fit(world, tmp_path
     model_dir = train(folder, tmp_path, monkeypatch, "--min_interactions", "100.0", "--seed", "3",
                       "--ranking_k", "10")
     out = capsys.readouterr().out
-    assert out.count("tune {") == 9 and "SIMULATED" in out
+    assert out.count("tune {") == len(train_recommender.TUNING_GRID["l2"]) and "SIMULATED" in out
     arrays, meta = recommender.load(model_dir)
     pairs = world["pairs"]
-    assert meta["kind"] == "itemknn" and meta["simulated"] is True
+    assert meta["kind"] == "ease" and meta["simulated"] is True
+    assert meta["params"]["l2"] in train_recommender.TUNING_GRID["l2"]
+    assert meta["hybrid"] == recommender.HYBRID_PARAMS          # what Evaluate and the API serve with
     assert meta["n_interactions"] == len(pairs)                    # refit on every pair
-    assert "ndcg_at_10" in meta["validation"] and meta["params"]["neighbours"] in (20, 50, 100)
+    assert "ndcg_at_10" in meta["validation"]
+    assert meta["params"]["neighbours"] == recommender.DEFAULTS["neighbours"]
     held_arrays, held_meta = recommender.load(model_dir / schema.RECOMMENDER_HELDOUT_DIR)
     assert held_meta["n_interactions"] == int((pairs["split"] != "test").sum())   # never saw the test pairs
     assert held_meta["params"] == meta["params"]
