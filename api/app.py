@@ -95,6 +95,16 @@ def recommendations():
     return get_service().recommend(checks.json_body(app.current_request.raw_body), _params())
 
 
+@app.route("/events", methods=["POST"], content_types=["application/json"])
+def post_events():
+    return get_service().post_events(app.current_request.raw_body, _params())
+
+
+@app.route("/viewers/{viewer_id}", methods=["DELETE"])
+def forget_viewer(viewer_id):
+    return get_service().forget_viewer(viewer_id, _params())
+
+
 @app.route("/openapi.json")
 def openapi_document():
     try:

@@ -38,6 +38,7 @@ OUTPUT_KEYS: dict[str, str] = {
     "RetrainSchedulerRoleArn": "retrain_scheduler_role_arn",
     "MlflowTrackingServerArn": "mlflow_tracking_arn",    # only with MlflowTrackingServerSize
     "MlflowAccessPolicyArn": "mlflow_access_policy_arn",
+    "EventsStreamName": "events_stream",                # the API's MYFLIX_EVENTS_STREAM
 }
 REQUIRED_OUTPUTS = ("Region", "SageMakerRoleArn", "BucketName", "ApiRoleArn", "GlueDatabase",
                     "ModelPackageGroup")
@@ -206,6 +207,9 @@ def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*", layers: lis
             "MYFLIX_GLUE_TABLE": config.get("glue_table", "movie_clusters"),
             "MYFLIX_ENDPOINT_NAME": config.get("endpoint_name", "myflix-movie-clusters"),
             "MYFLIX_CORS_ORIGIN": cors_origin,
+            # POST /events and DELETE /viewers/{id} (api/chalicelib/events.py)
+            "MYFLIX_EVENTS_STREAM": config.get("events_stream", "myflix-events"),
+            "MYFLIX_BUCKET": config.get("bucket", ""),
         },
     }
     if layer_override:

@@ -25,6 +25,11 @@ LOCAL_REGION = "us-east-1"
 LOCAL_ROLE = "arn:aws:iam::000000000000:role/myflix-local"
 APPROVAL_PARAMETER = "model_approval_status"
 DATA_PARAMETERS = ("basics_uri", "ratings_uri")
+INTERACTIONS_PARAMETER = "interactions_uri"
+SIMULATED_PARAMETER = "simulated_viewers"
+# The demo's viewers before any real one exists (docs/steps.md "Simulated viewers"): PrepareInteractions
+# uses them only when the local store holds no collected event and no interactions_uri is given.
+DEMO_SIMULATED_VIEWERS = 1000
 
 
 def add_commands(subparsers: Any) -> None:
@@ -34,6 +39,10 @@ def add_commands(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  myflix run\n  myflix run --no-serve -p k_max=20 -p k_override=12\n"
                "  myflix run -p basics_uri=imdb/title.basics.tsv.gz -p ratings_uri=imdb/title.ratings.tsv.gz\n"
+               "  myflix run -p interactions_uri=ml.csv.gz   (see myflix interactions import)\n"
+               f"viewers: the events the page sent (this work folder's events/) and interactions_uri; with "
+               f"neither,\n  {DEMO_SIMULATED_VIEWERS} simulated viewers, labelled so everywhere "
+               f"(-p {SIMULATED_PARAMETER}=0: none)\n"
                "  myflix pipeline status --local   (the last execution, step by step)")
     parser.add_argument("--workdir", type=Path, default=Path(".myflix"),
                         help="work folder: object store, registry, catalog, executions (default .myflix)")
@@ -63,7 +72,8 @@ def prepare_demo_data(workdir: Path, bucket: str = LOCAL_BUCKET) -> tuple[str, s
     return store.uri_for(basics), store.uri_for(ratings)
 
 
-def import_local_file(workdir: Path, value: str, parameter: str, bucket: str = LOCAL_BUCKET) -> str:
+def import_local_file(workdir: Path, value: str, parameter: str, bucket: str = LOCAL_BUCKET,
+                      kind: str = ".tsv or .tsv.gz") -> str:
     """A data parameter given as a local file (e.g. IMDb's own title.basics.tsv.gz): copied into
     the local store under raw/local/ (once per content) and replaced by its s3:// URI."""
     from pipeline.cli import UserError
@@ -74,7 +84,7 @@ def import_local_file(workdir: Path, value: str, parameter: str, bucket: str = L
     source = Path(value).expanduser()
     if not source.is_file():
         raise UserError(f"-p {parameter}={value}: neither an s3:// URI nor a file on this machine "
-                        f"(give the path of a {parameter.replace('_uri', '')} file, .tsv or .tsv.gz)")
+                        f"(give the path of a {parameter.replace('_uri', '')} file, {kind})")
     store = LocalStore(workdir)
     uri = f"s3://{bucket}/{schema.RAW_PREFIX}/local/{source.name}"
     target = store.path_for(uri)
@@ -183,6 +193,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides[name] = import_local_file(workdir, overrides[name], name)
         elif name in declared:
             overrides[name] = uri
+    if overrides.get(INTERACTIONS_PARAMETER):
+        overrides[INTERACTIONS_PARAMETER] = import_local_file(
+            workdir, overrides[INTERACTIONS_PARAMETER], INTERACTIONS_PARAMETER,
+            kind="CSV, .csv.gz or parquet in the interactions format")
+    if SIMULATED_PARAMETER in declared and SIMULATED_PARAMETER not in overrides:
+        overrides[SIMULATED_PARAMETER] = DEMO_SIMULATED_VIEWERS
     runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,
                          use_cache=not args.no_cache)
     live = None if args.no_serve else start_live_server(workdir, args.host, args.port)
@@ -329,6 +345,8 @@ def summarize(workdir: Path, result: dict) -> str:
                      f"largest cluster share {_num(sizes.get('max_share'))}")
         from pipeline.reports.drift import summary_lines   # drift and churn against production
         lines += summary_lines(evaluation)
+    lines += interaction_lines(_load_json(files.get(schema.INTERACTIONS_JSON)),
+                               evaluation if isinstance(evaluation, dict) else {})
     for step in result.get("Steps", []):
         if step.get("StepType") == "Condition" and step.get("StepStatus") == "Succeeded":
             outcome = (step.get("Metadata") or {}).get("Condition", {}).get("Outcome")
@@ -357,6 +375,37 @@ def summarize(workdir: Path, result: dict) -> str:
         lines.append("  reports    " + "\n             ".join(reports))
     lines.append(f"  records    {_rel(result.get('ExecutionDir'))}")
     return "\n".join(lines)
+
+
+def interaction_lines(report: Any, evaluation: dict) -> list[str]:
+    """The viewers the run learnt from and the ranking figures, labelled simulated when they are."""
+    if not isinstance(report, dict):
+        return []
+    simulated = bool(report.get("simulated"))
+    label = ("SIMULATED viewers (no real event yet; docs/steps.md)" if simulated
+             else f"source {report.get('source')}")
+    count = {key: f"{report.get(key, 0):,}" for key in ("interactions", "viewers", "films", "rows_read",
+                                                        "malformed_total", "unknown_films", "forgotten")}
+    lines = [f"viewers: {label}: {count['interactions']} interactions, {count['viewers']} viewers, "
+             f"{count['films']} films ({count['rows_read']} rows read, {count['malformed_total']} malformed, "
+             f"{count['unknown_films']} unknown films, {count['forgotten']} forgotten); collaborative "
+             f"{report.get('collaborative')}"]
+    ranking = evaluation.get("ranking") or {}
+    methods = ranking.get("methods") or {}
+    if methods:
+        k = ranking.get("k", 10)
+        lines.append(f"ranking on {ranking.get('held_out_viewers', 0):,} held-out "
+                     f"{'SIMULATED' if simulated else ranking.get('viewers', '')} viewers"
+                     + (" (shows the loop runs; NOT the model's quality)" if simulated else "") + ":")
+        for name, figures in methods.items():
+            lines.append(f"  {name:<13} HR@{k} {_num(figures.get('hr'))}  NDCG@{k} "
+                         f"{_num(figures.get('ndcg'))}  MRR {_num(figures.get('mrr'))}  coverage "
+                         f"{_num(figures.get('coverage'))}  popular share "
+                         f"{_num(figures.get('popular_share'))}")
+    gate = evaluation.get("ranking_gate") or {}
+    if gate:
+        lines.append(f"  ranking gate: {gate.get('status')}")
+    return lines
 
 
 def _rel(path: Any) -> str:

@@ -113,12 +113,50 @@ def parameter_specs(bucket: str) -> list[ParameterSpec]:
                       "more than half against production"),
         ParameterSpec("max_feature_psi", float(d["max_feature_psi"]),
                       "quality gate: largest population stability index of a feature against production"),
+        ParameterSpec("min_ndcg_lift_over_popularity", float(d["min_ndcg_lift_over_popularity"]),
+                      "quality gate: the served hybrid's NDCG@ranking_k on held-out viewers must reach "
+                      "popularity's * (1 + this) and production's (skipped with no collaborative model "
+                      "or simulated viewers)"),
         ParameterSpec("baseline_package", "",
                       "Evaluate: compare with this model package ARN; empty = the newest Approved "
                       "one; none = no comparison"),
+        ParameterSpec("interactions_uri", "",
+                      "PrepareInteractions: viewer interactions in the interactions format (s3:// CSV or "
+                      "parquet file, or a prefix), read with the collected events; empty = none"),
+        ParameterSpec("simulated_viewers", d["simulated_viewers"],
+                      "PrepareInteractions: > 0 simulates this many viewers when there is no collected "
+                      "event and no interactions_uri (the local demo; labelled simulated); 0 = never"),
+        ParameterSpec("weight_play", float(d["weight_play"]),
+                      "PrepareInteractions: implicit weight of a play"),
+        ParameterSpec("weight_like", float(d["weight_like"]),
+                      "PrepareInteractions: weight of a like (and of a 10/10 rating)"),
+        ParameterSpec("weight_list_add", float(d["weight_list_add"]),
+                      "PrepareInteractions: weight of a My list entry"),
+        ParameterSpec("weight_view", float(d["weight_view"]),
+                      "PrepareInteractions: weight of opening a film"),
+        ParameterSpec("rating_neutral", float(d["rating_neutral"]),
+                      "PrepareInteractions: a rating (0-10) above this is a positive, at or below a dislike"),
+        ParameterSpec("min_viewer_interactions", d["min_viewer_interactions"],
+                      "PrepareInteractions: fewest films a viewer needs to be kept"),
+        ParameterSpec("min_film_interactions", d["min_film_interactions"],
+                      "PrepareInteractions: fewest viewers a film needs to be kept"),
+        ParameterSpec("test_fraction", float(d["test_fraction"]),
+                      "PrepareInteractions: share of each viewer's latest positives held out for Evaluate"),
+        ParameterSpec("validation_fraction", float(d["validation_fraction"]),
+                      "PrepareInteractions: share of the next latest, for tuning TrainRecommender"),
+        ParameterSpec("max_interaction_rows", d["max_interaction_rows"],
+                      "PrepareInteractions: most rows read over every source (fails beyond)"),
+        ParameterSpec("max_interaction_mb", d["max_interaction_mb"],
+                      "PrepareInteractions: most MiB read over every source (fails beyond)"),
+        ParameterSpec("min_interactions", d["min_interactions"],
+                      "TrainRecommender: fewer interactions skip the collaborative model (content and "
+                      "popularity only, said in every report)"),
+        ParameterSpec("ranking_k", d["ranking_k"],
+                      "TrainRecommender/Evaluate: list length of HR@k and NDCG@k"),
         ParameterSpec("enable_network_isolation", True,
-                      "Preprocess, TrainScaler, TuneKMeans, TrainKMeans: no network at all inside "
-                      "the job (Ingest downloads, Evaluate and Publish call AWS: never isolated)"),
+                      "Preprocess, TrainScaler, TuneKMeans, TrainKMeans, TrainRecommender: no network at "
+                      "all inside the job (Ingest downloads, PrepareInteractions, Evaluate and Publish "
+                      "call AWS: never isolated)"),
         ParameterSpec("processing_instance_type", DEFAULT_INSTANCE_TYPE, "processing steps"),
         ParameterSpec("training_instance_type", DEFAULT_INSTANCE_TYPE, "training steps"),
         ParameterSpec("model_approval_status", "PendingManualApproval",

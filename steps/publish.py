@@ -10,6 +10,11 @@ Glue TableInput that points `--database.--table` at this prefix, the model packa
 smoke-test movies (per cluster, the movie nearest its centre, with its features and cluster).
 Publish does not move the table: the deployer does, when this package is promoted to the prod
 endpoint, so that the table and the endpoint change together (docs/CONTRACTS.md, "Releases").
+The collaborative model (`--recommender`: TrainRecommender's model.tar.gz) travels with the table:
+its recommender.npz + recommender.json are copied beside the parquet as `_myflix_recommender.npz`
+/ `.json` (digest checked first) BEFORE the manifest, and the table parameter `myflix_recommender`
+names them, so a release moves the table and the collaborative model together (a model of kind
+"none" is copied too: the API then says why collaborative is off).
 Earlier executions' prefixes are kept (a rollback points the table back at one). AWS calls (or
 their local stand-ins under MYFLIX_LOCAL_ROOT) live in steps/aws_io.py.
 """
@@ -106,6 +111,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--features", default=f"{INPUT}/features",
                         help="folder with catalog_features.parquet + features.json")
     parser.add_argument("--model", default=f"{INPUT}/model", help="TrainKMeans's model.tar.gz folder or files")
+    parser.add_argument("--recommender", default=f"{INPUT}/recommender",
+                        help="TrainRecommender's model.tar.gz folder or files; missing: content only")
     parser.add_argument("--table-location", required=True,
                         help=f"new per-execution prefix, s3://<bucket>/{schema.TABLE_PREFIX}/<execution id>/")
     parser.add_argument("--database", default=schema.GLUE_DATABASE)
@@ -128,6 +135,29 @@ def smoke_cases(table: pd.DataFrame, features: artifacts.Features, limit: int = 
                       "cluster": int(table["cluster"].iloc[row]),
                       "features": {name: float(value) for name, value in zip(features.names, features.X[row])}})
     return cases
+
+
+def recommender_files(path: str) -> tuple[dict[str, Path], dict] | None:
+    """{table file name: local file} of the recommender artefact, and its recommender.json; None when
+    there is no artefact at `path` (an older pipeline: content only). The npz's digest is checked."""
+    folder = Path(path)
+    if not folder.exists():
+        return None
+    folder = artifacts.open_model_dir(folder)
+    meta_path = folder / schema.RECOMMENDER_JSON
+    if not meta_path.is_file():
+        raise PublishError(f"{folder} holds no {schema.RECOMMENDER_JSON}: pass TrainRecommender's model "
+                           "output")
+    meta = artifacts.read_json(meta_path, "the recommender artefact")
+    files = {schema.TABLE_RECOMMENDER_JSON: meta_path}
+    npz = folder / schema.RECOMMENDER_NPZ
+    if npz.is_file():
+        artifacts.verify_digest(npz, (meta.get("sha256") or {}).get(schema.RECOMMENDER_NPZ))
+        files[schema.TABLE_RECOMMENDER_NPZ] = npz
+    elif meta.get("kind") not in (None, "none"):
+        raise PublishError(f"{folder} has no {schema.RECOMMENDER_NPZ} for a model of kind "
+                           f"{meta.get('kind')!r}")
+    return files, meta
 
 
 def release_manifest(database: str, table_input: dict, execution_id: str, package_arn: str,
@@ -179,10 +209,19 @@ def main(argv: list[str] | None = None) -> int:
         k = int(model.named_steps["kmeans"].n_clusters)
         print(f"publish: {len(table)} movies in {k} clusters; writing parquet to {location}", flush=True)
         files = aws_io.write_parquet_dataset(table, location, dict(TABLE_COLUMNS), region)
+        parameters = table_parameters(features.names, k, args.execution_id, args.model_package_arn,
+                                      (meta.get("sha256") or {}).get(schema.MODEL_JOBLIB, ""))
+        recommender = recommender_files(args.recommender)
+        if recommender is not None:
+            for name, local in recommender[0].items():
+                aws_io.put_file(local, location + name, region)
+            parameters[schema.TABLE_RECOMMENDER_PARAMETER] = schema.TABLE_RECOMMENDER_NPZ
+            rmeta = recommender[1]
+            print(f"publish: recommender of kind {rmeta.get('kind')!r}"
+                  f"{' (SIMULATED viewers)' if rmeta.get('simulated') else ''} copied beside the table"
+                  + (f": {rmeta.get('reason')}" if rmeta.get("kind") == "none" else ""), flush=True)
         spec = aws_io.table_input(
-            args.table, location, TABLE_COLUMNS,
-            table_parameters(features.names, k, args.execution_id, args.model_package_arn,
-                             (meta.get("sha256") or {}).get(schema.MODEL_JOBLIB, "")),
+            args.table, location, TABLE_COLUMNS, parameters,
             description="MyFlix movies with their k-means cluster, distance and scaled embedding")
         cases = smoke_cases(table, features)
         # Written last: its presence says every data file is there.

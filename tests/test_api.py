@@ -166,7 +166,8 @@ def test_recommendations_from_liked_movies(client, built):
     assert not set(liked) & {m["id"] for m in body["movies"]}
     assert [m["id"] for m in body["liked"]] == liked
     # several likes keep several tastes: each like's own neighbours, interleaved, each with its reason
-    assert [m["reason"]["because"] for m in body["movies"][:4]] == liked * 2
+    # (the served hybrid, chalicelib/hybrid.py, with no collaborative model: content per like)
+    assert sorted(m["reason"]["because"] for m in body["movies"][:4]) == sorted(liked * 2)
     titles = dict(zip(frame["tconst"], frame["title"]))
     for m in body["movies"]:
         assert m["reason"] == {"kind": "content", "because": m["reason"]["because"],
@@ -174,10 +175,12 @@ def test_recommendations_from_liked_movies(client, built):
         query = np.asarray(frame.set_index("tconst").loc[m["reason"]["because"], "embedding"])
         emb = np.asarray(frame.set_index("tconst").loc[m["id"], "embedding"])
         assert np.isclose(np.linalg.norm(emb - query), m["similarity_distance"], atol=1e-3)
-    # the first of each is that like's nearest film (what /movies/{id}/similar puts first)
-    for i, tconst in enumerate(liked):
-        _, similar = get(client, f"/movies/{tconst}/similar?limit=3")
-        assert body["movies"][i]["id"] in [s["id"] for s in similar["similar"]]
+    # a film near both likes is voted for by both (the hybrid's sum), so it leads that like's list:
+    # the first film of each like is near it (within its cluster's nearest, what /similar ranks)
+    for tconst in liked:
+        _, similar = get(client, f"/movies/{tconst}/similar?limit=100")
+        first = next(m for m in body["movies"] if m["reason"]["because"] == tconst)
+        assert first["id"] in {s["id"] for s in similar["similar"]}
 
 
 def test_recommendations_from_features_go_through_the_model(client, built):
@@ -189,6 +192,7 @@ def test_recommendations_from_features_go_through_the_model(client, built):
     X[0, FEATURES.index("Action")] = 1
     assert body["cluster"] == int(built["model"].predict(X)[0])
     assert len(body["movies"]) == 20
+    assert all(m["reason"]["kind"] == "content" and m["reason"]["because"] is None for m in body["movies"])
 
 
 @pytest.mark.parametrize("payload, status, words", [

@@ -117,12 +117,14 @@ def json_gets(value) -> list[dict]:
 
 EXPECTED_TYPES = {
     "Ingest": "Processing", "Preprocess": "Processing", "TrainScaler": "Training", "TuneKMeans": "Processing",
-    "TrainKMeans": "Training", "Evaluate": "Processing", "QualityGate": "Condition",
+    "TrainKMeans": "Training", "PrepareInteractions": "Processing", "TrainRecommender": "Training",
+    "Evaluate": "Processing", "QualityGate": "Condition",
     "QualityGateFailed": "Fail", "Register": "RegisterModel", "Publish": "Processing",
 }
 SCRIPTS = {"Ingest": "ingest.py", "Preprocess": "preprocess.py", "TuneKMeans": "tune_kmeans.py", "Evaluate": "evaluate.py",
            "Publish": "publish.py", "TrainScaler": "train_scaler.py",
-           "TrainKMeans": "train_kmeans.py"}
+           "TrainKMeans": "train_kmeans.py", "PrepareInteractions": "prepare_interactions.py",
+           "TrainRecommender": "train_recommender.py"}
 # docs/CONTRACTS.md "Step scripts": the arguments each processing script receives.
 EXPECTED_ARGS = {
     "Ingest": ["--output", "--imdb-base-url", "--basics-uri", "--ratings-uri", "--input-version",
@@ -133,10 +135,18 @@ EXPECTED_ARGS = {
                    "--max-bad-fraction", "--max-line-bytes", "--max-field-chars", "--max-rows",
                    "--max-input-mb", "--max-memory-mb"],
     "TuneKMeans": ["--features", "--scaler", "--output", "--k-min", "--k-max", "--k-override", "--seed"],
-    "Evaluate": ["--features", "--model", "--output", "--silhouette-sample", "--recall-queries",
-                 "--recall-k", "--seed", "--model-package-group", "--baseline-package", "--region"],
-    "Publish": ["--catalog", "--features", "--model", "--table-location", "--database", "--table",
-                "--execution-id", "--model-package-arn", "--region"],
+    "PrepareInteractions": ["--catalog", "--output", "--events-uri", "--interactions-uri",
+                            "--simulated-viewers", "--seed", "--weight-play", "--weight-like",
+                            "--weight-list-add", "--weight-view", "--rating-neutral",
+                            "--min-viewer-interactions", "--min-film-interactions", "--test-fraction",
+                            "--validation-fraction", "--min-interactions", "--max-bad-fraction",
+                            "--max-interaction-rows", "--max-interaction-mb", "--region"],
+    "Evaluate": ["--features", "--model", "--interactions", "--recommender", "--output",
+                 "--silhouette-sample", "--recall-queries", "--recall-k", "--seed",
+                 "--model-package-group", "--baseline-package", "--ranking-k",
+                 "--min-ndcg-lift-over-popularity", "--region"],
+    "Publish": ["--catalog", "--features", "--model", "--recommender", "--table-location", "--database",
+                "--table", "--execution-id", "--model-package-arn", "--region"],
 }
 
 
@@ -149,7 +159,8 @@ def test_generated_offline_without_touching_the_network(generated):
 def test_every_step_with_its_type_in_order(definition, steps):
     assert {name: step["Type"] for name, step in steps.items()} == EXPECTED_TYPES
     assert [s["Name"] for s in definition["Steps"]] == [
-        "Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "QualityGate"]
+        "Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "PrepareInteractions",
+        "TrainRecommender", "Evaluate", "QualityGate"]
     gate = steps["QualityGate"]["Arguments"]
     # the pipeline stops at Register + Publish: approving the package deploys it (deployer/)
     assert [s["Name"] for s in gate["IfSteps"]] == ["Register", "Publish"]
@@ -186,7 +197,8 @@ def test_processing_steps_follow_the_container_contract(steps, generated):
 
 def test_training_steps_use_script_mode_from_the_bundle(steps, generated):
     bundle = generated[0]
-    for name, channels in (("TrainScaler", ["features"]), ("TrainKMeans", ["features", "scaler"])):
+    for name, channels in (("TrainScaler", ["features"]), ("TrainKMeans", ["features", "scaler"]),
+                           ("TrainRecommender", ["interactions"])):
         spec = steps[name]["Arguments"]
         hyper = spec["HyperParameters"]
         assert hyper["sagemaker_program"] == f"steps/{SCRIPTS[name]}"
@@ -202,6 +214,10 @@ def test_training_steps_use_script_mode_from_the_bundle(steps, generated):
         assert "ContainerEntrypoint" not in spec["AlgorithmSpecification"]
     assert refs(steps["TrainKMeans"]["Arguments"]["InputDataConfig"][1]) == {
         "Steps.TrainScaler.ModelArtifacts.S3ModelArtifacts"}
+    assert refs(steps["TrainRecommender"]["Arguments"]["InputDataConfig"][0]) == {
+        "Steps.PrepareInteractions.ProcessingOutputConfig.Outputs['interactions'].S3Output.S3Uri"}
+    assert refs(steps["TrainRecommender"]["Arguments"]["HyperParameters"]["min_interactions"]) == {
+        "Parameters.min_interactions"}
 
 
 def test_chosen_k_flows_from_the_elbow_sweep_into_training(steps):
@@ -221,10 +237,15 @@ def test_quality_gate_reads_evaluation_json_against_threshold_parameters(steps):
     assert prop == {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
                     "FilePath": "evaluation.json"}
     conditions = steps["QualityGate"]["Arguments"]["Conditions"]
-    seen = {}
+    seen, ranking = {}, []
     for cond in conditions:
         (get,) = json_gets(cond["LeftValue"])
         assert get["PropertyFile"] == {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
+        if json_gets(cond["RightValue"]):      # the ranking checks: both sides from evaluation.json
+            (right,) = json_gets(cond["RightValue"])
+            assert right["PropertyFile"] == get["PropertyFile"]
+            ranking.append((cond["Type"], get["Path"], right["Path"]))
+            continue
         seen[get["Path"]] = (cond["Type"], cond["RightValue"])
     assert seen == {
         "silhouette": ("GreaterThanOrEqualTo", {"Get": "Parameters.min_silhouette"}),
@@ -233,6 +254,12 @@ def test_quality_gate_reads_evaluation_json_against_threshold_parameters(steps):
         "similar_churn": ("LessThanOrEqualTo", {"Get": "Parameters.max_similar_churn"}),
         "max_feature_psi": ("LessThanOrEqualTo", {"Get": "Parameters.max_feature_psi"}),
     }
+    # the served hybrid against popularity * (1 + margin) and against production (Evaluate computes both)
+    assert ranking == [
+        ("GreaterThanOrEqualTo", "ranking_gate.hybrid_ndcg", "ranking_gate.required_over_popularity"),
+        ("GreaterThanOrEqualTo", "ranking_gate.hybrid_ndcg", "ranking_gate.production_ndcg")]
+    assert refs(args_of(steps["Evaluate"])["--min-ndcg-lift-over-popularity"]) == {
+        "Parameters.min_ndcg_lift_over_popularity"}
 
 
 def test_fail_step_names_each_metric_and_its_value(steps):
@@ -241,7 +268,9 @@ def test_fail_step_names_each_metric_and_its_value(steps):
     for label in ("silhouette=", "recall_at_k=", "max_cluster_share=", "similar_churn=", "max_feature_psi="):
         assert label in texts
     assert sorted(g["Path"] for g in json_gets(message)) == [
-        "cluster_sizes.max_share", "max_feature_psi", "recall_at_k", "silhouette", "similar_churn"]
+        "cluster_sizes.max_share", "max_feature_psi", "ranking_gate.hybrid_ndcg", "ranking_gate.hybrid_ndcg",
+        "ranking_gate.production_ndcg", "ranking_gate.required_over_popularity", "ranking_gate.status",
+        "recall_at_k", "silhouette", "similar_churn"]
     assert {"Parameters.min_silhouette", "Parameters.min_recall_at_k", "Parameters.max_cluster_share",
             "Parameters.max_similar_churn", "Parameters.max_feature_psi"} <= refs(message)
 
@@ -305,6 +334,16 @@ def test_register_records_where_the_packages_data_and_table_are(steps):
     assert metadata["myflix_catalog_uri"] == {
         "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['catalog'].S3Output.S3Uri"}
     assert metadata["myflix_table_uri"] == args_of(steps["Publish"])["--table-location"]
+    # one release = both models: the collaborative one is the package's, and Publish copies it by the table
+    assert metadata["myflix_recommender_uri"] == {
+        "Get": "Steps.TrainRecommender.ModelArtifacts.S3ModelArtifacts"}
+    publish_inputs = {i["InputName"]: i["S3Input"]["S3Uri"]
+                      for i in steps["Publish"]["Arguments"]["ProcessingInputs"]}
+    assert publish_inputs["recommender"] == metadata["myflix_recommender_uri"]
+    # who the ranking figures are about (simulated viewers are labelled in the registry too)
+    assert json_gets(metadata["myflix_viewers"]) == [
+        {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}, "Path": "ranking.viewers"}]
+    assert json_gets(metadata["myflix_ranking_gate"])[0]["Path"] == "ranking_gate.status"
     assert steps["Register"]["Arguments"]["ModelApprovalStatus"] == {"Get": "Parameters.model_approval_status"}
 
 
@@ -320,8 +359,14 @@ def test_parameters_and_defaults(definition):
                 "k_max", "k_override", "seed", "min_silhouette", "min_recall_at_k",
                 "max_cluster_share", "max_similar_churn", "max_feature_psi", "imdb_base_url",
                 "baseline_package", "processing_instance_type", "training_instance_type",
-                "model_approval_status"):
+                "model_approval_status", "interactions_uri", "simulated_viewers", "weight_play",
+                "weight_like", "weight_list_add", "weight_view", "rating_neutral", "min_viewer_interactions",
+                "min_film_interactions", "test_fraction", "validation_fraction", "max_interaction_rows",
+                "max_interaction_mb", "min_interactions", "ranking_k", "min_ndcg_lift_over_popularity"):
         assert key in params, key
+    # no real viewer is ever replaced by a simulated one unless a run asks for it (the local demo)
+    assert params["simulated_viewers"]["DefaultValue"] == 0
+    assert params["interactions_uri"]["DefaultValue"] == ""
     assert params["basics_uri"]["DefaultValue"] == "" and params["ratings_uri"]["DefaultValue"] == ""  # download
     assert params["imdb_base_url"]["DefaultValue"] == schema.DEFAULTS["imdb_base_url"]
     assert params["model_approval_status"]["DefaultValue"] == "PendingManualApproval"
@@ -341,11 +386,13 @@ def test_caching_on_expensive_steps_and_retries_on_jobs(steps):
         assert steps[name]["CacheConfig"]["Enabled"] is True, name
     # side effects, or an answer that depends on the registry at run time (the model in
     # production): never replayed from a cache
-    for name in ("Evaluate", "Publish"):
+    for name in ("PrepareInteractions", "Evaluate", "Publish"):     # new events arrive between runs
         assert "CacheConfig" not in steps[name], name
+    assert steps["TrainRecommender"]["CacheConfig"]["Enabled"] is True
     # today's IMDb files: one download reused for 12 hours, so a rerun after a failure resumes
     assert steps["Ingest"]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "PT12H"}
-    for name in ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "Publish"):
+    for name in ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "PrepareInteractions",
+                 "TrainRecommender", "Evaluate", "Publish"):
         kinds = {t for policy in steps[name]["RetryPolicies"] for t in policy["ExceptionType"]}
         assert {"Step.THROTTLING", "SageMaker.CAPACITY_ERROR"} <= kinds, name
     assert steps["Register"]["RetryPolicies"][0]["ExceptionType"] == ["Step.SERVICE_FAULT", "Step.THROTTLING"]

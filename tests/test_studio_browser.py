@@ -111,7 +111,11 @@ def test_open_an_execution_a_step_the_reports_and_approve_in_the_registry(studio
                         r"training fences \(.*\)\.", note), note
     assert "chosen k =" in browser.find_element(By.ID, "report-elbow").text
     gate_rows = browser.find_elements(By.CSS_SELECTOR, "#report-gate tr[data-metric]")
-    assert len(gate_rows) == 5 and all("pass" in r.text for r in gate_rows)
+    # five clustering checks and the two ranking checks (skipped, so passing, with no viewer)
+    assert len(gate_rows) == 7 and all("pass" in r.text for r in gate_rows)
+    ranking = browser.find_element(By.ID, "report-ranking")
+    assert ranking.get_attribute("data-simulated") == "false" and "collaborative" in ranking.text
+    assert "skipped" in ranking.text and "simulated viewers" not in ranking.text
     browser.save_screenshot(str(shots / "execution.png"))
     dag = browser.find_element(By.ID, "dag")
     browser.execute_script("arguments[0].scrollIntoView()", dag)     # an element shot is cut at the viewport

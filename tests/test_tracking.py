@@ -134,3 +134,20 @@ def test_the_mlflow_commands(logged, capsys, monkeypatch, tmp_path):
     assert settings.mlflow_tracking_uri().endswith(":mlflow-tracking-server/t")
     monkeypatch.setenv(settings.MLFLOW_TRACKING_ENV, "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/e")
     assert settings.mlflow_tracking_uri().endswith("/e")
+
+
+@pytest.mark.parametrize("viewers, prefix", [("simulated", "simulated_"), ("real", "")])
+def test_ranking_metrics_are_named_for_who_they_are_about(tmp_path, viewers, prefix):
+    """A figure measured on simulated viewers never lands under the name of a quality metric."""
+    report = tmp_path / "evaluation.json"
+    report.write_text(json.dumps({"clustering_metrics": {"silhouette": {"value": 0.2}},
+                                  "ranking": {"viewers": viewers, "methods": {
+                                      "hybrid": {"hr": 0.5, "ndcg": 0.25, "mrr": 0.3, "coverage": 0.1,
+                                                 "popular_share": 0.2, "viewers": 40, "k": 10}}}}))
+    outputs = tracking.ExecutionOutputs(execution_id="e1", status="Succeeded", parameters={},
+                                        reports={"Evaluate/evaluation.json": report})
+    metrics, _ = tracking.metrics_of(outputs)
+    assert metrics[f"{prefix}hybrid_ndcg"] == 0.25 and metrics[f"{prefix}hybrid_popular_share"] == 0.2
+    assert not {"hybrid_viewers", "hybrid_k", f"{prefix}hybrid_viewers"} & set(metrics)
+    if prefix:
+        assert "hybrid_ndcg" not in metrics

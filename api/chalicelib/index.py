@@ -45,6 +45,7 @@ class MovieIndex:
     def __init__(self, frame: pd.DataFrame, embeddings: np.ndarray, features: list[str] | None = None,
                  meta: dict | None = None):
         self.meta = dict(meta or {})
+        self.recommender = None       # the service sets the table's collaborative model (tables.read_recommender)
         n = len(frame)
         self.skipped: dict[str, int] = {}
         ok = np.ones(n, dtype=bool)

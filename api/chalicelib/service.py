@@ -24,15 +24,17 @@ import time
 import numpy as np
 
 from chalicelib import config as cfg
+from chalicelib import events
 from chalicelib.checks import (check_features, check_known, choice_param, feature_genres, int_param, json_ints,
                                text_param)
 from chalicelib.endpoint import make_endpoint
 from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem, clip, clip_list
 from chalicelib.index import SORTS, MovieIndex
 from chalicelib.pairing import ModelMismatch, PairCheck
-from chalicelib.tables import get_table, local_catalog_path, read_rows
+from chalicelib.tables import RecommenderFetch, get_table, local_catalog_path, read_rows
 
 MAX_LIKED = 100
+POPULAR_PRIOR = 1000       # the most-voted films: the hybrid's popularity prior (as steps/evaluate.py's)
 MAX_QUERY = 200
 # /health asks the catalog and the endpoint afresh: locally always (a stat and a small file), on
 # AWS at most once a second (GetTable, DescribeEndpoint, ListTags), so a busy probe cannot flood them
@@ -53,6 +55,7 @@ class Service:
         self.loads = 0
         self.endpoint = make_endpoint(self.settings)
         self.pairing = PairCheck(self.settings, clock)
+        self._sink: events.Sink | None = None
 
     # --- the index, loaded and refreshed --------------------------------------------------------
     def _catalog_signature(self) -> tuple | None:
@@ -102,12 +105,19 @@ class Service:
 
     def _load(self, ref) -> MovieIndex:
         started = time.perf_counter()
+        recommender = RecommenderFetch(ref, self.settings)     # in the background, while the rows load
         frame, embeddings = read_rows(ref, self.settings)
         features = ref.features
         if features is not None and embeddings.shape[1] != len(features):
             raise TableUnavailable(f"the table's embeddings have {embeddings.shape[1]} values but its "
                                    f"myflix_features parameter lists {len(features)}: re-run the Publish step")
         index = MovieIndex.build(frame, embeddings, features, meta=ref.parameters)
+        # the collaborative model released with this table: swapped in with it, never paired with another
+        popular = index.ids[np.argsort(-index.votes, kind="stable")[:POPULAR_PRIOR]].tolist()
+        index.recommender = recommender.result(popular)
+        if not index.recommender.collaborative and ref.parameters.get("myflix_recommender"):
+            print(f"myflix api: serving content + popularity only: {index.recommender.reason}",
+                  file=sys.stderr)
         self.loads += 1
         skipped = f", skipped {index.skipped}" if index.skipped else ""
         print(f"myflix api: loaded {len(index)} movies in {len(index.cluster_ids)} clusters from {ref.location} "
@@ -154,6 +164,7 @@ class Service:
             "skipped_rows": index.skipped,
             "catalog_error": _without_paths(self._last_error, self.settings) if self._last_error else None,
             "genres": index.genre_names,
+            "recommender": _public(index.recommender.health(), self.settings),
         }
 
     def _mode(self) -> str:
@@ -196,8 +207,8 @@ class Service:
         row = self._row(index, movie_id)
         limit = int_param(params, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT)
         nprobe = int_param(params, "nprobe", cfg.DEFAULT_NPROBE, 1, cfg.MAX_NPROBE)
-        return {"movie": index.movie(row), "nprobe": nprobe,
-                "similar": self._hits(index, index.similar(row, limit, nprobe))}
+        picks = index.recommender.hybrid.similar(index.ids[row], limit, content=_content(index, nprobe))
+        return {"movie": index.movie(row), "nprobe": nprobe, "similar": _items(index, picks, query=row)}
 
     def clusters(self) -> dict:
         index = self.index()
@@ -219,33 +230,24 @@ class Service:
     def recommend(self, body, params: dict) -> dict:
         check_known(params, ("limit", "nprobe"))
         if not isinstance(body, dict):
-            raise InvalidRequest('send a JSON object: {"liked": ["tt0133093", ...]} or {"features": {...}}')
-        unknown = sorted(set(body) - {"liked", "features", "limit", "nprobe"})
+            raise InvalidRequest('send a JSON object: {"viewer": "<viewer id>"}, '
+                                 '{"liked": ["tt0133093", ...]} or {"features": {...}}')
+        unknown = sorted(set(body) - {"viewer", "liked", "features", "limit", "nprobe"})
         if unknown:
-            raise InvalidRequest(f"unknown field(s) {clip_list(unknown)}; send 'liked' or 'features' "
-                                 "(and optionally 'limit', 'nprobe')")
+            raise InvalidRequest(f"unknown field(s) {clip_list(unknown)}; send 'viewer' and/or 'liked', or "
+                                 "'features' (and optionally 'limit', 'nprobe')")
         json_ints(body, ("limit", "nprobe"))
         # the query's values are checked even when the body's replace them
         limit = int_param(body, "limit", int_param(params, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT), 1, cfg.MAX_LIMIT)
         nprobe = int_param(body, "nprobe", int_param(params, "nprobe", cfg.DEFAULT_NPROBE, 1, cfg.MAX_NPROBE),
                            1, cfg.MAX_NPROBE)
-        has_liked, has_features = "liked" in body, "features" in body
-        if has_liked == has_features:
-            raise InvalidRequest("send exactly one of 'liked' (a list of movie ids) or 'features' (an object)")
+        has_taste, has_features = "liked" in body or "viewer" in body, "features" in body
+        if has_taste == has_features:
+            raise InvalidRequest("send exactly one kind: 'viewer' (an id) and/or 'liked' (a list of movie "
+                                 "ids), or 'features' (an object)")
         index = self.index()
-        if has_liked:
-            liked = body["liked"]
-            if not isinstance(liked, list) or not liked or not all(isinstance(i, str) for i in liked):
-                raise InvalidRequest("'liked' must be a non-empty list of movie ids (strings)")
-            if len(liked) > MAX_LIKED:
-                raise InvalidRequest(f"'liked' holds {len(liked)} ids; at most {MAX_LIKED}")
-            found = {i: index.row_of(i) for i in liked}
-            missing = [i for i, row in found.items() if row is None]
-            if missing:
-                raise UnknownItem(f"no movie with id(s) {clip_list(missing)} in the published table")
-            rows = list(dict.fromkeys(found[i] for i in liked))   # the viewer's order, once each
-            return {"based_on": "liked", "liked": [index.movie(r) for r in rows], "nprobe": nprobe,
-                    "movies": content_for_likes(index, rows, limit, nprobe)}
+        if has_taste:
+            return self._for_viewer(index, body, limit, nprobe)
         features = body["features"]
         if not isinstance(features, dict) or not features:
             raise InvalidRequest("'features' must be an object of named features, e.g. "
@@ -278,8 +280,97 @@ class Service:
             raise EndpointUnavailable(f"the endpoint's model reads {scaled.size} features but the table holds "
                                    f"{index.emb.shape[1]}: the endpoint and the table come from different runs")
         hits = index.search(scaled, limit, nprobe, first_cluster=cluster)
+        reason = {"kind": "content", "because": None,
+                  "text": "Similar in genre and era to the film you described"}
         return {"based_on": "features", "cluster": cluster, "distance": prediction.get("distance"),
-                "nprobe": nprobe, "movies": self._hits(index, hits)}
+                "nprobe": nprobe, "movies": [{**m, "reason": reason} for m in self._hits(index, hits)]}
+
+    def _for_viewer(self, index: MovieIndex, body: dict, limit: int, nprobe: int) -> dict:
+        """A viewer the model knows (their history from the model, what they did excluded) and/or the
+        films liked in this session; a viewer it does not know gets the cold-start answer, never a 404."""
+        viewer = body.get("viewer")
+        if viewer is not None:
+            if not isinstance(viewer, str):
+                raise InvalidRequest(f"'viewer' must be a viewer id (a string), got {clip(viewer)}")
+            viewer = events.check_viewer_id(viewer)
+        rows: list[int] = []
+        if "liked" in body:
+            liked = body["liked"]
+            if not isinstance(liked, list) or not liked or not all(isinstance(i, str) for i in liked):
+                raise InvalidRequest("'liked' must be a non-empty list of movie ids (strings)")
+            if len(liked) > MAX_LIKED:
+                raise InvalidRequest(f"'liked' holds {len(liked)} ids; at most {MAX_LIKED}")
+            found = {i: index.row_of(i) for i in liked}
+            missing = [i for i, row in found.items() if row is None]
+            if missing:
+                raise UnknownItem(f"no movie with id(s) {clip_list(missing)} in the published table")
+            rows = list(dict.fromkeys(found[i] for i in liked))   # the viewer's order, once each
+        served = index.recommender.hybrid
+        known = viewer is not None and served.knows_viewer(viewer)
+        picks = served.recommend([index.ids[r] for r in rows], viewer=viewer if known else None, limit=limit,
+                                 content=_content(index, nprobe))
+        answer = {"based_on": "viewer" if viewer is not None else "liked", "nprobe": nprobe,
+                  "movies": _items(index, picks)}
+        if viewer is not None:
+            answer["viewer"] = {"id": viewer, "known": known,
+                                "history": len(served.history(viewer)[0]) if known else 0}
+        if rows:
+            answer["liked"] = [index.movie(r) for r in rows]
+        return answer
+
+    # --- viewer events ------------------------------------------------------------------------------
+    def sink(self) -> events.Sink:
+        if self._sink is None:
+            with self._lock:
+                if self._sink is None:
+                    self._sink = events.make_sink(self.settings)
+        return self._sink
+
+    def post_events(self, raw_body, params: dict) -> dict:
+        check_known(params, ())
+        batch = events.parse_batch(raw_body)
+        return self.sink().put(batch)
+
+    def forget_viewer(self, viewer_id: str, params: dict) -> dict:
+        check_known(params, ())
+        viewer_id = events.check_viewer_id(viewer_id)
+        return {"viewer_id": viewer_id, **self.sink().forget(viewer_id)}
+
+
+def _content(index: MovieIndex, nprobe: int):
+    """The hybrid's content neighbours: `(tconst, n) -> ids` from the clustered search (nprobe clusters)."""
+    def near(tconst: str, n: int) -> list[str]:
+        row = index.row_of(tconst)
+        if row is None or n < 1:
+            return []
+        return [index.ids[h.row] for h in index.similar(row, n, nprobe)]
+    return near
+
+
+def _items(index: MovieIndex, picks, query: int | None = None) -> list[dict]:
+    """The picks as movies with their `reason` and `similarity_distance`, the distance in the scaled
+    feature space to `query` (/similar) or to the film the pick is there because of (none for a
+    popular pick); a pick the table does not hold is left out."""
+    def title(tconst: str) -> str | None:
+        row = index.row_of(tconst)
+        return index.titles[row] if row is not None else None
+
+    out = []
+    for pick in picks:
+        row = index.row_of(pick.tconst)
+        if row is None:
+            continue
+        item = {**index.movie(row), "score": round(float(pick.score), 6), "reason": pick.reason(title)}
+        anchor = query if query is not None else (index.row_of(pick.because) if pick.because else None)
+        if anchor is not None:
+            diff = index.emb[row].astype(np.float64) - index.emb[anchor]
+            item["similarity_distance"] = round(float(np.sqrt(diff @ diff)), 6)
+        out.append(item)
+    return out
+
+
+def _public(block: dict, settings: cfg.Settings) -> dict:
+    return {**block, "reason": _without_paths(block["reason"], settings)} if "reason" in block else block
 
 
 def content_for_likes(index: MovieIndex, rows: list[int], limit: int, nprobe: int) -> list[dict]:

@@ -27,6 +27,7 @@ VERSION = re.compile(r"^[1-9][0-9]{0,8}$")
 REPORTS = {
     "quality.json": ("year_boxplot.png", "runtime_bins.png"),
     "elbow.json": ("elbow.png",),
+    "interactions.json": (),
     "evaluation.json": ("cluster_sizes.png",),
     "drift.json": ("drift.png",),
 }
@@ -258,6 +259,8 @@ def _condition_row(condition: dict, execution: Execution) -> dict:
     elif isinstance(left, dict) and expressions.GET in left:
         label = str(left[expressions.GET]).rsplit(".", 1)[-1]
     threshold = right[expressions.GET].rsplit(".", 1)[-1] if isinstance(right, dict) and expressions.GET in right else None
+    if isinstance(right, dict) and expressions.JSON_GET in right:     # compared with another figure
+        threshold = right[expressions.JSON_GET].get("Path")
     row = {"metric": label, "op": SYMBOLS.get(kind, kind), "threshold_parameter": threshold,
            "value": None, "threshold": None, "passed": None}
     try:

@@ -206,6 +206,37 @@ function trainingNote(t) {
       `${num(t.outside)} outside the training fences (${by || "none"}).` });
 }
 
+// Viewers and ranking: who the run learnt from, the four methods' figures; simulated viewers say so.
+function rankingPanel(prepared, ranking, evaluation) {
+  const p = (prepared && prepared.data) || {};
+  const simulated = p.simulated || (ranking && ranking.viewers === "simulated");
+  const methods = (ranking && ranking.methods) || {};
+  const gateInfo = (evaluation && evaluation.data && evaluation.data.ranking_gate) || {};
+  const link = prepared
+    ? el("a", { href: prepared.url, target: "_blank", rel: "noopener", class: "muted",
+      text: "interactions.json" })
+    : null;
+  const note = "Measured on SIMULATED viewers (no real event yet): shows the loop runs; "
+    + "not the model's quality, and never gated.";
+  const columns = ["Method", `HR@${ranking && ranking.k}`, `NDCG@${ranking && ranking.k}`, "MRR", "Coverage",
+    "Popular share"];
+  const table = Object.keys(methods).length ? el("table", {},
+    el("thead", {}, el("tr", {}, columns.map((h, i) => el("th", { class: i ? "num" : "", text: h })))),
+    el("tbody", {}, Object.entries(methods).map(([name, m]) => el("tr", { "data-method": name },
+      el("td", { text: name }),
+      ...["hr", "ndcg", "mrr", "coverage", "popular_share"].map((key) =>
+        el("td", { class: "num", text: num(m[key]) })))))) : null;
+  const attrs = { class: "panel report", id: "report-ranking", "data-simulated": simulated ? "true" : "false" };
+  return el("section", attrs,
+    el("h2", {}, "Viewers and ranking ", simulated ? pill("simulated viewers", "unknown") : null, " ", link),
+    simulated ? el("p", { class: "muted", text: note }) : null,
+    kv([["source", p.source], ["interactions", num(p.interactions)], ["viewers", num(p.viewers)],
+      ["films", num(p.films)], ["malformed rows", num(p.malformed_total)],
+      ["unknown films", num(p.unknown_films)], ["forgotten", num(p.forgotten)],
+      ["collaborative", p.collaborative], ["ranking gate", gateInfo.status]]),
+    table);
+}
+
 function reportPanels(detail) {
   const r = detail.reports || {};
   const panels = [];
@@ -241,6 +272,9 @@ function reportPanels(detail) {
         ["cluster sizes", `${num(sizes.min)} – ${num(sizes.max)} (largest share ${num(sizes.max_share)}, gini ${num(sizes.gini)})`]]),
       images(evaluation)));
   }
+  const prepared = r["interactions.json"];
+  const ranking = evaluation && evaluation.data ? evaluation.data.ranking : null;
+  if ((prepared && prepared.data) || ranking) panels.push(rankingPanel(prepared, ranking, evaluation));
   panels.push(el("section", { class: "panel report", id: "report-gate" },
     el("h2", {}, "Quality gate ", detail.gate_detail && detail.gate_detail.outcome
       ? pill(detail.gate_detail.outcome === "True" ? "pass" : "fail") : pill("not evaluated", "unknown")),
