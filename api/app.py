@@ -11,9 +11,11 @@ import sys
 
 from chalice import Chalice, CORSConfig, Response
 
-from chalicelib import checks, config, openapi
+from chalicelib import checks, config, openapi, packaging
 from chalicelib.errors import TableUnavailable
 from chalicelib.service import get_service
+
+packaging.check()     # `chalice package` under another Python than the pandas layer's: refused
 
 app = Chalice(app_name="myflix-api")
 app.api.cors = CORSConfig(allow_origin=config.from_env().cors_origin, max_age=600)
@@ -91,6 +93,16 @@ def cluster_movies(cluster_id):
 @app.route("/recommendations", methods=["POST"], content_types=["application/json"])
 def recommendations():
     return get_service().recommend(checks.json_body(app.current_request.raw_body), _params())
+
+
+@app.route("/events", methods=["POST"], content_types=["application/json"])
+def post_events():
+    return get_service().post_events(app.current_request.raw_body, _params())
+
+
+@app.route("/viewers/{viewer_id}", methods=["DELETE"])
+def forget_viewer(viewer_id):
+    return get_service().forget_viewer(viewer_id, _params())
 
 
 @app.route("/openapi.json")

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from deployer.release import DeployConfig, DeployError, package_version
+from deployer.release import DeployConfig, DeployError, ManifestMissing, package_version
 
 POLL_SECONDS = 15.0
 Invoke = Callable[[bytes], Any]
@@ -53,6 +53,48 @@ class Backend(Protocol):
     def read_json(self, uri: str) -> dict[str, Any]: ...
     def get_table(self) -> dict[str, Any] | None: ...
     def point_table(self, table_input: dict[str, Any]) -> dict[str, Any]: ...
+    def check_table(self, manifest: dict[str, Any]) -> str: ...
+    def release_lock(self, deadline: float) -> contextlib.AbstractContextManager[None]: ...
+
+
+def table_location(manifest: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    table_input = manifest.get("TableInput") or {}
+    return ((table_input.get("StorageDescriptor") or {}).get("Location") or "",
+            dict(table_input.get("Parameters") or {}))
+
+
+def index_table(manifest: dict[str, Any], workdir: Path | None = None, region: str | None = None) -> str:
+    """The API's own start-up over the release's table (chalicelib.tables.read_rows + MovieIndex):
+    every data file read, every row indexed. Needs the API's code and pandas/pyarrow (a checkout:
+    `myflix` commands, local releases); raises ImportError where they are absent (the Lambda)."""
+    import sys
+    api_dir = str(Path(__file__).resolve().parents[1] / "api")
+    if api_dir not in sys.path:
+        sys.path.insert(0, api_dir)
+    from chalicelib import config as api_config
+    from chalicelib import tables
+    from chalicelib.errors import TableUnavailable
+    from chalicelib.index import MovieIndex
+
+    location, parameters = table_location(manifest)
+    ref = tables.TableRef(location=location, parameters=parameters)
+    settings = api_config.Settings(workdir=workdir, region=region)
+    try:
+        frame, embeddings = tables.read_rows(ref, settings)
+        index = MovieIndex.build(frame, embeddings, ref.features, meta=ref.parameters)
+    except TableUnavailable as err:
+        raise DeployError(str(err)[:300]) from None
+    except (MemoryError, ValueError, KeyError, TypeError) as err:
+        raise DeployError(f"the API cannot index the table under {location}: "
+                          f"{type(err).__name__}: {err}") from None
+    if len(index) == 0:
+        raise DeployError(f"the table under {location} holds no servable movie "
+                          f"({index.skipped or 'no rows'})")
+    if ref.features is not None and index.emb.shape[1] != len(ref.features):
+        raise DeployError(f"the table's embeddings have {index.emb.shape[1]} values, its myflix_features "
+                          f"{len(ref.features)}")
+    skipped = f", {sum(index.skipped.values())} rows skipped" if index.skipped else ""
+    return f"{len(index)} movies in {len(index.cluster_ids)} clusters read and indexed{skipped}"
 
 
 def _s3_parts(uri: str) -> tuple[str, str]:
@@ -204,8 +246,11 @@ class SageMakerBackend:
         try:
             body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as err:
-            raise DeployError(f"cannot read {uri} ({self._code(err)}): has the pipeline's Publish step "
-                              "finished for this package?") from err
+            code = self._code(err)
+            # Without s3:ListBucket a missing key answers AccessDenied, not NoSuchKey.
+            kind = ManifestMissing if code in ("NoSuchKey", "404", "AccessDenied", "403") else DeployError
+            raise kind(f"cannot read {uri} ({code}): has the pipeline's Publish step "
+                       "finished for this package?") from err
         try:
             return json.loads(body)
         except ValueError as err:
@@ -216,6 +261,43 @@ class SageMakerBackend:
             return self.glue.get_table(DatabaseName=self.config.database, Name=self.config.table)["Table"]
         except self.glue.exceptions.EntityNotFoundException:
             return None
+
+    def check_table(self, manifest: dict[str, Any]) -> str:
+        """The release's data files: read and indexed as the API does where its code is at hand
+        (`myflix deploy` commands); in the Lambda (boto3 only) each file Publish lists is fetched
+        and must be a whole parquet file (PAR1 at both ends, a footer that fits)."""
+        import tempfile
+
+        from botocore.exceptions import ClientError
+        location, _ = table_location(manifest)
+        files = manifest.get("Files") or []
+        if not files:
+            raise DeployError(f"the release manifest under {location} lists no data files: publish it again")
+        bodies = {}
+        for uri in files:
+            bucket, key = _s3_parts(uri)
+            try:
+                bodies[uri] = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except ClientError as err:
+                raise DeployError(f"cannot read the table's data file {uri} ({self._code(err)})") from None
+            if bodies[uri][:4] != b"PAR1" or bodies[uri][-4:] != b"PAR1":
+                raise DeployError(f"the table's data file {uri} is not a whole parquet file")
+        # the files as the local stand-in lays them out, so the API's own reader indexes them
+        with tempfile.TemporaryDirectory(prefix="myflix-smoke-") as tmp:
+            for uri, body in bodies.items():
+                bucket, key = _s3_parts(uri)
+                target = Path(tmp) / "s3" / bucket / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(body)
+            try:
+                return index_table(manifest, workdir=Path(tmp))
+            except ImportError:     # the Lambda: boto3 only, no pandas/pyarrow
+                return f"{len(files)} parquet file(s) present and whole"
+
+    def release_lock(self, deadline: float) -> contextlib.AbstractContextManager[None]:
+        """On AWS the guard is the endpoint's state: deploy() waits for an endpoint mid-change, and
+        a smoke verdict counts only when staging still serves the config deployed for it."""
+        return contextlib.nullcontext()
 
     def point_table(self, table_input: dict[str, Any]) -> dict[str, Any]:
         """One UpdateTable (CreateTable the first time): readers see the old location or the new one."""
@@ -233,6 +315,45 @@ class LocalBackend:
     def __init__(self, config: DeployConfig, workdir: Path):
         self.config = config
         self.workdir = Path(workdir).resolve()
+        self._lock_depth = 0
+
+    @contextlib.contextmanager
+    def release_lock(self, deadline: float) -> Iterator[None]:
+        """One release at a time across processes: an exclusive flock on <workdir>/endpoints/.release.lock
+        (reentrant in this backend). A second approval waits for the first, up to the deadline."""
+        import fcntl
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        path = self.workdir / "endpoints" / ".release.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as handle:
+            waited = False
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise DeployError(f"another release still holds {path}: wait for it "
+                                          "(`myflix deploy status`), then try again") from None
+                    if not waited:
+                        print(f"deploy: another release is under way; waiting for it ({path})", flush=True)
+                        waited = True
+                    time.sleep(0.1)
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def check_table(self, manifest: dict[str, Any]) -> str:
+        return index_table(manifest, workdir=self.workdir)
 
     def _path(self, uri: str) -> Path:
         bucket, key = _s3_parts(uri)
@@ -286,11 +407,14 @@ class LocalBackend:
     def endpoint(self, name: str) -> dict[str, Any] | None:
         path = self._record_path(name)
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        except ValueError as err:
-            raise DeployError(f"{path} is not readable JSON ({err}): remove it and deploy again") from None
+        except (OSError, ValueError) as err:
+            raise DeployError(f"{path} is unreadable ({err}): remove it and deploy again") from None
+        if not isinstance(record, dict):
+            raise DeployError(f"{path} is unreadable (not an endpoint record): remove it and deploy again")
+        return record
 
     def set_tags(self, name: str, tags: dict[str, str]) -> None:
         record = self.endpoint(name)
@@ -330,8 +454,8 @@ class LocalBackend:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise DeployError(f"nothing at {uri} ({path}): has the pipeline's Publish step finished "
-                              "for this package?") from None
+            raise ManifestMissing(f"nothing at {uri} ({path}): has the pipeline's Publish step finished "
+                                  "for this package?") from None
         except ValueError as err:
             raise DeployError(f"{uri} is not JSON ({err}): run the pipeline again") from None
 
@@ -340,9 +464,15 @@ class LocalBackend:
 
     def get_table(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self._table_path().read_text(encoding="utf-8"))
+            table = json.loads(self._table_path().read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
+        except (OSError, ValueError) as err:
+            raise DeployError(f"{self._table_path()} is unreadable ({err}): "
+                              "promote a release again") from None
+        if not isinstance(table, dict):
+            raise DeployError(f"{self._table_path()} is not a table entry: promote a release again")
+        return table
 
     def point_table(self, table_input: dict[str, Any]) -> dict[str, Any]:
         """The local catalog entry in Glue's GetTable shape, replaced in one rename."""

@@ -37,6 +37,11 @@ class DeployError(Exception):
     """A release that cannot go ahead; the message says why and what to do."""
 
 
+class ManifestMissing(DeployError):
+    """The package's release manifest is not there (yet): Publish runs after Register, so an
+    approval at registration, or during Publish, comes before it. Worth retrying, unlike the rest."""
+
+
 @dataclass(frozen=True)
 class DeployConfig:
     """Where releases go and how big the endpoints are (the Lambda's environment, or local defaults)."""
@@ -53,6 +58,9 @@ class DeployConfig:
     serverless_max_concurrency: int = 5
     smoke_latency_ms: float = 2000.0        # every smoke request after the warm-up must beat it
     smoke_max_movies: int = 50
+    # An approval event may come before Publish has written the manifest: wait this long for it.
+    manifest_wait_seconds: float = 300.0
+    manifest_poll_seconds: float = 20.0
     region: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -90,6 +98,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> DeployConfig:
         serverless_memory_mb=number("MYFLIX_SERVERLESS_MEMORY_MB", 2048),
         serverless_max_concurrency=number("MYFLIX_SERVERLESS_MAX_CONCURRENCY", 5),
         smoke_latency_ms=number("MYFLIX_SMOKE_LATENCY_MS", 2000.0, float),
+        manifest_wait_seconds=number("MYFLIX_MANIFEST_WAIT_SECONDS", 300.0, float),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None)
     check_config(config)
     return config

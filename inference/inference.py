@@ -80,6 +80,9 @@ class Model:
     def __init__(self, pipeline, meta: dict):
         self.pipeline = pipeline
         self.meta = meta
+        # the artefact's identity: model.joblib's sha256 as model.json records it (checked at load).
+        # Every answer carries it, so the API can tell per request which model answered.
+        self.digest: str | None = (meta.get("sha256") or {}).get(MODEL_JOBLIB)
         self.features: list[str] = list(meta["features"])
         self.genres: list[str] = list(meta.get("genres") or [f for f in self.features if f in IMDB_GENRES])
         steps = getattr(pipeline, "steps", None)
@@ -137,7 +140,10 @@ def _number(value, field: str, row: int | None) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:          # a JSON integer of hundreds of digits
+            raise InputError(f"feature '{field}'{where}: the number is too large", field) from None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -183,8 +189,10 @@ def parse_json(body, features: list[str], genres: list[str]) -> np.ndarray:
     """One movie (object), a list of movies, or {"instances": [...]}: a (n, features) float matrix."""
     try:
         data = json.loads(body) if isinstance(body, (str, bytes, bytearray)) else body
+    except RecursionError:
+        raise InputError("the JSON body is nested too deeply: send a flat object or a list of them") from None
     except (ValueError, UnicodeDecodeError) as err:
-        raise InputError(f"the body is not valid JSON: {err}") from None
+        raise InputError(f"the body is not valid JSON: {str(err)[:200]}") from None
     if isinstance(data, dict) and "instances" in data:
         data = data["instances"]
         if not isinstance(data, list):
@@ -290,6 +298,7 @@ def predict(matrix: np.ndarray, model: Model) -> dict:
         ],
         "features": model.features,
         "k": model.k,
+        "model_sha256": model.digest,
     }
 
 

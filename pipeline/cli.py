@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "pipeline.cmd_serve",      # myflix serve (API + UI), myflix endpoint (local endpoint)
     "pipeline.cmd_config",     # myflix config from-stack|show
     "pipeline.cmd_mlflow",     # myflix mlflow ui|log (executions as MLflow runs)
+    "pipeline.cmd_interactions",   # myflix interactions import (MovieLens, MovieTweetings -> the format)
 )
 
 

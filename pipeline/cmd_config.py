@@ -38,6 +38,7 @@ OUTPUT_KEYS: dict[str, str] = {
     "RetrainSchedulerRoleArn": "retrain_scheduler_role_arn",
     "MlflowTrackingServerArn": "mlflow_tracking_arn",    # only with MlflowTrackingServerSize
     "MlflowAccessPolicyArn": "mlflow_access_policy_arn",
+    "EventsStreamName": "events_stream",                # the API's MYFLIX_EVENTS_STREAM
 }
 REQUIRED_OUTPUTS = ("Region", "SageMakerRoleArn", "BucketName", "ApiRoleArn", "GlueDatabase",
                     "ModelPackageGroup")
@@ -149,16 +150,50 @@ def cmd_show(args) -> int:
 
 
 PANDAS_LAYER = re.compile(r"^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):layer:(AWSSDKPandas-[^:]+):(\d+)$")
+LAYER_PYTHON = re.compile(r"-Python(\d)(\d+)$")
+# Regions a customer must enable: the AWS SDK for pandas layer is published there from other
+# accounts (and with other version numbers), so the us-east-1 ARN cannot be moved there.
+OPT_IN_REGIONS = frozenset({
+    "af-south-1", "ap-east-1", "ap-east-2", "ap-south-2", "ap-southeast-3", "ap-southeast-4",
+    "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-west-1", "eu-central-2", "eu-south-1",
+    "eu-south-2", "il-central-1", "me-central-1", "me-south-1", "mx-central-1"})
+
+
+def _layer_parameter(region: str, python: tuple[int, int]) -> str:
+    return (f"/aws/service/aws-sdk-pandas/<version>/{region}/py{python[0]}.{python[1]}/x86_64/"
+            "layer-arn")
+
+
+def check_layer_python(layers: list[str], region: str, python: tuple[int, int]) -> None:
+    """Refuse a pandas layer built for another Python than the one that packages the API: Chalice
+    sets the Lambda runtime from the Python it runs under, and numpy fails to import (every route a
+    502) when the layer's Python differs."""
+    for arn in layers:
+        match = PANDAS_LAYER.match(arn)
+        built = LAYER_PYTHON.search(match.group(4)) if match else None
+        if built and (int(built.group(1)), int(built.group(2))) != tuple(python):
+            runtime = f"python{python[0]}.{python[1]}"
+            raise _user_error(
+                f"the layer {match.group(4)} is built for Python {built.group(1)}.{built.group(2)}, "
+                f"but this Python is {python[0]}.{python[1]}, and `chalice package` run with it gives "
+                f"the Lambda Runtime {runtime}: numpy would not import there. Run chalice from a "
+                f"Python {built.group(1)}.{built.group(2)} environment, or pass --layer with the "
+                f"AWSSDKPandas-Python{python[0]}{python[1]} ARN (`aws ssm get-parameter --name "
+                f"{_layer_parameter(region, python)}` names it)")
 
 
 def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*", layers: list[str] | None = None,
-                  layer_override: str | None = None) -> tuple[dict[str, Any], list[str]]:
+                  layer_override: str | None = None,
+                  python: tuple[int, int] | None = None) -> tuple[dict[str, Any], list[str]]:
     """The Chalice stage (api/.chalice/config.json `stages.<name>`) that deploys the API with the
     stack's Lambda role instead of one Chalice would create, and the stack's names; pure.
 
     `layers` are the project's layer ARNs (its config.json): the AWS SDK for pandas layer is
-    published per region, so it is moved to the stack's region. Returns (stage, notes).
+    published per region, so it is moved to the stack's region (not to an opt-in region, where
+    other accounts publish it: --layer then). `python` is the Python that will run `chalice
+    package` (default: this one); a layer built for another is refused. Returns (stage, notes).
     """
+    python = tuple(python or sys.version_info[:2])
     missing = [key for key in ("api_role_arn", "region") if not config.get(key)]
     if missing:
         raise _user_error(f"the config file has no {', '.join(missing)}: run "
@@ -172,6 +207,9 @@ def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*", layers: lis
             "MYFLIX_GLUE_TABLE": config.get("glue_table", "movie_clusters"),
             "MYFLIX_ENDPOINT_NAME": config.get("endpoint_name", "myflix-movie-clusters"),
             "MYFLIX_CORS_ORIGIN": cors_origin,
+            # POST /events and DELETE /viewers/{id} (api/chalicelib/events.py)
+            "MYFLIX_EVENTS_STREAM": config.get("events_stream", "myflix-events"),
+            "MYFLIX_BUCKET": config.get("bucket", ""),
         },
     }
     if layer_override:
@@ -180,16 +218,23 @@ def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*", layers: lis
         moved = []
         for arn in layers:
             match = PANDAS_LAYER.match(arn)
+            if match and match.group(2) != region and region in OPT_IN_REGIONS:
+                raise _user_error(
+                    f"{region} is an opt-in region: the AWS SDK for pandas layer is published there "
+                    f"from another account, so {match.group(4)} cannot be moved from "
+                    f"{match.group(2)}; pass --layer with the ARN that `aws ssm get-parameter --name "
+                    f"{_layer_parameter(region, python)}` prints")
             if match and match.group(2) != region:
                 partition, _, account, name, version = match.groups()
                 moved.append(f"arn:{partition}:lambda:{region}:{account}:layer:{name}:{version}")
                 notes.append(f"layer {name}:{version} moved from {match.group(2)} to {region}: "
                              f"check that this version is published there (the public SSM "
-                             f"parameter /aws/service/aws-sdk-pandas/<version>/{region}/py3.11/"
-                             f"x86_64/layer-arn names it) or pass --layer ARN")
+                             f"parameter {_layer_parameter(region, python)} names it) or pass "
+                             "--layer ARN")
             else:
                 moved.append(arn)
         stage["layers"] = moved
+    check_layer_python(stage.get("layers") or [], region, python)
     return stage, notes
 
 
@@ -225,6 +270,28 @@ def cmd_chalice_stage(args) -> int:
     print(f"stage {args.stage} written to {target}: role {stage['iam_role_arn']}, endpoint "
           f"{stage['environment_variables']['MYFLIX_ENDPOINT_NAME']}; next: "
           f"(cd {target.parent.parent} && chalice package --stage {args.stage} <out dir>)")
+    return 0
+
+
+def cmd_template(args) -> int:
+    from pipeline import cfn_template
+    source = Path(args.template)
+    if not source.is_file():
+        raise _user_error(f"{source} is not there: run this from the repository root, or pass --template")
+    try:
+        text = cfn_template.compact(source)
+    except Exception as err:  # noqa: BLE001 - a broken YAML file: say which and why
+        raise _user_error(f"cannot read the template {source}: {err}") from err
+    if len(text.encode("utf-8")) > cfn_template.INLINE_LIMIT:
+        raise _user_error(f"{source} is {len(text.encode('utf-8')):,} bytes even as compact JSON, over "
+                          f"CloudFormation's {cfn_template.INLINE_LIMIT:,}-byte inline limit: deploy it "
+                          "with --s3-bucket (the template then goes through S3)")
+    target = Path(args.output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target} ({len(text.encode('utf-8')):,} bytes of CloudFormation's "
+          f"{cfn_template.INLINE_LIMIT:,}-byte inline limit): "
+          f"aws cloudformation deploy --template-file {target}")
     return 0
 
 
@@ -374,6 +441,15 @@ def add_commands(subparsers) -> None:
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(func=cmd_show)
 
+    template = sub.add_parser(
+        "template", help="the infra stack's template as compact JSON (under CloudFormation's inline limit)",
+        description="Writes cfn/myflix-infra.yaml as compact JSON, without comments: the same template "
+                    "in about two thirds of the bytes, so `aws cloudformation deploy` can send it inline.")
+    template.add_argument("--template", default=str(Path("cfn") / "myflix-infra.yaml"),
+                          help="the YAML template (default cfn/myflix-infra.yaml)")
+    template.add_argument("--output", default=str(Path("build") / "myflix-infra.json"),
+                          help="where to write it (default build/myflix-infra.json)")
+    template.set_defaults(func=cmd_template)
     get = sub.add_parser("get", help="print one saved value (e.g. bucket), for shell scripts")
     get.add_argument("key", help="a config key: region, bucket, role_arn, api_role_arn, ...")
     get.set_defaults(func=cmd_get)

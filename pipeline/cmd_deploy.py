@@ -28,7 +28,8 @@ def local_deployer(workdir: Path, auto_promote: bool = True, log=print):
     from deployer.release import DeployConfig
     config = DeployConfig(prod_endpoint=schema.ENDPOINT_NAME, staging_endpoint=schema.STAGING_ENDPOINT_NAME,
                           group=schema.MODEL_PACKAGE_GROUP, database=schema.GLUE_DATABASE,
-                          table=schema.GLUE_TABLE, auto_promote=auto_promote, region=LOCAL_REGION)
+                          table=schema.GLUE_TABLE, auto_promote=auto_promote, region=LOCAL_REGION,
+                          manifest_wait_seconds=0)    # a local approval comes after Publish, or not at all
     return Deployer(LocalBackend(config, workdir), config, log=log)
 
 
@@ -88,6 +89,10 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return _run(args, lambda deployer: _outcome(deployer.promote(force=args.force)))
 
 
+def cmd_stage(args: argparse.Namespace) -> int:
+    return _run(args, lambda deployer: _outcome(deployer.stage_version(args.version)))
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     return _run(args, lambda deployer: _outcome(deployer.rollback(to_version=args.to)))
 
@@ -133,6 +138,10 @@ def add_commands(subparsers: Any) -> None:
     p = sub.add_parser("promote", parents=[common], help="put staging's package on prod, then the table")
     p.add_argument("--force", action="store_true", help="even when its smoke test did not pass")
     p.set_defaults(func=cmd_promote)
+    p = sub.add_parser("stage", parents=[common], help="stage an approved package again (staging + smoke "
+                       "test), e.g. when its approval came before Publish had written its table")
+    p.add_argument("--version", type=int, metavar="N", help="this version (default: the newest Approved)")
+    p.set_defaults(func=cmd_stage)
     p = sub.add_parser("rollback", parents=[common], help="put an earlier approved package back on prod")
     p.add_argument("--to", type=int, metavar="VERSION", help="this version (default: what prod served before)")
     p.set_defaults(func=cmd_rollback)

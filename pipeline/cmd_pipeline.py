@@ -54,8 +54,11 @@ def _local_settings(args: argparse.Namespace) -> settings_mod.Settings:
 
 
 def _definition(resolved: settings_mod.Settings, bundle: Any = None) -> str:
-    from pipeline.definition import definition_json
+    from pipeline.definition import Vpc, definition_json
     try:
+        if resolved.subnets or resolved.security_group_ids:      # the config's subnets + security groups
+            return definition_json(resolved.region, resolved.role, resolved.bucket, resolved.pipeline_name,
+                                   bundle=bundle, vpc=Vpc(resolved.subnets, resolved.security_group_ids))
         return definition_json(resolved.region, resolved.role, resolved.bucket,
                                resolved.pipeline_name, bundle=bundle)
     except ValueError as err:
@@ -373,33 +376,35 @@ def cmd_upsert(args: argparse.Namespace) -> int:
 
 
 def parse_overrides(pairs: list[str], defaults: dict[str, Any]) -> dict[str, str]:
-    """`name=value` strings -> {name: value}, checked against the parameters and their types."""
+    """`name=value` strings -> {name: value}, checked against the parameters, their types and the
+    values they allow (pipeline.definition.check_parameters: the one validation of `-p`)."""
+    from pipeline.definition import ParameterError, ParameterSpec, check_parameters, parameter_specs
     out: dict[str, str] = {}
     for pair in pairs or []:
         if "=" not in pair:
             raise UserError(f"-p {pair!r}: expected name=value, e.g. -p k_override=20")
         name, value = pair.split("=", 1)
-        name = name.strip()
-        if name not in defaults:
-            close = difflib.get_close_matches(name, defaults, n=3)
-            if close:      # the likely one, not a wall of thirty names
-                raise UserError(f"-p {name}: no such pipeline parameter (did you mean {' or '.join(close)}?)")
-            raise UserError(f"-p {name}: no such pipeline parameter; the parameters are: "
-                            f"{', '.join(defaults)}")
-        kind = type(defaults[name])
-        if kind in (int, float):
-            try:
-                number = kind(value)
-            except ValueError:
-                raise UserError(f"-p {name}={value}: {name} takes {'an integer' if kind is int else 'a number'} "
-                                f"(default {defaults[name]})") from None
-            value = str(number)
-        if name == "model_approval_status":
-            from pipeline.definition import APPROVAL_STATUSES
-            if value not in APPROVAL_STATUSES:
-                raise UserError(f"-p model_approval_status={value}: use one of {', '.join(APPROVAL_STATUSES)}")
-        out[name] = value
-    return out
+        out[name.strip()] = value
+    known = {spec.name: spec for spec in parameter_specs("")}
+    specs = [known.get(name) or ParameterSpec(name, default, "") for name, default in defaults.items()]
+    try:
+        typed = check_parameters(out, specs)
+    except ParameterError as err:
+        raise UserError(f"-p {err}") from None
+    def text(name: str) -> str:
+        value = typed[name]
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else out[name]
+    result: dict[str, str] = {}
+    for name in out:
+        if out[name] == "":
+            # StartPipelineExecution (and Scheduler) refuse an empty value: an empty default is
+            # what omitting the parameter gives; any other cannot be emptied from here.
+            if defaults[name] in ("", None):
+                continue
+            raise UserError(f"-p {name}=: SageMaker refuses empty parameter values; omit -p {name} for its "
+                            f"default ({defaults[name]}), or give a value")
+        result[name] = text(name)
+    return result
 
 
 def start(resolved: settings_mod.Settings, overrides: dict[str, str],
@@ -424,10 +429,27 @@ def start(resolved: settings_mod.Settings, overrides: dict[str, str],
     return response["PipelineExecutionArn"]
 
 
+def _input_version(resolved: settings_mod.Settings, values: dict[str, Any]) -> str:
+    """What the inputs are now (pipeline/inputs.py), so Ingest's cache key follows the data."""
+    from pipeline import aws, inputs
+    with _user_errors("reading what the input files are (ETag/version)"):
+        return inputs.input_version(aws.client(resolved.region, "s3"), str(values.get("basics_uri") or ""),
+                                    str(values.get("ratings_uri") or ""),
+                                    str(values.get("imdb_base_url") or ""))
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     resolved = _settings(args, "region", "bucket")
     from pipeline.definition import parameter_defaults
-    overrides = parse_overrides(args.param, parameter_defaults(resolved.bucket))
+    defaults = parameter_defaults(resolved.bucket)
+    overrides = parse_overrides(args.param, defaults)
+    if "input_version" not in overrides and "input_version" in defaults:
+        version = _input_version(resolved, {**defaults, **overrides})
+        if version:
+            overrides["input_version"] = version
+        else:
+            print("input_version unknown (the download's server names no ETag/Last-Modified): "
+                  "Ingest's 12-hour cache applies")
     arn = start(resolved, overrides, args.display_name)
     print(f"started {arn}")
     for name, value in overrides.items():
@@ -604,12 +626,45 @@ def approval_description(status: str, reason: str | None) -> str:
     return f"{reason or f'{status} with myflix pipeline approve'} ({local_actor()}, {stamp})"[:1024]
 
 
+def quality_metrics(s3: Any, package: dict) -> tuple[str | None, dict[str, Any]]:
+    """The package's model quality statistics (Evaluate's evaluation.json, registered as
+    ModelMetrics.ModelQuality.Statistics): (its URI, {metric: value}); ({}, when there are none).
+
+    Studio's Model quality tab charts only Model Monitor's classification and regression
+    statistics, so clustering metrics are read here (and in MLflow, and the local Studio page)."""
+    quality = (package.get("ModelMetrics") or {}).get("ModelQuality") or {}
+    uri = (quality.get("Statistics") or {}).get("S3Uri")
+    if not uri or not uri.startswith("s3://"):
+        return None, {}
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    evaluation = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    metrics = evaluation.get("clustering_metrics") if isinstance(evaluation, dict) else None
+    return uri, {name: (item.get("value") if isinstance(item, dict) else item)
+                 for name, item in (metrics or {}).items()}
+
+
+def _print_metrics(uri: str | None, metrics: dict[str, Any]) -> None:
+    if not metrics:
+        print("no model quality metrics registered with this package")
+        return
+    shown = ", ".join(f"{name} {value:.4g}" if isinstance(value, float) else f"{name} {value}"
+                      for name, value in metrics.items())
+    print(f"model quality ({uri}): {shown}")
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
     resolved = _settings(args, "region")
     client = _sagemaker(resolved)
+    from pipeline import aws
     with _user_errors(f"approving in model package group {args.group}"):
         arn = args.package_arn or latest_package(client, args.group)["ModelPackageArn"]
-        before = client.describe_model_package(ModelPackageName=arn).get("ModelApprovalStatus")
+        package = client.describe_model_package(ModelPackageName=arn)
+        before = package.get("ModelApprovalStatus")
+        # What the reviewer decides on: Evaluate's metrics, read from the package itself.
+        _print_metrics(*quality_metrics(aws.client(resolved.region, "s3"), package))
+        if args.show:
+            print(f"{arn}: {before} (unchanged: --show)")
+            return 0
         client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=args.status,
                                     ApprovalDescription=approval_description(args.status, args.reason))
     print(f"{arn}: {before} -> {args.status}")
@@ -707,4 +762,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--package-arn", help="this package instead of the latest")
     p.add_argument("--status", default="Approved", choices=["Approved", "Rejected", "PendingManualApproval"])
     p.add_argument("--reason", help="why (ApprovalDescription, with who and when)")
+    p.add_argument("--show", action="store_true",
+                   help="print the package's status and model quality metrics; change nothing")
     p.set_defaults(func=cmd_approve)

@@ -10,6 +10,7 @@ and the table (unless --no-promote); Rejected while live on prod -> rollback.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,11 @@ def _metric_summary(package: dict) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from pipeline.local import registry
-    packages = registry.list_packages(args.workdir, None if args.all_groups else args.group)
+    problems: list[dict] = []
+    packages = registry.list_packages(args.workdir, None if args.all_groups else args.group,
+                                      problems=problems)
+    for problem in problems:
+        print(f"registry: {problem['error']}", file=sys.stderr)
     if not packages:
         print(f"no model packages in {registry.registry_dir(args.workdir)}"
               f"{'' if args.all_groups else ' for group ' + args.group}: run `myflix run` first")

@@ -15,9 +15,11 @@ Approved` registers it Approved, which deploys it as the registry's event does o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -30,6 +32,11 @@ LOCAL_REGION = "us-east-1"
 LOCAL_ROLE = "arn:aws:iam::000000000000:role/myflix-local"
 APPROVAL_PARAMETER = "model_approval_status"
 DATA_PARAMETERS = ("basics_uri", "ratings_uri")
+INTERACTIONS_PARAMETER = "interactions_uri"
+SIMULATED_PARAMETER = "simulated_viewers"
+# The demo's viewers before any real one exists (docs/steps.md "Simulated viewers"): PrepareInteractions
+# uses them only when the local store holds no collected event and no interactions_uri is given.
+DEMO_SIMULATED_VIEWERS = 1000
 
 
 def add_commands(subparsers: Any) -> None:
@@ -39,6 +46,10 @@ def add_commands(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  myflix run\n  myflix run --no-serve -p k_max=20 -p k_override=12\n"
                "  myflix run -p basics_uri=imdb/title.basics.tsv.gz -p ratings_uri=imdb/title.ratings.tsv.gz\n"
+               "  myflix run -p interactions_uri=ml.csv.gz   (see myflix interactions import)\n"
+               f"viewers: the events the page sent (this work folder's events/) and interactions_uri; with "
+               f"neither,\n  {DEMO_SIMULATED_VIEWERS} simulated viewers, labelled so everywhere "
+               f"(-p {SIMULATED_PARAMETER}=0: none)\n"
                "  myflix pipeline status --local   (the last execution, step by step)")
     parser.add_argument("--workdir", type=Path, default=Path(".myflix"),
                         help="work folder: object store, registry, catalog, executions (default .myflix)")
@@ -91,7 +102,8 @@ def prepare_demo_data(workdir: Path, bucket: str = LOCAL_BUCKET) -> tuple[str, s
     return store.uri_for(basics), store.uri_for(ratings)
 
 
-def import_local_file(workdir: Path, value: str, parameter: str, bucket: str = LOCAL_BUCKET) -> str:
+def import_local_file(workdir: Path, value: str, parameter: str, bucket: str = LOCAL_BUCKET,
+                      kind: str = ".tsv or .tsv.gz") -> str:
     """A data parameter given as a local file (e.g. IMDb's own title.basics.tsv.gz): copied into
     the local store under raw/local/ (once per content) and replaced by its s3:// URI."""
     from pipeline.cli import UserError
@@ -102,7 +114,7 @@ def import_local_file(workdir: Path, value: str, parameter: str, bucket: str = L
     source = Path(value).expanduser()
     if not source.is_file():
         raise UserError(f"-p {parameter}={value}: neither an s3:// URI nor a file on this machine "
-                        f"(give the path of a {parameter.replace('_uri', '')} file, .tsv or .tsv.gz)")
+                        f"(give the path of a {parameter.replace('_uri', '')} file, {kind})")
     store = LocalStore(workdir)
     uri = f"s3://{bucket}/{schema.RAW_PREFIX}/local/{source.name}"
     target = store.path_for(uri)
@@ -134,6 +146,43 @@ def build_definition(bundle: Any) -> str:
     return definition_json(LOCAL_REGION, LOCAL_ROLE, LOCAL_BUCKET, bundle=bundle)
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a `kill`, a service manager, a CI timeout) ends `myflix run` as Ctrl-C does: the
+    running step's process group is stopped and the execution recorded Stopped, not orphaned."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:          # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def sigterm_deferred():
+    """SIGTERM while a release is under way waits for the release to end (a release is all or
+    nothing: the prod endpoint, the table and the record move together). Yields {"requested"}."""
+    flag = {"requested": False}
+
+    def note(signum, frame):
+        flag["requested"] = True
+        print("myflix run: SIGTERM: stopping once the release under way has ended", file=sys.stderr, flush=True)
+    try:
+        previous = signal.signal(signal.SIGTERM, note)
+    except ValueError:          # not the main thread
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.cli import UserError
     from pipeline.local.runner import DefinitionError, LocalRunner, parse_assignments
@@ -143,11 +192,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Nothing here may reach AWS: no instance-metadata probing, no role validation call.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+    from pipeline.definition import ParameterError
     try:
         # A definition file has parameters of its own: the runner checks those against it.
         overrides = parse_assignments(args.parameter) if args.definition else check_parameters(args.parameter)
     except DefinitionError as err:
         raise UserError(str(err)) from None
+    except ParameterError as err:
+        raise UserError(f"-p {err}") from None
     if args.approve and overrides.get(APPROVAL_PARAMETER) == "Rejected":
         raise UserError(f"--approve and -p {APPROVAL_PARAMETER}=Rejected contradict each other: drop one")
     # The port next, before the seconds of bundle and definition: a taken port fails at once.
@@ -186,6 +238,12 @@ def _prepare_and_run(args: argparse.Namespace, workdir: Path, overrides: dict, s
             overrides[name] = import_local_file(workdir, overrides[name], name)
         elif name in declared:
             overrides[name] = uri
+    if overrides.get(INTERACTIONS_PARAMETER):
+        overrides[INTERACTIONS_PARAMETER] = import_local_file(
+            workdir, overrides[INTERACTIONS_PARAMETER], INTERACTIONS_PARAMETER,
+            kind="CSV, .csv.gz or parquet in the interactions format")
+    if SIMULATED_PARAMETER in declared and SIMULATED_PARAMETER not in overrides:
+        overrides[SIMULATED_PARAMETER] = DEMO_SIMULATED_VIEWERS
     runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,
                          use_cache=not args.no_cache)
     return _run_and_report(args, workdir, runner, definition, overrides, started, live)
@@ -206,10 +264,26 @@ def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, defini
     from pipeline.local.runner import DefinitionError
     had_production = production_package(workdir) is not None
     try:
-        result = runner.run(definition, overrides, display_name=args.display_name,
-                            execution_id=getattr(args, "execution_id", None))
+        with sigterm_as_interrupt():       # a step running: SIGTERM stops its process group
+            result = runner.run(definition, overrides, display_name=args.display_name,
+                                execution_id=getattr(args, "execution_id", None))
     except DefinitionError as err:
         raise UserError(str(err)) from None
+    with sigterm_deferred() as stop:       # the release, the summary and the MLflow record end first
+        code = _release_and_report(args, workdir, result, overrides, started, live)
+    if code is not None or live is None or stop["requested"]:
+        return code or 0
+    from inference.local_endpoint import stop_on_sigterm
+    stop_on_sigterm()                      # from here SIGTERM stops the server (serve_until_stopped)
+    from pipeline.cmd_serve import serve_until_stopped
+    print()
+    serve_until_stopped(live)
+    return 0
+
+
+def _release_and_report(args: argparse.Namespace, workdir: Path, result: dict, overrides: dict,
+                        started: float, live: Any) -> int | None:
+    """Release what the run registered, print the summary; the exit code, or None to go on serving."""
     deployed = 0
     if result["PipelineExecutionStatus"] == "Succeeded":
         deployed = release_after_run(workdir, result, overrides.get(APPROVAL_PARAMETER),
@@ -239,12 +313,7 @@ def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, defini
         print("\nthe model was registered but not released (see the deploy lines above); "
               "myflix deploy status --local says why", file=sys.stderr)
         return 1
-    if live is None:
-        return 0
-    from pipeline.cmd_serve import serve_until_stopped
-    print()
-    serve_until_stopped(live)
-    return 0
+    return None
 
 
 def command_hint() -> str | None:
@@ -369,8 +438,15 @@ def summarize(workdir: Path, result: dict) -> str:
     if isinstance(quality, dict) and isinstance(quality.get("rules"), list):
         lines.append("rows kept by each cleaning rule:")
         for rule in quality["rules"]:
+            stage = " (training set)" if rule.get("stage") == "training" else ""
             lines.append(f"  {rule.get('rule', '?'):<20} {rule.get('rows_in', 0):>10,} -> "
-                         f"{rule.get('rows_out', 0):>10,}")
+                         f"{rule.get('rows_out', 0):>10,}{stage}")
+        training = quality.get("training")
+        if isinstance(training, dict):   # the fences shape the training set, never the catalogue
+            by_rule = ", ".join(f"{n:,} by {r}"
+                                for r, n in (training.get("outside_by_rule") or {}).items() if n)
+            lines.append(f"  catalogue {training.get('catalogue', 0):,} films published; "
+                         f"{training.get('outside', 0):,} outside the training fences ({by_rule or 'none'})")
     elbow = _load_json(files.get(schema.ELBOW_JSON))
     if isinstance(elbow, dict):
         lines.append(f"chosen k: {elbow.get('chosen_k')} (method {elbow.get('method')}, knee "
@@ -385,6 +461,8 @@ def summarize(workdir: Path, result: dict) -> str:
             lines.append(f"  {_gate_row_text(row)}")
         from pipeline.reports.drift import summary_lines   # drift and churn against production
         lines += summary_lines(evaluation)
+    lines += interaction_lines(_load_json(files.get(schema.INTERACTIONS_JSON)),
+                               evaluation if isinstance(evaluation, dict) else {})
     for step in result.get("Steps", []):
         if step.get("StepType") == "Condition" and step.get("StepStatus") == "Succeeded":
             outcome = (step.get("Metadata") or {}).get("Condition", {}).get("Outcome")
@@ -413,6 +491,37 @@ def summarize(workdir: Path, result: dict) -> str:
         lines.append("  reports    " + "\n             ".join(reports))
     lines.append(f"  records    {_rel(result.get('ExecutionDir'))}")
     return "\n".join(lines)
+
+
+def interaction_lines(report: Any, evaluation: dict) -> list[str]:
+    """The viewers the run learnt from and the ranking figures, labelled simulated when they are."""
+    if not isinstance(report, dict):
+        return []
+    simulated = bool(report.get("simulated"))
+    label = ("SIMULATED viewers (no real event yet; docs/steps.md)" if simulated
+             else f"source {report.get('source')}")
+    count = {key: f"{report.get(key, 0):,}" for key in ("interactions", "viewers", "films", "rows_read",
+                                                        "malformed_total", "unknown_films", "forgotten")}
+    lines = [f"viewers: {label}: {count['interactions']} interactions, {count['viewers']} viewers, "
+             f"{count['films']} films ({count['rows_read']} rows read, {count['malformed_total']} malformed, "
+             f"{count['unknown_films']} unknown films, {count['forgotten']} forgotten); collaborative "
+             f"{report.get('collaborative')}"]
+    ranking = evaluation.get("ranking") or {}
+    methods = ranking.get("methods") or {}
+    if methods:
+        k = ranking.get("k", 10)
+        lines.append(f"ranking on {ranking.get('held_out_viewers', 0):,} held-out "
+                     f"{'SIMULATED' if simulated else ranking.get('viewers', '')} viewers"
+                     + (" (shows the loop runs; NOT the model's quality)" if simulated else "") + ":")
+        for name, figures in methods.items():
+            lines.append(f"  {name:<13} HR@{k} {_num(figures.get('hr'))}  NDCG@{k} "
+                         f"{_num(figures.get('ndcg'))}  MRR {_num(figures.get('mrr'))}  coverage "
+                         f"{_num(figures.get('coverage'))}  popular share "
+                         f"{_num(figures.get('popular_share'))}")
+    gate = evaluation.get("ranking_gate") or {}
+    if gate:
+        lines.append(f"  ranking gate: {gate.get('status')}")
+    return lines
 
 
 def _rel(path: Any) -> str:

@@ -77,7 +77,17 @@ def parse_params(items: list[str]) -> list[dict[str, str]]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise UserError(f"-p {item!r}: write parameters as NAME=VALUE")
+        if value == "":
+            # Scheduler (and StartPipelineExecution) refuse an empty value: the parameter's default
+            # is what the schedule gets without it.
+            raise UserError(f"-p {name.strip()}=: an empty value is refused by Scheduler and SageMaker; "
+                            f"omit -p {name.strip()} to use the pipeline's default")
         out.append({"Name": name.strip(), "Value": value})
+    from pipeline.definition import ParameterError, check_parameters
+    try:
+        check_parameters({p["Name"]: p["Value"] for p in out}, strict=False)   # names: the deployed pipeline
+    except ParameterError as err:
+        raise UserError(f"-p {err}") from None
     return out
 
 

@@ -24,6 +24,12 @@ RUN_FIRST = "run `make run` or `myflix run` first"
 MAX_BODY_BYTES = 10 * 1024 * 1024   # API Gateway's payload limit
 THREADS = 8                          # worker threads: requests are short and mostly numpy; more only queue on the GIL
 CHANNEL_TIMEOUT = 30.0               # seconds a connection may sit idle (or stall mid-request) before it is dropped
+# A request's line and headers must all arrive within this many seconds of its first byte (of the
+# connection, for its first request): headers that trickle a byte at a time never reset it (slowloris)
+HEADER_TIMEOUT = 10.0
+# Near the connection limit, the connections whose request is still incomplete (oldest first) are
+# dropped to keep this many slots free: slow clients cannot starve /health or a real viewer
+FREE_SLOTS = 32
 
 
 def _user_error(message: str) -> Exception:
@@ -59,7 +65,12 @@ def _chalice_config(app):
 
 def _waitress_server_class():
     """waitress's TCP server whose own errors (413, 400 for a bad Content-Length or chunked body, ...)
-    are JSON `{Code, Message}` with the security headers, like every other answer."""
+    are JSON `{Code, Message}` with the security headers, like every other answer; with a total
+    deadline on each request's headers and eviction of incomplete requests near the connection
+    limit (waitress itself only drops a connection idle for channel_timeout, and a trickle of one
+    byte every few seconds is never idle)."""
+    import time
+
     from waitress.channel import HTTPChannel
     from waitress.server import TcpWSGIServer
     from waitress.task import ErrorTask
@@ -90,8 +101,47 @@ def _waitress_server_class():
     class JsonErrorChannel(HTTPChannel):
         error_task_class = JsonErrorTask
 
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.request_started = self.creation_time    # first byte of the request being read
+
+        def received(self, data):
+            if data and self.request is None and not self.requests:
+                self.request_started = time.time()
+            return super().received(data)
+
+        def incomplete(self) -> bool:
+            """Reading a request that has not arrived whole (or none yet), with nothing being served."""
+            if self.requests or self.will_close or self.close_when_flushed:
+                return False
+            return self.request is None and self.last_activity == self.creation_time or (
+                self.request is not None and not self.request.completed)
+
+        def headers_overdue(self, cutoff: float) -> bool:
+            if not self.incomplete() or self.request_started >= cutoff:
+                return False
+            return self.request is None or not self.request.headers_finished
+
     class Server(TcpWSGIServer):
         channel_class = JsonErrorChannel
+        header_timeout = HEADER_TIMEOUT
+        free_slots = FREE_SLOTS
+
+        def maintenance(self, now):
+            super().maintenance(now)
+            cutoff = now - self.header_timeout
+            for channel in list(self.active_channels.values()):
+                if channel.headers_overdue(cutoff):
+                    channel.will_close = True
+
+        def readable(self):
+            if self.accepting and len(self._map) >= self.adj.connection_limit - self.free_slots:
+                slow = sorted((c for c in self.active_channels.values() if c.incomplete()),
+                              key=lambda c: c.request_started)
+                excess = len(self._map) - (self.adj.connection_limit - self.free_slots) + self.free_slots // 2
+                for channel in slow[:max(0, excess)]:
+                    channel.will_close = True        # closed by the loop on this very pass
+            return super().readable()
 
     return Server
 
@@ -101,7 +151,8 @@ class MyFlixServer:
 
     def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False,
                  threads: int = THREADS, channel_timeout: float = CHANNEL_TIMEOUT,
-                 max_body_bytes: int = MAX_BODY_BYTES, backlog: int = 1024):
+                 max_body_bytes: int = MAX_BODY_BYTES, backlog: int = 1024,
+                 header_timeout: float = HEADER_TIMEOUT, connection_limit: int | None = None):
         from waitress.adjustments import Adjustments
 
         from pipeline.serve_app import MyFlixApp
@@ -114,11 +165,14 @@ class MyFlixServer:
         self.app = MyFlixApp(app, _chalice_config(app), UI_DIR, quiet=quiet)
         self.app = studio.mount(self.app, workdir, allowed_hosts=(host,))   # /studio: pipeline/studio/
         adjustments = Adjustments(
-            host=host, port=port, threads=threads, backlog=backlog, connection_limit=max(100, 4 * backlog),
+            host=host, port=port, threads=threads, backlog=backlog,
+            connection_limit=connection_limit or max(100, 4 * backlog),
             max_request_body_size=max_body_bytes, channel_timeout=channel_timeout,
-            cleanup_interval=max(0.5, min(30.0, channel_timeout / 2)), ident="MyFlix", expose_tracebacks=False,
+            cleanup_interval=max(0.5, min(30.0, channel_timeout / 2, header_timeout / 2)), ident="MyFlix",
+            expose_tracebacks=False,
             asyncore_use_poll=True, asyncore_loop_timeout=1, url_scheme="http")
         self.server = _waitress_server_class()(self.app, map={}, adj=adjustments)
+        self.server.header_timeout = header_timeout
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 

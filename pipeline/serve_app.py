@@ -87,9 +87,11 @@ class MyFlixApp:
         for name, value in SECURITY_HEADERS.items():
             headers.setdefault(name, value)
         headers["Content-Length"] = str(len(body))
-        if not self.quiet:
-            print(f'{environ.get("REMOTE_ADDR", "-")} "{method} {environ.get("REQUEST_URI", "")[:200]}" {code}',
-                  file=sys.stderr)
+        if not self.quiet:   # no client address, no viewer id: the API keeps no personal data, logs included
+            target = environ.get("REQUEST_URI", "")[:200]
+            if target.startswith("/viewers/"):
+                target = "/viewers/{viewer_id}"
+            print(f'"{method} {target}" {code}', file=sys.stderr)
         start_response(_status(code), list(headers.items()))
         return [b"" if method == "HEAD" else body]
 

@@ -92,6 +92,8 @@ class Settings:
     bucket: str | None
     pipeline_name: str
     origin: dict[str, str]      # setting -> where its value came from (for messages)
+    subnets: tuple[str, ...] = ()              # a VPC for the jobs: both, or neither
+    security_group_ids: tuple[str, ...] = ()
 
     def require(self, *names: str) -> None:
         """Raise one UserError listing every setting in `names` that has no value."""
@@ -137,7 +139,16 @@ def resolve(cli: Mapping[str, str | None] | None = None,
         if value:
             origin[name] = where
     return Settings(region=values["region"], role=values["role"], bucket=values["bucket"],
-                    pipeline_name=values["pipeline_name"] or schema.PIPELINE_NAME, origin=origin)
+                    pipeline_name=values["pipeline_name"] or schema.PIPELINE_NAME, origin=origin,
+                    subnets=_ids(env.get("MYFLIX_SUBNETS") or config.get("subnets")),
+                    security_group_ids=_ids(env.get("MYFLIX_SECURITY_GROUP_IDS")
+                                            or config.get("security_group_ids")))
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    """Comma-separated ids (or a JSON list in the config file) -> a tuple, empties dropped."""
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 MLFLOW_TRACKING_ENV = "MYFLIX_MLFLOW_TRACKING_ARN"

@@ -4,8 +4,9 @@ Each step follows docs/CONTRACTS.md exactly, because the local runner executes t
 processing steps run `python3 /opt/ml/processing/input/code/steps/<script>.py` in the SKLearn
 image with the bundle's `src/` prefix mounted at /opt/ml/processing/input/code and EVERY path
 passed as an argument (its container path); training steps run the SKLearn container's script
-mode through the `sagemaker_program` / `sagemaker_submit_directory` hyperparameters (no
-`source_code`: that would upload driver files under timestamped keys). Imported only under
+mode through the `sagemaker_program` / `sagemaker_submit_directory` hyperparameters, the code
+arriving as the `code` channel as SDK v2/v3 ship it (no `source_code`: that would upload driver
+files under timestamped keys). Imported only under
 `definition._offline_sdk()`.
 """
 from __future__ import annotations
@@ -47,14 +48,16 @@ PREPROCESS = "Preprocess"
 TRAIN_SCALER = "TrainScaler"
 TUNE_KMEANS = "TuneKMeans"
 TRAIN_KMEANS = "TrainKMeans"
+PREPARE_INTERACTIONS = "PrepareInteractions"
+TRAIN_RECOMMENDER = "TrainRecommender"
 EVALUATE = "Evaluate"
 QUALITY_GATE = "QualityGate"
 QUALITY_GATE_FAILED = "QualityGateFailed"
 REGISTER = "Register"
 PUBLISH = "Publish"
 # No Deploy step: approving the registered package is what deploys it (deployer/, docs/CONTRACTS.md "Releases").
-STEP_ORDER = (INGEST, PREPROCESS, TRAIN_SCALER, TUNE_KMEANS, TRAIN_KMEANS, EVALUATE, QUALITY_GATE,
-              QUALITY_GATE_FAILED, REGISTER, PUBLISH)
+STEP_ORDER = (INGEST, PREPROCESS, TRAIN_SCALER, TUNE_KMEANS, TRAIN_KMEANS, PREPARE_INTERACTIONS,
+              TRAIN_RECOMMENDER, EVALUATE, QUALITY_GATE, QUALITY_GATE_FAILED, REGISTER, PUBLISH)
 ELBOW_PROPERTY_FILE = "ElbowReport"
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
 
@@ -90,6 +93,7 @@ class BuildContext:
     bundle: CodeBundle
     session: Any
     params: Any          # definition.Params
+    vpc: Any = None      # definition.Vpc: every job's subnets and security groups (None: no VPC)
 
     @cached_property
     def image(self) -> str:
@@ -147,6 +151,10 @@ def _processing_step(ctx: BuildContext, name: str, script: str, *, display_name:
     """
     path_args = path_args or {}
     network = NetworkConfig(enable_network_isolation=ctx.params.enable_network_isolation) if isolated else None
+    if ctx.vpc is not None:
+        network = NetworkConfig(
+            enable_network_isolation=ctx.params.enable_network_isolation if isolated else False,
+            subnets=list(ctx.vpc.subnets), security_group_ids=list(ctx.vpc.security_group_ids))
     processor = Processor(
         network_config=network,
         role=ctx.role, image_uri=ctx.image, instance_count=1,
@@ -185,14 +193,16 @@ def _training_step(ctx: BuildContext, name: str, script: str, *, display_name: s
         output_data_config=OutputDataConfig(s3_output_path=ctx.output_uri(name, "model")),
         hyperparameters={
             "sagemaker_program": f"steps/{script}",
-            "sagemaker_submit_directory": ctx.bundle.sourcedir_uri(ctx.bucket),
+            # the `code` channel's copy, inside the job: no download from S3 (isolation-proof)
+            "sagemaker_submit_directory": schema.TRAINING_SUBMIT_DIRECTORY,
             **{key: _text(value) for key, value in hyperparameters.items()},
         })
+    channels = {**channels, schema.TRAINING_CODE_CHANNEL: ctx.bundle.sourcedir_uri(ctx.bucket)}
     step_args = trainer.train(input_data_config=[
         InputData(channel_name=channel, data_source=source) for channel, source in channels.items()])
     return IsolatedTrainingStep(name=name, step_args=step_args, display_name=display_name,
                                 description=description, cache_config=CACHE, retry_policies=JOB_RETRIES,
-                                isolation=ctx.params.enable_network_isolation)
+                                isolation=ctx.params.enable_network_isolation, vpc=ctx.vpc)
 
 
 class IsolatedTrainingStep(TrainingStep):
@@ -203,14 +213,18 @@ class IsolatedTrainingStep(TrainingStep):
     request, so the parameter is set there, as a Processor's NetworkConfig does for processing.
     """
 
-    def __init__(self, *args: Any, isolation: Any, **kwargs: Any):
+    def __init__(self, *args: Any, isolation: Any, vpc: Any = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._isolation = isolation
+        self._vpc = vpc
 
     @property
     def arguments(self) -> dict:
         request = super().arguments
         request["EnableNetworkIsolation"] = self._isolation
+        if self._vpc is not None:       # CreateTrainingJob's VpcConfig, as processing's NetworkConfig
+            request["VpcConfig"] = {"Subnets": list(self._vpc.subnets),
+                                    "SecurityGroupIds": list(self._vpc.security_group_ids)}
         return request
 
 
@@ -236,7 +250,8 @@ def ingest_step(ctx: BuildContext) -> ProcessingStep:
                      "(streamed, retried, resumed) or takes basics_uri/ratings_uri, and checks each "
                      "is a complete gzip with IMDb's header; writes them to raw/<execution id>/."),
         inputs={}, outputs=("raw",), path_args={"raw": "output"}, output_uris={"raw": raw},
-        extra_args=_param_args(ctx, "imdb_base_url", "basics_uri", "ratings_uri"),
+        extra_args=_param_args(ctx, "imdb_base_url", "basics_uri", "ratings_uri", "input_version",
+                               "max_input_mb") + [("region", ctx.region)],
         cache=INGEST_CACHE)
 
 
@@ -258,7 +273,8 @@ def preprocess_step(ctx: BuildContext, ingest: ProcessingStep) -> ProcessingStep
         path_args={"features": "features_out", "catalog": "catalog_out", "report": "report_out"},
         extra_args=_param_args(ctx, "title_type", "year_iqr_multiplier", "min_year",
                                "runtime_cap", "runtime_bin_width", "min_rating", "min_votes",
-                               "dropped_genres", "max_bad_fraction"),
+                               "dropped_genres", "max_bad_fraction", "max_line_bytes", "max_field_chars",
+                               "max_rows", "max_input_mb", "max_memory_mb"),
         cache=True, isolated=True)
 
 
@@ -298,20 +314,62 @@ def train_kmeans_step(ctx: BuildContext, preprocess: ProcessingStep, scaler: Tra
         hyperparameters={"k": chosen_k(tune, elbow), "seed": ctx.params.seed})
 
 
-def evaluate_step(ctx: BuildContext, preprocess: ProcessingStep,
-                  kmeans: TrainingStep) -> tuple[ProcessingStep, PropertyFile]:
+INTERACTION_PARAMETERS = ("weight_play", "weight_like", "weight_list_add", "weight_view", "rating_neutral",
+                          "min_viewer_interactions", "min_film_interactions", "test_fraction",
+                          "validation_fraction")
+
+
+def prepare_interactions_step(ctx: BuildContext, preprocess: ProcessingStep) -> ProcessingStep:
+    """The collected events (s3://<bucket>/events/, minus forgotten viewers) and interactions_uri,
+    checked and weighted, split per viewer in time. Reads S3 at run time (new events arrive between
+    runs): never cached, never network-isolated. interactions_uri is an argument, not an input,
+    because it may be empty (SageMaker refuses an empty input), as Ingest's basics_uri."""
+    return _processing_step(
+        ctx, PREPARE_INTERACTIONS, "prepare_interactions.py", display_name="Prepare viewer interactions",
+        description=("Reads the viewer events the API collected and interactions_uri (never mixed with "
+                     "simulated viewers, which only the demo uses when nothing real exists), drops "
+                     "malformed rows (counted), unknown films and forgotten viewers, dedupes, lets "
+                     "unlikes cancel likes, weighs events and holds out each viewer's latest positives; "
+                     "writes interactions.parquet and interactions.json."),
+        inputs={"catalog": _output(preprocess, "catalog")},
+        outputs=("interactions",), path_args={"interactions": "output"},
+        extra_args=[("events_uri", f"s3://{ctx.bucket}/{schema.EVENTS_PREFIX}/")]
+        + _param_args(ctx, "interactions_uri", "simulated_viewers", "seed", *INTERACTION_PARAMETERS,
+                      "min_interactions", "max_bad_fraction", "max_interaction_rows",
+                      "max_interaction_mb") + [("region", ctx.region)],
+        cache=False)
+
+
+def train_recommender_step(ctx: BuildContext, prepare: ProcessingStep) -> TrainingStep:
+    return _training_step(
+        ctx, TRAIN_RECOMMENDER, "train_recommender.py", display_name="Train the collaborative model",
+        description=("Tunes the collaborative model on the train/validation split, refits it on every "
+                     "interaction and writes recommender.npz + recommender.json (kind 'none' with the "
+                     "reason when there are fewer than min_interactions)."),
+        channels={"interactions": _output(prepare, "interactions")},
+        hyperparameters={"min_interactions": ctx.params.min_interactions, "seed": ctx.params.seed,
+                         "ranking_k": ctx.params.ranking_k})
+
+
+def evaluate_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: TrainingStep,
+                  prepare: ProcessingStep, recommender: TrainingStep) -> tuple[ProcessingStep, PropertyFile]:
     report = PropertyFile(name=EVALUATION_PROPERTY_FILE, output_name="evaluation",
                           path=schema.EVALUATION_JSON)
     step = _processing_step(
-        ctx, EVALUATE, "evaluate.py", display_name="Evaluate the clusters",
+        ctx, EVALUATE, "evaluate.py", display_name="Evaluate the clusters and the recommendations",
         description=("Silhouette on a sample, cluster sizes and recall@k against exact nearest "
                      "neighbours; drift and similar-list churn against the production model (the "
-                     "newest Approved package); writes evaluation.json (read by the quality gate) "
-                     "and drift.json. Not cached: production is looked up at run time."),
-        inputs={"features": _output(preprocess, "features"), "model": _model(kmeans)},
+                     "newest Approved package); ranking metrics (HR@k, NDCG@k, MRR, coverage, popular "
+                     "share) on the held-out viewers for content, popularity, collaborative and the "
+                     "served hybrid; writes evaluation.json (read by the quality gate) and drift.json. "
+                     "Not cached: production is looked up at run time."),
+        inputs={"features": _output(preprocess, "features"), "model": _model(kmeans),
+                "interactions": _output(prepare, "interactions"), "recommender": _model(recommender)},
         outputs=("evaluation",), path_args={"evaluation": "output"},
         extra_args=_param_args(ctx, "silhouette_sample", "recall_queries", "recall_k", "seed")
-        + [("model_package_group", schema.MODEL_PACKAGE_GROUP)] + _param_args(ctx, "baseline_package"),
+        + [("model_package_group", schema.MODEL_PACKAGE_GROUP)] + _param_args(ctx, "baseline_package")
+        + _param_args(ctx, "ranking_k", "min_ndcg_lift_over_popularity")
+        + [("region", ctx.region)],     # the job is not promised AWS_REGION: the definition says it
         cache=False, property_files=[report])
     return step, report
 
@@ -324,6 +382,15 @@ GATE_METRICS = (  # (evaluation.json path, label, threshold parameter, compariso
     ("similar_churn", "similar_churn", "max_similar_churn", "<="),
     ("max_feature_psi", "max_feature_psi", "max_feature_psi", "<="),
 )
+# The served hybrid's NDCG@k on the held-out viewers against what it must reach: popularity's *
+# (1 + min_ndcg_lift_over_popularity) and production's recorded value (Evaluate computes both:
+# JsonGet cannot multiply). Both are 0 when the check is skipped (collaborative skipped, or the
+# viewers are simulated: a figure on made-up viewers measures nothing), and evaluation.json's
+# ranking_gate.status says so.
+RANKING_GATE = (  # (left path, label, right path)
+    ("ranking_gate.hybrid_ndcg", "hybrid_ndcg", "ranking_gate.required_over_popularity"),
+    ("ranking_gate.hybrid_ndcg", "hybrid_ndcg", "ranking_gate.production_ndcg"),
+)
 
 
 def quality_gate_fail_step(ctx: BuildContext, evaluate: ProcessingStep,
@@ -332,8 +399,15 @@ def quality_gate_fail_step(ctx: BuildContext, evaluate: ProcessingStep,
     for i, (path, label, threshold, op) in enumerate(GATE_METRICS):
         metric = JsonGet(step_name=evaluate.name, property_file=report, json_path=path)
         values += [("; " if i else "") + f"{label}=", metric, f" (needs {op} ", ctx.params[threshold], ")"]
+    for left, label, right in RANKING_GATE:
+        values += [f"; {label}=", JsonGet(step_name=evaluate.name, property_file=report, json_path=left),
+                   f" (needs >= {right.split('.')[-1]} ",
+                   JsonGet(step_name=evaluate.name, property_file=report, json_path=right), ")"]
+    values += ["; ranking check: ", JsonGet(step_name=evaluate.name, property_file=report,
+                                            json_path="ranking_gate.status")]
     return FailStep(name=QUALITY_GATE_FAILED, display_name="Quality gate failed",
-                    description="Stops the execution: the clusters missed a quality threshold.",
+                    description="Stops the execution: the clusters or the recommendations missed a "
+                                "quality threshold.",
                     error_message=Join(on="", values=values))
 
 
@@ -343,8 +417,13 @@ def table_location(ctx: BuildContext) -> Join:
                                ExecutionVariables.PIPELINE_EXECUTION_ID, "/"])
 
 
+def report_value(evaluate: ProcessingStep, report: PropertyFile, path: str) -> JsonGet:
+    """A figure of evaluation.json, read at run time."""
+    return JsonGet(step_name=evaluate.name, property_file=report, json_path=path)
+
+
 def register_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: TrainingStep,
-                  evaluate: ProcessingStep) -> ModelStep:
+                  evaluate: ProcessingStep, report: PropertyFile, recommender: TrainingStep) -> ModelStep:
     builder = ModelBuilder(
         s3_model_data_url=_model(kmeans), image_uri=ctx.image, role_arn=ctx.role,
         sagemaker_session=ctx.session,
@@ -365,29 +444,39 @@ def register_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: Trainin
         customer_metadata_properties={"myflix_execution_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
                                       "myflix_features_uri": _output(preprocess, "features"),
                                       "myflix_catalog_uri": _output(preprocess, "catalog"),
-                                      "myflix_table_uri": table_location(ctx)},
-        description="MyFlix movie clusters: scaler + k-means over the 26 movie features.")
+                                      "myflix_table_uri": table_location(ctx),
+                                      # one release = both models: the collaborative one travels
+                                      # with the endpoint's package (Publish copies it by the table)
+                                      schema.RECOMMENDER_URI_KEY: _model(recommender),
+                                      # "real", "simulated" or "none": who the ranking figures are about
+                                      "myflix_viewers": report_value(evaluate, report, "ranking.viewers"),
+                                      "myflix_ranking_gate": report_value(evaluate, report,
+                                                                          "ranking_gate.status")},
+        description="MyFlix: scaler + k-means over the 26 movie features, with the collaborative "
+                    "recommender (myflix_recommender_uri); ranking metrics in its model statistics.")
     return ModelStep(name=REGISTER, step_args=step_args, display_name="Register the model",
                      description=(f"Registers the model in the group {schema.MODEL_PACKAGE_GROUP} "
-                                  "with the approval status parameter and evaluation.json as its "
-                                  "model quality metrics."),
+                                  "with the approval status parameter, evaluation.json (clustering "
+                                  "and ranking metrics) as its model quality metrics and the "
+                                  "collaborative model's URI in its metadata."),
                      retry_policies=STEP_RETRIES)
 
 
 def publish_step(ctx: BuildContext, preprocess: ProcessingStep, kmeans: TrainingStep,
-                 register: ModelStep) -> ProcessingStep:
+                 register: ModelStep, recommender: TrainingStep) -> ProcessingStep:
     return _processing_step(
         ctx, PUBLISH, "publish.py", display_name="Publish the clustered table",
         description=(f"Writes the clustered catalogue as parquet under a new prefix for this "
-                     f"execution, with the release manifest; the Glue table {schema.GLUE_DATABASE}."
+                     f"execution, the collaborative model beside it, then the release manifest; the "
+                     f"Glue table {schema.GLUE_DATABASE}."
                      f"{schema.GLUE_TABLE} moves there when the package is promoted to prod."),
         inputs={"catalog": _output(preprocess, "catalog"), "features": _output(preprocess, "features"),
-                "model": _model(kmeans)},
+                "model": _model(kmeans), "recommender": _model(recommender)},
         outputs=(),
         extra_args=[("table_location", table_location(ctx)), ("database", schema.GLUE_DATABASE),
                     ("table", schema.GLUE_TABLE),
                     ("execution_id", ExecutionVariables.PIPELINE_EXECUTION_ID),
-                    ("model_package_arn", register.properties.ModelPackageArn)],
+                    ("model_package_arn", register.properties.ModelPackageArn), ("region", ctx.region)],
         cache=False)
 
 
@@ -397,11 +486,18 @@ def quality_gate_step(ctx: BuildContext, evaluate: ProcessingStep, report: Prope
     conditions = [kinds[op](left=JsonGet(step_name=evaluate.name, property_file=report, json_path=path),
                             right=ctx.params[threshold])
                   for path, _label, threshold, op in GATE_METRICS]
+    conditions += [ConditionGreaterThanOrEqualTo(
+        left=JsonGet(step_name=evaluate.name, property_file=report, json_path=left),
+        right=JsonGet(step_name=evaluate.name, property_file=report, json_path=right))
+        for left, _label, right in RANKING_GATE]
     return ConditionStep(
         name=QUALITY_GATE, display_name="Quality gate",
         description=("Silhouette >= min_silhouette, recall@k >= min_recall_at_k, largest "
-                     "cluster share <= max_cluster_share, similar-list churn <= max_similar_churn "
-                     "and largest feature PSI <= max_feature_psi (from evaluation.json); else fails."),
+                     "cluster share <= max_cluster_share, similar-list churn <= max_similar_churn, "
+                     "largest feature PSI <= max_feature_psi, and the served hybrid's NDCG@k on "
+                     "held-out viewers >= popularity's * (1 + min_ndcg_lift_over_popularity) and >= "
+                     "production's (skipped, and said so, with no collaborative model or simulated "
+                     "viewers) (from evaluation.json); else fails."),
         conditions=conditions, if_steps=if_steps, else_steps=[fail])
 
 
@@ -412,10 +508,12 @@ def build_steps(ctx: BuildContext) -> list:
     scaler = train_scaler_step(ctx, preprocess)
     tune, elbow = tune_kmeans_step(ctx, preprocess, scaler)
     kmeans = train_kmeans_step(ctx, preprocess, scaler, tune, elbow)
-    evaluate, report = evaluate_step(ctx, preprocess, kmeans)
-    register = register_step(ctx, preprocess, kmeans, evaluate)
-    publish = publish_step(ctx, preprocess, kmeans, register)
+    prepare = prepare_interactions_step(ctx, preprocess)
+    recommender = train_recommender_step(ctx, prepare)
+    evaluate, report = evaluate_step(ctx, preprocess, kmeans, prepare, recommender)
+    register = register_step(ctx, preprocess, kmeans, evaluate, report, recommender)
+    publish = publish_step(ctx, preprocess, kmeans, register, recommender)
     # The pipeline stops here: approving the package in the registry deploys it (deployer/).
     gate = quality_gate_step(ctx, evaluate, report, [register, publish],
                              quality_gate_fail_step(ctx, evaluate, report))
-    return [ingest, preprocess, scaler, tune, kmeans, evaluate, gate]
+    return [ingest, preprocess, scaler, tune, kmeans, prepare, recommender, evaluate, gate]

@@ -35,7 +35,9 @@ PACKAGE_TAG = "myflix.model_package_arn"
 STATUS_TAG = "myflix.status"
 SOURCE_TAG = "myflix.source"
 _EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
-REPORT_NAMES = ("ingest.json", "quality.json", "elbow.json", "evaluation.json", "drift.json")
+REPORT_NAMES = ("ingest.json", "quality.json", "elbow.json", "interactions.json", "evaluation.json",
+                "drift.json")
+VIEWERS_TAG = "myflix.viewers"       # real | simulated | none: who the ranking metrics are about
 MLFLOW_ENV = {  # offline and quiet: no telemetry, no progress bars in a CLI's output
     "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
@@ -109,6 +111,14 @@ def metrics_of(outputs: ExecutionOutputs) -> tuple[dict[str, float], list[tuple[
             value = evaluation.get(name)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 metrics.setdefault(name, float(value))
+        # ranking figures, named for who they are about: simulated viewers' never pass for quality
+        ranking = evaluation.get("ranking") or {}
+        prefix = "simulated_" if ranking.get("viewers") == "simulated" else ""
+        for method, figures in (ranking.get("methods") or {}).items():
+            for name, value in (figures or {}).items():
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if number and name not in ("viewers", "k"):
+                    metrics[f"{prefix}{method}_{name}"] = float(value)
     elbow = outputs.report("elbow.json")
     inertia: list[tuple[int, float]] = []
     if isinstance(elbow, dict):
@@ -167,6 +177,9 @@ def log_execution(outputs: ExecutionOutputs, tracking_uri: str, artifact_root: s
         run_id = run.info.run_id
         existing_params = run.data.params
         tags = {STATUS_TAG: outputs.status, SOURCE_TAG: outputs.source, **outputs.extra_tags}
+        evaluation = outputs.report("evaluation.json")
+        if isinstance(evaluation, dict) and (evaluation.get("ranking") or {}).get("viewers"):
+            tags[VIEWERS_TAG] = str(evaluation["ranking"]["viewers"])
         if outputs.model_package_arn:
             tags[PACKAGE_TAG] = outputs.model_package_arn
         # A param cannot change once logged: keep the first value, as the execution had it.

@@ -162,8 +162,9 @@ class Features:
     meta: dict[str, Any]     # features.json as written by preprocess
 
 
-def read_features(folder: str | os.PathLike) -> Features:
-    """Read features.parquet + features.json from `folder`, columns in the recorded order."""
+def read_features(folder: str | os.PathLike, parquet_name: str = schema.FEATURES_PARQUET) -> Features:
+    """Read features.parquet (or `parquet_name`, e.g. the catalogue's) + features.json from `folder`,
+    columns in the recorded order."""
     folder = Path(folder)
     meta = read_json(folder / schema.FEATURES_JSON,
                      "the Preprocess step writes features.json beside features.parquet; pass its output folder")
@@ -171,7 +172,7 @@ def read_features(folder: str | os.PathLike) -> Features:
     id_column = meta.get("id_column", schema.ID_COLUMN)
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise ArtifactError(f"{folder / schema.FEATURES_JSON} has no 'features' list of names: re-run Preprocess")
-    parquet = folder / schema.FEATURES_PARQUET
+    parquet = folder / parquet_name
     if not parquet.is_file():
         raise ArtifactError(f"{parquet} is missing: pass the Preprocess step's features output folder")
     frame = pd.read_parquet(parquet)

@@ -370,3 +370,52 @@ def latest_approved_package(group: str, region: str | None = None) -> dict[str, 
     if not found:
         return None
     return describe_model_package(found[0]["ModelPackageArn"])
+
+
+# --- S3: listing a prefix (PrepareInteractions: the collected events, an interactions prefix) -----
+def list_objects(prefix_uri: str, region: str | None = None) -> list[tuple[str, int]]:
+    """(uri, size in bytes) of every object under `prefix_uri`, in key order; [] when there is none.
+
+    Locally the stand-in's files (temp files of a writer, named `.<name>...`, are not objects yet).
+    """
+    root = local_root()
+    if root is not None:
+        base = local_s3_path(prefix_uri, root)
+        bucket, key = parse_s3_uri(prefix_uri)
+        if base.is_file():
+            return [(prefix_uri, base.stat().st_size)]
+        folder = base if base.is_dir() else base.parent
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts):
+                rel = path.relative_to(root / "s3" / bucket).as_posix()
+                if rel.startswith(key):
+                    found.append((f"s3://{bucket}/{rel}", path.stat().st_size))
+        return found
+    from botocore.exceptions import ClientError
+    bucket, key = parse_s3_uri(prefix_uri)
+    s3 = _boto3_session(region).client("s3")
+    try:
+        return [(f"s3://{bucket}/{o['Key']}", int(o["Size"]))
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+                for o in page.get("Contents", []) if not o["Key"].endswith("/")]
+    except ClientError as err:
+        raise AwsIoError(f"cannot list {prefix_uri}: {err}. The execution role needs s3:ListBucket "
+                         "on the bucket for that prefix") from err
+
+
+def put_file(path: Path, uri: str, region: str | None = None) -> str:
+    """Put the local file `path` at `uri` (locally: copied to a temp name, then renamed); returns `uri`."""
+    root = local_root()
+    if root is not None:
+        target = local_s3_path(uri, root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+        return uri
+    bucket, key = parse_s3_uri(uri)
+    _boto3_session(region).client("s3").upload_file(str(path), bucket, key)
+    return uri

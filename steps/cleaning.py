@@ -1,11 +1,16 @@
 """The preprocess step's rules, as pure functions over DataFrames (no I/O).
 
-From the basics and ratings frames of steps/imdb.py to the features frame (tconst + the features
-in the order of features.json), the catalog frame, the feature-order dict and the quality report.
-The rules, in order (the defaults follow the source tutorial; see steps/schema.py DEFAULTS):
-title type, not adult, one row per tconst, join ratings, no missing field, startYear fence (IQR,
-or a fixed minimum year), runtime cap, dropped genres, minimum rating, minimum votes. Every rule
-records the rows in and out; the report says why each row went.
+From the basics and ratings frames of steps/imdb.py to the CATALOGUE (every valid film: what
+viewers can find) and the TRAINING SET (the catalogue films inside the fences: what the model
+learns from), each as a features frame (tconst + the features in the order of features.json),
+plus the catalog frame, the feature-order dict and the quality report.
+Validity rules, in order (the defaults follow the source tutorial; see steps/schema.py DEFAULTS):
+title type, not adult, one row per tconst, join ratings, no missing field, minimum rating, minimum
+votes: what passes is the catalogue. Training fences, applied to the catalogue in order: startYear
+fence (IQR, or a fixed minimum year), runtime cap, dropped genres. The fences keep outliers from
+distorting the clusters; they never hide a film from viewers (Publish gives every catalogue film
+the cluster the trained model predicts). Every rule records the rows in and out; the report says
+why each row went, and which fence put each catalogue film outside the training set.
 """
 from __future__ import annotations
 
@@ -30,8 +35,9 @@ class CleaningError(ValueError):
 
 @dataclass
 class CleanResult:
-    features: pd.DataFrame           # tconst + features, float64, in feature_order["features"] order
-    catalog: pd.DataFrame            # schema.CATALOG_COLUMNS
+    features: pd.DataFrame           # the TRAINING SET: tconst + features, float64, feature order
+    catalog: pd.DataFrame            # every valid film: schema.CATALOG_COLUMNS + CATALOG_TRAINING_COLUMNS
+    catalog_features: pd.DataFrame   # every valid film's features (same columns as `features`)
     feature_order: dict              # the content of features.json
     report: dict                     # rules, fence, bins, genres: the cleaning part of quality.json
     years_at_fence: np.ndarray = field(repr=False, default_factory=lambda: np.array([]))
@@ -205,69 +211,79 @@ def clean(basics: pd.DataFrame, ratings: pd.DataFrame, params: dict | None = Non
     log.add("no_missing_field", f"drop rows with \\N in any of {', '.join(REQUIRED_FIELDS)}",
             n, len(df), missing_by_field=missing)
 
-    # 6. startYear fence
-    n = len(df)
-    years = df["startYear"].to_numpy(dtype=np.int64)
-    fence = year_fence(years, float(p["year_iqr_multiplier"]), int(p["min_year"]))
-    keep = np.ones(n, dtype=bool)
-    if fence["low"] is not None:
-        keep &= years >= fence["low"]
-    if fence["high"] is not None:
-        keep &= years <= fence["high"]
-    years_at_fence = years
-    below = int((years < fence["low"]).sum()) if fence["low"] is not None else 0
-    df = df[keep]
-    log.add("year_fence", {"iqr": f"keep startYear within the IQR fence (x{fence['multiplier']})",
-                           "min_year": f"keep startYear >= {fence['low']}",
-                           "off": "no startYear fence"}[fence["method"]],
-            n, len(df), fence=fence, below=below, above=int(n - len(df) - below))
+    # The year fence's quartiles are those of every rated movie with all its fields, as they always
+    # were: the training set is the very one the fences gave before the catalogue was split off.
+    years_at_fence = df["startYear"].to_numpy(dtype=np.int64)
+    fence = year_fence(years_at_fence, float(p["year_iqr_multiplier"]), int(p["min_year"]))
+    unknown = unknown_genres(df["genres"])
 
-    # 7. runtime cap, with the bins before and after it
+    # 6-7. rating and votes: the last validity rules; what passes is the catalogue
     n = len(df)
+    df = df[df["averageRating"] >= float(p["min_rating"])]
+    log.add("min_rating", f"keep averageRating >= {float(p['min_rating'])}", n, len(df),
+            min_rating=float(p["min_rating"]), stage="catalogue")
+    n = len(df)
+    df = df[df["numVotes"] >= int(p["min_votes"])]
+    log.add("min_votes", f"keep numVotes >= {int(p['min_votes'])}", n, len(df),
+            min_votes=int(p["min_votes"]), stage="catalogue")
+    df = df.reset_index(drop=True)
+    for rule in log.rules:
+        rule.setdefault("stage", "catalogue")
+
+    # 8-10. the training fences, over the catalogue in order; `outside` names the first that hit
+    outside = np.full(len(df), "", dtype=object)
+    each_rule: dict[str, int] = {}
+
+    def fence_rule(name: str, hit: np.ndarray, description: str, **extra) -> None:
+        inside = outside == ""
+        each_rule[name] = int(hit.sum())
+        outside[inside & hit] = name
+        log.add(name, description, int(inside.sum()), int((outside == "").sum()), stage="training", **extra)
+
+    years = df["startYear"].to_numpy(dtype=np.int64)
+    low = years < fence["low"] if fence["low"] is not None else np.zeros(len(df), dtype=bool)
+    high = years > fence["high"] if fence["high"] is not None else np.zeros(len(df), dtype=bool)
+    inside_before = outside == ""
+    fence_rule("year_fence", low | high,
+               {"iqr": f"train on startYear within the IQR fence (x{fence['multiplier']})",
+                "min_year": f"train on startYear >= {fence['low']}",
+                "off": "no startYear fence"}[fence["method"]],
+               fence=fence, below=int((low & inside_before).sum()), above=int((high & inside_before).sum()))
+
     cap, width = int(p["runtime_cap"]), int(p["runtime_bin_width"])
-    runtime_before = df["runtimeMinutes"].to_numpy(dtype=np.int64)
-    if cap > 0:
-        df = df[df["runtimeMinutes"] <= cap]
-    runtime_after = df["runtimeMinutes"].to_numpy(dtype=np.int64)
+    runtimes = df["runtimeMinutes"].to_numpy(dtype=np.int64)
+    runtime_before = runtimes[outside == ""]
+    fence_rule("runtime_cap", runtimes > cap if cap > 0 else np.zeros(len(df), dtype=bool),
+               f"train on runtimeMinutes <= {cap}" if cap > 0 else "no runtime cap", cap=cap)
+    runtime_after = runtimes[outside == ""]
     edges = runtime_bins(runtime_before, width, cap)
     bins = {"width": width, "cap": cap, "edges": [e if math.isfinite(e) else None for e in edges],
             "before_cap": bin_counts(runtime_before, edges),
             "after_cap": bin_counts(runtime_after, edges)}
-    log.add("runtime_cap", f"keep runtimeMinutes <= {cap}" if cap > 0 else "no runtime cap",
-            n, len(df), cap=cap)
 
-    # 8. dropped genres: a movie with one of them is not a feature film; the column is not made
-    n = len(df)
-    unknown = unknown_genres(df["genres"])
+    # a movie with a dropped genre is not a feature film for training; the column is not made
     if dropped:
         hit = genre_matrix(df["genres"], dropped)
-        by_genre = {g: int(hit[g].sum()) for g in dropped}
-        df = df[~hit.any(axis=1)]
+        inside = outside == ""
+        by_genre = {g: int((hit[g].to_numpy() & inside).sum()) for g in dropped}
+        genre_hit = hit.any(axis=1).to_numpy()
     else:
-        by_genre = {}
-    log.add("dropped_genres", f"drop movies with any of {', '.join(dropped) or 'no genre'}",
-            n, len(df), genres=list(dropped), movies_by_genre=by_genre)
+        by_genre, genre_hit = {}, np.zeros(len(df), dtype=bool)
+    fence_rule("dropped_genres", genre_hit,
+               f"train on movies with none of {', '.join(dropped) or 'no genre'}",
+               genres=list(dropped), movies_by_genre=by_genre)
 
-    # 9-10. rating and votes
-    n = len(df)
-    df = df[df["averageRating"] >= float(p["min_rating"])]
-    log.add("min_rating", f"keep averageRating >= {float(p['min_rating'])}", n, len(df),
-            min_rating=float(p["min_rating"]))
-    n = len(df)
-    df = df[df["numVotes"] >= int(p["min_votes"])]
-    log.add("min_votes", f"keep numVotes >= {int(p['min_votes'])}", n, len(df),
-            min_votes=int(p["min_votes"]))
-
-    df = df.reset_index(drop=True)
+    in_training = outside == ""
     onehot = genre_matrix(df["genres"], order["genres"])
-    features = pd.DataFrame({schema.ID_COLUMN: df["tconst"].astype("string")})
-    features["startYear"] = df["startYear"].astype("float64")
-    features["runtimeMinutes"] = df["runtimeMinutes"].astype("float64")
+    catalog_features = pd.DataFrame({schema.ID_COLUMN: df["tconst"].astype("string")})
+    catalog_features["startYear"] = df["startYear"].astype("float64")
+    catalog_features["runtimeMinutes"] = df["runtimeMinutes"].astype("float64")
     for g in order["genres"]:
-        features[g] = onehot[g].astype("float64")
-    features["averageRating"] = df["averageRating"].astype("float64")
-    features["numVotes"] = df["numVotes"].astype("float64")
-    assert list(features.columns[1:]) == order["features"]
+        catalog_features[g] = onehot[g].astype("float64")
+    catalog_features["averageRating"] = df["averageRating"].astype("float64")
+    catalog_features["numVotes"] = df["numVotes"].astype("float64")
+    assert list(catalog_features.columns[1:]) == order["features"]
+    features = catalog_features[in_training].reset_index(drop=True)
 
     catalog = pd.DataFrame({
         "tconst": df["tconst"].astype("string"),
@@ -277,7 +293,10 @@ def clean(basics: pd.DataFrame, ratings: pd.DataFrame, params: dict | None = Non
         "genres": df["genres"].astype("string"),
         "rating": df["averageRating"].astype("float64"),
         "votes": df["numVotes"].astype("int64"),
+        "in_training": in_training,
+        "outside_training": pd.array(outside, dtype="string"),
     })
+    first_rule = {name: int((outside == name).sum()) for name in schema.TRAINING_FENCES}
     report = {
         "parameters": {k: p[k] for k in ("title_type", "year_iqr_multiplier", "min_year",
                                           "runtime_cap", "runtime_bin_width", "min_rating",
@@ -286,7 +305,15 @@ def clean(basics: pd.DataFrame, ratings: pd.DataFrame, params: dict | None = Non
         "year_fence": fence,
         "runtime_bins": bins,
         "unknown_genres": unknown,
-        "output": {"movies": int(len(features)), "features": len(order["features"]),
-                   "genre_counts": {g: int(onehot[g].sum()) for g in order["genres"]}},
+        "training": {"catalogue": int(len(df)), "training": int(in_training.sum()),
+                     "outside": int((~in_training).sum()),
+                     # the fence that put each film outside (the first, in rule order) ...
+                     "outside_by_rule": first_rule,
+                     # ... and how many catalogue films each fence alone would keep out
+                     "outside_each_rule": each_rule},
+        "output": {"movies": int(len(features)), "catalogue_movies": int(len(catalog_features)),
+                   "features": len(order["features"]),
+                   "genre_counts": {g: int(onehot[g][in_training].sum()) for g in order["genres"]}},
     }
-    return CleanResult(features, catalog, order, report, years_at_fence, runtime_before, runtime_after)
+    return CleanResult(features, catalog, catalog_features, order, report, years_at_fence, runtime_before,
+                       runtime_after)

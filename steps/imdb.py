@@ -10,11 +10,18 @@ non-numeric startYear or runtimeMinutes, bad rating numbers, text not UTF-8: see
 silently dropped and never fatal here: it is counted by reason, a sample is kept with its physical line number, and the caller decides (see
 `max_bad_fraction` in steps/preprocess.py). Line numbers are 1-based physical lines of the
 (decompressed) file, the header being line 1.
+
+Bounds (`Limits`, pipeline parameters with sane defaults) hold while streaming: a line longer
+than `max_line_bytes`, a text field longer than `max_field_chars` or a genre IMDb does not use is
+malformed (counted like the rest); more than `max_rows` lines, more than `max_input_mb` MiB
+decompressed, a peak memory above `max_memory_mb`, or more malformed lines than the step could
+ever accept stop the read at once with `ImdbLimitError` (a gzip bomb costs one parse block).
 """
 from __future__ import annotations
 
 import codecs
 import gzip
+import resource
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,11 +56,41 @@ REASONS = {
     "bad_average_rating": "averageRating is not a number between 0 and 10",
     "bad_num_votes": "numVotes is not a non-negative whole number",
     "bad_encoding": "a text field is not valid UTF-8",
+    "line_too_long": "the line is longer than max_line_bytes",
+    "field_too_long": "a text field (title, genres) is longer than max_field_chars",
+    "unknown_genre": "genres holds a name that is not one of IMDb's genres",
 }
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one input file, enforced while it streams (names = the pipeline parameters)."""
+    max_line_bytes: int = schema.DEFAULTS["max_line_bytes"]
+    max_field_chars: int = schema.DEFAULTS["max_field_chars"]
+    max_rows: int = schema.DEFAULTS["max_rows"]
+    max_input_mb: int = schema.DEFAULTS["max_input_mb"]
+    max_memory_mb: int = schema.DEFAULTS["max_memory_mb"]
+    # with it, the read stops once more lines are malformed than max_bad_fraction of max_rows:
+    # the step would fail at the end anyway, so a file of garbage is not read to its end
+    max_bad_fraction: float | None = None
+
+    @property
+    def max_bad_lines(self) -> int | None:
+        return None if self.max_bad_fraction is None else int(self.max_bad_fraction * self.max_rows)
+
+    def to_dict(self) -> dict:
+        return {"max_line_bytes": self.max_line_bytes, "max_field_chars": self.max_field_chars,
+                "max_rows": self.max_rows, "max_input_mb": self.max_input_mb,
+                "max_memory_mb": self.max_memory_mb}
 
 
 class ImdbFormatError(ValueError):
     """The file cannot be read as an IMDb TSV at all (missing, wrong header, truncated gzip)."""
+
+
+class ImdbLimitError(ImdbFormatError):
+    """The file is past one of the bounds (`Limits`): read no further."""
 
 
 @dataclass
@@ -71,6 +108,10 @@ class ReadReport:
     _adjusted: np.ndarray | None = field(default=None, repr=False)    # cache for _lines_of
     # Fallback read, with invalid UTF-8 bytes replaced by U+FFFD (see _stream).
     sanitized: bool = False
+    limits: Limits = field(default_factory=Limits)
+    bytes_read: int = 0                  # decompressed bytes read so far
+    peak_memory_mb: float = 0.0
+    limit_error: str | None = None       # set when a bound stopped the read
 
     @property
     def bad_lines(self) -> int:
@@ -90,10 +131,7 @@ class ReadReport:
     def to_dict(self) -> dict:
         samples = sorted(self.bad_samples, key=lambda s: (s["line"], s["reason"]))
         return {
-            "sample_text": "the line as read: the whole line for field_count, else the columns "
-                           "the pipeline reads (" + ", ".join(BASICS_READ if self.expected_fields
-                                                             == len(schema.BASICS_COLUMNS)
-                                                             else schema.RATINGS_COLUMNS) + ")",
+            "sample_text": "the line as read (its first 200 characters)",
             "file": self.file,
             "lines": self.lines,
             "rows_ok": self.rows_ok,
@@ -105,7 +143,33 @@ class ReadReport:
             "bad_samples": samples,
             "title_types": dict(sorted(self.title_types.items())),
             "read_again_replacing_bad_bytes": self.sanitized,
+            "decompressed_bytes": self.bytes_read,
+            "peak_memory_mb": round(self.peak_memory_mb, 1),
+            "limits": self.limits.to_dict(),
         }
+
+    def check_limits(self) -> None:
+        """After each parsed batch: the bounds that stop the read (ImdbLimitError)."""
+        limits = self.limits
+        if self.bytes_read > limits.max_input_mb * MIB:
+            self._stop(f"{self.file} is more than max_input_mb={limits.max_input_mb:,} MiB once decompressed "
+                       f"({self.bytes_read:,} bytes read): not IMDb's file (a gzip bomb?), or raise max_input_mb")
+        self.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
+        if self.lines > limits.max_rows:
+            self._stop(f"{self.file} holds more than max_rows={limits.max_rows:,} lines "
+                       f"({self.lines:,} read): not IMDb's file, or raise max_rows")
+        if limits.max_bad_lines is not None and self.bad_lines > limits.max_bad_lines:
+            self._stop(f"{self.file}: {self.bad_lines:,} malformed lines already ({self.lines:,} read), "
+                       f"more than "
+                       f"max_bad_fraction={limits.max_bad_fraction:g} of max_rows={limits.max_rows:,} "
+                       f"could accept: reading no further")
+        if self.peak_memory_mb > limits.max_memory_mb:
+            self._stop(f"reading {self.file} took {self.peak_memory_mb:,.0f} MiB, above "
+                       f"max_memory_mb={limits.max_memory_mb:,}: use a larger instance and raise it")
+
+    def _stop(self, message: str) -> None:
+        self.limit_error = message
+        raise ImdbLimitError(message)
 
 
 def find_input(path: str | Path, stem: str) -> Path:
@@ -194,8 +258,16 @@ def _stream(path: Path, columns: tuple[str, ...], include: tuple[str, ...], repo
         # empty lines are kept as rows (ignore_empty_lines=False) so the count stays physical.
         line = row.number if row.number is not None else -1
         report._bad_rows.append(line - 2)
+        report.bytes_read += len(row.text or "") + 1
         report.add_bad("field_count", line,
                        f"{row.actual_columns} fields, expected {row.expected_columns}", row.text)
+        cap = report.limits.max_bad_lines
+        if cap is not None and len(report._bad_rows) > cap:
+            report.limit_error = (f"{report.file}: more than {cap:,} lines with a wrong field count, "
+                                  f"more than "
+                                  f"max_bad_fraction={report.limits.max_bad_fraction:g} of "
+                                  f"max_rows={report.limits.max_rows:,} could accept: reading no further")
+            return "error"
         return "skip"
 
     read_options = pacsv.ReadOptions(use_threads=False, block_size=BLOCK_SIZE)
@@ -221,6 +293,12 @@ def _stream(path: Path, columns: tuple[str, ...], include: tuple[str, ...], repo
                                 parse_options=parse_options, convert_options=convert_options)
         yield from reader
     except (OSError, pa.ArrowInvalid) as err:
+        if report.limit_error:
+            raise ImdbLimitError(report.limit_error) from None
+        if "straddling" in str(err):
+            raise ImdbFormatError(f"{path.name}: a line is longer than {BLOCK_SIZE // MIB} MiB (the parse "
+                                  f"block; max_line_bytes is {report.limits.max_line_bytes:,}): not IMDb's "
+                                  "file") from None
         if not report.sanitized and "CSV parse error" in str(err):
             raise _Undecodable() from None      # the handler could not take the line: read again
         raise ImdbFormatError(
@@ -278,6 +356,41 @@ def _row_text(batch: pa.RecordBatch, i: int) -> str:
     return "\t".join(values)
 
 
+def _line_lengths(batch: pa.RecordBatch) -> np.ndarray:
+    """Each line's bytes (without its newline): the fields (`\\N` for a null) plus the tabs."""
+    total = np.full(batch.num_rows, batch.num_columns - 1, dtype=np.int64)
+    for column in batch.columns:
+        total += pc.fill_null(pc.binary_length(column), 2).to_numpy(zero_copy_only=False)
+    return total
+
+
+def _too_long_lines(report: ReadReport, batch: pa.RecordBatch) -> np.ndarray:
+    """Lines over max_line_bytes; counts the batch's decompressed bytes (bounded by max_input_mb)."""
+    lengths = _line_lengths(batch)
+    report.bytes_read += int(lengths.sum()) + batch.num_rows
+    return lengths > report.limits.max_line_bytes
+
+
+def _too_long(column: pa.Array, max_chars: int) -> np.ndarray:
+    return pc.fill_null(pc.greater(pc.utf8_length(column), max_chars), False).to_numpy(
+        zero_copy_only=False).astype(bool)
+
+
+_IMDB_GENRES = frozenset(schema.ALL_IMDB_GENRES)
+
+
+def _unknown_genres(genres: pa.Array) -> np.ndarray:
+    """Rows whose comma-separated genres name one IMDb does not use (`<img ...>`, "", "drama").
+    Checked once per distinct genres string (IMDb's files hold a few thousand)."""
+    raw = genres.cast(pa.binary())           # as bytes: a value that is not UTF-8 is reported elsewhere
+    bad = [g for g in pc.unique(raw).to_pylist()
+           if g is not None and not _IMDB_GENRES.issuperset(g.decode("utf-8", "replace").split(","))]
+    if not bad:
+        return np.zeros(len(genres), dtype=bool)
+    return pc.fill_null(pc.is_in(raw, value_set=pa.array(bad, pa.binary())), False).to_numpy(
+        zero_copy_only=False).astype(bool)
+
+
 def _bad_ids(tconst: pa.Array) -> np.ndarray:
     ok = pc.fill_null(pc.match_substring_regex(tconst, r"^tt[0-9]{1,15}$"), False)
     return ~ok.to_numpy(zero_copy_only=False).astype(bool)
@@ -293,15 +406,28 @@ def _whole_numbers(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     try:
         ints = pc.cast(values, pa.int64())
     except pa.ArrowInvalid:
-        ok = pc.match_substring_regex(values, r"^[0-9]+$")
+        # 18 digits always fit int64: a longer number is malformed, never a raw overflow error
+        ok = pc.fill_null(pc.match_substring_regex(values, r"^[0-9]{1,18}$"), False)
         ints = pc.cast(pc.if_else(ok, values, pa.scalar(None, pa.string())), pa.int64())
         bad = pc.and_(pc.is_valid(values), pc.invert(ok))
+        ints = pc.if_else(pc.is_valid(values), ints, pa.scalar(None, pa.int64()))
         return ints, bad.to_numpy(zero_copy_only=False).astype(bool)
     # The cast accepts a sign: a negative count or year is malformed ("+5" is harmless).
     bad = pc.fill_null(pc.less(ints, 0), False)
     if pc.any(bad).as_py():
         ints = pc.if_else(bad, pa.scalar(None, pa.int64()), ints)
     return ints, bad.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _stop_early(report: ReadReport, parsed: int, bad_ids: int) -> None:
+    """Before the per-column checks: a batch of lines without an id (a bomb of empty lines) that
+    already passes a bound stops the read here, without parsing its numbers."""
+    lines = parsed + len(report._bad_rows)
+    cap = report.limits.max_bad_lines
+    if lines > report.limits.max_rows or cap is not None and report.bad_lines + bad_ids > cap:
+        report.lines = lines
+        report.bad_by_reason["bad_tconst"] = report.bad_by_reason.get("bad_tconst", 0) + bad_ids
+        report.check_limits()
 
 
 def _record_bad(report: ReadReport, batch: pa.RecordBatch, start: int, mask: np.ndarray,
@@ -323,7 +449,8 @@ def _record_bad(report: ReadReport, batch: pa.RecordBatch, start: int, mask: np.
 
 
 def read_basics(path: str | Path, title_type: str | None = "movie",
-                progress: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, ReadReport]:
+                progress: Callable[[str], None] | None = None,
+                limits: Limits | None = None) -> tuple[pd.DataFrame, ReadReport]:
     """Reads title.basics: well-formed rows of `title_type` (None: every type), and the read report.
 
     Columns: line (physical line number), tconst, tid (tconst's number), titleType, primaryTitle,
@@ -331,30 +458,33 @@ def read_basics(path: str | Path, title_type: str | None = "movie",
     malformed line is left out of the frame and reported: it never takes part in the cleaning.
     """
     try:
-        return _read_basics(path, title_type, progress, sanitized=False)
+        return _read_basics(path, title_type, progress, sanitized=False, limits=limits or Limits())
     except _Undecodable:
         if progress:
             progress("  a malformed line holds bytes that are not UTF-8: reading again, replacing them")
-        return _read_basics(path, title_type, progress, sanitized=True)
+        return _read_basics(path, title_type, progress, sanitized=True, limits=limits or Limits())
 
 
 def _read_basics(path: str | Path, title_type: str | None,
-                 progress: Callable[[str], None] | None, sanitized: bool
+                 progress: Callable[[str], None] | None, sanitized: bool, limits: Limits
                  ) -> tuple[pd.DataFrame, ReadReport]:
     path = find_input(path, schema.BASICS_FILE_STEM) if Path(path).is_dir() else Path(path)
     if not path.is_file():
         raise ImdbFormatError(f"{path} does not exist: pass IMDb's title.basics.tsv.gz")
     _check_header(path, schema.BASICS_COLUMNS)
-    report = ReadReport(file=path.name, expected_fields=len(schema.BASICS_COLUMNS), sanitized=sanitized)
+    report = ReadReport(file=path.name, expected_fields=len(schema.BASICS_COLUMNS), sanitized=sanitized,
+                        limits=limits)
     known_types = pa.array(KNOWN_TITLE_TYPES)
     pieces: list[pa.Table] = []
     parsed_seen = 0
     next_progress = 2_000_000
-    for batch in _stream(path, schema.BASICS_COLUMNS, BASICS_READ, report):
+    # every column is parsed (for the line length), the pipeline's own are kept
+    for batch in _stream(path, schema.BASICS_COLUMNS, schema.BASICS_COLUMNS, report):
         n = batch.num_rows
         tconst = batch.column("tconst")
         ttype = batch.column("titleType")
         missing_id = _bad_ids(tconst)
+        _stop_early(report, parsed_seen + n, int(missing_id.sum()))
         known = pc.fill_null(pc.is_in(ttype, value_set=known_types), False)
         unknown_type = ~known.to_numpy(zero_copy_only=False).astype(bool) & ~missing_id
         adult = batch.column("isAdult")
@@ -365,14 +495,21 @@ def _read_basics(path: str | Path, title_type: str | None,
         # One reason per line, in this order, so counts add up to the number of bad lines.
         taken = missing_id.copy()
         _record_bad(report, batch, parsed_seen, missing_id, "bad_tconst", "tconst")
-        for mask, reason, column in ((unknown_type, "unknown_title_type", "titleType"),
+        title, genres = batch.column("primaryTitle"), batch.column("genres")
+        long_lines = _too_long_lines(report, batch)
+        for mask, reason, column in ((long_lines, "line_too_long", "tconst"),
+                                     (unknown_type, "unknown_title_type", "titleType"),
                                      (bad_adult, "bad_is_adult", "isAdult"),
                                      (bad_year, "bad_start_year", "startYear"),
                                      (bad_runtime, "bad_runtime", "runtimeMinutes"),
                                      (_bad_utf8(batch.column("primaryTitle"), report.sanitized),
                                       "bad_encoding", "primaryTitle"),
                                      (_bad_utf8(batch.column("genres"), report.sanitized),
-                                      "bad_encoding", "genres")):
+                                      "bad_encoding", "genres"),
+                                     (_too_long(title, limits.max_field_chars), "field_too_long",
+                                      "primaryTitle"),
+                                     (_too_long(genres, limits.max_field_chars), "field_too_long", "genres"),
+                                     (_unknown_genres(genres), "unknown_genre", "genres")):
             mask = mask & ~taken
             _record_bad(report, batch, parsed_seen, mask, reason, column)
             taken |= mask
@@ -400,6 +537,7 @@ def _read_basics(path: str | Path, title_type: str | None,
             }))
         parsed_seen += n
         report.lines = parsed_seen + len(report._bad_rows)
+        report.check_limits()
         if progress and report.lines >= next_progress:
             progress(f"  {path.name}: {report.lines:,} lines read, {sum(p.num_rows for p in pieces):,} kept")
             next_progress += 2_000_000
@@ -425,27 +563,29 @@ def _basics_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def read_ratings(path: str | Path, progress: Callable[[str], None] | None = None
-                 ) -> tuple[pd.DataFrame, ReadReport]:
+def read_ratings(path: str | Path, progress: Callable[[str], None] | None = None,
+                 limits: Limits | None = None) -> tuple[pd.DataFrame, ReadReport]:
     """Reads title.ratings: well-formed rows (line, tconst, tid, averageRating float64, numVotes Int64)."""
     try:
-        return _read_ratings(path, progress, sanitized=False)
+        return _read_ratings(path, progress, sanitized=False, limits=limits or Limits())
     except _Undecodable:
-        return _read_ratings(path, progress, sanitized=True)
+        return _read_ratings(path, progress, sanitized=True, limits=limits or Limits())
 
 
-def _read_ratings(path: str | Path, progress: Callable[[str], None] | None, sanitized: bool
-                  ) -> tuple[pd.DataFrame, ReadReport]:
+def _read_ratings(path: str | Path, progress: Callable[[str], None] | None, sanitized: bool,
+                  limits: Limits) -> tuple[pd.DataFrame, ReadReport]:
     path = find_input(path, schema.RATINGS_FILE_STEM) if Path(path).is_dir() else Path(path)
     if not path.is_file():
         raise ImdbFormatError(f"{path} does not exist: pass IMDb's title.ratings.tsv.gz")
     _check_header(path, schema.RATINGS_COLUMNS)
-    report = ReadReport(file=path.name, expected_fields=len(schema.RATINGS_COLUMNS), sanitized=sanitized)
+    report = ReadReport(file=path.name, expected_fields=len(schema.RATINGS_COLUMNS), sanitized=sanitized,
+                        limits=limits)
     pieces: list[pa.Table] = []
     parsed_seen = 0
     for batch in _stream(path, schema.RATINGS_COLUMNS, schema.RATINGS_COLUMNS, report):
         tconst = batch.column("tconst")
         missing_id = _bad_ids(tconst)
+        _stop_early(report, parsed_seen + batch.num_rows, int(missing_id.sum()))
         rating_text = batch.column("averageRating")
         try:
             rating = pc.cast(rating_text, pa.float64())
@@ -459,7 +599,9 @@ def _read_ratings(path: str | Path, progress: Callable[[str], None] | None, sani
         bad_votes = bad_votes | pc.is_null(votes).to_numpy(zero_copy_only=False).astype(bool)
         taken = missing_id.copy()
         _record_bad(report, batch, parsed_seen, missing_id, "bad_tconst", "tconst")
-        for mask, reason, column in ((bad_rating, "bad_average_rating", "averageRating"),
+        long_lines = _too_long_lines(report, batch)
+        for mask, reason, column in ((long_lines, "line_too_long", "tconst"),
+                                     (bad_rating, "bad_average_rating", "averageRating"),
                                      (bad_votes, "bad_num_votes", "numVotes")):
             mask = mask & ~taken
             _record_bad(report, batch, parsed_seen, mask, reason, column)
@@ -476,6 +618,7 @@ def _read_ratings(path: str | Path, progress: Callable[[str], None] | None, sani
             }))
         parsed_seen += batch.num_rows
         report.lines = parsed_seen + len(report._bad_rows)
+        report.check_limits()
     report.lines = parsed_seen + len(report._bad_rows)
     report.rows_ok = report.rows_kept = sum(p.num_rows for p in pieces)
     if pieces:

@@ -268,22 +268,29 @@ class _HashingReader:
         return data
 
 
-def verify(path: Path, file: ImdbFile, where: str) -> dict:
+def verify(path: Path, file: ImdbFile, where: str,
+           max_input_mb: int = schema.DEFAULTS["max_input_mb"]) -> dict:
     """Decompress `path` to its end (gzip checks CRC-32 and length) and check its header line.
 
-    Returns {"bytes", "sha256", "rows"} (rows: data lines after the header). `where` names the
-    file's source in the error messages.
+    Returns {"bytes", "sha256", "rows", "decompressed_bytes"} (rows: data lines after the header).
+    `where` names the file's source in the error messages. More than `max_input_mb` MiB once
+    decompressed is refused while streaming (a gzip bomb is not read to its end).
     """
+    limit = max_input_mb * (1 << 20)
     with open(path, "rb") as raw:
         reader = _HashingReader(raw)
         try:
             with gzip.GzipFile(fileobj=reader, mode="rb") as gz:   # type: ignore[arg-type]
                 first = gz.readline(1 << 16)
-                lines = 0
+                lines, size = 0, len(first)
                 last = b"\n"
                 for chunk in iter(lambda: gz.read(CHUNK), b""):
                     lines += chunk.count(b"\n")
                     last = chunk[-1:]
+                    size += len(chunk)
+                    if size > limit:
+                        raise IngestError(f"{where}: more than max_input_mb={max_input_mb:,} MiB once "
+                                          "decompressed: not IMDb's file (a gzip bomb?), or raise max_input_mb")
         except EOFError as err:
             raise IngestError(f"{where}: the gzip stream ends early ({err}): the file is truncated. "
                               "Download it again (or re-upload it)") from None
@@ -299,19 +306,20 @@ def verify(path: Path, file: ImdbFile, where: str) -> dict:
         raise IngestError(f"{where}: the first line is {shown!r}, not IMDb's {file.name} header "
                           f"{file.header.decode()!r}: is this the right file?")
     rows = lines + (0 if last == b"\n" else 1)
-    return {"bytes": reader.bytes, "sha256": reader.sha256.hexdigest(), "rows": rows}
+    return {"bytes": reader.bytes, "sha256": reader.sha256.hexdigest(), "rows": rows,
+            "decompressed_bytes": size}
 
 
 # --- given files ----------------------------------------------------------------------------
-def copy_given(uri: str, part: Path, log: Callable[[str], None] = print) -> dict:
+def copy_given(uri: str, part: Path, log: Callable[[str], None] = print, region: str | None = None) -> dict:
     """Copy a given file (s3:// URI or prefix; locally through the stand-in store) into `part`,
     gzip-compressing it on the way when it is a plain TSV. Returns {"source", "gzipped"}."""
     from steps import aws_io
     file = _file_for(part)
     try:
-        source = aws_io.find_object(uri, (file.name, file.name[:-len(".gz")]))
+        source = aws_io.find_object(uri, (file.name, file.name[:-len(".gz")]), region)
         log(f"ingest: {file.name}: verifying the given file {source}")
-        return _copy(aws_io.open_object(source), part, source)
+        return _copy(aws_io.open_object(source, region), part, source)
     except aws_io.AwsIoError as err:
         raise IngestError(f"{file.key}_uri: {err}") from None
 
@@ -361,7 +369,9 @@ def part_path(output: Path, file: ImdbFile) -> Path:
 
 
 def ingest(output: Path, base_url: str, given: dict[str, str], *, policy: RetryPolicy = RetryPolicy(),
-           log: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep) -> dict:
+           log: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep,
+           max_input_mb: int = schema.DEFAULTS["max_input_mb"], input_version: str = "",
+           region: str | None = None) -> dict:
     """Fetch or copy each file, verify it, rename it into `output`; write and return ingest.json.
 
     `given` maps "basics"/"ratings" to a URI ("" or missing: download from `base_url`). On any
@@ -370,13 +380,14 @@ def ingest(output: Path, base_url: str, given: dict[str, str], *, policy: RetryP
     output.mkdir(parents=True, exist_ok=True)
     for stale in output.glob(f".*{PART_SUFFIX}"):
         stale.unlink()
-    manifest: dict = {"base_url": base_url, "files": {}}
+    manifest: dict = {"base_url": base_url, "files": {}, "input_version": input_version,
+                      "max_input_mb": max_input_mb}
     for file in FILES:
         part = part_path(output, file)
         try:
             source = (given.get(file.key) or "").strip()
             if source:
-                record = copy_given(source, part, log)
+                record = copy_given(source, part, log, region)
                 where = record["source"]
             else:
                 url = file_url(base_url, file)
@@ -386,7 +397,7 @@ def ingest(output: Path, base_url: str, given: dict[str, str], *, policy: RetryP
                           "restarts": fetched.restarts}
                 where = url
                 try:
-                    record.update(verify(part, file, where))
+                    record.update(verify(part, file, where, max_input_mb))
                 except IngestError:
                     if not (fetched.resumed or fetched.restarts):
                         raise
@@ -396,7 +407,7 @@ def ingest(output: Path, base_url: str, given: dict[str, str], *, policy: RetryP
                     record.update(requests=record["requests"] + fetched.requests, resumed=fetched.resumed,
                                   restarts=record["restarts"] + fetched.restarts + 1)
             if "sha256" not in record:
-                record.update(verify(part, file, where))
+                record.update(verify(part, file, where, max_input_mb))
             os.replace(part, output / file.name)
         except BaseException:
             part.unlink(missing_ok=True)
@@ -423,6 +434,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--retry-wait", type=float, default=RetryPolicy.first_wait,
                     help="seconds before the first retry (doubling after each failure)")
     ap.add_argument("--timeout", type=float, default=RetryPolicy.timeout)
+    ap.add_argument("--input-version", default="",
+                    help="what the inputs are (ETags/versions/sha256), set by the CLI: recorded, and part of "
+                         "the step's cache key, so new data under the same URI is ingested again")
+    ap.add_argument("--max-input-mb", type=int, default=schema.DEFAULTS["max_input_mb"],
+                    help="refuse a file larger than this once decompressed (MiB)")
+    ap.add_argument("--region", default=None, help="the AWS region of the given files' bucket, from the "
+                    "definition (a processing job is not promised AWS_REGION)")
     return ap.parse_args(argv)
 
 
@@ -434,7 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     say = lambda m: print(m, flush=True)  # noqa: E731
     try:
         manifest = ingest(Path(args.output), args.base_url,
-                          {"basics": args.basics_uri, "ratings": args.ratings_uri}, policy=policy, log=say)
+                          {"basics": args.basics_uri, "ratings": args.ratings_uri}, policy=policy, log=say,
+                          max_input_mb=args.max_input_mb, input_version=args.input_version,
+                          region=args.region or None)
     except IngestError as err:
         print(f"ingest: {err}", file=sys.stderr, flush=True)
         return 2

@@ -1,11 +1,12 @@
 """Preprocess step (processing container): IMDb TSVs in; features, catalog and quality report out.
 
 `main()` only reads arguments and container paths; the reading is steps/imdb.py, the rules are
-steps/cleaning.py (pure). Outputs (docs/CONTRACTS.md): features.parquet + features.json,
-catalog.parquet, quality.json (with the data of year_boxplot.png and runtime_bins.png, which
-pipeline/reports/ draws outside the container: the image has no matplotlib). The same input gives
-byte-identical files. The step fails only when malformed
-lines exceed --max-bad-fraction, or when no movie is left after the filters; quality.json is
+steps/cleaning.py (pure). Outputs (docs/CONTRACTS.md): features.parquet (the training set) +
+catalog_features.parquet (every valid film) + features.json, catalog.parquet (every valid film,
+with whether it is in the training set and which fence kept it out), quality.json (with the
+data of year_boxplot.png and runtime_bins.png, which pipeline/reports/ draws outside the container:
+the image has no matplotlib). The same input gives byte-identical files. The step fails only when
+malformed lines exceed --max-bad-fraction, or when no movie is left after the filters; quality.json is
 written first in both cases, so the reason can be read.
 """
 from __future__ import annotations
@@ -33,7 +34,8 @@ OUT = f"{schema.PROCESSING_ROOT}/output"
 FEATURES_SCHEMA_HEAD = [(schema.ID_COLUMN, pa.string())]
 CATALOG_SCHEMA = pa.schema([("tconst", pa.string()), ("title", pa.string()), ("year", pa.int32()),
                             ("runtime", pa.int32()), ("genres", pa.string()),
-                            ("rating", pa.float64()), ("votes", pa.int64())])
+                            ("rating", pa.float64()), ("votes", pa.int64()),
+                            ("in_training", pa.bool_()), ("outside_training", pa.string())])
 
 
 class PreprocessError(Exception):
@@ -72,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="comma-separated IMDb genres; a movie with one of them is dropped")
     ap.add_argument("--max-bad-fraction", type=float, default=d["max_bad_fraction"],
                     help="fail when more than this share of a file's lines is malformed")
+    # bounds on the inputs, enforced while they stream (steps/imdb.py Limits)
+    ap.add_argument("--max-line-bytes", type=_int, default=d["max_line_bytes"])
+    ap.add_argument("--max-field-chars", type=_int, default=d["max_field_chars"])
+    ap.add_argument("--max-rows", type=_int, default=d["max_rows"], help="lines per input file")
+    ap.add_argument("--max-input-mb", type=_int, default=d["max_input_mb"], help="decompressed MiB per file")
+    ap.add_argument("--max-memory-mb", type=_int, default=d["max_memory_mb"], help="peak memory, MiB")
     return ap.parse_args(argv)
 
 
@@ -105,8 +113,9 @@ def _write_json(obj: dict, path: Path) -> Path:
 
 
 def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, report_out: Path,
-        params: dict, max_bad_fraction: float) -> dict:
+        params: dict, max_bad_fraction: float, limits: imdb.Limits | None = None) -> dict:
     """Reads, cleans and writes every output; returns the quality report. Raises PreprocessError."""
+    limits = limits or imdb.Limits(max_bad_fraction=max_bad_fraction)
     if params["title_type"] not in imdb.KNOWN_TITLE_TYPES:
         raise PreprocessError(f"--title-type {params['title_type']!r} is not a title type IMDb uses; "
                               f"use one of {', '.join(imdb.KNOWN_TITLE_TYPES)}")
@@ -118,17 +127,22 @@ def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, repo
         ratings_file = imdb.find_input(ratings, schema.RATINGS_FILE_STEM)
         _say(f"preprocess: reading {basics_file.name} (keeping titleType {params['title_type']!r})")
         movies, basics_read = imdb.read_basics(basics_file, title_type=params["title_type"],
-                                               progress=_say)
+                                               progress=_say, limits=limits)
         _say(f"  {basics_read.lines:,} lines, {basics_read.rows_kept:,} {params['title_type']} rows, "
              f"{basics_read.bad_lines:,} malformed")
         _say(f"preprocess: reading {ratings_file.name}")
-        ratings_frame, ratings_read = imdb.read_ratings(ratings_file, progress=_say)
+        ratings_frame, ratings_read = imdb.read_ratings(ratings_file, progress=_say, limits=limits)
         _say(f"  {ratings_read.lines:,} lines, {ratings_read.bad_lines:,} malformed")
+    except imdb.ImdbLimitError as err:
+        # a bound stopped the read: the report says which, so the reason can be read
+        _write_json({"failed": str(err), "limits": limits.to_dict(), "max_bad_fraction": max_bad_fraction},
+                    report_out / schema.QUALITY_JSON)
+        raise PreprocessError(str(err)) from None
     except imdb.ImdbFormatError as err:
         raise PreprocessError(str(err)) from None
 
     report: dict = {"inputs": {"basics": basics_read.to_dict(), "ratings": ratings_read.to_dict()},
-                    "max_bad_fraction": max_bad_fraction}
+                    "max_bad_fraction": max_bad_fraction, "limits": limits.to_dict()}
     problems = [p for p in (_bad_lines_problem(basics_read, max_bad_fraction),
                             _bad_lines_problem(ratings_read, max_bad_fraction)) if p]
     if problems:
@@ -144,6 +158,11 @@ def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, repo
     report.update(result.report)
     for rule in result.report["rules"]:
         _say(f"  {rule['rule']:<18} {rule['rows_in']:>10,} -> {rule['rows_out']:>10,}  {rule['description']}")
+    training = result.report["training"]
+    by_rule = ", ".join(f"{n:,} by {r}" for r, n in training["outside_by_rule"].items() if n) or "none"
+    _say(f"  catalogue {training['catalogue']:,} films (all published); "
+         f"training set {training['training']:,}; "
+         f"outside the training fences {training['outside']:,} ({by_rule})")
 
     if len(result.features) == 0:
         emptied = next((r for r in result.report["rules"] if r["rows_out"] == 0), None)
@@ -158,13 +177,17 @@ def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, repo
     write_parquet(result.features, pa.schema(
         FEATURES_SCHEMA_HEAD + [(c, pa.float64()) for c in result.feature_order["features"]]),
         features_out / schema.FEATURES_PARQUET)
+    write_parquet(result.catalog_features, pa.schema(
+        FEATURES_SCHEMA_HEAD + [(c, pa.float64()) for c in result.feature_order["features"]]),
+        features_out / schema.CATALOG_FEATURES_PARQUET)
     _write_json(result.feature_order, features_out / schema.FEATURES_JSON)
     write_parquet(result.catalog, CATALOG_SCHEMA, catalog_out / schema.CATALOG_PARQUET)
     # The box plot is drawn outside the container (pipeline/reports/): it needs the fence's input.
     report["year_fence"]["distribution"] = year_distribution(result.years_at_fence)
     _write_json(report, report_out / schema.QUALITY_JSON)
-    _say(f"preprocess: {len(result.features):,} movies x {len(result.feature_order['features'])} "
-         f"features in {time.perf_counter() - started:.1f} s")
+    _say(f"preprocess: {len(result.catalog_features):,} catalogue movies, {len(result.features):,} in "
+         f"training, x {len(result.feature_order['features'])} features "
+         f"in {time.perf_counter() - started:.1f} s")
     _say(f"  {features_out / schema.FEATURES_PARQUET}\n  {catalog_out / schema.CATALOG_PARQUET}\n"
          f"  {report_out / schema.QUALITY_JSON}")
     return report
@@ -182,9 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     params = {k: getattr(args, k) for k in ("title_type", "year_iqr_multiplier", "min_year",
                                             "runtime_cap", "runtime_bin_width", "min_rating",
                                             "min_votes", "dropped_genres")}
+    limits = imdb.Limits(max_line_bytes=args.max_line_bytes, max_field_chars=args.max_field_chars,
+                         max_rows=args.max_rows, max_input_mb=args.max_input_mb,
+                         max_memory_mb=args.max_memory_mb, max_bad_fraction=args.max_bad_fraction)
     try:
         run(Path(args.basics), Path(args.ratings), Path(args.features_out), Path(args.catalog_out),
-            Path(args.report_out), params, args.max_bad_fraction)
+            Path(args.report_out), params, args.max_bad_fraction, limits)
     except PreprocessError as err:
         print(f"preprocess: ERROR: {err}", file=sys.stderr, flush=True)
         return 2

@@ -164,10 +164,23 @@ def test_recommendations_from_liked_movies(client, built):
     status, body = post(client, "/recommendations", {"liked": liked, "limit": 12})
     assert status == 200 and body["based_on"] == "liked" and len(body["movies"]) == 12
     assert not set(liked) & {m["id"] for m in body["movies"]}
-    query = np.stack(frame.set_index("tconst").loc[liked, "embedding"].to_numpy()).mean(axis=0)
-    top = body["movies"][0]
-    emb = np.asarray(frame.set_index("tconst").loc[top["id"], "embedding"])
-    assert np.isclose(np.linalg.norm(emb - query), top["similarity_distance"], atol=1e-3)
+    assert [m["id"] for m in body["liked"]] == liked
+    # several likes keep several tastes: each like's own neighbours, interleaved, each with its reason
+    # (the served hybrid, chalicelib/hybrid.py, with no collaborative model: content per like)
+    assert sorted(m["reason"]["because"] for m in body["movies"][:4]) == sorted(liked * 2)
+    titles = dict(zip(frame["tconst"], frame["title"]))
+    for m in body["movies"]:
+        assert m["reason"] == {"kind": "content", "because": m["reason"]["because"],
+                               "text": f"Similar in genre and era to {titles[m['reason']['because']]}"}
+        query = np.asarray(frame.set_index("tconst").loc[m["reason"]["because"], "embedding"])
+        emb = np.asarray(frame.set_index("tconst").loc[m["id"], "embedding"])
+        assert np.isclose(np.linalg.norm(emb - query), m["similarity_distance"], atol=1e-3)
+    # a film near both likes is voted for by both (the hybrid's sum), so it leads that like's list:
+    # the first film of each like is near it (within its cluster's nearest, what /similar ranks)
+    for tconst in liked:
+        _, similar = get(client, f"/movies/{tconst}/similar?limit=100")
+        first = next(m for m in body["movies"] if m["reason"]["because"] == tconst)
+        assert first["id"] in {s["id"] for s in similar["similar"]}
 
 
 def test_recommendations_from_features_go_through_the_model(client, built):
@@ -179,6 +192,7 @@ def test_recommendations_from_features_go_through_the_model(client, built):
     X[0, FEATURES.index("Action")] = 1
     assert body["cluster"] == int(built["model"].predict(X)[0])
     assert len(body["movies"]) == 20
+    assert all(m["reason"]["kind"] == "content" and m["reason"]["because"] is None for m in body["movies"])
 
 
 @pytest.mark.parametrize("payload, status, words", [

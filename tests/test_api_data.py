@@ -41,6 +41,7 @@ def vega_catalog() -> tuple[pd.DataFrame, np.ndarray, dict]:
         raise AssertionError(f"Preprocess wrote the features {features.names}; these tests expect {FEATURES}")
     catalog = pd.read_parquet(out["catalog"] / schema.CATALOG_PARQUET)
     catalog = catalog.set_index("tconst").loc[features.ids].reset_index()   # rows in the features' order
+    catalog = catalog[list(schema.CATALOG_COLUMNS)]   # the training set's rows, as serving tests know them
     report = json.loads((out["report"] / schema.QUALITY_JSON).read_text())
     return catalog, features.X, report
 

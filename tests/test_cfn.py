@@ -47,7 +47,7 @@ PASSED_TO = {"RetrainSchedulerRole": "scheduler.amazonaws.com"}
 # Resource types moto's CloudFormation does not implement (it warns and skips them); the
 # template's own assertions and the API-level checks below cover them instead.
 MOTO_SKIPPED_TYPES = {"AWS::S3::BucketPolicy", "AWS::Glue::Database",
-                      "AWS::SageMaker::ModelPackageGroup"}
+                      "AWS::SageMaker::ModelPackageGroup", "AWS::Glue::Table", "AWS::KinesisFirehose::DeliveryStream"}
 
 
 def load_template(path: Path = INFRA) -> dict:
@@ -348,6 +348,7 @@ def test_stack_is_created_and_its_outputs_read_back(stack):
         "OperatorPolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/myflix-operator-{REGION}",
         "RetrainScheduleName": "myflix-retrain",
         "RetrainSchedulerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/myflix-retrain-scheduler-{REGION}",
+        "EventsStreamName": "myflix-events",
     }
 
 
@@ -420,6 +421,11 @@ SM = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
 LOGS = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group"
 
 SAGEMAKER_ROLE_CASES = [
+    # PrepareInteractions reads the collected events and the forget records, and never writes there
+    ("s3:GetObject", f"{OBJ}/events/dt=2026-01-01/myflix-events-1.gz", {}, True),
+    ("s3:ListBucket", OBJ, {"s3:prefix": "events/forgotten/"}, True),
+    ("s3:PutObject", f"{OBJ}/events/dt=2026-01-01/x", {}, False),
+    ("s3:DeleteObject", f"{OBJ}/events/forgotten/x.json", {}, False),
     # what the pipeline, its jobs and the Deploy step do
     ("s3:GetObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, True),
     ("s3:GetObject", f"{OBJ}/code/{'a' * 64}/src/steps/preprocess.py", {}, True),
@@ -478,6 +484,7 @@ SAGEMAKER_ROLE_CASES = [
     ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x", {}, False),
 ]
 
+FIREHOSE = f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream"
 API_ROLE_CASES = [
     ("s3:GetObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, True),
     ("s3:ListBucket", OBJ, {"s3:prefix": "tables/movie_clusters/abc123/"}, True),
@@ -504,6 +511,26 @@ API_ROLE_CASES = [
     ("sagemaker:UpdateEndpoint", f"{SM}:endpoint/myflix-movie-clusters", {}, False),
     ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/payroll:log-stream:x", {}, False),
     ("iam:PassRole", SM_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}, False),
+    # viewer events: send to the one stream; forget (the record, rewrites, old versions) under events/ only
+    ("firehose:PutRecordBatch", f"{FIREHOSE}/myflix-events", {}, True),
+    ("firehose:PutRecordBatch", f"{FIREHOSE}/another-stream", {}, False),
+    ("firehose:DeleteDeliveryStream", f"{FIREHOSE}/myflix-events", {}, False),
+    ("s3:PutObject", f"{OBJ}/events/forgotten/ab12.json", {}, True),
+    ("s3:DeleteObjectVersion", f"{OBJ}/events/dt=2026-01-01/x.gz", {}, True),
+    ("s3:ListBucketVersions", OBJ, {"s3:prefix": "events/dt=2026-01-01/x.gz"}, True),
+    ("s3:ListBucketVersions", OBJ, {"s3:prefix": "runs/"}, False),
+    ("s3:DeleteObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, False),
+    ("s3:PutObject", f"{OBJ}/raw/title.basics.tsv.gz", {}, False),
+]
+EVENTS_ROLE_CASES = [
+    ("s3:PutObject", f"{OBJ}/events/dt=2026-01-01/myflix-events-1.gz", {}, True),
+    ("s3:PutObject", f"{OBJ}/events-errors/processing-failed/x", {}, True),
+    ("s3:AbortMultipartUpload", f"{OBJ}/events/dt=2026-01-01/x", {}, True),
+    ("s3:GetBucketLocation", OBJ, {}, True),
+    ("s3:GetObject", f"{OBJ}/events/dt=2026-01-01/x", {}, False),
+    ("s3:PutObject", f"{OBJ}/tables/movie_clusters/x/part-0.parquet", {}, False),
+    ("s3:DeleteObject", f"{OBJ}/events/dt=2026-01-01/x", {}, False),
+    ("s3:ListBucket", OBJ, {"s3:prefix": "events/"}, False),
 ]
 
 
@@ -536,7 +563,7 @@ DEPLOYER_ROLE_CASES = [
     ("sagemaker:UpdateModelPackage", f"{SM}:model-package/myflix-movie-clusters/3", {}, False),
     ("sagemaker:DescribeModelPackage", f"{SM}:model-package/other-group/1", {}, False),
     ("sagemaker:CreateProcessingJob", f"{SM}:processing-job/pipelines-abc", {}, False),
-    ("s3:GetObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, False),
+    ("s3:GetObject", f"{OBJ}/tables/movie_clusters/abc123/part-0.parquet", {}, True),   # the smoke test reads it
     ("s3:GetObject", f"{OBJ}/runs/{PIPELINE}/abc123/TrainKMeans/model/model.tar.gz", {}, False),
     ("s3:PutObject", f"{OBJ}/tables/movie_clusters/abc123/_myflix_release.json", {}, False),
     ("glue:DeleteTable", f"{GLUE}:table/myflix/movie_clusters", {}, False),
@@ -708,10 +735,42 @@ def test_bucket_policy_denies_plain_http_and_old_tls():
 
 
 def test_template_keeps_the_data_and_the_registry_on_stack_deletion():
+    # Kept when the stack is deleted, but not after a failed first create (Retain would leave a
+    # bucket and a group of fixed names behind, and the retried create fails "already exists").
     resources = load_template()["Resources"]
     for logical_id in ("DataBucket", "ModelPackageGroup"):
-        assert resources[logical_id]["DeletionPolicy"] == "Retain"
+        assert resources[logical_id]["DeletionPolicy"] == "RetainExceptOnCreate"
         assert resources[logical_id]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_deployed_template_stays_under_cloudformations_inline_limit(tmp_path, capsys):
+    # CloudFormation takes 51,200 bytes inline; the YAML with its comments is near that. What is
+    # deployed is `myflix config template`'s compact JSON: the same template, held under a budget
+    # that leaves room for what later issues add.
+    from pipeline import cfn_template
+    from pipeline.cli import main
+    compact = cfn_template.compact(INFRA)
+    assert json.loads(compact) == load_template()          # the same template, as cfn-lint reads it
+    assert len(compact.encode()) <= cfn_template.TEMPLATE_BUDGET < cfn_template.INLINE_LIMIT == 51_200
+    out = tmp_path / "build" / "infra.json"
+    assert main(["config", "template", "--template", str(INFRA), "--output", str(out)]) == 0
+    assert out.read_text() == compact and "inline limit" in capsys.readouterr().out
+    # a template over the limit even when compact is refused, saying what to do
+    big = tmp_path / "big.yaml"
+    big.write_text(INFRA.read_text() + "Metadata:\n  padding: " + "x" * 60_000 + "\n")
+    assert main(["config", "template", "--template", str(big), "--output", str(out)]) == 2
+    assert "--s3-bucket" in capsys.readouterr().err
+
+
+def test_the_deployer_reserves_no_concurrency_unless_asked():
+    # Lambda refuses a reservation that leaves the account less than its minimum unreserved
+    # concurrency (new accounts have 10 in all): by default the deployer reserves none.
+    template = load_template()
+    assert template["Parameters"]["DeployerReservedConcurrency"]["Default"] == 0
+    reserved = template["Resources"]["DeployerFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {"Fn::If": ["ReserveDeployer", 1, {"Ref": "AWS::NoValue"}]}
+    assert template["Conditions"]["ReserveDeployer"] == {
+        "Fn::Equals": [{"Ref": "DeployerReservedConcurrency"}, 1]}
 
 
 def _checkov() -> str | None:
@@ -900,6 +959,8 @@ def iam_requests(service: str, operation: str, params: dict) -> list[tuple[str, 
                   "UploadPart": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
                   "AbortMultipartUpload": "s3:AbortMultipartUpload", "GetObject": "s3:GetObject",
                   "HeadObject": "s3:GetObject", "DeleteObject": "s3:DeleteObject"}
+        if operation in ("GetObject", "DeleteObject") and params.get("VersionId"):
+            return [(simple[operation] + "Version", obj, {})]
         if operation in simple:
             return [(simple[operation], obj, {})]
         if operation in ("ListObjectsV2", "ListObjects", "ListObjectVersions"):
@@ -953,6 +1014,8 @@ def iam_requests(service: str, operation: str, params: dict) -> list[tuple[str, 
         return [("sagemaker:UpdateModelPackage", params["ModelPackageArn"], {})]
     if service == "sagemaker" and operation in ("AddTags", "ListTags"):
         return [(f"sagemaker:{operation}", params["ResourceArn"], {})]
+    if service == "firehose" and operation == "PutRecordBatch":
+        return [("firehose:PutRecordBatch", f"{FIREHOSE}/{params['DeliveryStreamName']}", {})]
     if service == "sagemaker-runtime" and operation == "InvokeEndpoint":
         return [("sagemaker:InvokeEndpoint", f"{SM}:endpoint/{params['EndpointName'].lower()}", {})]
     raise AssertionError(f"no IAM mapping for {service}:{operation}: add it to iam_requests")
@@ -1056,10 +1119,22 @@ def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monk
         "Name": "movie_clusters", "StorageDescriptor": {
             "Location": f"s3://{BUCKET}/tables/movie_clusters/exec9/",
             "Columns": [{"Name": "tconst", "Type": "string"}, {"Name": "cluster", "Type": "int"}]}})
+    # the recommender released beside the table (api/chalicelib/tables.py reads it in ranged GETs)
+    import hashlib
+
+    import numpy as np
+    npz = io.BytesIO()
+    np.savez(npz, items=np.array(["tt1", "tt2"]), popularity=np.ones(2, np.float32),
+             neighbours=np.array([[1], [0]], np.int32), neighbour_scores=np.ones((2, 1), np.float32))
+    s3.put_object(Bucket=BUCKET, Key="tables/movie_clusters/exec9/_myflix_recommender.npz", Body=npz.getvalue())
+    s3.put_object(Bucket=BUCKET, Key="tables/movie_clusters/exec9/_myflix_recommender.json", Body=json.dumps(
+        {"kind": "itemknn", "sha256": {"recommender.npz": hashlib.sha256(npz.getvalue()).hexdigest()}}))
     settings = Settings(database="api_db", table="movie_clusters", region=REGION)
     with recorded_calls() as calls:
         ref = tables.get_table_glue(settings)
         tables.read_arrow(ref, settings)
+        ref = tables.TableRef(ref.location, {"myflix_recommender": "_myflix_recommender.npz"})
+        assert tables.read_recommender(ref, settings, popular=[]).collaborative
         try:
             SageMakerEndpoint(settings).predict({"startYear": 1999})
         except Exception:      # noqa: BLE001 - moto's canned answer is not the handler's JSON
@@ -1072,6 +1147,82 @@ def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monk
     # the test's database is api_db; the role names myflix: map it back before evaluating
     calls = [(s, o, {**p, "DatabaseName": "myflix"} if "DatabaseName" in p else p) for s, o, p in calls]
     assert denied_calls(docs, calls) == []
+
+
+# --- viewer events: the delivery stream, its role, the Glue table, the API's calls ----------------
+
+def _resolve(value: Any, names: dict[str, str]) -> Any:
+    """A template value with Ref / Fn::Sub / Fn::GetAtt replaced from `names` (moto skips these resources)."""
+    if isinstance(value, list):
+        return [_resolve(v, names) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
+        return names[value["Ref"]]
+    if set(value) == {"Fn::GetAtt"}:
+        return names[".".join(value["Fn::GetAtt"])]
+    if set(value) == {"Fn::Sub"}:
+        return re.sub(r"\$\{(!?)([A-Za-z:.]+)\}", lambda m: "${" + m.group(2) + "}" if m.group(1)
+                      else names[m.group(2)], value["Fn::Sub"])
+    if set(value) == {"Fn::If"}:
+        return _resolve(value["Fn::If"][2], names)        # KmsKeyArn empty: the else branch
+    return {k: _resolve(v, names) for k, v in value.items()}
+
+
+def _events_names() -> dict[str, str]:
+    return {"DataBucket": BUCKET, "DataBucket.Arn": f"arn:aws:s3:::{BUCKET}", "AWS::AccountId": ACCOUNT,
+            "AWS::Region": REGION, "AWS::Partition": "aws", "ResourcePrefix": "myflix", "GlueDatabase": "myflix",
+            "EventsRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/myflix-events-{REGION}", "KmsKeyArn": ""}
+
+
+@pytest.mark.parametrize("action, resource, context, allowed", EVENTS_ROLE_CASES,
+                         ids=[f"{'allow' if c[3] else 'deny'}-{c[0]}-{i}" for i, c in enumerate(EVENTS_ROLE_CASES)])
+def test_events_role_writes_events_and_nothing_else(stack, action, resource, context, allowed):
+    iam = boto3.client("iam", region_name=REGION)
+    role = f"myflix-events-{REGION}"
+    docs = [_document(iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"])
+            for n in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+    assert (evaluate(docs, action, resource, context) == "Allow") is allowed
+    (trust,) = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": ACCOUNT}}     # this account's streams only
+
+
+def test_the_events_stream_and_table_as_declared_deliver_and_read_what_the_api_sends(stack, monkeypatch):
+    """The template's stream and table created under moto (its CloudFormation skips both) from their own
+    properties; the API's FirehoseSink sends a batch and forgets a viewer, every call inside the API role."""
+    from chalicelib import events
+    resources = load_template()["Resources"]
+    names = _events_names()
+    props = _resolve(resources["EventsStream"]["Properties"], names)
+    destination = props["ExtendedS3DestinationConfiguration"]
+    assert destination["Prefix"] == "events/dt=!{timestamp:yyyy-MM-dd}/" and destination["CompressionFormat"] == "GZIP"
+    assert destination["ErrorOutputPrefix"].startswith("events-errors/")
+    assert destination["EncryptionConfiguration"] == {"NoEncryptionConfig": "NoEncryption"}
+    firehose = boto3.client("firehose", region_name=REGION)
+    firehose.create_delivery_stream(**{k: v for k, v in props.items()
+                                       if k != "DeliveryStreamEncryptionConfigurationInput"})
+    table = _resolve(resources["InteractionsTable"]["Properties"], names)
+    glue = boto3.client("glue", region_name=REGION)
+    with contextlib.suppress(glue.exceptions.AlreadyExistsException):
+        glue.create_database(DatabaseInput={"Name": "myflix"})
+    glue.create_table(DatabaseName=table["DatabaseName"], TableInput=table["TableInput"])
+    got = glue.get_table(DatabaseName="myflix", Name="interactions")["Table"]
+    assert [c["Name"] for c in got["StorageDescriptor"]["Columns"]] == list(events.STORED_KEYS)
+    assert got["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+    assert got["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/events/"
+    assert got["Parameters"]["storage.location.template"] == f"s3://{BUCKET}/events/dt=${{dt}}/"
+    sink = events.FirehoseSink("myflix-events", BUCKET, REGION, sleep=lambda s: None)
+    batch = [events.check_event({"event_id": f"evt-{i:05d}", "viewer_id": "viewer-a" if i % 2 else "viewer-b",
+                                 "tconst": "tt0133093", "event": "like"}, "e", 1.8e9) for i in range(6)]
+    with recorded_calls() as calls:
+        assert sink.put(batch) == {"accepted": 6, "duplicates": 0}
+        assert sink.forget("viewer-a")["events_deleted"] == 3
+    s3 = boto3.client("s3", region_name=REGION)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="events/").get("Contents", [])]
+    assert any(k.startswith("events/dt=") for k in keys) and any(k.startswith("events/forgotten/") for k in keys)
+    assert {op for _, op, _ in calls} >= {"PutRecordBatch", "PutObject", "ListObjectsV2", "GetObject"}
+    assert denied_calls(stack["policies"][f"myflix-api-{REGION}"]["docs"], calls) == []
 
 
 # --- every action exists, and every resource is of a type its actions support --------------------
@@ -1160,14 +1311,28 @@ def test_kms_and_access_logging_variant(stack):
             docs.append(_document(iam.get_policy_version(PolicyArn=policy["PolicyArn"], VersionId=version)
                                   ["PolicyVersion"]["Document"]))
         return docs
+    resources = load_template()["Resources"]
     sm_docs, api_docs = attached_docs(f"mfkms-sagemaker-{REGION}"), attached_docs(f"mfkms-api-{REGION}")
+    # the deployer reads the release manifests (SSE-KMS) and sends to its KMS-encrypted dead letters
+    deployer_docs = attached_docs(f"mfkms-deployer-{REGION}")
+    assert evaluate(deployer_docs, "kms:Decrypt", key) == "Allow"
+    assert evaluate(deployer_docs, "kms:GenerateDataKey", key) == "Allow"
+    # the MLflow server's role (only with the server) writes its artefacts to the same bucket
+    mlflow = load_template()["Resources"]["MlflowKeyPolicy"]
+    assert mlflow["Condition"] == "MlflowWithKms" and mlflow["Properties"]["Roles"] == [{"Ref": "MlflowRole"}]
+    (statement,) = mlflow["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert evaluate(sm_docs, "kms:GenerateDataKey", key) == "Allow"
     assert evaluate(sm_docs, "kms:Decrypt", key) == "Allow"
     assert evaluate(api_docs, "kms:Decrypt", key) == "Allow"
-    assert evaluate(api_docs, "kms:GenerateDataKey", key) is None          # the API only reads
+    assert evaluate(api_docs, "kms:GenerateDataKey", key) == "Allow"       # forget records and rewrites
+    events_docs = attached_docs(f"mfkms-events-{REGION}")                  # the stream writes SSE-KMS objects
+    assert evaluate(events_docs, "kms:GenerateDataKey", key) == "Allow"
+    stream = resources["EventsStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+    assert stream["EncryptionConfiguration"]["Fn::If"][:2] == [
+        "UseKms", {"KMSEncryptionConfig": {"AWSKMSKeyARN": {"Ref": "KmsKeyArn"}}}]
     assert evaluate(sm_docs + api_docs, "kms:Decrypt", key.rsplit("/", 1)[0] + "/other") is None
     # the template's logging and log-group encryption follow the parameters
-    resources = load_template()["Resources"]
     assert resources["DataBucket"]["Properties"]["LoggingConfiguration"]["Fn::If"][0] == "LogAccess"
     assert resources["EndpointLogGroup"]["Properties"]["KmsKeyId"]["Fn::If"][0] == "UseKms"
 

@@ -87,6 +87,11 @@ def test_join_ratings_and_missing_fields_per_field():
     assert list(r.features["tconst"]) == ["tt1"]
 
 
+def training(result) -> pd.DataFrame:
+    """The catalogue rows in the training set (the fences select them; every row is published)."""
+    return result.catalog[result.catalog["in_training"]]
+
+
 def test_iqr_year_fence():
     years = [1990, 1995, 2000, 2000, 2005, 2010, 1900, 2046]
     r = run([movie(f"tt{i}", year=y) for i, y in enumerate(years)], year_iqr_multiplier=1.5)
@@ -95,9 +100,14 @@ def test_iqr_year_fence():
     assert fence["method"] == "iqr"
     assert fence["low"] == pytest.approx(q1 - 1.5 * (q3 - q1))
     assert fence["high"] == pytest.approx(q3 + 1.5 * (q3 - q1))
-    kept = sorted(r.catalog["year"])
+    kept = sorted(training(r)["year"])
     assert kept == [y for y in sorted(years) if fence["low"] <= y <= fence["high"]]
     assert 1900 not in kept and 2046 not in kept
+    # ... out of the training set only: both stay in the catalogue, saying which fence kept them out
+    assert sorted(r.catalog["year"]) == sorted(years)
+    out = r.catalog[~r.catalog["in_training"]]
+    assert sorted(out["year"]) == [1900, 2046] and set(out["outside_training"]) == {"year_fence"}
+    assert r.report["training"]["outside_by_rule"]["year_fence"] == 2
     assert rule(r, "year_fence")["below"] == 1 and rule(r, "year_fence")["above"] == 1
     # A wider multiplier keeps more.
     wide = run([movie(f"tt{i}", year=y) for i, y in enumerate(years)], year_iqr_multiplier=20)
@@ -109,7 +119,7 @@ def test_min_year_replaces_the_fence_and_zero_turns_it_off():
     rows = [movie(f"tt{i}", year=y) for i, y in enumerate(years)]
     r = run(rows, year_iqr_multiplier=1.5, min_year=1930)
     assert r.report["year_fence"]["method"] == "min_year"
-    assert sorted(r.catalog["year"]) == [1930, 1990, 2046]
+    assert sorted(training(r)["year"]) == [1930, 1990, 2046] and len(r.catalog) == 5
     off = run(rows, year_iqr_multiplier=0, min_year=0)
     assert off.report["year_fence"]["method"] == "off" and len(off.features) == 5
 
@@ -118,7 +128,9 @@ def test_runtime_cap_and_bins():
     runtimes = [0, 45, 95, 100, 182, 183, 240, 900]
     r = run([movie(f"tt{i}", runtime=m) for i, m in enumerate(runtimes)], runtime_cap=182,
             runtime_bin_width=30)
-    assert sorted(r.catalog["runtime"]) == [0, 45, 95, 100, 182]
+    assert sorted(training(r)["runtime"]) == [0, 45, 95, 100, 182]
+    assert sorted(r.catalog["runtime"]) == sorted(runtimes)          # every one is published
+    assert len(r.catalog_features) == 8 and len(r.features) == 5
     bins = r.report["runtime_bins"]
     assert bins["edges"][:3] == [0, 30, 60] and bins["edges"][-1] is None
     assert sum(bins["before_cap"]) == 8 and sum(bins["after_cap"]) == 5
@@ -167,16 +179,19 @@ def test_one_hot_values_and_types():
     assert row["Action"] == 1.0 and row["Sci-Fi"] == 1.0 and row["Drama"] == 0.0
     assert (row["startYear"], row["runtimeMinutes"], row["averageRating"], row["numVotes"]) == \
         (1999.0, 136.0, 8.7, 2000000.0)
-    assert list(r.catalog.columns) == list(schema.CATALOG_COLUMNS)
+    assert list(r.catalog.columns) == [*schema.CATALOG_COLUMNS, *schema.CATALOG_TRAINING_COLUMNS]
     assert r.catalog.iloc[0]["genres"] == "Action,Sci-Fi"
+    assert bool(r.catalog.iloc[0]["in_training"]) and r.catalog.iloc[0]["outside_training"] == ""
+    assert r.catalog_features.equals(r.features)
 
 
 def test_rules_chain_and_bad_parameters():
     r = run([movie(f"tt{i}") for i in range(5)])
     rules = r.report["rules"]
     assert [x["rule"] for x in rules] == ["title_type", "not_adult", "unique_tconst", "join_ratings",
-                                          "no_missing_field", "year_fence", "runtime_cap",
-                                          "dropped_genres", "min_rating", "min_votes"]
+                                          "no_missing_field", "min_rating", "min_votes",
+                                          "year_fence", "runtime_cap", "dropped_genres"]
+    assert [x["stage"] for x in rules] == ["catalogue"] * 7 + ["training"] * 3
     for before, after in zip(rules, rules[1:]):
         assert before["rows_out"] == after["rows_in"]
     with pytest.raises(cleaning.CleaningError, match="runtime_bin_width"):
@@ -193,7 +208,45 @@ def test_on_real_vega_movies(tmp_path):
     assert rule(r, "not_adult")["dropped"] == imdb_fixtures.EXTRA_ADULT
     assert rule(r, "dropped_genres")["dropped"] == imdb_fixtures.EXTRA_DROPPED_GENRE
     # vega's deliberate release years up to 2046 do not get through the fence.
-    assert r.catalog["year"].max() <= r.report["year_fence"]["high"] < 2030
-    assert set(imdb_fixtures.EXTRA_KEPT_TITLES) <= set(r.catalog["title"])
+    assert training(r)["year"].max() <= r.report["year_fence"]["high"] < 2030
+    assert set(imdb_fixtures.EXTRA_KEPT_TITLES) <= set(training(r)["title"])
     assert 800 < len(r.features) < 1146
     assert not r.features.isna().any().any()
+
+
+def test_fences_select_the_training_set_and_every_valid_film_stays_in_the_catalogue():
+    """Issue 19: Casablanca (1942) and Titanic (194 min) are valid films: published, not trained on."""
+    rows = [movie(f"tt{i}", year=1990 + i % 20) for i in range(40)]
+    rows += [movie("tt100", year=1942, runtime=102), movie("tt101", year=1997, runtime=194),
+             movie("tt102", year=1940, runtime=238), movie("tt103", genres="Drama,Short"),
+             movie("tt104", rating=4.0), movie("tt105", votes=10), movie("tt106", adult=True)]
+    r = run(rows, year_iqr_multiplier=1.5)
+    cat = r.catalog.set_index("tconst")
+    # validity (adult, rating, votes) still decides the catalogue
+    assert not {"tt104", "tt105", "tt106"} & set(cat.index) and len(cat) == 44
+    assert cat.loc["tt100", "outside_training"] == "year_fence"
+    assert cat.loc["tt101", "outside_training"] == "runtime_cap"
+    assert cat.loc["tt102", "outside_training"] == "year_fence"     # the first fence in rule order
+    assert cat.loc["tt103", "outside_training"] == "dropped_genres"
+    assert list(r.features["tconst"]) == [f"tt{i}" for i in range(40)]
+    assert list(r.catalog_features["tconst"]) == list(r.catalog["tconst"])
+    t = r.report["training"]
+    assert (t["catalogue"], t["training"], t["outside"]) == (44, 40, 4)
+    assert t["outside_by_rule"] == {"year_fence": 2, "runtime_cap": 1, "dropped_genres": 1}
+    assert t["outside_each_rule"] == {"year_fence": 2, "runtime_cap": 2, "dropped_genres": 1}
+    assert r.report["output"]["movies"] == 40 and r.report["output"]["catalogue_movies"] == 44
+
+
+def test_the_training_set_is_the_one_the_fences_gave_before(tmp_path):
+    """The fences' quartiles come from the same rows as before the split: same training set."""
+    from steps import imdb
+    basics_path, ratings_path = imdb_fixtures.write_vega_imdb(tmp_path)
+    basics, b_report = imdb.read_basics(basics_path)
+    ratings, _ = imdb.read_ratings(ratings_path)
+    r = cleaning.clean(basics, ratings, rows_before_title_filter=b_report.rows_ok)
+    fence = r.report["year_fence"]
+    cat = r.catalog
+    old_rule = ((cat["year"] >= fence["low"]) & (cat["year"] <= fence["high"]) & (cat["runtime"] <= 182)
+                & ~cat["genres"].str.contains("Short|Reality-TV|News|Game-Show|Talk-Show|Adult"))
+    assert (old_rule.to_numpy() == cat["in_training"].to_numpy()).all()
+    assert len(cat) > len(r.features)

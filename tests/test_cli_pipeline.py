@@ -57,6 +57,8 @@ def env(monkeypatch, tmp_path, request):
     monkeypatch.setenv("MYFLIX_ROLE_ARN", ROLE)
     monkeypatch.setenv("MYFLIX_BUCKET", BUCKET)
     monkeypatch.setattr(definition_mod, "definition_json", _memo_definition_json)
+    # `pipeline start` asks IMDb's server for its files' ETags (pipeline/inputs.py): not from tests
+    monkeypatch.setattr("pipeline.inputs.head_fingerprint", lambda url, opener=None: "")
     yield
 
 
@@ -85,6 +87,14 @@ def test_settings_come_from_options_then_environment_then_config(tmp_path):
     assert resolved.region == "ap-south-1" and resolved.bucket is None
     with pytest.raises(UserError, match=r"no S3 bucket: set --bucket, or the environment variable MYFLIX_BUCKET"):
         resolved.require("region", "bucket")
+
+
+def test_a_vpc_for_the_jobs_comes_from_the_environment_or_the_config_file():
+    from pipeline import settings as settings_mod
+    resolved = settings_mod.resolve({}, env={"MYFLIX_SUBNETS": "subnet-1, subnet-2,"},
+                                    config={"security_group_ids": ["sg-1"]})
+    assert resolved.subnets == ("subnet-1", "subnet-2") and resolved.security_group_ids == ("sg-1",)
+    assert settings_mod.resolve({}, env={}, config={}).subnets == ()
 
 
 def test_config_file_round_trip_and_bad_file(tmp_path):
@@ -203,6 +213,12 @@ def test_start_checks_parameters(aws, capsys):
     assert code == 2 and "Approved" in err
     code, _, err = run(capsys, "pipeline", "start", "-p", "nonsense")
     assert code == 2 and "name=value" in err
+    # StartPipelineExecution refuses an empty value: one whose default is empty is simply not sent
+    # (the same value), another is refused here with what to do
+    from pipeline.cmd_pipeline import parse_overrides
+    assert parse_overrides(["basics_uri=", "k_max=9"], {"basics_uri": "", "k_max": 50}) == {"k_max": "9"}
+    code, _, err = run(capsys, "pipeline", "start", "-p", "title_type=")
+    assert code == 2 and "refuses empty parameter values" in err
     code, _, err = run(capsys, "pipeline", "start")             # valid, but nothing deployed
     assert code == 2 and "upsert" in err
 
@@ -228,6 +244,29 @@ def test_approve_latest_package_in_the_group(aws, capsys):
     assert code == 0
     described = aws.describe_model_package(ModelPackageName=arns[1])
     assert described["ApprovalDescription"].startswith("drift on runtime (") and "UTC" in described["ApprovalDescription"]
+
+
+def test_approve_shows_the_quality_metrics_studio_cannot_chart(aws, capsys):
+    # Studio's Model quality tab charts Model Monitor's classification/regression statistics only:
+    # the reviewer reads the clustering metrics here, from the package's own registered file.
+    import boto3
+    aws.create_model_package_group(ModelPackageGroupName=GROUP)
+    key = "runs/p/e1/Evaluate/evaluation/evaluation.json"
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=json.dumps(
+        {"clustering_metrics": {"silhouette": {"value": 0.3125}, "recall_at_10": {"value": 0.9},
+                                "k": {"value": 12}}}))
+    spec = {"Containers": [{"Image": f"1.dkr.ecr.{REGION}.amazonaws.com/sklearn:1",
+                            "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"}],
+            "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]}
+    arn = aws.create_model_package(
+        ModelPackageGroupName=GROUP, InferenceSpecification=spec, ModelApprovalStatus="PendingManualApproval",
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                       "S3Uri": f"s3://{BUCKET}/{key}"}}})["ModelPackageArn"]
+    code, out, _ = run(capsys, "pipeline", "approve", "--show")
+    assert code == 0 and "silhouette 0.3125, recall_at_10 0.9, k 12" in out and "unchanged" in out
+    assert aws.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    code, out, _ = run(capsys, "pipeline", "approve")
+    assert code == 0 and "silhouette 0.3125" in out and "-> Approved" in out
 
 
 def test_missing_credentials_is_one_clear_line(monkeypatch, capsys):
@@ -368,3 +407,24 @@ def test_a_taken_port_fails_myflix_run_before_anything_is_built(tmp_path, capsys
         code, _, err = run(capsys, "run", "--workdir", str(tmp_path / "w"), "--port", str(port))
     assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
     assert not (tmp_path / "w" / "s3").exists()          # no demo data, no code bundle, no definition
+
+
+def test_start_passes_what_the_given_inputs_are_so_the_cache_key_follows_the_data(aws, capsys):
+    # issue 21 item 2: new files under the same basics_uri must not reuse the cached Ingest
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key="imports/title.basics.tsv.gz", Body=b"first")
+    s3.put_object(Bucket=BUCKET, Key="imports/title.ratings.tsv.gz", Body=b"ratings")
+    run(capsys, "pipeline", "upsert")
+
+    def started_version() -> str:
+        code, out, _ = run(capsys, "pipeline", "start", "-p", f"basics_uri=s3://{BUCKET}/imports/title.basics.tsv.gz",
+                           "-p", f"ratings_uri=s3://{BUCKET}/imports/")
+        assert code == 0, out
+        arn = out.split("started ", 1)[1].split()[0]
+        params = aws.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
+        return {p["Name"]: p["Value"] for p in params}["input_version"]
+
+    first = started_version()
+    assert first.startswith("sha256:") and started_version() == first
+    s3.put_object(Bucket=BUCKET, Key="imports/title.basics.tsv.gz", Body=b"second")
+    assert started_version() != first

@@ -91,6 +91,9 @@ def test_set_refuses_bad_input_with_what_to_do(account, capsys):
     assert code == 2 and "setting the schedule myflix-retrain" in err
     with pytest.raises(UserError, match="NAME=VALUE"):
         cmd_schedule.parse_params(["oops"])
+    # Scheduler refuses an empty parameter value: said here, not by a failed schedule at 3 a.m.
+    with pytest.raises(UserError, match="omit -p basics_uri"):
+        cmd_schedule.parse_params(["basics_uri="])
     assert account.list_schedules()["Schedules"] == []
 
 

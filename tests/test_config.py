@@ -192,6 +192,47 @@ def test_chalice_stage_moves_only_the_pandas_layer_to_the_stack_region():
     assert len(notes) == 1
 
 
+def test_chalice_stage_refuses_a_layer_for_another_python():
+    # Chalice takes the Lambda runtime from the Python it runs under: packaged with 3.12, the
+    # 3.11 layer's numpy cannot import and every route is a 502. Refused, saying how to fix it.
+    config = {"api_role_arn": "arn:aws:iam::1:role/r", "region": "us-east-1"}
+    layer = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python311:21"
+    with pytest.raises(UserError) as refused:
+        cmd_config.chalice_stage(config, layers=[layer], python=(3, 12))
+    message = str(refused.value)
+    assert "Python 3.11" in message and "python3.12" in message
+    assert "/aws/service/aws-sdk-pandas/<version>/us-east-1/py3.12/x86_64/layer-arn" in message
+    stage, _ = cmd_config.chalice_stage(config, layers=[layer], python=(3, 11))
+    assert stage["layers"] == [layer]
+    # a --layer for the packaging Python is taken; one for another Python is refused too
+    py312 = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python312:5"
+    assert cmd_config.chalice_stage(config, layer_override=py312, python=(3, 12))[0]["layers"] == [py312]
+    with pytest.raises(UserError):
+        cmd_config.chalice_stage(config, layer_override=py312, python=(3, 11))
+
+
+def test_chalice_stage_does_not_move_the_layer_to_an_opt_in_region():
+    # Opt-in regions publish the AWS SDK for pandas layer from other accounts: moving the ARN
+    # would name a layer that does not exist. The command says to pass --layer, and how to find it.
+    config = {"api_role_arn": "arn:aws:iam::1:role/r", "region": "af-south-1"}
+    layer = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python311:21"
+    with pytest.raises(UserError) as refused:
+        cmd_config.chalice_stage(config, layers=[layer], python=(3, 11))
+    assert "opt-in region" in str(refused.value) and "af-south-1/py3.11" in str(refused.value)
+    mine = "arn:aws:lambda:af-south-1:999999999999:layer:AWSSDKPandas-Python311:9"
+    assert cmd_config.chalice_stage(config, layers=[layer], layer_override=mine,
+                                    python=(3, 11))[0]["layers"] == [mine]
+
+
+def test_the_default_stage_policy_lets_the_api_check_its_pair():
+    # api/chalicelib/pairing.py reads the endpoint's release tag: DescribeEndpoint + ListTags.
+    policy_file = Path(__file__).resolve().parent.parent / "api" / ".chalice" / "policy.json"
+    policy = json.loads(policy_file.read_text())
+    actions = {a for st in policy["Statement"] for a in (st["Action"] if isinstance(st["Action"], list)
+                                                          else [st["Action"]])}
+    assert {"sagemaker:DescribeEndpoint", "sagemaker:ListTags", "sagemaker:InvokeEndpoint"} <= actions
+
+
 def test_get_prints_one_value_for_scripts(aws_env, capsys):
     with mock_aws():
         create_stack()

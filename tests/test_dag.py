@@ -10,7 +10,8 @@ from pipeline.dag import Dag, Node, build_dag, draw_png, positions, to_mermaid
 from pipeline.definition import PIPELINE_NAME, definition_json
 
 # The pipeline stops at Register + Publish: approving a package deploys it (deployer/).
-STEPS = ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "QualityGate",
+STEPS = ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "PrepareInteractions",
+         "TrainRecommender", "Evaluate", "QualityGate",
          "Register", "Publish", "QualityGateFailed")
 
 
@@ -50,6 +51,11 @@ def test_edges_follow_data_and_condition_branches(dag):
     assert ("Ingest", "Preprocess", "") in edges               # the raw prefix Ingest wrote
     assert ("Register", "Publish", "") in edges                # model package ARN
     assert ("Preprocess", "Publish", "") in edges              # catalog
+    assert ("Preprocess", "PrepareInteractions", "") in edges  # the catalogue says which films exist
+    assert ("PrepareInteractions", "TrainRecommender", "") in edges
+    assert ("PrepareInteractions", "Evaluate", "") in edges    # the held-out viewers
+    assert ("TrainRecommender", "Evaluate", "") in edges
+    assert ("TrainRecommender", "Publish", "") in edges        # released beside the table
 
 
 def test_reduced_keeps_branches_and_drops_implied_edges(dag):

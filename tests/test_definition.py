@@ -26,7 +26,7 @@ CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TO
                    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 
-def generate_offline(bundle, region=REGION, bucket=BUCKET) -> tuple[str, list]:
+def generate_offline(bundle, region=REGION, bucket=BUCKET, vpc=None) -> tuple[str, list]:
     """definition_json with the network cut off and no credentials; returns (json, attempts)."""
     attempts: list = []
 
@@ -42,7 +42,7 @@ def generate_offline(bundle, region=REGION, bucket=BUCKET) -> tuple[str, list]:
             mp.delenv(var, raising=False)
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
         mp.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
-        text = definition_json(region, ROLE, bucket, bundle=bundle)
+        text = definition_json(region, ROLE, bucket, bundle=bundle, vpc=vpc)
     return text, attempts
 
 
@@ -117,24 +117,36 @@ def json_gets(value) -> list[dict]:
 
 EXPECTED_TYPES = {
     "Ingest": "Processing", "Preprocess": "Processing", "TrainScaler": "Training", "TuneKMeans": "Processing",
-    "TrainKMeans": "Training", "Evaluate": "Processing", "QualityGate": "Condition",
+    "TrainKMeans": "Training", "PrepareInteractions": "Processing", "TrainRecommender": "Training",
+    "Evaluate": "Processing", "QualityGate": "Condition",
     "QualityGateFailed": "Fail", "Register": "RegisterModel", "Publish": "Processing",
 }
 SCRIPTS = {"Ingest": "ingest.py", "Preprocess": "preprocess.py", "TuneKMeans": "tune_kmeans.py", "Evaluate": "evaluate.py",
            "Publish": "publish.py", "TrainScaler": "train_scaler.py",
-           "TrainKMeans": "train_kmeans.py"}
+           "TrainKMeans": "train_kmeans.py", "PrepareInteractions": "prepare_interactions.py",
+           "TrainRecommender": "train_recommender.py"}
 # docs/CONTRACTS.md "Step scripts": the arguments each processing script receives.
 EXPECTED_ARGS = {
-    "Ingest": ["--output", "--imdb-base-url", "--basics-uri", "--ratings-uri"],
+    "Ingest": ["--output", "--imdb-base-url", "--basics-uri", "--ratings-uri", "--input-version",
+               "--max-input-mb", "--region"],
     "Preprocess": ["--basics", "--ratings", "--features-out", "--catalog-out", "--report-out",
                    "--title-type", "--year-iqr-multiplier", "--min-year", "--runtime-cap",
                    "--runtime-bin-width", "--min-rating", "--min-votes", "--dropped-genres",
-                   "--max-bad-fraction"],
+                   "--max-bad-fraction", "--max-line-bytes", "--max-field-chars", "--max-rows",
+                   "--max-input-mb", "--max-memory-mb"],
     "TuneKMeans": ["--features", "--scaler", "--output", "--k-min", "--k-max", "--k-override", "--seed"],
-    "Evaluate": ["--features", "--model", "--output", "--silhouette-sample", "--recall-queries",
-                 "--recall-k", "--seed", "--model-package-group", "--baseline-package"],
-    "Publish": ["--catalog", "--features", "--model", "--table-location", "--database", "--table",
-                "--execution-id", "--model-package-arn"],
+    "PrepareInteractions": ["--catalog", "--output", "--events-uri", "--interactions-uri",
+                            "--simulated-viewers", "--seed", "--weight-play", "--weight-like",
+                            "--weight-list-add", "--weight-view", "--rating-neutral",
+                            "--min-viewer-interactions", "--min-film-interactions", "--test-fraction",
+                            "--validation-fraction", "--min-interactions", "--max-bad-fraction",
+                            "--max-interaction-rows", "--max-interaction-mb", "--region"],
+    "Evaluate": ["--features", "--model", "--interactions", "--recommender", "--output",
+                 "--silhouette-sample", "--recall-queries", "--recall-k", "--seed",
+                 "--model-package-group", "--baseline-package", "--ranking-k",
+                 "--min-ndcg-lift-over-popularity", "--region"],
+    "Publish": ["--catalog", "--features", "--model", "--recommender", "--table-location", "--database",
+                "--table", "--execution-id", "--model-package-arn", "--region"],
 }
 
 
@@ -147,7 +159,8 @@ def test_generated_offline_without_touching_the_network(generated):
 def test_every_step_with_its_type_in_order(definition, steps):
     assert {name: step["Type"] for name, step in steps.items()} == EXPECTED_TYPES
     assert [s["Name"] for s in definition["Steps"]] == [
-        "Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "QualityGate"]
+        "Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "PrepareInteractions",
+        "TrainRecommender", "Evaluate", "QualityGate"]
     gate = steps["QualityGate"]["Arguments"]
     # the pipeline stops at Register + Publish: approving the package deploys it (deployer/)
     assert [s["Name"] for s in gate["IfSteps"]] == ["Register", "Publish"]
@@ -184,18 +197,27 @@ def test_processing_steps_follow_the_container_contract(steps, generated):
 
 def test_training_steps_use_script_mode_from_the_bundle(steps, generated):
     bundle = generated[0]
-    for name, channels in (("TrainScaler", ["features"]), ("TrainKMeans", ["features", "scaler"])):
+    for name, channels in (("TrainScaler", ["features"]), ("TrainKMeans", ["features", "scaler"]),
+                           ("TrainRecommender", ["interactions"])):
         spec = steps[name]["Arguments"]
         hyper = spec["HyperParameters"]
         assert hyper["sagemaker_program"] == f"steps/{SCRIPTS[name]}"
-        assert hyper["sagemaker_submit_directory"] == \
-            f"s3://{BUCKET}/code/{bundle.sha256}/sourcedir.tar.gz"
-        assert [c["ChannelName"] for c in spec["InputDataConfig"]] == channels
+        # The code is an input channel and the submit directory its path inside the job (as SDK
+        # v2/v3 ship it): an isolated job has no network or credentials to download an s3:// URI.
+        assert hyper["sagemaker_submit_directory"] == "/opt/ml/input/data/code/sourcedir.tar.gz"
+        assert [c["ChannelName"] for c in spec["InputDataConfig"]] == channels + ["code"]
+        code = spec["InputDataConfig"][-1]["DataSource"]["S3DataSource"]
+        assert code["S3Uri"] == f"s3://{BUCKET}/code/{bundle.sha256}/sourcedir.tar.gz"
+        assert code["S3DataType"] == "S3Prefix"
         assert "sagemaker-scikit-learn:1.9-0" in spec["AlgorithmSpecification"]["TrainingImage"]
         # No SDK-uploaded driver channels, no entrypoint override: the container's script mode.
         assert "ContainerEntrypoint" not in spec["AlgorithmSpecification"]
     assert refs(steps["TrainKMeans"]["Arguments"]["InputDataConfig"][1]) == {
         "Steps.TrainScaler.ModelArtifacts.S3ModelArtifacts"}
+    assert refs(steps["TrainRecommender"]["Arguments"]["InputDataConfig"][0]) == {
+        "Steps.PrepareInteractions.ProcessingOutputConfig.Outputs['interactions'].S3Output.S3Uri"}
+    assert refs(steps["TrainRecommender"]["Arguments"]["HyperParameters"]["min_interactions"]) == {
+        "Parameters.min_interactions"}
 
 
 def test_chosen_k_flows_from_the_elbow_sweep_into_training(steps):
@@ -215,10 +237,15 @@ def test_quality_gate_reads_evaluation_json_against_threshold_parameters(steps):
     assert prop == {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
                     "FilePath": "evaluation.json"}
     conditions = steps["QualityGate"]["Arguments"]["Conditions"]
-    seen = {}
+    seen, ranking = {}, []
     for cond in conditions:
         (get,) = json_gets(cond["LeftValue"])
         assert get["PropertyFile"] == {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
+        if json_gets(cond["RightValue"]):      # the ranking checks: both sides from evaluation.json
+            (right,) = json_gets(cond["RightValue"])
+            assert right["PropertyFile"] == get["PropertyFile"]
+            ranking.append((cond["Type"], get["Path"], right["Path"]))
+            continue
         seen[get["Path"]] = (cond["Type"], cond["RightValue"])
     assert seen == {
         "silhouette": ("GreaterThanOrEqualTo", {"Get": "Parameters.min_silhouette"}),
@@ -227,6 +254,12 @@ def test_quality_gate_reads_evaluation_json_against_threshold_parameters(steps):
         "similar_churn": ("LessThanOrEqualTo", {"Get": "Parameters.max_similar_churn"}),
         "max_feature_psi": ("LessThanOrEqualTo", {"Get": "Parameters.max_feature_psi"}),
     }
+    # the served hybrid against popularity * (1 + margin) and against production (Evaluate computes both)
+    assert ranking == [
+        ("GreaterThanOrEqualTo", "ranking_gate.hybrid_ndcg", "ranking_gate.required_over_popularity"),
+        ("GreaterThanOrEqualTo", "ranking_gate.hybrid_ndcg", "ranking_gate.production_ndcg")]
+    assert refs(args_of(steps["Evaluate"])["--min-ndcg-lift-over-popularity"]) == {
+        "Parameters.min_ndcg_lift_over_popularity"}
 
 
 def test_fail_step_names_each_metric_and_its_value(steps):
@@ -235,7 +268,9 @@ def test_fail_step_names_each_metric_and_its_value(steps):
     for label in ("silhouette=", "recall_at_k=", "max_cluster_share=", "similar_churn=", "max_feature_psi="):
         assert label in texts
     assert sorted(g["Path"] for g in json_gets(message)) == [
-        "cluster_sizes.max_share", "max_feature_psi", "recall_at_k", "silhouette", "similar_churn"]
+        "cluster_sizes.max_share", "max_feature_psi", "ranking_gate.hybrid_ndcg", "ranking_gate.hybrid_ndcg",
+        "ranking_gate.production_ndcg", "ranking_gate.required_over_popularity", "ranking_gate.status",
+        "recall_at_k", "silhouette", "similar_churn"]
     assert {"Parameters.min_silhouette", "Parameters.min_recall_at_k", "Parameters.max_cluster_share",
             "Parameters.max_similar_churn", "Parameters.max_feature_psi"} <= refs(message)
 
@@ -262,9 +297,10 @@ def test_ingest_writes_raw_per_execution_and_preprocess_reads_its_output_propert
     assert output["S3Output"]["S3Uri"]["Std:Join"]["Values"] == [
         f"s3://{BUCKET}", "raw", {"Get": "Execution.PipelineExecutionId"}]
     args = args_of(steps["Ingest"])
-    assert {k: refs(v) for k, v in args.items() if k != "--output"} == {
+    assert {k: refs(v) for k, v in args.items() if k not in ("--output", "--region")} == {
         "--imdb-base-url": {"Parameters.imdb_base_url"}, "--basics-uri": {"Parameters.basics_uri"},
-        "--ratings-uri": {"Parameters.ratings_uri"}}
+        "--ratings-uri": {"Parameters.ratings_uri"}, "--input-version": {"Parameters.input_version"},
+        "--max-input-mb": {"Parameters.max_input_mb"}}
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps["Preprocess"]["Arguments"]["ProcessingInputs"]}
     for name, file in (("basics", "title.basics.tsv.gz"), ("ratings", "title.ratings.tsv.gz")):
         join = inputs[name]["Std:Join"]
@@ -298,6 +334,16 @@ def test_register_records_where_the_packages_data_and_table_are(steps):
     assert metadata["myflix_catalog_uri"] == {
         "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['catalog'].S3Output.S3Uri"}
     assert metadata["myflix_table_uri"] == args_of(steps["Publish"])["--table-location"]
+    # one release = both models: the collaborative one is the package's, and Publish copies it by the table
+    assert metadata["myflix_recommender_uri"] == {
+        "Get": "Steps.TrainRecommender.ModelArtifacts.S3ModelArtifacts"}
+    publish_inputs = {i["InputName"]: i["S3Input"]["S3Uri"]
+                      for i in steps["Publish"]["Arguments"]["ProcessingInputs"]}
+    assert publish_inputs["recommender"] == metadata["myflix_recommender_uri"]
+    # who the ranking figures are about (simulated viewers are labelled in the registry too)
+    assert json_gets(metadata["myflix_viewers"]) == [
+        {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}, "Path": "ranking.viewers"}]
+    assert json_gets(metadata["myflix_ranking_gate"])[0]["Path"] == "ranking_gate.status"
     assert steps["Register"]["Arguments"]["ModelApprovalStatus"] == {"Get": "Parameters.model_approval_status"}
 
 
@@ -313,8 +359,14 @@ def test_parameters_and_defaults(definition):
                 "k_max", "k_override", "seed", "min_silhouette", "min_recall_at_k",
                 "max_cluster_share", "max_similar_churn", "max_feature_psi", "imdb_base_url",
                 "baseline_package", "processing_instance_type", "training_instance_type",
-                "model_approval_status"):
+                "model_approval_status", "interactions_uri", "simulated_viewers", "weight_play",
+                "weight_like", "weight_list_add", "weight_view", "rating_neutral", "min_viewer_interactions",
+                "min_film_interactions", "test_fraction", "validation_fraction", "max_interaction_rows",
+                "max_interaction_mb", "min_interactions", "ranking_k", "min_ndcg_lift_over_popularity"):
         assert key in params, key
+    # no real viewer is ever replaced by a simulated one unless a run asks for it (the local demo)
+    assert params["simulated_viewers"]["DefaultValue"] == 0
+    assert params["interactions_uri"]["DefaultValue"] == ""
     assert params["basics_uri"]["DefaultValue"] == "" and params["ratings_uri"]["DefaultValue"] == ""  # download
     assert params["imdb_base_url"]["DefaultValue"] == schema.DEFAULTS["imdb_base_url"]
     assert params["model_approval_status"]["DefaultValue"] == "PendingManualApproval"
@@ -334,11 +386,13 @@ def test_caching_on_expensive_steps_and_retries_on_jobs(steps):
         assert steps[name]["CacheConfig"]["Enabled"] is True, name
     # side effects, or an answer that depends on the registry at run time (the model in
     # production): never replayed from a cache
-    for name in ("Evaluate", "Publish"):
+    for name in ("PrepareInteractions", "Evaluate", "Publish"):     # new events arrive between runs
         assert "CacheConfig" not in steps[name], name
+    assert steps["TrainRecommender"]["CacheConfig"]["Enabled"] is True
     # today's IMDb files: one download reused for 12 hours, so a rerun after a failure resumes
     assert steps["Ingest"]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "PT12H"}
-    for name in ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "Evaluate", "Publish"):
+    for name in ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "PrepareInteractions",
+                 "TrainRecommender", "Evaluate", "Publish"):
         kinds = {t for policy in steps[name]["RetryPolicies"] for t in policy["ExceptionType"]}
         assert {"Step.THROTTLING", "SageMaker.CAPACITY_ERROR"} <= kinds, name
     assert steps["Register"]["RetryPolicies"][0]["ExceptionType"] == ["Step.SERVICE_FAULT", "Step.THROTTLING"]
@@ -355,6 +409,41 @@ def test_no_timestamps_or_machine_paths_in_the_definition(generated):
     assert not re.search(r"20\d\d-?\d\d-?\d\d", text)
     assert str(REPO) not in text and "/tmp/" not in text
     assert "TrainingJobName" not in text and "ProcessingJobName" not in text
+
+
+def test_every_step_that_calls_aws_is_given_the_definitions_region(steps):
+    # A processing job is not promised AWS_REGION: the region is an argument of the definition.
+    for name in ("Ingest", "Evaluate", "Publish"):
+        assert args_of(steps[name])["--region"] == REGION, name
+
+
+def test_every_job_runs_in_the_vpc_given_and_none_without_one(generated, steps):
+    # Without a VPC the jobs run in SageMaker's network: no subnets anywhere in the requests.
+    for step in steps.values():
+        args = step.get("Arguments", {})
+        assert "VpcConfig" not in args, step["Name"]
+        assert "Subnets" not in json.dumps(args.get("NetworkConfig", {})), step["Name"]
+    from pipeline.definition import Vpc
+    vpc = Vpc(("subnet-0a", "subnet-0b"), ("sg-01",))
+    text, attempts = generate_offline(generated[0], vpc=vpc)
+    assert attempts == []
+    jobs = {s["Name"]: s["Arguments"] for s in json.loads(text)["Steps"] + [
+        b for s in json.loads(text)["Steps"] if s["Type"] == "Condition" for b in s["Arguments"]["IfSteps"]]
+        if s["Type"] in ("Processing", "Training")}
+    assert sorted(jobs) == sorted(n for n, t in EXPECTED_TYPES.items() if t in ("Processing", "Training"))
+    isolation = {"Get": "Parameters.enable_network_isolation"}
+    for name, args in jobs.items():
+        if "ProcessingResources" in args:
+            network = args["NetworkConfig"]
+            assert network["VpcConfig"] == {"Subnets": ["subnet-0a", "subnet-0b"],
+                                            "SecurityGroupIds": ["sg-01"]}
+            assert network["EnableNetworkIsolation"] == (isolation if name in ("Preprocess", "TuneKMeans")
+                                                         else False), name
+        else:
+            assert args["VpcConfig"] == {"Subnets": ["subnet-0a", "subnet-0b"], "SecurityGroupIds": ["sg-01"]}
+            assert args["EnableNetworkIsolation"] == isolation
+    with pytest.raises(ValueError, match="subnet-"):
+        Vpc(("vpc-1",), ("sg-1",))
 
 
 def test_referenced_scripts_accept_the_arguments_they_are_given(steps):

@@ -114,7 +114,8 @@ def test_compute_steps_are_network_isolated_and_callers_are_not(steps):
     isolation = {"Get": "Parameters.enable_network_isolation"}
     for name in ("Preprocess", "TuneKMeans"):
         assert by_name[name]["NetworkConfig"]["EnableNetworkIsolation"] == isolation
-    for name in ("TrainScaler", "TrainKMeans"):
+    for name in ("TrainScaler", "TrainKMeans", "TrainRecommender"):
         assert by_name[name]["EnableNetworkIsolation"] == isolation
-    for name in ("Ingest", "Evaluate", "Publish"):       # they download, or call SageMaker/Glue
+    # they download, read the collected events, or call SageMaker/Glue
+    for name in ("Ingest", "PrepareInteractions", "Evaluate", "Publish"):
         assert not (by_name[name].get("NetworkConfig") or {}).get("EnableNetworkIsolation")

@@ -105,7 +105,8 @@ def aws(monkeypatch):
            # the Lambda's environment, as cfn/myflix-infra.yaml sets it
            "MYFLIX_ENDPOINT_NAME": PROD, "MYFLIX_STAGING_ENDPOINT_NAME": STAGING,
            "MYFLIX_MODEL_PACKAGE_GROUP": GROUP, "MYFLIX_ROLE_ARN": ROLE, "MYFLIX_GLUE_DATABASE": "myflix",
-           "MYFLIX_GLUE_TABLE": "movie_clusters", "MYFLIX_AUTO_PROMOTE": "false"}
+           "MYFLIX_GLUE_TABLE": "movie_clusters", "MYFLIX_AUTO_PROMOTE": "false",
+           "MYFLIX_MANIFEST_WAIT_SECONDS": "0"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("MYFLIX_LOCAL_ROOT", raising=False)
@@ -226,8 +227,9 @@ def test_failed_smoke_test_leaves_prod_untouched_and_says_why(aws, models, monke
     v3 = aws.create_model_package(**package_request(v1["InferenceSpecification"]["Containers"][0]["ModelDataUrl"],
                                                     f"s3://{BUCKET}/{schema.TABLE_PREFIX}/exec-3/", "exec-3",
                                                     "PendingManualApproval"))
-    result = approve(aws, aws.describe_model_package(ModelPackageName=v3["ModelPackageArn"]))
-    assert result["outcome"] == "refused" and "Publish step finished" in result["message"]
+    # (raised, so that Lambda retries the event: Publish may not have finished yet)
+    with pytest.raises(release.ManifestMissing, match="Publish step finished"):
+        approve(aws, aws.describe_model_package(ModelPackageName=v3["ModelPackageArn"]))
     assert tags(aws, STAGING)[release.TAG_PACKAGE] == v2["ModelPackageArn"]
 
 
@@ -252,6 +254,85 @@ def test_rejecting_the_live_package_rolls_back_and_rollback_takes_a_version(aws,
         deployer().rollback(to_version=2)
     with pytest.raises(release.DeployError, match="no earlier Approved package"):
         deployer().rollback()
+
+
+def _unpublished(aws, models, execution: str, served: str) -> dict:
+    """Register without Publish: `-p model_approval_status=Approved`'s event comes at this point."""
+    key = f"runs/{schema.PIPELINE_NAME}/{execution}/TrainKMeans/model/{schema.MODEL_TARBALL}"
+    boto3.client("s3").upload_file(str(models[served]), BUCKET, key)
+    table_uri = f"s3://{BUCKET}/{schema.TABLE_PREFIX}/{execution}/"
+    request = package_request(f"s3://{BUCKET}/{key}", table_uri, execution, "Approved")
+    return aws.create_model_package(**request)
+
+
+def test_an_approval_before_publish_waits_for_the_manifest_and_can_be_staged_again(aws, models):
+    # Approved at registration: the event comes before Publish has written the release manifest.
+    v1 = _unpublished(aws, models, "exec-1", "a")
+    event = state_change_event(aws.describe_model_package(ModelPackageName=v1["ModelPackageArn"]), "Approved")
+    config = release.DeployConfig(**{**release.config_from_env().__dict__, "manifest_wait_seconds": 120.0})
+    waits: list[float] = []
+
+    def publish_meanwhile(seconds: float) -> None:      # Publish finishes while the deployer waits
+        waits.append(seconds)
+        if len(waits) == 2:
+            stage_table(models, "a", BUCKET, "exec-1", v1["ModelPackageArn"])
+    waiting = Deployer(SageMakerBackend(config, poll_seconds=0), config, log=lambda m: None,
+                       sleep=publish_meanwhile)
+    result = waiting.handle_event(event)
+    assert result["outcome"] == "staged", result
+    assert waits == [config.manifest_poll_seconds] * 2
+    assert tags(aws, STAGING)[release.TAG_PACKAGE] == v1["ModelPackageArn"]
+    # Publish later than the deployer waits: the Lambda raises (retried, then the dead letters)...
+    v2 = _unpublished(aws, models, "exec-2", "b")
+    with pytest.raises(release.ManifestMissing, match="myflix deploy stage --version N"):
+        lambda_handler.handler(state_change_event(aws.describe_model_package(
+            ModelPackageName=v2["ModelPackageArn"]), "Approved"), backend=SageMakerBackend(
+                release.config_from_env(), poll_seconds=0))
+    # ...and once it has run, `myflix deploy stage --version 2` stages the approved package again.
+    stage_table(models, "b", BUCKET, "exec-2", v2["ModelPackageArn"])
+    assert deployer().stage_version(2)["outcome"] == "staged"
+    assert tags(aws, STAGING)[release.TAG_PACKAGE] == v2["ModelPackageArn"]
+    assert deployer().stage_version()["outcome"] == "staged"          # the newest Approved: v2
+    with pytest.raises(release.DeployError, match="no version 9"):
+        deployer().stage_version(9)
+
+
+def test_prod_is_tagged_before_it_moves_and_restored_when_the_move_fails(aws, models, monkeypatch):
+    monkeypatch.setenv("MYFLIX_AUTO_PROMOTE", "true")
+    v1, v2 = register(aws, models, "exec-1", "a"), register(aws, models, "exec-2", "b")
+    assert approve(aws, v1)["outcome"] == "promoted"
+    assert approve(aws, v2, "PendingManualApproval")["outcome"] == "ignored"
+    aws.update_model_package(ModelPackageArn=v2["ModelPackageArn"], ModelApprovalStatus="Approved")
+    assert deployer().stage(v2["ModelPackageArn"])["outcome"] == "staged"
+
+    # The Lambda's time runs out right after UpdateEndpoint on prod: prod serves v2. Its tag must
+    # not still name v1 (the API's pair check would pass v2's answers against v1's table).
+    class OutOfTime(Exception):
+        pass
+    real_deploy = SageMakerBackend.deploy
+
+    def deploy_then_stop(self, endpoint, package, log, deadline):
+        real_deploy(self, endpoint, package, log, deadline)
+        if endpoint == PROD:
+            raise OutOfTime()
+    monkeypatch.setattr(SageMakerBackend, "deploy", deploy_then_stop)
+    with pytest.raises(OutOfTime):
+        deployer().promote()
+    live = tags(aws, PROD)
+    assert live[release.TAG_PACKAGE] == v2["ModelPackageArn"] and live[release.TAG_SMOKE] == "not-run"
+    assert table()["Parameters"]["myflix_model_package_arn"] == v1["ModelPackageArn"]   # the API refuses
+
+    # A move that fails (the endpoint stays on what it served) puts the tags back as they were.
+    monkeypatch.setattr(SageMakerBackend, "deploy", real_deploy)
+    assert deployer().rollback(to_version=1)["outcome"] == "rolled-back"
+    before = tags(aws, PROD)
+
+    def refuse(self, endpoint, package, log, deadline):
+        raise release.DeployError("UpdateEndpoint failed: capacity")
+    monkeypatch.setattr(SageMakerBackend, "deploy", refuse)
+    with pytest.raises(release.DeployError, match="capacity"):
+        deployer().promote()
+    assert tags(aws, PROD) == before
 
 
 def test_events_of_other_groups_and_bad_settings(aws, monkeypatch):

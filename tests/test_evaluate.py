@@ -262,9 +262,12 @@ def test_production_found_through_sagemaker_and_s3_under_moto(trained, monkeypat
     from moto import mock_aws
     root, features_dir = trained
     monkeypatch.delenv("MYFLIX_LOCAL_ROOT")
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
+    # No region in the environment (a processing job is not promised one): the definition's
+    # --region argument is what the step uses.
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(key, raising=False)
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="myflix-data")
@@ -282,7 +285,7 @@ def test_production_found_through_sagemaker_and_s3_under_moto(trained, monkeypat
             CustomerMetadataProperties={"myflix_features_uri": "s3://myflix-data/runs/p/e1/Preprocess/features"})
         sm.create_model_package(ModelPackageGroupName=schema.MODEL_PACKAGE_GROUP, InferenceSpecification=spec,
                                 ModelApprovalStatus="Rejected")
-        out = run_evaluate(root, features_dir, "eval_moto")
+        out = run_evaluate(root, features_dir, "eval_moto", "--region", "us-east-1")
     result = json.loads((out / schema.EVALUATION_JSON).read_text())
     assert result["baseline"]["model_package_arn"] == first["ModelPackageArn"]
     assert result["similar_churn"] == 0.0 and result["churn"]["adjusted_rand_index"] == pytest.approx(1.0)

@@ -199,3 +199,27 @@ def test_empty_index_and_zero_limit():
     assert len(empty) == 0 and empty.search(np.zeros(4), 10, 1) == [] and empty.exact_search(np.zeros(4), 5) == []
     index = make_index(make_embeddings("continuous", 50, rng), np.zeros(50, dtype=int))
     assert index.search(index.emb[0], 0, 1) == []
+
+
+def titled_index(titles: list[str], votes: list[int]) -> MovieIndex:
+    n = len(titles)
+    frame = pd.DataFrame({"tconst": [f"tt{i:07d}" for i in range(n)], "title": titles,
+                          "year": 2000, "runtime": 100, "genres": "Drama", "rating": 7.0,
+                          "votes": votes, "cluster": 0, "distance": 0.0})
+    return MovieIndex(frame, np.zeros((n, 2), dtype=np.float32))
+
+
+def test_search_folds_accents_and_case_and_ranks_exact_then_prefix_first():
+    from chalicelib.index import fold
+    assert fold("  AMÉLIE ") == "amelie" and fold("Straße") == "strasse"
+    assert fold("Amélie") == fold("Amelie")
+    index = titled_index(["Amélie", "Les Amants", "The Amelie Story", "Amelie's Friends", "My AMÉLIE",
+                          "Pamela"], votes=[10, 5000, 900, 800, 700, 600])
+    for q in ("Amelie", "amélie", "AMELIE"):
+        rows = index.sort_rows(index.filter_rows(q=q), "votes", q)
+        # the exact title first though least voted, then the prefix, then a word, by votes within each
+        assert [index.titles[r] for r in rows] == ["Amélie", "Amelie's Friends", "The Amelie Story",
+                                                   "My AMÉLIE"]
+    rows = index.sort_rows(index.filter_rows(q="ame"), "votes", "ame")
+    assert [index.titles[r] for r in rows] == ["Amelie's Friends", "Amélie", "The Amelie Story",
+                                               "My AMÉLIE", "Pamela"]

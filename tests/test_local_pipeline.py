@@ -8,6 +8,7 @@ are blocked in this process and, by the runner, in every step subprocess.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import tarfile
 from pathlib import Path
@@ -124,6 +125,23 @@ def test_real_definition_runs_end_to_end(workdir: Path, first_run: dict):
     assert endpoint["EndpointStatus"] == "InService"
     assert endpoint["ModelPackageArn"] == package["ModelPackageArn"]
 
+    # No viewer at all (no event, no interactions_uri, simulated_viewers 0): collaborative skipped,
+    # and every report says so; the release still carries the (empty) recommender, content only.
+    prepared_uri = steps["PrepareInteractions"]["Outputs"]["interactions"]
+    prepared = _store_json(workdir, prepared_uri, schema.INTERACTIONS_JSON)
+    assert prepared["source"] == "none" and prepared["simulated"] is False and prepared["interactions"] == 0
+    assert prepared["collaborative"].startswith("skipped: 0 interactions")
+    evaluation = _store_json(workdir, steps["Evaluate"]["Outputs"]["evaluation"], schema.EVALUATION_JSON)
+    assert evaluation["ranking"]["viewers"] == "none"
+    assert evaluation["ranking_gate"]["status"].startswith("skipped")
+    recommender_uri = steps["TrainRecommender"]["Outputs"]["model"]
+    assert package["CustomerMetadataProperties"]["myflix_recommender_uri"] == recommender_uri
+    with tarfile.open(LocalStore(workdir).path_for(recommender_uri)) as tar:
+        assert json.loads(tar.extractfile(schema.RECOMMENDER_JSON).read())["kind"] == "none"
+    assert table["Parameters"][schema.TABLE_RECOMMENDER_PARAMETER] == schema.TABLE_RECOMMENDER_NPZ
+    prefix = LocalStore(workdir).path_for(table["StorageDescriptor"]["Location"])
+    assert json.loads((prefix / schema.TABLE_RECOMMENDER_JSON).read_text())["kind"] == "none"
+
     # `myflix pipeline status --local` reads the same record.
     described = executions.describe_execution(workdir)
     assert described["PipelineExecutionArn"] == first_run["PipelineExecutionArn"]
@@ -142,11 +160,15 @@ def test_impossible_gate_fails_with_the_metrics_and_reuses_the_cache(workdir: Pa
     assert fail["FailureReason"] in result["FailureReason"]
     assert all(s["StepStatus"] == "NotRun" for s in steps.values() if s["StepType"] == "RegisterModel")
     # Every cached step before the gate came from the first run: nothing was recomputed.
-    # (Evaluate is never cached: it looks the production model up at run time.)
+    # (Evaluate is never cached: it looks the production model up at run time; PrepareInteractions
+    # neither: new events arrive between runs, so TrainRecommender, reading its new output, reruns.)
+    rerun = {"Evaluate", "PrepareInteractions", "TrainRecommender"}
     cached = [s for s in steps.values() if s["StepType"] in ("Processing", "Training")
-              and s["StepStatus"] == "Succeeded" and s["StepName"] != "Evaluate"]
+              and s["StepStatus"] == "Succeeded" and s["StepName"] not in rerun]
     assert cached and all(s.get("CacheHitResult", {}).get("SourcePipelineExecutionArn")
                           == first_run["PipelineExecutionArn"] for s in cached)
+    assert all(steps[name]["StepStatus"] == "Succeeded" and not steps[name].get("CacheHitResult")
+               for name in rerun)
     assert len(registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)) == 1
 
 
@@ -169,6 +191,19 @@ def test_myflix_run_command_reuses_the_cache_and_summarises(workdir: Path, first
                      f"{result['PipelineExecutionId']}", "model-package/myflix-movie-clusters/",
                      f"{schema.ENDPOINT_NAME} InService", "elbow.json", "quality.json"):
         assert expected in out, expected
+    # the fences shape the training set only: the summary says how many films they kept out, and by which
+    assert re.search(r"catalogue [\d,]+ films published; [\d,]+ outside the training fences \([\d,]+ by "
+                     r"(year_fence|runtime_cap|dropped_genres)", out), out
+    assert "(training set)" in out
+    # `myflix run` on the demo with no viewer yet: simulated ones, labelled wherever they show
+    assert "viewers: SIMULATED viewers" in out and "NOT the model's quality" in out
+    assert "ranking gate: skipped: the viewers are simulated" in out
+    prepared_uri = steps["PrepareInteractions"]["Outputs"]["interactions"]
+    prepared = _store_json(workdir, prepared_uri, schema.INTERACTIONS_JSON)
+    assert prepared["simulated"] is True and prepared["source"] == "simulated"
+    assert prepared["interactions"] > 0
+    newest = registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)[0]
+    assert newest["CustomerMetadataProperties"]["myflix_viewers"] == "simulated"
     # Approved by `myflix run` (the newest version); `registry list` shows both versions.
     assert main(["registry", "list", "--workdir", str(workdir)]) == 0
     assert capsys.readouterr().out.count("Approved") == 2
@@ -246,6 +281,32 @@ def test_every_step_ran_as_in_its_sagemaker_job(workdir: Path, first_run: dict):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", (step_name, png)
 
 
+def test_the_old_s3_submit_directory_fails_in_an_isolated_job_as_in_sagemaker(workdir: Path, first_run: dict,
+                                                                              real_definition: str):
+    """The definition as it was (training code an s3:// submit directory the toolkit downloads
+    inside the job, no `code` channel) with network isolation on, its default: SageMaker fails
+    TrainScaler with an AlgorithmError before the script runs, and so must the runner."""
+    spec = json.loads(real_definition)
+    for step in spec["Steps"]:
+        if step["Type"] == "Training":
+            args = step["Arguments"]
+            code = next(c for c in args["InputDataConfig"] if c["ChannelName"] == "code")
+            args["InputDataConfig"].remove(code)
+            submit = code["DataSource"]["S3DataSource"]["S3Uri"]
+            args["HyperParameters"]["sagemaker_submit_directory"] = submit
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    result = runner.run(spec, SMALL)
+    steps = _steps(result)
+    assert result["PipelineExecutionStatus"] == "Failed"
+    assert steps["Preprocess"]["StepStatus"] == "Succeeded"
+    assert steps["TrainScaler"]["StepStatus"] == "Failed"
+    assert steps["TrainScaler"]["FailureReason"].startswith("AlgorithmError")
+    ran = Path(_steps(first_run)["TrainScaler"]["LogFile"]).read_text()
+    assert "Invoking user script" in ran                        # the toolkit says so when it does
+    assert "Invoking user script" not in Path(steps["TrainScaler"]["LogFile"]).read_text()
+    assert steps["TrainKMeans"]["StepStatus"] == "NotRun"
+
+
 def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: dict):
     """`myflix run` (serving) starts the page, the API and the Studio before the pipeline: the Studio
     shows the execution while it is Executing, then the same server serves the results until SIGTERM."""
@@ -305,3 +366,45 @@ def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: di
     assert proc.returncode == 0, output
     assert f"follow the run live in the Studio: http://127.0.0.1:{port}/studio/" in output
     assert output.index("follow the run live") < output.index("MyFlix local run")   # before the pipeline
+
+
+def test_the_next_run_learns_from_the_newcomers_clicks_alone(workdir: Path, first_run: dict,
+                                                             real_definition: str):
+    """Events stored the way the API stores them (its local sink, under the store's events/) are what
+    the next run learns from, alone: simulated viewers are asked for and not used; a forgotten
+    viewer's events are dropped."""
+    import pandas as pd
+    from chalicelib.events import LocalSink   # the API's own writer (tests/ puts api/ on the path)
+
+    from steps import interactions, simulated_viewers
+    catalog_uri = _steps(first_run)["Preprocess"]["Outputs"]["catalog"]
+    catalog = pd.read_parquet(LocalStore(workdir).path_for(catalog_uri) / schema.CATALOG_PARQUET)
+    clicks = simulated_viewers.simulate(catalog, 40, seed=9)
+    prefix = schema.SIMULATED_VIEWER_PREFIX
+    clicks["viewer_id"] = clicks["viewer_id"].str.replace(prefix, "newcomer-", regex=False)
+    clicks["event_id"] = clicks["event_id"].str.replace(prefix, "click-", regex=False)
+    sink = LocalSink(LocalStore(workdir).path_for(f"s3://{BUCKET}/"))
+    records = [{**row, "value": None if pd.isna(row["value"]) else float(row["value"]),
+                "timestamp": int(row["timestamp"])} for row in clicks.to_dict("records")]
+    for start in range(0, len(records), 100):
+        assert sink.put(records[start:start + 100])["accepted"] == len(records[start:start + 100])
+    sink.forget("newcomer-00001")
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    # the gate itself is tested in test_train_recommender.py: here the run must go through
+    result = runner.run(real_definition, dict(SMALL, simulated_viewers="500", min_interactions="50",
+                                              min_ndcg_lift_over_popularity="-1"))
+    assert result["PipelineExecutionStatus"] == "Succeeded", result.get("FailureReason")
+    steps = _steps(result)
+    prepared_uri = steps["PrepareInteractions"]["Outputs"]["interactions"]
+    report = _store_json(workdir, prepared_uri, schema.INTERACTIONS_JSON)
+    assert report["source"] == "events" and report["simulated"] is False and report["forget_records"] == 1
+    frame = pd.read_parquet(LocalStore(workdir).path_for(prepared_uri) / schema.INTERACTIONS_PARQUET)
+    assert frame["viewer_id"].str.startswith("newcomer-").all()                # never mixed with simulated
+    assert "newcomer-00001" not in set(frame["viewer_id"])                     # forgotten
+    assert report["viewers"] == frame["viewer_id"].nunique() > 0
+    evaluation = _store_json(workdir, steps["Evaluate"]["Outputs"]["evaluation"], schema.EVALUATION_JSON)
+    assert evaluation["ranking"]["viewers"] == "real" and evaluation["ranking"]["collaborative"] == "trained"
+    assert set(evaluation["ranking"]["methods"]) == {"content", "popularity", "collaborative", "hybrid"}
+    assert evaluation["ranking_gate"]["status"] in ("checked",)
+    records_dir = LocalStore(workdir).path_for(f"s3://{BUCKET}/{schema.FORGOTTEN_PREFIX}/")
+    assert interactions.viewer_sha256("newcomer-00001") in {p.stem for p in records_dir.glob("*.json")}

@@ -35,6 +35,8 @@ p.add_argument("--sleep", type=float, default=0); p.add_argument("--port", type=
 a = p.parse_args()
 print("local root", os.environ.get("MYFLIX_LOCAL_ROOT"), "step env", os.environ.get("STEP_ENV"))
 print("aws key", os.environ.get("AWS_ACCESS_KEY_ID", "none"), flush=True)
+print("aws region", os.environ.get("AWS_REGION", "none"), os.environ.get("AWS_DEFAULT_REGION", "none"),
+      "home", os.environ.get("HOME"), "host var", os.environ.get("MYFLIX_HOST_ONLY", "none"), flush=True)
 if a.sleep:
     import time
     print("sleeping now", flush=True)
@@ -351,6 +353,72 @@ def test_network_isolation_blocks_even_loopback(workdir: Path):
         assert "network isolation" in Path(failed["LogFile"]).read_text()
     finally:
         server.close()
+
+
+def test_a_step_gets_only_its_requests_environment(workdir: Path, monkeypatch):
+    # Nothing of this machine reaches a job that SageMaker would not give it: no region, no
+    # credentials, not the developer's home (~/.aws), no stray variable; the request's do.
+    for name, value in (("AWS_REGION", "eu-west-1"), ("AWS_DEFAULT_REGION", "eu-west-1"),
+                        ("AWS_ACCESS_KEY_ID", "AKIA-host"), ("MYFLIX_HOST_ONLY", "leaked")):
+        monkeypatch.setenv(name, value)
+    prep = steps_by_name(runner(workdir).run(definition()))["Prep"]
+    log = Path(prep["LogFile"]).read_text()
+    assert "aws region none none" in log and "aws key none" in log and "host var none" in log
+    assert "step env from-definition" in log
+    home = log.split(" home ", 1)[1].split()[0]
+    assert home != str(Path.home()) and str(workdir.resolve()) in home
+
+
+def test_an_isolated_job_has_no_route_to_the_local_stand_ins(workdir: Path):
+    # With network, a job reaches the local S3/Glue/SageMaker stand-ins (MYFLIX_LOCAL_ROOT); with
+    # EnableNetworkIsolation it has none, as an isolated SageMaker job has no S3 of its own.
+    isolated = prep_step()
+    isolated["Arguments"]["NetworkConfig"] = {"EnableNetworkIsolation": True}
+    prep = steps_by_name(runner(workdir).run(definition(isolated)))["Prep"]
+    assert prep["StepStatus"] == "Succeeded", prep.get("FailureReason")
+    assert "local root None" in Path(prep["LogFile"]).read_text()
+
+
+def _isolated_training(train: dict) -> dict:
+    train["Arguments"]["EnableNetworkIsolation"] = True
+    spec = definition()
+    spec["Steps"][0] = train
+    return spec
+
+
+def test_an_isolated_training_job_cannot_download_an_s3_submit_directory(workdir: Path):
+    # The old MyFlix definition: sagemaker_submit_directory an s3:// URI, network isolation on.
+    # In SageMaker the toolkit downloads it with boto3 inside the job, which has no network and
+    # no credentials: the job fails before the script runs. The runner must fail it the same way.
+    result = runner(workdir).run(_isolated_training(train_step()))
+    train = steps_by_name(result)["Train"]
+    assert result["PipelineExecutionStatus"] == "Failed"
+    assert train["StepStatus"] == "Failed"
+    assert train["FailureReason"].startswith("AlgorithmError")
+    log = Path(train["LogFile"]).read_text()
+    # The toolkit's own s3_download fails: no region, no credentials, no route (which of these it
+    # meets first depends on what the platform sets; each is an AlgorithmError before the script).
+    assert any(sign in train["FailureReason"] for sign in ("amazonaws.com", "credentials", "network"))
+    assert "s3_download" in log or "amazonaws.com" in log
+    assert "trained k" not in log                       # the script never ran
+
+
+def test_an_isolated_training_job_takes_its_code_from_the_code_channel(workdir: Path):
+    # The fix, as SDK v2/v3 ship it: the archive is the `code` channel and the submit directory
+    # its path inside the job; isolation on, no download, the script runs.
+    train = train_step()
+    train["Arguments"]["HyperParameters"]["sagemaker_submit_directory"] = \
+        "/opt/ml/input/data/code/sourcedir.tar.gz"
+    train["Arguments"]["InputDataConfig"].append({"ChannelName": "code", "DataSource": {"S3DataSource": {
+        "S3DataType": "S3Prefix", "S3Uri": SOURCEDIR_URI}}})
+    result = runner(workdir).run(_isolated_training(train))
+    assert result["PipelineExecutionStatus"] == "Succeeded", result["FailureReason"]
+    model = read_model(workdir, steps_by_name(result)["Train"]["Outputs"]["model"])
+    assert model["k"] == 3 and model["sum"] == 12
+    # Without the channel the archive is nowhere: the runner says which channel to give.
+    train["Arguments"]["InputDataConfig"].pop()
+    failed = steps_by_name(runner(workdir, use_cache=False).run(_isolated_training(train)))["Train"]
+    assert failed["StepStatus"] == "Failed" and "channel `code`" in failed["FailureReason"]
 
 
 def test_undeclared_container_path_is_refused(workdir: Path):

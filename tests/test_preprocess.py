@@ -17,7 +17,8 @@ from steps import cleaning, preprocess, schema
 import imdb_fixtures  # noqa: E402  (tests/ is on sys.path under pytest)
 
 DATA = Path(__file__).parent / "data"
-OUTPUT_FILES = ("features/features.parquet", "features/features.json", "catalog/catalog.parquet",
+OUTPUT_FILES = ("features/features.parquet", "features/features.json", "features/catalog_features.parquet",
+                "catalog/catalog.parquet",
                 "report/quality.json")
 
 
@@ -39,18 +40,26 @@ def test_outputs_follow_the_contract(vega):
     assert all(str(features[c].dtype) == "float64" for c in order["features"])
     assert features["tconst"].is_unique and not features.isna().any().any()
     catalog = pq.read_table(vega["catalog"] / schema.CATALOG_PARQUET)
-    assert catalog.column_names == list(schema.CATALOG_COLUMNS)
+    assert catalog.column_names == [*schema.CATALOG_COLUMNS, *schema.CATALOG_TRAINING_COLUMNS]
     assert [str(t) for t in catalog.schema.types] == ["string", "string", "int32", "int32", "string",
-                                                     "double", "int64"]
-    assert catalog.column("tconst").to_pylist() == features["tconst"].tolist()
+                                                     "double", "int64", "bool", "string"]
+    # catalog.parquet and catalog_features.parquet: every valid film; features.parquet: the training set
+    everything = pd.read_parquet(vega["features"] / schema.CATALOG_FEATURES_PARQUET)
+    assert list(everything.columns) == list(features.columns)
+    assert catalog.column("tconst").to_pylist() == everything["tconst"].tolist()
+    in_training = catalog.to_pandas()["in_training"].to_numpy()
+    assert everything[in_training].reset_index(drop=True).equals(features)
     report = json.loads((vega["report"] / schema.QUALITY_JSON).read_text())
     assert report["output"]["movies"] == len(features) == report["rules"][-1]["rows_out"]
+    assert report["output"]["catalogue_movies"] == len(everything) == report["training"]["catalogue"]
+    assert report["training"]["outside"] == len(everything) - len(features) > 0
+    assert sum(report["training"]["outside_by_rule"].values()) == report["training"]["outside"]
     assert report["inputs"]["basics"]["bad_lines"] == 0
     # The box plot's data travels in quality.json (the image has no matplotlib to draw it): the
-    # distribution is the year_fence rule's input, whose count is the rule's rows in.
+    # distribution is the fence's input (every rated movie with all its fields, as before the split).
     fence = report["year_fence"]
-    year_rule = next(r for r in report["rules"] if r["rule"] == "year_fence")
-    assert sum(fence["distribution"]["counts"]) == year_rule["rows_in"]
+    missing_rule = next(r for r in report["rules"] if r["rule"] == "no_missing_field")
+    assert sum(fence["distribution"]["counts"]) == missing_rule["rows_out"]
     assert fence["distribution"]["years"] == sorted(fence["distribution"]["years"])
     assert not list(vega["report"].glob("*.png"))           # no job draws anything
 
@@ -70,7 +79,7 @@ def test_the_reports_plots_are_drawn_from_quality_json_outside_the_step(vega, tm
 def test_min_max_of_real_movies_are_plausible(vega):
     catalog = pd.read_parquet(vega["catalog"] / schema.CATALOG_PARQUET)
     assert catalog["rating"].min() >= 5.0 and catalog["votes"].min() >= 500
-    assert catalog["runtime"].max() <= 182
+    assert catalog.loc[catalog["in_training"], "runtime"].max() <= 182
     assert 'The "Quoted" Movie' in set(catalog["title"])
 
 
@@ -89,8 +98,10 @@ def test_parameters_reach_the_rules(tmp_path):
     report = json.loads((out["report"] / schema.QUALITY_JSON).read_text())
     catalog = pd.read_parquet(out["catalog"] / schema.CATALOG_PARQUET)
     assert catalog["votes"].min() >= 5000 and catalog["rating"].min() >= 6
-    assert catalog["runtime"].max() <= 150 and catalog["year"].min() >= 1980
-    assert not catalog["genres"].str.contains("Horror").any()
+    training = catalog[catalog["in_training"]]
+    assert training["runtime"].max() <= 150 and training["year"].min() >= 1980
+    assert not training["genres"].str.contains("Horror").any()
+    assert catalog["genres"].str.contains("Horror").any()     # published all the same
     assert report["year_fence"]["method"] == "min_year"
     order = json.loads((out["features"] / schema.FEATURES_JSON).read_text())
     assert "Horror" not in order["genres"] and "Short" in order["genres"]
@@ -185,3 +196,9 @@ def test_demo_data_end_to_end(tmp_path):
     assert report["inputs"]["basics"]["lines"] == 12569
     assert report["inputs"]["basics"]["bad_lines"] == 0
     assert 8000 < report["output"]["movies"] < 11000
+    # issue 19: the classics are valid films, outside the training fences but in the catalogue
+    catalog = pd.read_parquet(out["catalog"] / schema.CATALOG_PARQUET).set_index("tconst")
+    classics = {"tt0034583": "year_fence", "tt0054215": "year_fence", "tt0050083": "year_fence",
+                "tt0120338": "runtime_cap", "tt0108052": "runtime_cap", "tt0047478": "year_fence"}
+    assert catalog.loc[list(classics), "outside_training"].to_dict() == classics
+    assert report["training"]["catalogue"] == len(catalog) > report["output"]["movies"]

@@ -50,8 +50,10 @@ def run_publish(inputs, execution_id, bucket=BUCKET):
 
 def check_rows(frame, inputs):
     model, _ = artifacts.load_model(inputs["model"])
-    features = artifacts.read_features(inputs["features"])
-    assert len(frame) == movie_count(inputs["features"])
+    features = artifacts.read_features(inputs["features"], schema.CATALOG_FEATURES_PARQUET)
+    # every valid film is published, the ones outside the training fences too, with the model's cluster
+    training = movie_count(inputs["features"])
+    assert len(frame) == len(features.ids) > training
     frame = frame.set_index("tconst").loc[features.ids]
     assert np.array_equal(frame["cluster"].to_numpy(), model.predict(features.X))
     scaled = model.named_steps["scaler"].transform(features.X)
@@ -101,7 +103,8 @@ def test_publish_under_moto_stages_each_prefix_without_moving_the_table(inputs, 
         code, second = run_publish(inputs, "exec-2")
         assert code == 0
         # The old prefix is kept, whole.
-        assert len(wr.s3.read_parquet(path=first, dataset=True, path_suffix=".parquet")) == movie_count(inputs["features"])
+        assert len(wr.s3.read_parquet(path=first, dataset=True, path_suffix=".parquet")) == len(
+            artifacts.read_features(inputs["features"], schema.CATALOG_FEATURES_PARQUET).ids)
         # A retry of the same execution finds its work done; another execution onto that prefix is refused.
         capsys.readouterr()
         code, _ = run_publish(inputs, "exec-2")
@@ -139,5 +142,16 @@ def test_catalog_from_another_run_is_refused(inputs, tmp_path, monkeypatch, caps
                          "--model", str(inputs["model"]), "--table-location", "s3://myflix-local/t/x/",
                          "--execution-id", "x", "--model-package-arn", ARN])
     assert code == 2
-    assert "5 ids only in features.parquet" in capsys.readouterr().err
+    assert "5 ids only in the features" in capsys.readouterr().err
     assert not (tmp_path / "s3" / "myflix-local" / "t" / "x" / publish.RELEASE_MANIFEST).exists()
+
+
+def test_an_older_features_folder_without_the_catalogue_is_refused(inputs, tmp_path, monkeypatch, capsys):
+    import shutil
+    monkeypatch.setenv(aws_io.LOCAL_ROOT_ENV, str(tmp_path))
+    shutil.copytree(inputs["features"], tmp_path / "features")
+    (tmp_path / "features" / schema.CATALOG_FEATURES_PARQUET).unlink()
+    code = publish.main(["--catalog", str(inputs["catalog"]), "--features", str(tmp_path / "features"),
+                         "--model", str(inputs["model"]), "--table-location", "s3://myflix-local/t/y/",
+                         "--execution-id", "y", "--model-package-arn", ARN])
+    assert code == 2 and "re-run Preprocess" in capsys.readouterr().err

@@ -131,6 +131,13 @@ def test_one_execution_dag_statuses_branches_and_reports(app, studio_run):
     assert reports["elbow.json"]["pngs"][0]["name"] == "elbow.png"
     assert reports["evaluation.json"]["pngs"][0]["name"] == "cluster_sizes.png"
     assert detail["gate_detail"]["outcome"] == "True"
+    # the viewers the run learnt from (none here) and the ranking checks, compared figure to figure
+    assert reports["interactions.json"]["data"]["source"] == "none"
+    ranking_rows = [c for c in detail["gate_detail"]["conditions"]
+                    if c["metric"] == "ranking_gate.hybrid_ndcg"]
+    assert [c["threshold_parameter"] for c in ranking_rows] == [
+        "ranking_gate.required_over_popularity", "ranking_gate.production_ndcg"]
+    assert all(c["passed"] is True and c["threshold"] == 0 for c in ranking_rows)   # skipped: no viewer
 
     failed = get_json(app, f"/studio/api/executions/{ids['failed']}")
     nodes = {n["name"]: n for n in failed["dag"]["nodes"]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -110,9 +111,16 @@ def test_open_an_execution_a_step_the_reports_and_approve_in_the_registry(studio
         image = browser.find_element(By.CSS_SELECTOR, f"img[data-png='{png}']")
         wait.until(lambda _: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
     assert "title_type" in browser.find_element(By.ID, "report-quality").text
+    note = browser.find_element(By.ID, "training-note").text   # the catalogue and the training set
+    assert re.fullmatch(r"Catalogue: [\d,]+ films, all published\. Training set: [\d,]+; [\d,]+ outside the "
+                        r"training fences \(.*\)\.", note), note
     assert "chosen k =" in browser.find_element(By.ID, "report-elbow").text
     gate_rows = browser.find_elements(By.CSS_SELECTOR, "#report-gate tr[data-metric]")
-    assert len(gate_rows) == 5 and all("pass" in r.text for r in gate_rows)
+    # five clustering checks and the two ranking checks (skipped, so passing, with no viewer)
+    assert len(gate_rows) == 7 and all("pass" in r.text for r in gate_rows)
+    ranking = browser.find_element(By.ID, "report-ranking")
+    assert ranking.get_attribute("data-simulated") == "false" and "collaborative" in ranking.text
+    assert "skipped" in ranking.text and "simulated viewers" not in ranking.text
     browser.save_screenshot(str(shots / "execution.png"))
     dag = browser.find_element(By.ID, "dag")
     browser.execute_script("arguments[0].scrollIntoView()", dag)     # an element shot is cut at the viewport

@@ -198,3 +198,20 @@ def test_mlflow_ui_stops_everything_it_started_on_sigterm(logged, tmp_path):
     time.sleep(0.5)
     left = subprocess.run(["pgrep", "-g", str(group)], capture_output=True, text=True).stdout.split()
     assert left == [], f"processes of the MLflow server's group still running: {left}"
+
+
+@pytest.mark.parametrize("viewers, prefix", [("simulated", "simulated_"), ("real", "")])
+def test_ranking_metrics_are_named_for_who_they_are_about(tmp_path, viewers, prefix):
+    """A figure measured on simulated viewers never lands under the name of a quality metric."""
+    report = tmp_path / "evaluation.json"
+    report.write_text(json.dumps({"clustering_metrics": {"silhouette": {"value": 0.2}},
+                                  "ranking": {"viewers": viewers, "methods": {
+                                      "hybrid": {"hr": 0.5, "ndcg": 0.25, "mrr": 0.3, "coverage": 0.1,
+                                                 "popular_share": 0.2, "viewers": 40, "k": 10}}}}))
+    outputs = tracking.ExecutionOutputs(execution_id="e1", status="Succeeded", parameters={},
+                                        reports={"Evaluate/evaluation.json": report})
+    metrics, _ = tracking.metrics_of(outputs)
+    assert metrics[f"{prefix}hybrid_ndcg"] == 0.25 and metrics[f"{prefix}hybrid_popular_share"] == 0.2
+    assert not {"hybrid_viewers", "hybrid_k", f"{prefix}hybrid_viewers"} & set(metrics)
+    if prefix:
+        assert "hybrid_ndcg" not in metrics

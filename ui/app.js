@@ -1,15 +1,27 @@
-// MyFlix page logic: calls the MyFlix API (base URL from config.js or ?api=) and draws rows, search,
-// the detail panel with "More like this", the liked list and the recommendation flows.
+// MyFlix page logic: calls the MyFlix API (base URL from config.js or ?api=) and draws the home rows,
+// the browse page (every kind of film, one per cluster), search, the film's own page (#/movie/tt...)
+// with "More like this", likes, My list, recommendations (a row per liked film) and the viewer's
+// events (an anonymous id, batched, retried from a bounded local queue; "Forget me").
+// Viewers never see the model's internals: no cluster numbers, no distances, no statistics.
 (function () {
   "use strict";
   const params = new URLSearchParams(location.search);
   const apiChoice = chooseApi(params.get("api"), window.MYFLIX_CONFIG && window.MYFLIX_CONFIG.apiBase);
   const API = apiChoice.base;   // "" (this page's origin) or a checked http(s) URL without a trailing slash
-  const LIKED_KEY = "myflix.liked";
+  const LIKED_KEY = "myflix.liked", LIST_KEY = "myflix.list";
   const $ = (id) => document.getElementById(id);
-  let liked = loadLiked();
-  let current = null;          // the movie in the detail panel
+  const HOME_ROW_SIZE = 20, HOME_CLUSTER_ROWS = 6;
+  // "How well known" in a viewer's words -> the vote count the model reads (demo data: median 7,700)
+  const KNOWN_VOTES = { niche: 3000, known: 50000, blockbuster: 500000 };
+  let liked = loadList(LIKED_KEY);
+  let myList = loadList(LIST_KEY);
+  let current = null;          // the film on its own page
+  let view = null;             // "home" | "browse": what is drawn under the film's page
+  let baseHash = "#/";         // the view to go back to when a film's page was opened by a link
   let search = { q: "", genre: "", offset: 0 };
+  let health = null;
+  let clusterNames = null;     // cluster id -> a name in a viewer's words
+  let opening = null;          // the film whose page is being opened
 
   // --- which API: ?api= or config.js, only ever an http(s) URL ---------------------------------
   // Anything else (javascript:, data:, a relative path...) is ignored and the page says so: the
@@ -68,6 +80,59 @@
     el.textContent = message;
     el.hidden = !message;
   }
+  let toastTimer = null;
+  function toast(message) {
+    const el = $("toast");
+    el.textContent = message; el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
+  }
+
+  // --- words for a viewer -----------------------------------------------------------------------
+  // A cluster's mean year in words: its decade, or the two decades it sits between ("1990s & 2000s")
+  function decade(year) {
+    if (!year) return "";
+    const d = Math.floor(year / 10) * 10, part = year - d;
+    if (part >= 7.5) return d + "s & " + (d + 10) + "s";
+    if (part < 2.5) return (d - 10) + "s & " + d + "s";
+    return d + "s";
+  }
+  function era(year) {   // finer, to tell two clusters apart: "early 1970s", "mid-1990s", "late 2000s"
+    if (!year) return "";
+    const d = Math.floor(year / 10) * 10, part = year - d;
+    return (part < 3.4 ? "early " : part < 6.7 ? "mid-" : "late ") + d + "s";
+  }
+  function knownAs(votes) {
+    if (votes >= 250000) return "Blockbuster";
+    if (votes >= 25000) return "Well known";
+    return "Hidden gem";
+  }
+  function joinWords(words) {
+    return words.length <= 1 ? (words[0] || "") : words.slice(0, -1).join(", ") + " & " + words[words.length - 1];
+  }
+  // A cluster's name from what its films share: main genres and era ("Crime & Drama from the 1970s"),
+  // never its number or its statistics. Names stay distinct: a third genre, then the finer era, then
+  // the best-known film.
+  function nameClusters(clusters) {
+    const names = {}, used = new Set();
+    for (const c of clusters) {
+      const genres = (c.top_genres || []).map((g) => g.genre);
+      const acclaimed = c.mean_rating != null && c.mean_rating >= 7.4 ? "Acclaimed " : "";
+      const candidates = [
+        acclaimed + joinWords(genres.slice(0, 2)) + " from the " + decade(c.mean_year),
+        acclaimed + joinWords(genres.slice(0, 3)) + " from the " + decade(c.mean_year),
+        acclaimed + joinWords(genres.slice(0, 3)) + " from the " + era(c.mean_year),
+      ];
+      let name = candidates.find((n) => !used.has(n));
+      if (!name) {
+        const example = (c.examples || [])[0];
+        name = candidates[0] + (example ? ", like " + example.title : "");
+      }
+      used.add(name);
+      names[c.cluster] = name;
+    }
+    return names;
+  }
 
   // --- drawing --------------------------------------------------------------------------------
   function hue(text) {
@@ -78,35 +143,40 @@
   function initials(title) {
     return title.split(/\s+/).filter((w) => /[A-Za-z0-9]/.test(w[0] || "")).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
   }
-  function paintPoster(el, movie) {
+  function paintPoster(el, movie, withTitle) {
     const h = hue(movie.id + movie.title);
     el.style.background = "linear-gradient(160deg, hsl(" + h + ",55%,38%) 0%, hsl(" + ((h + 50) % 360) +
       ",60%,16%) 70%, #0b0b0b 100%)";
     el.innerHTML = "";
     const ini = document.createElement("span");
     ini.className = "initials"; ini.textContent = initials(movie.title);
+    ini.setAttribute("aria-hidden", "true");
     const rating = document.createElement("span");
     rating.className = "rating"; rating.textContent = movie.rating != null ? "\u2605 " + movie.rating.toFixed(1) : "";
-    const title = document.createElement("span");
-    title.textContent = movie.title;
-    el.append(ini, rating, title);
+    el.append(ini, rating);
+    if (withTitle) {   // the big poster of the film's page; a card shows its title once, under the poster
+      const title = document.createElement("span");
+      title.className = "poster-title"; title.textContent = movie.title;
+      el.append(title);
+    }
   }
   function card(movie) {
-    const el = document.createElement("div");
-    el.className = "card"; el.tabIndex = 0; el.dataset.id = movie.id;
-    el.setAttribute("role", "button"); el.setAttribute("aria-label", movie.title);
+    const el = document.createElement("a");
+    el.className = "card"; el.dataset.id = movie.id;
+    el.href = "#/movie/" + encodeURIComponent(movie.id);
+    el.setAttribute("aria-label", movie.title);
     const poster = document.createElement("div");
-    poster.className = "poster"; paintPoster(poster, movie);
+    poster.className = "poster"; paintPoster(poster, movie, false);
     const info = document.createElement("div");
     info.className = "info";
     const t = document.createElement("div");
     t.className = "title"; t.textContent = movie.title;
     const m = document.createElement("div");
+    m.className = "sub";
     m.textContent = [movie.year, (movie.genres || []).slice(0, 2).join(", ")].filter(Boolean).join(" \u00b7 ");
     info.append(t, m);
     el.append(poster, info);
-    el.addEventListener("click", () => openMovie(movie.id));
-    el.addEventListener("keydown", (e) => { if (e.key === "Enter") openMovie(movie.id); });
+    el.addEventListener("click", (e) => { e.preventDefault(); goToMovie(movie.id); });
     return el;
   }
   function fill(container, movies, emptyText) {
@@ -119,18 +189,17 @@
     }
     movies.forEach((m) => container.append(card(m)));
   }
-  function addRow(title, subtitle, movies, id) {
+  function rowSection(title, movies, id, level) {
     const section = document.createElement("section");
     section.className = "row-section";
     if (id) section.id = id;
-    const h = document.createElement("h2");
-    h.textContent = title + " ";
-    if (subtitle) { const s = document.createElement("span"); s.className = "muted"; s.textContent = subtitle; h.append(s); }
+    const h = document.createElement(level || "h2");
+    h.textContent = title;
     const row = document.createElement("div");
     row.className = "row";
     fill(row, movies);
     section.append(h, row);
-    $("rows").append(section);
+    return section;
   }
   function hero(movie) {
     const el = $("hero");
@@ -143,45 +212,95 @@
     p.textContent = [movie.year, movie.runtime ? movie.runtime + " min" : "", (movie.genres || []).join(", "),
       movie.rating != null ? "\u2605 " + movie.rating.toFixed(1) : ""].filter(Boolean).join("  \u00b7  ");
     const actions = document.createElement("div"); actions.className = "actions";
-    const more = document.createElement("button"); more.className = "primary"; more.textContent = "More info";
-    more.addEventListener("click", () => openMovie(movie.id));
-    actions.append(more);
+    const play = document.createElement("button"); play.className = "primary"; play.textContent = "\u25b6 Play";
+    play.addEventListener("click", () => playMovie(movie));
+    const more = document.createElement("button"); more.className = "ghost"; more.textContent = "More info";
+    more.addEventListener("click", () => goToMovie(movie.id));
+    actions.append(play, more);
     el.append(t, p, actions);
   }
 
-  // --- home: rows by popularity, rating, genre and cluster --------------------------------------
-  async function home() {
+  // --- views: home and browse ------------------------------------------------------------------
+  async function loadHealth() {
+    health = await api("/health");
+    // "degraded": an older table is still served (the catalog names one that cannot be read)
+    if (health.status !== "ok" && health.status !== "degraded") {
+      throw new Error(health.message || "The MyFlix table is not available yet.");
+    }
+    fillGenres(health.genres || []);
+    const rec = health.recommender;
+    $("simulated-label").hidden = !(rec && rec.simulated === true);
+  }
+  async function clusterList() {
+    const answer = await api("/clusters");
+    if (!clusterNames) clusterNames = nameClusters(answer.clusters);
+    return answer.clusters;
+  }
+  // Each row takes the first films no earlier row showed: a film is in at most one of the rows.
+  function unseen(movies, shown, size) {
+    const out = [];
+    for (const m of movies) {
+      if (out.length >= size) break;
+      if (!shown.has(m.id)) { shown.add(m.id); out.push(m); }
+    }
+    return out;
+  }
+  function resetMain(pageTitle) {
     document.body.dataset.ready = "";
     showStatus("");
     $("results").hidden = true;
     $("rows").innerHTML = "";
-    let health;
+    $("page-title").textContent = pageTitle || "";
+    $("page-title").hidden = !pageTitle;
+    $("hero").hidden = !!pageTitle;
+  }
+  async function home() {
+    view = "home";
+    resetMain("");
     try {
-      health = await api("/health");
-    } catch (err) { showStatus(err.message); return; }
-    if (health.status !== "ok") { showStatus(health.message || "The MyFlix table is not available yet."); return; }
-    fillGenres(health.genres || []);
-    try {
-      const popular = await api("/movies?limit=20");
-      if (popular.movies.length) hero(popular.movies[0]);
-      addRow("Popular on MyFlix", "", popular.movies, "row-popular");
-      const top = await api("/movies?sort=rating&limit=20");
-      addRow("Top rated", "", top.movies, "row-top");
+      await loadHealth();
+      const wanted = 3 * HOME_ROW_SIZE;   // enough that a row is full after the earlier rows took theirs
       const genres = ["Action", "Comedy", "Drama", "Sci-Fi", "Horror", "Animation", "Romance", "Crime"]
-        .filter((g) => (health.genres || []).includes(g)).slice(0, 5);
-      for (const g of genres) {
-        const page = await api("/movies?genre=" + encodeURIComponent(g) + "&limit=20");
-        if (page.movies.length) addRow(g, "", page.movies);
-      }
-      const clusters = await api("/clusters");
-      for (const c of clusters.clusters.slice(0, 12)) {
-        const page = await api("/clusters/" + c.cluster + "/movies?limit=20");
-        const label = c.top_genres.map((g) => g.genre).join(" \u00b7 ") || "Mixed";
-        addRow("Cluster " + c.cluster + ": " + label, c.size + " movies, around " + Math.round(c.mean_year || 0) +
-          ", \u2605 " + (c.mean_rating || 0).toFixed(1), page.movies, "row-cluster-" + c.cluster);
-      }
+        .filter((g) => (health.genres || []).includes(g)).slice(0, 4);
+      const [popular, top, clusters, ...byGenre] = await Promise.all([
+        api("/movies?limit=" + wanted), api("/movies?sort=rating&limit=" + wanted), clusterList(),
+        ...genres.map((g) => api("/movies?genre=" + encodeURIComponent(g) + "&limit=" + wanted))]);
+      const byCluster = await Promise.all(clusters.slice(0, HOME_CLUSTER_ROWS).map((c) =>
+        api("/clusters/" + c.cluster + "/movies?limit=" + wanted)));
+      if (view !== "home") return;
+      const shown = new Set();
+      if (popular.movies.length) hero(popular.movies[0]);
+      const rows = $("rows");
+      rows.append(rowSection("Popular on MyFlix", unseen(popular.movies, shown, HOME_ROW_SIZE), "row-popular"));
+      rows.append(rowSection("Top rated", unseen(top.movies, shown, HOME_ROW_SIZE), "row-top"));
+      genres.forEach((g, i) => {
+        const movies = unseen(byGenre[i].movies, shown, HOME_ROW_SIZE);
+        if (movies.length) rows.append(rowSection(g, movies, "row-genre-" + g.replace(/[^A-Za-z]/g, "")));
+      });
+      clusters.slice(0, HOME_CLUSTER_ROWS).forEach((c, i) => {
+        const movies = unseen(byCluster[i].movies, shown, HOME_ROW_SIZE);
+        if (movies.length) rows.append(rowSection(clusterNames[c.cluster], movies, "row-kind-" + i));
+      });
+      const more = document.createElement("a");
+      more.href = "#/browse"; more.id = "browse-all"; more.className = "browse-all";
+      more.textContent = "Browse all " + clusters.length + " kinds of film \u2192";
+      rows.append(more);
     } catch (err) { showStatus(err.message); }
     document.body.dataset.ready = "1";   // every row drawn (the browser test waits for it)
+  }
+  async function browse() {
+    view = "browse";
+    resetMain("Browse every kind of film");
+    try {
+      await loadHealth();
+      const clusters = await clusterList();
+      const pages = await Promise.all(clusters.map((c) =>
+        api("/clusters/" + c.cluster + "/movies?limit=" + HOME_ROW_SIZE)));
+      if (view !== "browse") return;
+      clusters.forEach((c, i) =>
+        $("rows").append(rowSection(clusterNames[c.cluster], pages[i].movies, "kind-" + i)));
+    } catch (err) { showStatus(err.message); }
+    document.body.dataset.ready = "1";
   }
   function fillGenres(genres) {
     const sel = $("genre-filter");
@@ -196,22 +315,66 @@
     });
   }
 
+  // --- routes: #/ home, #/browse, #/movie/tt... (a film's page over the view it was opened from) ---
+  const MOVIE_ROUTE = /^#\/movie\/(tt\d{7,9})$/;
+  async function route() {
+    const hash = location.hash || "#/";
+    const movie = hash.match(MOVIE_ROUTE);
+    if (movie) {
+      if (opening === movie[1]) return;   // popstate and hashchange both report one Back
+      opening = movie[1];
+      if (!view) await home();
+      try {
+        if (!current || current.id !== movie[1] || $("detail").hidden) await openMovie(movie[1]);
+      } finally { opening = null; }
+      return;
+    }
+    hideDetail();
+    baseHash = hash === "#/browse" ? "#/browse" : "#/";
+    const wanted = baseHash === "#/browse" ? "browse" : "home";
+    if (wanted !== view) await (wanted === "browse" ? browse() : home());
+  }
+  function goToMovie(id) {
+    const depth = history.state && history.state.myflix === "movie" ? history.state.depth + 1 : 1;
+    history.pushState({ myflix: "movie", depth }, "", "#/movie/" + id);
+    route();
+  }
+  function closeDetail() {
+    // back over every film page opened from this view, as the Back button does one at a time
+    if (history.state && history.state.myflix === "movie") history.go(-history.state.depth);
+    else { history.replaceState(null, "", baseHash); route(); }   // opened from a link: show its view
+  }
+  function hideDetail() { $("detail").hidden = true; current = null; delete $("detail").dataset.movie; }
+  window.addEventListener("popstate", route);
+  window.addEventListener("hashchange", route);
+
   // --- search ---------------------------------------------------------------------------------
   async function runSearch(append) {
     const q = $("search").value.trim(), genre = $("genre-filter").value;
-    if (!q && !genre) { $("results").hidden = true; return; }
+    if (!q && !genre) { $("results").hidden = true; $("hero").hidden = view !== "home"; return; }
     if (!append) search = { q, genre, offset: 0 };
     const qs = new URLSearchParams({ limit: "24", offset: String(search.offset) });
     if (q) qs.set("q", q);
     if (genre) qs.set("genre", genre);
     try {
       const page = await api("/movies?" + qs.toString());
+      if ($("search").value.trim() !== q || $("genre-filter").value !== genre) return;   // typed on since
       showStatus("");
       $("results").hidden = false;
+      $("hero").hidden = true;   // the results come first
       $("results-title").textContent = page.total + " result" + (page.total === 1 ? "" : "s") +
         (q ? " for \u201c" + q + "\u201d" : "") + (genre ? " in " + genre : "");
+      const none = page.total === 0;
+      $("results-empty").hidden = !none;
+      if (none) {   // say which filter is on, and offer to drop it
+        $("results-empty-text").textContent = "No film matches" + (q ? " \u201c" + q + "\u201d" : "") +
+          (genre ? " with the genre filter \u201c" + genre + "\u201d on." : ".");
+        $("results-clear-filter").hidden = !(genre && q);
+        $("results-clear-filter").textContent = "Search all genres";
+      }
       if (append) page.movies.forEach((m) => $("results-grid").append(card(m)));
-      else fill($("results-grid"), page.movies, "No movie matches.");
+      else fill($("results-grid"), page.movies, "");
+      if (none) $("results-grid").innerHTML = "";
       search.offset += page.movies.length;
       $("results-more").hidden = search.offset >= page.total;
     } catch (err) { showStatus(err.message); }
@@ -221,103 +384,289 @@
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); runSearch(false); });
   $("genre-filter").addEventListener("change", () => runSearch(false));
   $("results-more").addEventListener("click", () => runSearch(true));
+  $("results-clear-filter").addEventListener("click", () => { $("genre-filter").value = ""; runSearch(false); });
 
-  // --- detail panel ---------------------------------------------------------------------------
+  // --- a film's page ---------------------------------------------------------------------------
   async function openMovie(id) {
     try {
       const movie = await api("/movies/" + encodeURIComponent(id));
+      if (location.hash !== "#/movie/" + id) return;   // navigated away meanwhile
       current = movie;
+      delete $("detail").dataset.movie;
       $("detail-title").textContent = movie.title;
       $("detail-meta").innerHTML = "";
       const star = document.createElement("span"); star.className = "star";
       star.textContent = movie.rating != null ? "\u2605 " + movie.rating.toFixed(1) : "";
       $("detail-meta").append(star, document.createTextNode(
-        "  " + [movie.year, movie.runtime ? movie.runtime + " min" : "", movie.votes.toLocaleString() + " votes"]
+        "  " + [movie.year, movie.runtime ? movie.runtime + " min" : "", knownAs(movie.votes)]
           .filter(Boolean).join("  \u00b7  ")));
       $("detail-genres").innerHTML = "";
       (movie.genres || []).forEach((g) => { const s = document.createElement("span"); s.textContent = g; $("detail-genres").append(s); });
-      $("detail-cluster").textContent = "Cluster " + movie.cluster + " \u00b7 " + movie.distance.toFixed(2) + " from its centre";
-      paintPoster($("detail-poster"), movie);
-      updateLikeButton();
+      paintPoster($("detail-poster"), movie, true);
+      updateButtons();
       $("similar").innerHTML = "<p class='empty'>Loading\u2026</p>";
       $("detail").hidden = false;
+      $("detail").scrollTop = 0;
+      track("view", movie.id);
       const similar = await api("/movies/" + encodeURIComponent(id) + "/similar?limit=12");
+      if (!current || current.id !== id) return;
       fill($("similar"), similar.similar, "No similar movies.");
+      $("detail").dataset.movie = id;   // drawn whole (the browser test waits for it)
     } catch (err) { showStatus(err.message); }
   }
-  $("detail-close").addEventListener("click", () => { $("detail").hidden = true; });
+  function playMovie(movie) {
+    track("play", movie.id);
+    toast("\u25b6 Playing \u201c" + movie.title + "\u201d (a demo: MyFlix has no video)");
+  }
+  function brief(movie) {
+    return { id: movie.id, title: movie.title, year: movie.year, genres: movie.genres, rating: movie.rating };
+  }
+  function toggle(list, movie) {
+    const i = list.findIndex((m) => m.id === movie.id);
+    if (i >= 0) { list.splice(i, 1); return false; }
+    list.push(brief(movie)); return true;
+  }
+  $("detail-close").addEventListener("click", closeDetail);
+  $("detail-play").addEventListener("click", () => { if (current) playMovie(current); });
   $("detail-like").addEventListener("click", () => {
     if (!current) return;
-    const i = liked.findIndex((m) => m.id === current.id);
-    if (i >= 0) liked.splice(i, 1); else liked.push({ id: current.id, title: current.title, year: current.year,
-      genres: current.genres, rating: current.rating });
-    saveLiked(); updateLikeButton();
+    track(toggle(liked, current) ? "like" : "unlike", current.id);
+    saveLists(); updateButtons();
   });
-  $("detail-recommend").addEventListener("click", () => { $("detail").hidden = true; recommendLiked(); });
-  function updateLikeButton() {
-    const on = current && liked.some((m) => m.id === current.id);
-    $("detail-like").textContent = on ? "\u2665 In my list" : "\u2661 I liked this";
-    $("detail-like").classList.toggle("liked", !!on);
+  $("detail-list").addEventListener("click", () => {
+    if (!current) return;
+    track(toggle(myList, current) ? "list_add" : "list_remove", current.id);
+    saveLists(); updateButtons();
+  });
+  $("detail-recommend").addEventListener("click", async () => { closeDetail(); await recommendLiked(); });
+  function updateButtons() {
+    const isLiked = current && liked.some((m) => m.id === current.id);
+    $("detail-like").textContent = isLiked ? "\u2665 Liked" : "\u2661 Like";
+    $("detail-like").classList.toggle("on", !!isLiked);
+    const listed = current && myList.some((m) => m.id === current.id);
+    $("detail-list").textContent = listed ? "\u2713 In my list" : "+ My list";
+    $("detail-list").classList.toggle("on", !!listed);
   }
 
-  // --- liked list and recommendations -----------------------------------------------------------
-  function loadLiked() {
-    try { return JSON.parse(localStorage.getItem(LIKED_KEY) || "[]"); } catch (err) { return []; }
+  // --- likes, My list and recommendations -------------------------------------------------------
+  function loadList(key) {
+    try {
+      const value = JSON.parse(localStorage.getItem(key) || "[]");
+      if (!Array.isArray(value)) return [];
+      return value.filter((m) => m && typeof m.id === "string" && typeof m.title === "string");
+    } catch (err) { return []; }
   }
-  function saveLiked() {
-    try { localStorage.setItem(LIKED_KEY, JSON.stringify(liked)); } catch (err) { /* private mode: keep in memory */ }
-    $("liked-count").textContent = String(liked.length);
+  function saveLists() {
+    try {
+      localStorage.setItem(LIKED_KEY, JSON.stringify(liked));
+      localStorage.setItem(LIST_KEY, JSON.stringify(myList));
+    } catch (err) { /* private mode: keep in memory */ }
+    const ids = new Set([...liked, ...myList].map((m) => m.id));
+    $("liked-count").textContent = String(ids.size);
+  }
+  function showRecommended(title, groups) {
+    $("recommended-title").textContent = title;
+    const box = $("recommended-rows");
+    box.innerHTML = "";
+    groups.forEach((g, i) => box.append(rowSection(g.title, g.movies, "recommended-" + i, "h3")));
+    $("recommended").hidden = false;
+    // scroll-margin-top (style.css) keeps the heading below the sticky header
+    $("recommended").scrollIntoView({ block: "start" });
+  }
+  // A row per liked film, from each item's reason.because; one row when the API gives no reasons.
+  function groupByReason(movies, likedMovies) {
+    const titleOf = {};
+    likedMovies.forEach((m) => { titleOf[m.id] = m.title; });
+    if (!movies.length || !movies.every((m) => m.reason && m.reason.because && titleOf[m.reason.because])) {
+      const names = likedMovies.slice(0, 3).map((m) => m.title);
+      return [{ title: "Because you liked " + joinWords(names) +
+        (likedMovies.length > 3 ? " and " + (likedMovies.length - 3) + " more" : ""), movies }];
+    }
+    const groups = new Map();
+    likedMovies.forEach((m) => groups.set(m.id, []));
+    movies.forEach((m) => groups.get(m.reason.because).push(m));
+    return Array.from(groups, ([id, list]) => ({ title: "Because you liked " + titleOf[id], movies: list }))
+      .filter((g) => g.movies.length);
   }
   async function recommendLiked() {
-    if (!liked.length) { showStatus("Open a movie and press \u201cI liked this\u201d first: recommendations start from your list."); return; }
+    if (!liked.length) {
+      showStatus("Open a film and press \u201cLike\u201d first: recommendations start from what you liked.");
+      return;
+    }
     try {
       const answer = await api("/recommendations", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ liked: liked.map((m) => m.id), limit: 20 }) });
+        body: JSON.stringify({ liked: liked.map((m) => m.id), limit: Math.min(100, 12 * liked.length) }) });
       showStatus("");
-      $("recommended-title").textContent = "Because you liked " + liked.slice(0, 3).map((m) => m.title).join(", ") +
-        (liked.length > 3 ? " and " + (liked.length - 3) + " more" : "");
-      fill($("recommended-row"), answer.movies);
-      $("recommended").hidden = false;
       $("liked-panel").hidden = true;
-      $("recommended").scrollIntoView({ behavior: "smooth" });
+      showRecommended("Recommended for you", groupByReason(answer.movies, answer.liked || liked));
     } catch (err) { showStatus(err.message); }
   }
+  function drawMyList() {
+    fill($("list-grid"), myList, "Nothing saved yet: open a film and press \u201c+ My list\u201d.");
+    fill($("liked-grid"), liked, "No likes yet: open a film and press \u201cLike\u201d.");
+    $("viewer-id").textContent = events.viewer();
+  }
   $("nav-liked").addEventListener("click", (e) => {
-    e.preventDefault();
-    fill($("liked-grid"), liked, "Your list is empty: open a movie and press \u201cI liked this\u201d.");
-    $("liked-panel").hidden = false;
+    e.preventDefault(); drawMyList();
+    $("forget-result").hidden = true; $("liked-panel").hidden = false;
   });
   $("liked-close").addEventListener("click", () => { $("liked-panel").hidden = true; });
   $("liked-recommend").addEventListener("click", recommendLiked);
-  $("liked-clear").addEventListener("click", () => { liked = []; saveLiked(); fill($("liked-grid"), [], "Your list is empty."); });
+  $("liked-clear").addEventListener("click", () => {
+    liked.forEach((m) => track("unlike", m.id));
+    liked = []; saveLists(); drawMyList();
+  });
+  $("forget-me").addEventListener("click", async () => {
+    const message = await events.forget();
+    liked = []; myList = []; saveLists(); drawMyList();
+    $("recommended").hidden = true;
+    $("forget-result").textContent = message;
+    $("forget-result").hidden = false;
+  });
 
+  // --- "Describe a movie" -------------------------------------------------------------------------
   $("nav-taste").addEventListener("click", (e) => { e.preventDefault(); $("taste-panel").hidden = false; });
   $("taste-close").addEventListener("click", () => { $("taste-panel").hidden = true; });
   $("taste-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = e.target;
     const features = {};
-    ["startYear", "runtimeMinutes", "averageRating", "numVotes"].forEach((n) => { features[n] = Number(form.elements[n].value); });
+    ["startYear", "runtimeMinutes", "averageRating"].forEach((n) => {
+      features[n] = Number(form.elements[n].value);
+    });
+    features.numVotes = KNOWN_VOTES[form.elements.known.value] || KNOWN_VOTES.known;
     features.genres = Array.from($("taste-genres").querySelectorAll("input:checked")).map((c) => c.value);
     try {
       const answer = await api("/recommendations", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ features, limit: 20 }) });
       showStatus("");
-      $("recommended-title").textContent = "Movies like the one you described (cluster " + answer.cluster + ")";
-      fill($("recommended-row"), answer.movies);
-      $("recommended").hidden = false;
       $("taste-panel").hidden = true;
-      $("recommended").scrollIntoView({ behavior: "smooth" });
+      showRecommended("Films like the one you described",
+        [{ title: describe(features, form.elements.known.value), movies: answer.movies }]);
     } catch (err) { showStatus(err.message); }
   });
+  function describe(f, known) {
+    const words = { niche: "hidden gems", known: "well-known films", blockbuster: "blockbusters" };
+    const what = words[known] || "films";
+    return (f.genres.length ? joinWords(f.genres) + " " : "") + what + " from around " + f.startYear + ", about " +
+      f.runtimeMinutes + " minutes";
+  }
+
+  // --- viewer events (docs/CONTRACTS.md "Collected events"): anonymous id, batches, bounded queue -------
+  const events = (function () {
+    const VIEWER_KEY = "myflix.viewer", QUEUE_KEY = "myflix.events";
+    const MAX_QUEUE = 500, BATCH = 100, FLUSH_MS = 10000, MAX_BACKOFF_MS = 300000;
+    let queue = readQueue();
+    let backoff = FLUSH_MS, nextTry = 0, sending = false;
+    let routes = null;   // which event routes this API has (from its /openapi.json); null: not known yet
+
+    function randomId(bytes) {
+      const a = new Uint8Array(bytes);
+      crypto.getRandomValues(a);
+      return Array.from(a, (b) => b.toString(16).padStart(2, "0")).join("");
+    }
+    function viewer() {
+      let id = null;
+      try { id = localStorage.getItem(VIEWER_KEY); } catch (err) { /* no storage */ }
+      if (!id || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+        id = randomId(16);
+        try { localStorage.setItem(VIEWER_KEY, id); } catch (err) { /* kept for this page only */ }
+      }
+      return id;
+    }
+    function readQueue() {
+      try {
+        const q = JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]");
+        return Array.isArray(q) ? q.slice(-MAX_QUEUE) : [];
+      } catch (err) { return []; }
+    }
+    function saveQueue() {
+      try { localStorage.setItem(QUEUE_KEY, JSON.stringify(queue)); } catch (err) { /* memory only */ }
+    }
+    function add(event, tconst) {
+      queue.push({ event_id: randomId(12), viewer_id: viewer(), tconst, event, value: null,
+        timestamp: Math.floor(Date.now() / 1000) });
+      if (queue.length > MAX_QUEUE) queue.splice(0, queue.length - MAX_QUEUE);   // bounded: the oldest go
+      saveQueue();
+      if (queue.length >= BATCH) flush(false);
+    }
+    async function knowRoutes() {
+      if (routes) return routes;
+      // Ask the API what it serves rather than try: an API without /events answers 404, which the
+      // browser logs as an error on every batch. Without the routes, events wait in the bounded queue.
+      try {
+        const doc = await api("/openapi.json");
+        const paths = (doc && doc.paths) || {};
+        routes = { events: !!(paths["/events"] && paths["/events"].post),
+          forget: Object.keys(paths).some((p) => /^\/viewers\/\{[^}]+\}$/.test(p) && paths[p].delete) };
+      } catch (err) { routes = null; }
+      return routes || { events: false, forget: false };
+    }
+    async function flush(onHide) {
+      if (sending || !queue.length || (!onHide && Date.now() < nextTry)) return;
+      const known = await knowRoutes();
+      if (!known.events) return;
+      const batch = queue.slice(0, BATCH);
+      sending = true;
+      try {
+        const response = await fetch(API + "/events", { method: "POST", keepalive: onHide,
+          headers: { "Content-Type": "application/json" }, body: JSON.stringify({ events: batch }) });
+        if (response.ok || response.status === 400 || response.status === 413) {
+          // accepted (duplicates included), or refused for good: retrying the same batch cannot help
+          const sent = new Set(batch.map((e) => e.event_id));
+          queue = queue.filter((e) => !sent.has(e.event_id));
+          saveQueue();
+          backoff = FLUSH_MS; nextTry = 0;
+        } else { retryLater(); }
+      } catch (err) { retryLater(); }
+      finally { sending = false; }
+    }
+    function retryLater() {
+      backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
+      nextTry = Date.now() + backoff;
+    }
+    async function forget() {
+      const id = viewer();
+      const known = await knowRoutes();
+      let message = "Your likes, your list and your anonymous id are gone from this browser; ";
+      if (known.forget) {
+        try {
+          const answer = await api("/viewers/" + encodeURIComponent(id), { method: "DELETE" });
+          message += "MyFlix deleted the " + (answer.events_deleted || 0) + " event(s) it kept for you.";
+        } catch (err) {
+          return "MyFlix could not forget you just now (" + err.message + "); nothing was deleted: try again.";
+        }
+      } else {
+        message += "this MyFlix API keeps no events, so nothing of yours was stored there.";
+      }
+      queue = []; saveQueue();
+      try { localStorage.removeItem(VIEWER_KEY); } catch (err) { /* nothing kept */ }
+      viewer();   // a new id from now on
+      return message;
+    }
+    setInterval(() => flush(false), FLUSH_MS);
+    // on page hide: the last batch leaves with keepalive (the page may be gone before the answer)
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden") flush(true);
+    });
+    window.addEventListener("pagehide", () => flush(true));
+    return { add, flush, forget, viewer, pending: () => queue.length };
+  })();
+  function track(event, tconst) { events.add(event, tconst); }
+  window.myflixEvents = { pending: events.pending, flush: () => events.flush(true) };   // for the browser test
 
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape") ["detail", "liked-panel", "taste-panel"].forEach((id) => { $(id).hidden = true; });
+    if (e.key !== "Escape") return;
+    if (!$("detail").hidden) closeDetail();
+    ["liked-panel", "taste-panel"].forEach((id) => { $(id).hidden = true; });
   });
-  $("home").addEventListener("click", (e) => { e.preventDefault(); $("search").value = ""; $("genre-filter").value = ""; home(); });
-  $("nav-home").addEventListener("click", (e) => { e.preventDefault(); $("search").value = ""; $("genre-filter").value = ""; home(); });
+  function clearSearch() {
+    $("search").value = ""; $("genre-filter").value = ""; $("results").hidden = true;
+    $("hero").hidden = view !== "home";
+  }
+  ["home", "nav-home", "nav-browse"].forEach((id) => $(id).addEventListener("click", clearSearch));
   $("api-link").href = (API || location.origin) + "/openapi.json";   // API is checked above: http(s) or ""
   showApiChoice();
-  saveLiked();
-  home();
+  saveLists();
+  route();
 })();

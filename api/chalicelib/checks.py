@@ -115,7 +115,11 @@ def check_features(features: dict, genre_names) -> None:
             low, high = 0, 1
         else:
             continue   # the model names what it does not know
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        try:
+            ok = ok and math.isfinite(value)
+        except OverflowError:     # a JSON integer of hundreds of digits: out of every range
+            ok = False
         if name in genre_names:
             ok = ok and value in (0, 1)
         if not ok or not low <= value <= high:

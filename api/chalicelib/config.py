@@ -1,7 +1,8 @@
 """The API's settings, read from environment variables (Lambda's configuration, or `myflix serve`).
 
 MYFLIX_WORKDIR set: local mode, reading the local runner's stand-ins under that folder (catalog,
-object store, endpoints). Otherwise AWS: the Glue table and the SageMaker endpoint named below.
+object store, endpoints). Otherwise AWS: the Glue table and the SageMaker endpoint named below, and
+the events' Firehose stream and bucket (MYFLIX_EVENTS_STREAM, MYFLIX_BUCKET).
 The default names repeat steps/schema.py's on purpose (this package is deployed without `steps`);
 `tests/test_api.py` checks that they agree.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 DEFAULT_DATABASE = "myflix"
 DEFAULT_TABLE = "movie_clusters"
 DEFAULT_ENDPOINT = "myflix-movie-clusters"
+DEFAULT_LOCAL_BUCKET = "myflix-local"     # the local runner's bucket (pipeline/local/runner.py)
 DEFAULT_NPROBE = 1          # clusters searched for similar movies: the movie's own (recall@10 0.998 in bench_api)
 MAX_NPROBE = 64
 DEFAULT_LIMIT = 20
@@ -32,6 +34,8 @@ class Settings:
     cors_origin: str = "*"
     reload_seconds: float = 60.0            # how often (at most) the table's location is checked
     region: str | None = None
+    bucket: str | None = None               # events/ and forget records (locally: the stand-in's bucket)
+    events_stream: str | None = None        # the Firehose delivery stream (AWS); unset: /events answers 503
 
     @property
     def local(self) -> bool:
@@ -59,4 +63,6 @@ def from_env(env: dict | None = None) -> Settings:
         cors_origin=env.get("MYFLIX_CORS_ORIGIN") or "*",
         reload_seconds=_float(env, "MYFLIX_RELOAD_SECONDS", 60.0),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        bucket=env.get("MYFLIX_BUCKET") or (DEFAULT_LOCAL_BUCKET if workdir else None),
+        events_stream=env.get("MYFLIX_EVENTS_STREAM") or None,
     )

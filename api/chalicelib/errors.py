@@ -42,6 +42,11 @@ class TableUnavailable(ChaliceViewError):
     STATUS_CODE = 503
 
 
+class ServiceUnavailable(ChaliceViewError):
+    """503: a dependency (the events stream, S3) failed; nothing was acknowledged, the client may retry."""
+    STATUS_CODE = 503
+
+
 class EndpointUnavailable(ChaliceViewError):
     """502: the model endpoint did not answer (not deployed, failed, or unreachable)."""
     STATUS_CODE = 502

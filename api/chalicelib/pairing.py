@@ -4,8 +4,10 @@ The `{"features": ...}` answers come from the endpoint while everything else com
 table, so the two must be the same model package (docs/CONTRACTS.md, "Releases"). The table
 says its package in the `myflix_model_package_arn` parameter; the endpoint says it in its tag
 `myflix:model-package-arn` (DescribeEndpoint + ListTags on AWS; locally the endpoint record's
-`Tags`, or its `ModelPackageArn`), both written by the deployer. Asked at most every
-`reload_seconds`, like the table.
+`Tags`, or its `ModelPackageArn`), both written by the deployer. The features route does not
+rely on this (cached) check when the table records its model's digest (`myflix_model_sha256`):
+every endpoint answer carries the digest of the model that made it, and the service compares the
+two per request (chalicelib.service). /health asks the endpoint afresh (`max_age`).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class Pair:
     table_package: str | None
     endpoint_package: str | None
     error: str | None = None        # why the endpoint's package could not be read
+    table_digest: str | None = None     # the table's myflix_model_sha256 (the model it was built with)
 
     @property
     def in_step(self) -> bool:
@@ -47,7 +50,8 @@ class Pair:
 
     def as_dict(self, endpoint: str) -> dict:
         return {"endpoint": endpoint, "endpoint_model_package_arn": self.endpoint_package,
-                "table_model_package_arn": self.table_package, "in_step": self.in_step,
+                "table_model_package_arn": self.table_package, "table_model_sha256": self.table_digest,
+                "in_step": self.in_step,
                 "reason": None if self.in_step else self.reason(endpoint)}
 
 
@@ -89,10 +93,13 @@ class PairCheck:
         with self._lock:
             self._checked_at = -math.inf
 
-    def endpoint_package(self) -> tuple[str | None, str | None]:
+    def endpoint_package(self, max_age: float | None = None) -> tuple[str | None, str | None]:
         now = self.clock()
+        limit = self.settings.reload_seconds
+        if max_age is not None:
+            limit = min(max_age, limit)
         with self._lock:
-            if now - self._checked_at >= self.settings.reload_seconds:
+            if now - self._checked_at >= limit:
                 try:
                     self._package = (endpoint_package_local(self.settings) if self.settings.local
                                      else endpoint_package_aws(self.settings))
@@ -102,6 +109,7 @@ class PairCheck:
                 self._checked_at = now
             return self._package, self._error
 
-    def pair(self, table_package: str | None) -> Pair:
-        package, error = self.endpoint_package()
-        return Pair(table_package or None, package, error)
+    def pair(self, table_package: str | None, table_digest: str | None = None,
+             max_age: float | None = None) -> Pair:
+        package, error = self.endpoint_package(max_age)
+        return Pair(table_package or None, package, error, table_digest or None)

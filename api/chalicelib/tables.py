@@ -5,13 +5,15 @@ runner's `<workdir>/catalog/<database>/<table>.json`. The rows are the parquet f
 table's location, fetched with boto3 on S3 (or read under `<workdir>/s3/<bucket>/...` locally)
 and parsed with pyarrow, so the embeddings go straight from arrow into one numpy matrix (going
 through pandas' object column costs seconds at 300k rows). The catalog is asked first and cheaply (`TableRef`), so the API re-reads rows only when
-the location has moved (a new execution published).
+the location has moved (a new execution published). With the table comes the collaborative model
+released with it (`read_recommender`): both move together.
 """
 from __future__ import annotations
 
 import functools
-
+import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,3 +201,226 @@ def embeddings_matrix(column) -> np.ndarray:
     out = np.full((n, dim), np.nan, dtype=np.float32)
     out[good] = np.asarray(flat, dtype=np.float32).reshape(int(good.sum()), dim)
     return out
+
+
+# --- the collaborative model released with the table (docs/CONTRACTS.md, "Release and serving") --
+
+RECOMMENDER_PARAMETER = "myflix_recommender"
+_ARTEFACT_NAME = re.compile(r"_myflix_recommender[A-Za-z0-9_.-]*\.npz")
+
+
+@dataclass(frozen=True)
+class RecommenderArtefact:
+    """The served hybrid over the table's recommender (content + popularity when there is none) and
+    what /health says about it."""
+    hybrid: object                 # chalicelib.hybrid.Hybrid
+    meta: dict
+    reason: str | None = None      # why collaborative is off (None: it is on)
+
+    @property
+    def collaborative(self) -> bool:
+        return self.reason is None
+
+    def health(self) -> dict:
+        if not self.collaborative:
+            return {"kind": "none", "reason": self.reason}
+        return {"kind": self.meta.get("kind"), "simulated": bool(self.meta.get("simulated")),
+                "viewers": int(self.meta.get("n_viewers") or 0), "films": int(self.meta.get("n_items") or 0),
+                "interactions": int(self.meta.get("n_interactions") or 0)}
+
+
+CONTENT_TASTE_DECAY = 0.1          # content only: a like's next film counts 0.1x per film it placed
+PART_BYTES = 16 * 1024 * 1024      # ranged GETs of this size, 8 at a time, for a large object
+
+
+def _object_bytes(uri: str, settings: Settings) -> bytes | bytearray:
+    """The whole object; on S3 a large one (the recommender: hundreds of MB at 1M viewers) in parallel
+    ranged GETs, since one GET stream from Lambda runs at tens of MB/s."""
+    if settings.local:
+        return s3_to_local(uri, settings.workdir).read_bytes()
+    import boto3
+    from concurrent.futures import ThreadPoolExecutor
+
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    s3 = boto3.client("s3", region_name=settings.region)
+    first = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{PART_BYTES - 1}")
+    head = first["Body"].read()
+    total = int(first.get("ContentRange", "").rpartition("/")[2] or len(head))
+    if len(head) >= total:
+        return head
+    buffer = bytearray(total)
+    buffer[:len(head)] = head
+    etag = first["ETag"]         # every part from the same object (a 412 if it was replaced meanwhile)
+
+    def part(start: int) -> None:
+        end = min(start + PART_BYTES, total) - 1
+        body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}", IfMatch=etag)["Body"].read()
+        buffer[start:start + len(body)] = body
+        if len(body) != min(PART_BYTES, total - start):
+            raise OSError(f"{uri}: a ranged read at {start} returned {len(body)} bytes")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(part, range(len(head), total, PART_BYTES)))
+    return buffer      # a bytearray: hashlib and npz_arrays read it in place (bytes() would copy it all)
+
+
+def _large_object(uri: str, settings: Settings):
+    """A large object's bytes: locally the file mapped read-only (hashed and parsed in the page cache,
+    no 300 MB copy; Publish writes each release to a new prefix and never rewrites a file in place),
+    on S3 the parallel ranged read."""
+    if not settings.local:
+        return _object_bytes(uri, settings)
+    import mmap
+    with open(s3_to_local(uri, settings.workdir), "rb") as handle:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+class _BufferFile:
+    """A read-only, seekable file over bytes or a bytearray without copying it (io.BytesIO copies a
+    bytearray): zipfile reads only the central directory through it."""
+
+    def __init__(self, data) -> None:
+        self._view, self._pos = memoryview(data), 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = max(0, offset + (0, self._pos, len(self._view))[whence])
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        out = bytes(self._view[self._pos:end])
+        self._pos = max(self._pos, end)
+        return out
+
+
+def npz_arrays(data: bytes | bytearray) -> dict[str, np.ndarray]:
+    """The arrays of an uncompressed .npz (what np.savez writes) as views on `data`, no copy.
+
+    np.load reads each member through zipfile in chunks, with a CRC pass, into fresh memory: 1.3 s
+    for the 337 MB artefact of 300k films and 1M viewers, against a few ms here (the sha256 checked
+    before this already covers integrity). Like `allow_pickle=False`, object arrays are refused; a
+    compressed member is read the slow way, and an unaligned id array (or small one) is copied.
+    """
+    import struct
+    import zipfile
+
+    out = {}
+    with zipfile.ZipFile(_BufferFile(data)) as archive:
+        for info in archive.infolist():
+            name = info.filename[:-len(".npy")] if info.filename.endswith(".npy") else info.filename
+            if info.compress_type != zipfile.ZIP_STORED:
+                with archive.open(info) as member:
+                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            start = info.header_offset
+            if data[start:start + 4] != b"PK\x03\x04":
+                raise ValueError(f"{info.filename}: no local file header where the directory says")
+            name_len, extra_len = struct.unpack("<HH", data[start + 26:start + 30])
+            start += 30 + name_len + extra_len
+            header = io.BytesIO(data[start:start + min(info.file_size, 1 << 16)])
+            version = np.lib.format.read_magic(header)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(header)
+            if dtype.hasobject:
+                raise ValueError(f"{info.filename} holds Python objects: refused (no pickles)")
+            count = int(np.prod(shape, dtype=np.int64))
+            offset = start + header.tell()
+            if offset + count * dtype.itemsize > start + info.file_size:
+                raise ValueError(f"{info.filename}: its header promises more data than the member holds")
+            array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+            # np.savez does not align members: numpy's searchsorted copies an unaligned array on every
+            # call (17 ms for the 1M viewer ids), gathers and reductions do not; so the id arrays
+            # (strings, searched) are copied once here and the numeric ones stay views
+            if offset % max(1, dtype.alignment) and (dtype.kind in "SU" or count * dtype.itemsize < 1 << 20):
+                array = array.copy()
+            out[name] = array.reshape(shape, order="F" if fortran else "C")
+    return out
+
+
+class RecommenderFetch:
+    """The recommender the table names, fetched in a background thread while the table's rows load
+    (S3 GETs, the sha256 and the parquet decoding all release the GIL): `result(popular)` waits for
+    it and builds the hybrid. Never raises: a table without the parameter is served content +
+    popularity, and a missing, altered or unreadable artefact is reported (on /health) while the
+    API keeps serving that way.
+    """
+
+    def __init__(self, ref: TableRef, settings: Settings, background: bool = True):
+        self.ref, self.settings = ref, settings
+        self._meta: dict = {}
+        self._arrays: dict | None = None
+        self._reason: str | None = None
+        self._thread = None
+        if background:
+            import threading
+            self._thread = threading.Thread(target=self._fetch, name="myflix-recommender", daemon=True)
+            self._thread.start()
+        else:
+            self._fetch()
+
+    def _fetch(self) -> None:
+        from chalicelib import hybrid
+
+        name = self.ref.parameters.get(RECOMMENDER_PARAMETER)
+        if not name:
+            self._reason = "the table names no recommender: content and popularity only"
+            return
+        if not isinstance(name, str) or not _ARTEFACT_NAME.fullmatch(name):
+            self._reason = (f"the table's {RECOMMENDER_PARAMETER} parameter {str(name)[:60]!r} is not an "
+                            "artefact name: re-run the Publish step")
+            return
+        base = self.ref.location.rstrip("/") + "/"
+        try:
+            meta = json.loads(_object_bytes(base + name[:-len(".npz")] + ".json", self.settings))
+            if not isinstance(meta, dict):
+                raise ValueError("the .json is not an object")
+            self._meta = meta
+            if meta.get("kind") in (None, "none"):
+                self._reason = f"collaborative model skipped: {meta.get('reason', 'no reason given')}"
+                return
+            data = _large_object(base + name, self.settings)
+            hybrid.verify_npz(data, meta)            # the digest first: nothing unchecked is parsed
+            self._arrays = npz_arrays(data)
+        except Exception as err:  # noqa: BLE001 - any failure leaves the API serving content answers
+            self._reason = (f"the recommender beside the table was not loaded ({type(err).__name__}: "
+                            f"{str(err)[:200]})")
+
+    def result(self, popular: list[str]) -> "RecommenderArtefact":
+        """The hybrid over the fetched artefact (or content + popularity), `popular` as its cold prior,
+        with the hybrid parameters Evaluate measured (`hybrid` in the .json)."""
+        from chalicelib import hybrid
+
+        if self._thread is not None:
+            self._thread.join()
+        # Evaluate's parameters, also for a kind-none artefact (it measured content + popularity with them)
+        params = self._meta.get("hybrid") if isinstance(self._meta.get("hybrid"), dict) else {}
+        if self._arrays is not None:
+            try:
+                kind = str(self._meta.get("kind", "collaborative"))
+                served = hybrid.Hybrid.from_arrays(self._arrays, popular=popular, kind=kind, **params)
+                return RecommenderArtefact(served, self._meta)
+            except Exception as err:  # noqa: BLE001 - malformed arrays: content answers, and why
+                self._reason = (f"the recommender's arrays are unusable ({type(err).__name__}: "
+                                f"{str(err)[:200]})")
+        # Content answers keep each like's taste (issue 19, docs/CONTRACTS.md): per-like lists
+        # interleaved, whatever vote the collaborative release measured best (Evaluate's ranking gate
+        # is skipped without a collaborative model, so no measured figure rests on this choice)
+        params = {**params, "taste_decay": CONTENT_TASTE_DECAY}
+        try:
+            content_only = hybrid.Hybrid.from_arrays(None, popular=popular, **params)
+        except Exception:  # noqa: BLE001 - parameters this copy does not know: its defaults
+            content_only = hybrid.Hybrid.from_arrays(None, popular=popular, taste_decay=CONTENT_TASTE_DECAY)
+        return RecommenderArtefact(content_only, self._meta, self._reason)
+
+
+def read_recommender(ref: TableRef, settings: Settings, popular: list[str]) -> RecommenderArtefact:
+    """The hybrid over `<location>/_myflix_recommender.npz` + `.json` when the table's parameter names
+    them (digest checked before a byte is parsed, no pickles), fetched in this thread."""
+    return RecommenderFetch(ref, settings, background=False).result(popular)

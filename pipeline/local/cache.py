@@ -4,8 +4,10 @@ A Processing or Training step whose CacheConfig is enabled is keyed on the attri
 keys on (Processing: AppSpecification, Environment, ProcessingInputs; Training:
 AlgorithmSpecification, CheckpointConfig, DebugHookConfig, DebugRuleConfigurations, Environment,
 HyperParameters, InputDataConfig), after every expression is resolved. Locally the key also
-covers the *contents* of the inputs (SageMaker trusts the URIs), so new data under the same URI
-runs the step again. A hit reuses the earlier run's properties (its output URIs), as SageMaker
+covers the *contents* of the inputs and of every s3:// URI given as an argument (SageMaker trusts
+the URIs; in the cloud `myflix pipeline start` passes an `input_version` for that, see
+pipeline/inputs.py), so new data under the same URI runs the step again. A hit reuses the
+earlier run's properties (its output URIs), as SageMaker
 does, but only while those outputs are still there unchanged. Within ExpireAfter.
 """
 from __future__ import annotations

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 ACCOUNT = "000000000000"
+LOCAL_REGION = "us-east-1"     # only in the ARN of a damaged record's stand-in
 EXECUTION_FILE = "execution.json"
 DEFINITION_FILE = "definition.json"
 TIME_KEYS = ("StartTime", "EndTime", "CreationTime", "LastModifiedTime")
@@ -216,15 +218,49 @@ def _settle(record: dict) -> dict:
     return record
 
 
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")
+
+
+def _unreadable(child: Path, path: Path) -> dict:
+    """A record that cannot be read stands in the list as an execution that says why (a damaged
+    execution.json must not make a run vanish)."""
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        why = "it is not an execution record"
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        why = f"{type(err).__name__}: {str(err)[:160]}"
+    try:
+        started = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat()
+    except OSError:
+        started = None
+    arn = f"arn:aws:sagemaker:{LOCAL_REGION}:{ACCOUNT}:pipeline/unknown/execution/{child.name}"
+    return {"PipelineExecutionArn": arn,
+            "PipelineExecutionId": child.name, "PipelineExecutionStatus": "Unreadable", "StartTime": started,
+            "FailureReason": f"{path} is unreadable ({why}): the record of this run was damaged; "
+                             "its logs and outputs may still be there", "Steps": []}
+
+
+def _record_of(child: Path) -> dict | None:
+    """The execution in folder `child`, settled; a stand-in for a damaged one; None for no record yet."""
+    path = child / EXECUTION_FILE
+    if not path.is_file():
+        return None                      # a folder being created
+    record = _load(path)
+    if isinstance(record, dict) and isinstance(record.get("PipelineExecutionArn"), str) \
+            and record.get("PipelineExecutionId") == child.name:
+        return _settle(record)
+    return _unreadable(child, path)
+
+
 def _records(workdir: Path) -> list[dict]:
     base = executions_dir(workdir)
     if not base.is_dir():
         return []
     found = []
     for child in base.iterdir():
-        record = _load(child / EXECUTION_FILE) if child.is_dir() else None
-        if record and "PipelineExecutionArn" in record:
-            found.append(_settle(record))
+        record = _record_of(child) if child.is_dir() else None
+        if record is not None:
+            found.append(record)
     found.sort(key=lambda r: (r.get("StartTime") or "", r.get("PipelineExecutionId") or ""), reverse=True)
     return found
 
@@ -250,6 +286,13 @@ def describe_execution(workdir: Path, execution_id: str | None = None) -> dict:
     `execution_id` may be the id, the execution ARN or the display name. Raises LookupError
     when there is no such execution (or none at all) under `workdir`.
     """
+    if execution_id is not None and _SAFE_ID.match(execution_id.rsplit("/", 1)[-1]):
+        # one record, read directly: no scan of every execution (the Studio asks for each in turn)
+        record = _record_of(execution_dir(workdir, execution_id.rsplit("/", 1)[-1]))
+        if record is not None:
+            out = _parse_times(record)
+            out["Steps"] = [_parse_times(step) for step in record.get("Steps", [])]
+            return out
     records = _records(workdir)
     if not records:
         raise LookupError(f"no local pipeline executions under {executions_dir(workdir)}: "

@@ -75,8 +75,27 @@ def register(workdir: Path, request: dict, region: str) -> dict:
     return package
 
 
-def list_packages(workdir: Path, group: str | None = None) -> list[dict]:
-    """Every package (of one group, or all), newest version first within each group."""
+def read_package(path: Path) -> dict:
+    """One package file, checked to be a package (a RegistryError saying what is wrong, never a
+    traceback: the file may have been edited, truncated or replaced)."""
+    try:
+        package = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise RegistryError(f"{path} is unreadable ({type(err).__name__}: {str(err)[:120]}): "
+                            "remove it, or register the package again") from None
+    shape = {"ModelPackageGroupName": str, "ModelPackageVersion": int, "ModelPackageArn": str,
+             "ModelApprovalStatus": str}
+    nested = ("InferenceSpecification", "CustomerMetadataProperties")
+    if not isinstance(package, dict) or any(not isinstance(package.get(k), t) for k, t in shape.items()) \
+            or any(not isinstance(package.get(k, {}), dict) for k in nested):
+        raise RegistryError(f"{path} is not a model package record (DescribeModelPackage's shape): "
+                            "remove it, or register the package again")
+    return package
+
+
+def list_packages(workdir: Path, group: str | None = None, problems: list[dict] | None = None) -> list[dict]:
+    """Every package (of one group, or all), newest version first within each group. A file that is
+    not a package is left out and, when `problems` is given, reported there ({"path", "error"})."""
     base = registry_dir(workdir)
     if not base.is_dir():
         return []
@@ -84,10 +103,12 @@ def list_packages(workdir: Path, group: str | None = None) -> list[dict]:
     found = []
     for group_dir in groups:
         for version in reversed(_versions(group_dir)):
+            path = group_dir / f"{version}.json"
             try:
-                found.append(json.loads((group_dir / f"{version}.json").read_text(encoding="utf-8")))
-            except json.JSONDecodeError:
-                continue  # a version being written right now
+                found.append(read_package(path))
+            except RegistryError as err:
+                if problems is not None:
+                    problems.append({"path": str(path), "error": str(err)})
     return found
 
 
@@ -118,7 +139,7 @@ def _locate(workdir: Path, ref: str, group: str | None) -> Path:
 
 
 def describe(workdir: Path, ref: str, group: str | None = None) -> dict:
-    return json.loads(_locate(workdir, ref, group).read_text(encoding="utf-8"))
+    return read_package(_locate(workdir, ref, group))
 
 
 def local_actor() -> str:
@@ -139,7 +160,7 @@ def set_approval(workdir: Path, ref: str, status: str, *, group: str | None = No
     if status not in APPROVAL_STATUSES:
         raise RegistryError(f"approval status {status!r} is not one of {', '.join(APPROVAL_STATUSES)}")
     path = _locate(workdir, ref, group)
-    package = json.loads(path.read_text(encoding="utf-8"))
+    package = read_package(path)
     when = datetime.now(timezone.utc).isoformat()
     package["ModelApprovalStatus"] = status
     package["LastModifiedTime"] = when

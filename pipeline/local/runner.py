@@ -15,8 +15,10 @@ never the project's. The PNGs of the steps' JSON reports are drawn beside them a
 (pipeline/reports/), since the image has no matplotlib.
 - Condition (If/Else; the other branch is reported NotRun), Fail (execution Failed with its
   message), RegisterModel (local model registry), Model (local model record).
-Step subprocesses get MYFLIX_LOCAL_ROOT (so steps/aws_io.py uses the local stand-ins), no AWS
-credentials, and a sitecustomize that refuses network connections. Records go to
+Step subprocesses get only the environment their request sets (plus PATH and locale), no AWS
+credentials or region, a home folder of their own, and a sitecustomize that refuses network
+connections; a job with network gets MYFLIX_LOCAL_ROOT (so steps/aws_io.py uses the local
+stand-ins), an isolated job gets neither that nor loopback: no route to anything. Records go to
 `<workdir>/executions/<id>/` (see executions.py); enabled CacheConfigs are honoured (cache.py).
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -46,7 +49,7 @@ from pipeline.local.executions import ACCOUNT, ExecutionRecorder, stop_reason
 from pipeline.local.expressions import (Context, ExpressionError, describe_condition,
                                         evaluate_condition, referenced_steps, resolve, to_text)
 from pipeline.local.progress import Progress, last_line, tail
-from pipeline.local.store import LocalStore, StoreError
+from pipeline.local.store import LocalStore, StoreError, file_digest
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_BUCKET = "myflix-local"
@@ -55,10 +58,11 @@ SUPPORTED_TYPES = ("Processing", "Training", "Condition", "Fail", "RegisterModel
 PYTHON_NAMES = re.compile(r"^python(3(\.\d+)?)?$")
 CONTAINER_ROOT = "/opt/ml/"
 LOG_TAIL_LINES = 20
-# AWS credentials are never handed to a step: locally nothing may reach AWS.
-SCRUBBED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                "AWS_SECURITY_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+# A job's environment is what its request sets (CreateProcessingJob/CreateTrainingJob
+# `Environment`; for training also what the training platform documents: TRAINING_JOB_NAME,
+# TRAINING_JOB_ARN), never this machine's: no AWS_REGION, no credentials, no ~/.aws. From the host
+# only what starting a process needs passes through (the executable search path, locale, temp dir).
+HOST_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
 
 
 class DefinitionError(ValueError):
@@ -488,7 +492,28 @@ class LocalRunner:
     def _key(self, step: dict, kind: str, args: dict) -> str:
         digests = {uri: self.store.digest(uri) for uri in self._input_uris(kind, args)
                    if isinstance(uri, str) and uri.startswith("s3://")}
+        digests.update(self._argument_digests(args) if kind == "Processing" else {})
         return cache_key(self.pipeline_name, step["Name"], kind, args, digests)
+
+    def _argument_digests(self, args: dict) -> dict[str, str]:
+        """What every s3:// URI given as an argument points at (Ingest's basics_uri/ratings_uri):
+        SageMaker keys on the argument's text; locally the key covers the data. A file is its
+        digest; a prefix the files directly in it (what steps.aws_io.find_object can pick: not its
+        sub-folders, where Ingest's own output may sit)."""
+        out = {}
+        for arg in (args.get("AppSpecification") or {}).get("ContainerArguments") or []:
+            if not (isinstance(arg, str) and arg.startswith("s3://")):
+                continue
+            try:
+                path = self.store.path_for(arg)
+            except StoreError:
+                continue
+            if path.is_file():
+                out["argument " + arg] = file_digest(path)
+            elif path.is_dir():
+                out["argument " + arg] = ";".join(f"{f.name}={file_digest(f)}" for f in sorted(path.iterdir())
+                                                  if f.is_file())
+        return out
 
     def _cache_lookup(self, step: dict, key: str) -> dict | None:
         try:
@@ -554,7 +579,7 @@ class LocalRunner:
                 container_env[key] = _map_argument(text, mapping)
             except ValueError:
                 container_env[key] = text
-        env = self._env(container_env, isolated=_isolated(args, "Processing"))
+        env = self._env(container_env, workdir, isolated=_isolated(args, "Processing"))
         self._execute(command, env, cwd=container, log_file=log_file, timeout=timeout_of(args))
         output_uris = {}
         for label, uri, local in outputs:
@@ -593,12 +618,13 @@ class LocalRunner:
         if not program or not submit:
             raise StepFailure("training runs locally in SageMaker script mode only: the step needs the "
                               "sagemaker_program and sagemaker_submit_directory hyperparameters")
-        bundle = self._code_archive(str(submit), str(program))
+        isolated = _isolated(args, "Training")
         root = workdir / "opt_ml"
         channels = list(args.get("InputDataConfig") or [])
         instance_type = (args.get("ResourceConfig") or {}).get("InstanceType", "ml.m5.large")
+        submit_here = self._submit_directory(str(submit), str(program), root, isolated)
         folders = training.write_job_config(root, args.get("HyperParameters") or {},
-                                            channels, to_text(instance_type), str(bundle))
+                                            channels, to_text(instance_type), submit_here)
         for channel in channels:
             cname = channel["ChannelName"]
             source = channel.get("DataSource", {}).get("S3DataSource")
@@ -606,7 +632,10 @@ class LocalRunner:
                 raise StepFailure(f"channel {cname}: only S3DataSource channels run locally")
             if self.store.download(source["S3Uri"], folders["data"] / cname) == 0:
                 raise StepFailure(f"channel {cname}: nothing at {source['S3Uri']}")
-        env = self._env(args.get("Environment") or {}, isolated=_isolated(args, "Training"))
+        if str(submit).startswith(CONTAINER_ROOT):       # a channel must have put the archive there
+            self._check_archive(Path(submit_here), str(submit), str(program),
+                                [c["ChannelName"] for c in channels])
+        env = self._env(args.get("Environment") or {}, workdir, isolated=isolated)
         env.update(training.toolkit_env(root, name))
         try:
             self._execute(training.toolkit_command(self._step_python()), env, cwd=root,
@@ -652,11 +681,25 @@ class LocalRunner:
         for note in notes:       # a plot that cannot be drawn is news, but never fails the step
             self.progress.message(f"  local runner: {note}")
 
-    def _code_archive(self, submit: str, program: str) -> Path:
-        """The local file behind `sagemaker_submit_directory`, checked to hold `sagemaker_program`."""
+    def _submit_directory(self, submit: str, program: str, root: Path, isolated: bool) -> str:
+        """What `sagemaker_submit_directory` names for the toolkit inside this job.
+
+        A container path (the `code` channel's `/opt/ml/input/data/code/sourcedir.tar.gz`) is the
+        same path under the job's local /opt/ml. An s3:// URI is what the toolkit downloads with
+        boto3 inside the job: with network, the job's role may, so the local store's file stands
+        for the download; with network isolation the job has no network and no credentials, so
+        the URI is left as it is and the toolkit's download fails here as it does in SageMaker.
+        """
         if not submit.endswith(".tar.gz"):
             raise StepFailure(f"sagemaker_submit_directory {submit} is not a .tar.gz: the training "
                               "toolkit unpacks a sourcedir.tar.gz")
+        if submit.startswith(CONTAINER_ROOT):
+            try:
+                return str(training.container_path(root, submit))
+            except ValueError as err:
+                raise StepFailure(f"sagemaker_submit_directory: {err}") from err
+        if isolated:
+            return submit
         try:
             found = self.store.objects(submit)
         except StoreError as err:
@@ -665,6 +708,16 @@ class LocalRunner:
             raise StepFailure(f"sagemaker_submit_directory: nothing at {submit} (local store "
                               f"{self.store.path_for(submit)}): was the code bundle uploaded?")
         archive = Path(next(iter(found.values())))
+        self._check_archive(archive, submit, program)
+        return str(archive)
+
+    @staticmethod
+    def _check_archive(archive: Path, submit: str, program: str, channels: list[str] | None = None) -> None:
+        """The code archive is there (a channel put it there) and holds `sagemaker_program`."""
+        if not archive.is_file():
+            raise StepFailure(f"sagemaker_submit_directory {submit}: no input channel put a file there "
+                              f"(channels: {', '.join(channels or []) or 'none'}); give the code as "
+                              f"the channel `code` (sourcedir.tar.gz)")
         try:
             with tarfile.open(archive, "r:gz") as tar:
                 names = {m.name.lstrip("./") for m in tar.getmembers()}
@@ -672,7 +725,6 @@ class LocalRunner:
             raise StepFailure(f"sagemaker_submit_directory {submit} is not a readable tar.gz: {err}") from err
         if program.lstrip("./") not in names:
             raise StepFailure(f"sagemaker_program {program!r} is not in {submit}")
-        return archive
 
     def _step_python(self) -> str:
         try:
@@ -681,16 +733,27 @@ class LocalRunner:
             raise StepFailure(str(err)) from err
 
     # .. subprocesses .............................................................................
-    def _env(self, step_env: dict, isolated: bool = False) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV and k != "MYFLIX_NETWORK_ISOLATED"}
+    def _env(self, step_env: dict, job_dir: Path, isolated: bool = False) -> dict[str, str]:
+        """The job's environment: its request's `Environment`, nothing of this machine's AWS setup.
+
+        Added by the runner, none of them a way to AWS: a HOME of the job's own (so no ~/.aws),
+        PIP_NO_INDEX (a job never installs; should a step try, it fails here too), no metadata
+        service, no bytecode files, and the network guard. A job with network also gets
+        MYFLIX_LOCAL_ROOT, its route to the local stand-ins of S3, Glue and SageMaker; an isolated
+        job gets no route at all, as in SageMaker (no network, no credentials).
+        """
+        env = {k: os.environ[k] for k in HOST_ENV if k in os.environ}
+        home = job_dir / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        env["HOME"] = str(home)
         env.update({k: to_text(v) for k, v in step_env.items()})
         env.update(self.extra_env)
-        # PIP_NO_INDEX: a job never installs from an index; should a step try, it fails here too.
-        env.update(MYFLIX_LOCAL_ROOT=str(self.workdir), AWS_DEFAULT_REGION=self.region,
-                   AWS_REGION=self.region, AWS_EC2_METADATA_DISABLED="true", PIP_NO_INDEX="1",
-                   PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+        env.update(AWS_EC2_METADATA_DISABLED="true", PIP_NO_INDEX="1", PYTHONDONTWRITEBYTECODE="1")
         if isolated:
             env["MYFLIX_NETWORK_ISOLATED"] = "1"
+            env.pop("MYFLIX_LOCAL_ROOT", None)
+        else:
+            env["MYFLIX_LOCAL_ROOT"] = str(self.workdir)
         if self.block_network:
             guard = nonet.install(self.workdir / ".runner" / "nonet")
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(guard), env.get("PYTHONPATH")]))
@@ -708,7 +771,8 @@ class LocalRunner:
         with open(log_file, "ab") as log:
             log.write(("$ " + " ".join(command) + "\n").encode("utf-8"))
             log.flush()
-            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log,
+            # its own process group: stopping the step stops whatever it started too
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, start_new_session=True,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             t0 = time.monotonic()
             try:
@@ -724,13 +788,11 @@ class LocalRunner:
                             process.wait()
                             raise ExecutionStopped(stop)
                         if limit and time.monotonic() - t0 > limit:
-                            process.kill()
-                            process.wait()
+                            stop_process_group(process)
                             raise StepFailure(f"stopped after MaxRuntimeInSeconds={int(limit)}",
                                               tail(log_file, LOG_TAIL_LINES))
-            except KeyboardInterrupt:
-                process.kill()
-                process.wait()
+            except KeyboardInterrupt:        # Ctrl-C, or SIGTERM to `myflix run` (cmd_run turns it into this)
+                stop_process_group(process)
                 raise
         if code != 0:
             last = _last_error_line(log_file)
@@ -739,6 +801,23 @@ class LocalRunner:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+def stop_process_group(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM to the step's whole process group (as SageMaker stops a job), then SIGKILL to
+    whatever of it is left after `grace` seconds (the leader, or what it started)."""
+    def signal_group(sig: int) -> None:
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    signal_group(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    signal_group(signal.SIGKILL)
+    process.wait()
+
+
 def _container_dir(container: Path, local_path: str, what: str) -> Path:
     if not isinstance(local_path, str) or not local_path.startswith("/"):
         raise StepFailure(f"{what}: LocalPath {local_path!r} is not an absolute container path")

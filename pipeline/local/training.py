@@ -1,9 +1,10 @@
 """Training steps, launched locally the way a SageMaker training job launches them.
 
 SageMaker writes `/opt/ml/input/config/{hyperparameters,inputdataconfig,resourceconfig}.json`,
-downloads each channel to `/opt/ml/input/data/<channel>/` and starts the image's `train`, which is
-the sagemaker-training toolkit: it reads those files, unpacks `sagemaker_submit_directory` into
-`/opt/ml/code`, and runs `sagemaker_program` with the hyperparameters as command-line arguments
+downloads each channel to `/opt/ml/input/data/<channel>/` (the code too: the `code` channel) and
+starts the image's `train`, which is the sagemaker-training toolkit: it reads those files, unpacks
+`sagemaker_submit_directory` (a file of the `code` channel, or an s3:// URI it downloads itself)
+into `/opt/ml/code`, and runs `sagemaker_program` with the hyperparameters as command-line arguments
 (`-k 19` for a one-letter name, `--seed 42` otherwise) and the SM_* variables. Here the same toolkit
 (`python -m sagemaker_training.cli.train`, in the step environment) runs over a temporary base
 folder named by SAGEMAKER_BASE_DIR, the toolkit's own switch for running outside a container.
@@ -33,9 +34,9 @@ def write_job_config(base: Path, hyperparameters: dict[str, Any], channels: list
                      instance_type: str, submit_directory: str) -> dict[str, Path]:
     """Lay out SageMaker's /opt/ml under `base`; returns the folders: code, model, output, data.
 
-    `hyperparameters` are the step's, as the definition holds them; `submit_directory` replaces
-    their `sagemaker_submit_directory` (the S3 URI of the code) with the local file the object
-    store keeps for it, which the toolkit unpacks as it would the downloaded object.
+    `hyperparameters` are the step's, as the definition holds them; `submit_directory` is what
+    their `sagemaker_submit_directory` names here (runner._submit_directory): the `code`
+    channel's file under this /opt/ml, or the S3 URI left as is for the toolkit to download.
     """
     config = base / "input" / "config"
     folders = {"code": base / "code", "model": base / "model", "output": base / "output",
@@ -57,6 +58,14 @@ def write_job_config(base: Path, hyperparameters: dict[str, Any], channels: list
                                      "instance_type": instance_type, "hosts": [CURRENT_HOST]}]}
     (config / "resourceconfig.json").write_text(json.dumps(resource, indent=2), encoding="utf-8")
     return folders
+
+
+def container_path(base: Path, path: str) -> Path:
+    """A path of the job's /opt/ml (`/opt/ml/input/data/code/...`) under the local `base`."""
+    rel = Path(path).relative_to("/opt/ml")
+    if ".." in rel.parts:
+        raise ValueError(f"{path!r} climbs out of /opt/ml")
+    return base / rel
 
 
 def toolkit_command(python: str) -> list[str]:

@@ -45,7 +45,8 @@ def parameter_form() -> list[dict]:
     """Every pipeline parameter with its type, default and help, in the order Studio shows them."""
     from pipeline.definition import parameter_specs
     from pipeline.local.runner import DEFAULT_BUCKET
-    return [{"name": s.name, "type": _type_name(s.default), "default": s.default, "help": s.help}
+    return [{"name": s.name, "type": _type_name(s.default), "default": s.default, "help": s.help,
+             "choices": list(s.choices) if s.choices else None, "minimum": s.minimum, "maximum": s.maximum}
             for s in parameter_specs(DEFAULT_BUCKET)]
 
 

@@ -86,10 +86,13 @@ class StudioApp:
         return body
 
     def _check_host(self, environ: dict) -> None:
-        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or ""
+        # exactly one Host (servers join repeated headers with ", ": refused by the parse), and
+        # exactly a loopback name or the served address, with an optional port and nothing else
+        host = environ["HTTP_HOST"] if "HTTP_HOST" in environ else environ.get("SERVER_NAME") or ""
         name = _host_name(host)
         server = (environ.get("SERVER_NAME") or "").lower()
-        if name not in self.allowed_hosts and not (server not in ("", "0.0.0.0", "::") and name == server):
+        if name is None or name not in self.allowed_hosts and not (
+                server not in ("", "0.0.0.0", "::") and name == server):
             raise ApiError(403, "ForbiddenHost", f"Host {host!r} is not this machine: open the Studio at "
                                                  f"http://127.0.0.1:<port>{PREFIX}/")
 
@@ -154,7 +157,15 @@ class StudioApp:
                 return self._start(environ)
             if parts == ["executions"]:
                 self._only(method, "GET", "HEAD", "POST")
-                return self._json(200, {"executions": views.list_summaries(self.workdir)})
+                # polled by every open tab: 304 while no record changed (the browser revalidates)
+                etag = views.executions_etag(self.workdir)
+                validators = [t.strip() for t in (environ.get("HTTP_IF_NONE_MATCH") or "").split(",")]
+                if etag in validators:
+                    return 304, [("ETag", etag), ("Cache-Control", "no-cache")], [b""]
+                status, headers, body = self._json(200, {"executions": views.list_summaries(self.workdir)})
+                headers = [h for h in headers if h[0] != "Cache-Control"]
+                headers += [("ETag", etag), ("Cache-Control", "no-cache")]
+                return status, headers, body
             if parts == ["parameters"]:
                 self._only(method, "GET", "HEAD")
                 return self._json(200, {"parameters": actions.parameter_form()})
@@ -301,18 +312,23 @@ def read_json_body(environ: dict) -> dict:
         return {}
     try:
         body = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ApiError(400, "BadRequest", "the body is nested too deeply: send a flat JSON object") from None
     except (UnicodeDecodeError, ValueError) as err:
-        raise ApiError(400, "BadRequest", f"the body is not JSON: {err}") from None
+        raise ApiError(400, "BadRequest", f"the body is not JSON: {str(err)[:200]}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "BadRequest", "the body must be a JSON object")
     return body
 
 
-def _host_name(host: str) -> str:
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+_HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::[0-9]{1,5})?")
+
+
+def _host_name(host: str) -> str | None:
+    """The name of a Host header value (`[::1]` keeps its brackets), or None when it is not exactly
+    `name[:port]` (a list of hosts, trailing text after `]`, spaces, two ports...)."""
+    match = _HOST.fullmatch(host.lower())
+    return match.group("name") if match else None
 
 
 def _has_nan(value: Any) -> bool:
@@ -375,6 +391,9 @@ def handle(handler: Any, app: StudioApp) -> bool:
         name = "HTTP_" + key.upper().replace("-", "_")
         if name not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
             environ[name] = value
+    hosts = handler.headers.get_all("Host") or []
+    if len(hosts) > 1:               # as a WSGI server would pass them: joined, hence refused
+        environ["HTTP_HOST"] = ", ".join(hosts)
     captured: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):

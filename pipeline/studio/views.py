@@ -8,6 +8,7 @@ so a step's arguments are shown as the job received them. Nothing here writes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime
@@ -27,6 +28,7 @@ VERSION = re.compile(r"^[1-9][0-9]{0,8}$")
 REPORTS = {
     "quality.json": ("year_boxplot.png", "runtime_bins.png"),
     "elbow.json": ("elbow.png",),
+    "interactions.json": (),
     "evaluation.json": ("cluster_sizes.png",),
     "drift.json": ("drift.png",),
 }
@@ -207,6 +209,26 @@ def _same(value: Any, default: Any) -> bool:
         return expressions.to_text(value) == expressions.to_text(default)
 
 
+def parameter_specs() -> list[dict]:
+    """The pipeline's parameters as pipeline.definition knows them: default, help, allowed values."""
+    from pipeline.definition import parameter_specs as specs
+    return [{"name": sp.name, "default": sp.default, "help": sp.help,
+             "choices": list(sp.choices) if sp.choices else None,
+             "minimum": sp.minimum, "maximum": sp.maximum}
+            for sp in specs("")]
+
+
+def _parameter_problem(name: str, value: Any) -> str | None:
+    """Why a recorded value is not one the pipeline allows (the same check as `-p`), or None."""
+    from pipeline.definition import ParameterError, check_parameters
+    text = "true" if value is True else "false" if value is False else str(value)
+    try:
+        check_parameters({name: text}, strict=False)
+    except ParameterError as err:
+        return str(err)
+    return None
+
+
 def changed_parameters(execution: Execution) -> list[dict]:
     """Parameters given other values than the definition's defaults; the demo data that a plain
     `myflix run` points Ingest at is no change of the user's."""
@@ -214,7 +236,8 @@ def changed_parameters(execution: Execution) -> list[dict]:
     defaults = execution.defaults()
     bucket = str(execution.parameters.get("basics_uri") or "s3://").split("/")[2:3]
     demo = demo_uris(bucket[0]) if bucket else {}
-    return [{"name": name, "value": value, "default": defaults.get(name)}
+    return [{"name": name, "value": value, "default": defaults.get(name),
+             "problem": _parameter_problem(name, value)}
             for name, value in execution.parameters.items()
             if name in defaults and not _same(value, defaults[name]) and demo.get(name) != value]
 
@@ -242,6 +265,8 @@ def _condition_row(condition: dict, execution: Execution) -> dict:
     elif isinstance(left, dict) and expressions.GET in left:
         label = str(left[expressions.GET]).rsplit(".", 1)[-1]
     threshold = right[expressions.GET].rsplit(".", 1)[-1] if isinstance(right, dict) and expressions.GET in right else None
+    if isinstance(right, dict) and expressions.JSON_GET in right:     # compared with another figure
+        threshold = right[expressions.JSON_GET].get("Path")
     row = {"metric": label, "op": SYMBOLS.get(kind, kind), "threshold_parameter": threshold,
            "value": None, "threshold": None, "passed": None}
     try:
@@ -291,13 +316,47 @@ def summary(workdir: Path, execution_id: str) -> dict:
     }
 
 
+def _record_signature(workdir: Path, execution_id: str) -> tuple | None:
+    try:
+        st = (executions.execution_dir(workdir, execution_id) / executions.EXECUTION_FILE).stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def executions_etag(workdir: Path) -> str:
+    """A validator of the executions list: every record's identity (a stat each, no read)."""
+    base = executions.executions_dir(workdir)
+    digest = hashlib.sha256()
+    for child in sorted(base.iterdir()) if base.is_dir() else []:
+        digest.update(f"{child.name}:{_record_signature(workdir, child.name)};".encode())
+    return '"' + digest.hexdigest()[:32] + '"'
+
+
+# A summary is rebuilt only when its execution.json changed (the runner rewrites it at every step):
+# an open tab polling the list costs a stat per execution, not a read of every report.
+_SUMMARIES: dict[tuple[str, str], tuple[tuple, dict]] = {}
+_SUMMARIES_MAX = 2000
+
+
 def list_summaries(workdir: Path, limit: int = 100) -> list[dict]:
     out = []
     for item in executions.list_executions(workdir)[:limit]:
+        execution_id = item["PipelineExecutionId"]
+        key, signature = (str(workdir), execution_id), _record_signature(workdir, execution_id)
+        cached = _SUMMARIES.get(key)
+        if cached is not None and signature is not None and cached[0] == signature:
+            out.append(cached[1])
+            continue
         try:
-            out.append(summary(workdir, item["PipelineExecutionId"]))
+            found = summary(workdir, execution_id)
         except NotFound:
             continue          # removed while we read
+        if signature is not None:
+            if len(_SUMMARIES) >= _SUMMARIES_MAX:
+                _SUMMARIES.clear()
+            _SUMMARIES[key] = (signature, found)
+        out.append(found)
     return out
 
 
@@ -505,8 +564,9 @@ def endpoints(workdir: Path) -> list[dict]:
 def registry_view(workdir: Path) -> dict:
     store = LocalStore(Path(workdir))
     serving = endpoints(workdir)
-    packages = []
-    for package in registry.list_packages(Path(workdir)):
+    packages: list[dict] = []
+    problems: list[dict] = []      # files that are not packages: shown, never a 503
+    for package in registry.list_packages(Path(workdir), problems=problems):
         arn = package.get("ModelPackageArn")
         packages.append({
             "group": package.get("ModelPackageGroupName"), "version": package.get("ModelPackageVersion"),
@@ -529,4 +589,4 @@ def registry_view(workdir: Path) -> dict:
                                 + ("staging keeps the last version deployed to it until another is approved; "
                                    "prod is not affected" if endpoint["name"] != schema.ENDPOINT_NAME
                                    else "reject it again or roll back (myflix deploy rollback --local)"))
-    return {"packages": packages, "endpoints": serving}
+    return {"packages": packages, "endpoints": serving, "problems": problems}

@@ -407,6 +407,46 @@ function zoom(png) {                        // the report image at full size, ov
   box.showModal();
 }
 
+// The catalogue (every valid film, all published) and the training set (inside the fences).
+function trainingNote(t) {
+  if (!t) return null;
+  const by = Object.entries(t.outside_by_rule || {}).filter(([, n]) => n).map(([r, n]) => `${num(n)} by ${r}`).join(", ");
+  return el("p", { class: "training-note", id: "training-note",
+    text: `Catalogue: ${num(t.catalogue)} films, all published. Training set: ${num(t.training)}; ` +
+      `${num(t.outside)} outside the training fences (${by || "none"}).` });
+}
+
+// Viewers and ranking: who the run learnt from, the four methods' figures; simulated viewers say so.
+function rankingPanel(prepared, ranking, evaluation) {
+  const p = (prepared && prepared.data) || {};
+  const simulated = p.simulated || (ranking && ranking.viewers === "simulated");
+  const methods = (ranking && ranking.methods) || {};
+  const gateInfo = (evaluation && evaluation.data && evaluation.data.ranking_gate) || {};
+  const link = prepared
+    ? el("a", { href: prepared.url, target: "_blank", rel: "noopener", class: "muted",
+      text: "interactions.json" })
+    : null;
+  const note = "Measured on SIMULATED viewers (no real event yet): shows the loop runs; "
+    + "not the model's quality, and never gated.";
+  const columns = ["Method", `HR@${ranking && ranking.k}`, `NDCG@${ranking && ranking.k}`, "MRR", "Coverage",
+    "Popular share"];
+  const table = Object.keys(methods).length ? el("table", {},
+    el("thead", {}, el("tr", {}, columns.map((h, i) => el("th", { class: i ? "num" : "", text: h })))),
+    el("tbody", {}, Object.entries(methods).map(([name, m]) => el("tr", { "data-method": name },
+      el("td", { text: name }),
+      ...["hr", "ndcg", "mrr", "coverage", "popular_share"].map((key) =>
+        el("td", { class: "num", text: num(m[key]) })))))) : null;
+  const attrs = { class: "panel report", id: "report-ranking", "data-simulated": simulated ? "true" : "false" };
+  return el("section", attrs,
+    el("h2", {}, "Viewers and ranking ", simulated ? pill("simulated viewers", "unknown") : null, " ", link),
+    simulated ? el("p", { class: "muted", text: note }) : null,
+    kv([["source", p.source], ["interactions", num(p.interactions)], ["viewers", num(p.viewers)],
+      ["films", num(p.films)], ["malformed rows", num(p.malformed_total)],
+      ["unknown films", num(p.unknown_films)], ["forgotten", num(p.forgotten)],
+      ["collaborative", p.collaborative], ["ranking gate", gateInfo.status]]),
+    table);
+}
+
 function reportPanels(detail) {
   const r = detail.reports || {};
   const panels = [];
@@ -416,9 +456,11 @@ function reportPanels(detail) {
     panels.push(el("section", { class: "panel report", id: "report-quality" },
       el("h2", {}, "Data quality ", el("a", { href: quality.url, target: "_blank", rel: "noopener", class: "muted", text: "quality.json" })),
       el("div", { class: "body" },
+        trainingNote(quality.data.training),
         el("table", {}, el("thead", {}, el("tr", {}, ["Rule", "What it does", "Rows in", "Rows out", "Dropped"].map((h, i) =>
           el("th", { class: i > 1 ? "num" : "", text: h })))),
-          el("tbody", {}, rules.map((rule) => el("tr", {}, el("td", { text: rule.rule }), el("td", { text: rule.description || "" }),
+          el("tbody", {}, rules.map((rule) => el("tr", { class: rule.stage === "training" ? "training-rule" : "" },
+            el("td", { text: rule.rule + (rule.stage === "training" ? " (training)" : "") }), el("td", { text: rule.description || "" }),
             el("td", { class: "num", text: num(rule.rows_in) }), el("td", { class: "num", text: num(rule.rows_out) }),
             el("td", { class: "num", text: num(rule.dropped) }))))),
         images(quality))));
@@ -440,6 +482,9 @@ function reportPanels(detail) {
         ["cluster sizes", `${num(sizes.min)} – ${num(sizes.max)} (largest share ${num(sizes.max_share)}, gini ${num(sizes.gini)})`]]),
       images(evaluation)));
   }
+  const prepared = r["interactions.json"];
+  const ranking = evaluation && evaluation.data ? evaluation.data.ranking : null;
+  if ((prepared && prepared.data) || ranking) panels.push(rankingPanel(prepared, ranking, evaluation));
   panels.push(el("section", { class: "panel report", id: "report-gate" },
     el("h2", {}, "Quality gate ", detail.gate_detail && detail.gate_detail.outcome
       ? pill(detail.gate_detail.outcome === "True" ? "pass" : "fail") : pill("not evaluated", "unknown")),
@@ -587,8 +632,12 @@ async function showRegistry(token, lastResult) {
     p.history.length ? el("tr", { class: "history", "data-history": p.version }, el("td", {}), el("td", { colspan: 12 },
       el("ul", { class: "history" }, p.history.map((h) => el("li", {}, pill(h.status), ` ${when(h.time)} by ${h.actor}: `,
         el("q", { text: h.comment || "(no comment)" })))))) : null]);
-  fill(main,
+  const problems = data.problems || [];
+  fill(main, 
     el("h1", { text: "Model registry" }),
+    problems.length ? el("section", { class: "status", id: "registry-problems" },
+      el("p", { text: `${problems.length} registry file(s) could not be read:` }),
+      el("ul", {}, problems.map((p) => el("li", { text: p.error })))) : null,
     data.packages.length ? el("table", { id: "packages" },
       el("thead", {}, el("tr", {}, ["Version", "Approval", "Created", "Execution", "k", ...metricNames, "Serves", ""].map((h) => el("th", { text: h })))),
       el("tbody", {}, rows)) : el("p", { class: "panel", text: "No model packages yet: `myflix run` registers one." }),
