@@ -270,7 +270,7 @@ def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, defini
     except DefinitionError as err:
         raise UserError(str(err)) from None
     with sigterm_deferred() as stop:       # the release, the summary and the MLflow record end first
-        code = _release_and_report(args, workdir, result, overrides, started, live)
+        code = _release_and_report(args, workdir, result, overrides, started, live, had_production)
     if code is not None or live is None or stop["requested"]:
         return code or 0
     from inference.local_endpoint import stop_on_sigterm
@@ -282,7 +282,7 @@ def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, defini
 
 
 def _release_and_report(args: argparse.Namespace, workdir: Path, result: dict, overrides: dict,
-                        started: float, live: Any) -> int | None:
+                        started: float, live: Any, had_production: bool) -> int | None:
     """Release what the run registered, print the summary; the exit code, or None to go on serving."""
     deployed = 0
     if result["PipelineExecutionStatus"] == "Succeeded":
