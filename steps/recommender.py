@@ -25,7 +25,6 @@ lists (`arrays()`).
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -42,6 +41,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from steps import ranking
+from steps.artifacts import sha256_file
 
 METHODS = ("itemknn", "ease", "als")
 NPZ_NAME = "recommender.npz"
@@ -440,14 +440,6 @@ def _plain(value):
 
 
 # --- the artefact -----------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _write_json(path: Path, meta: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -479,7 +471,7 @@ def save(model: Recommender | None, folder: str | os.PathLike, *, simulated: boo
             "n_interactions": counts[2], "simulated": bool(simulated),
             "validation": {m: float(v) for m, v in (validation or {}).items()},
             "hybrid": dict(HYBRID_PARAMS if hybrid is None else hybrid),
-            "sha256": {NPZ_NAME: _sha256(npz)}}
+            "sha256": {NPZ_NAME: sha256_file(npz)}}
     if reason is not None or model is None:
         meta["reason"] = reason or "no collaborative model"
     _write_json(folder / JSON_NAME, meta)
@@ -501,7 +493,7 @@ def load(folder: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     if not expected:
         raise RecommenderError(f"{meta_path} records no sha256 for {NPZ_NAME}: the artefact is "
                                "incomplete; retrain it")
-    if _sha256(npz) != expected:
+    if sha256_file(npz) != expected:
         raise RecommenderError(f"{npz} does not match the digest recorded when it was written: it was "
                                "changed or corrupted; retrain or restore it")
     with np.load(npz, allow_pickle=False) as data:
