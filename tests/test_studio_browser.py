@@ -250,7 +250,7 @@ def test_dag_edges_never_cross_a_step_also_with_extra_parallel_branches(studio_s
     recorder.finish("Stopped", "a drawing test")
     browser.get(f"{server.url}/studio/#/executions/20000101000000wide")
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#dag g.node[data-step='Side3']")))
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#dag g.node")) == 14
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#dag g.node")) == len(plan(definition)) + 4
     assert _no_edge_crosses_a_box(browser) == []
     browser.execute_script("document.getElementById('dag').scrollIntoView()")
     browser.save_screenshot(str(shots / "dag-wide.png"))
@@ -349,20 +349,32 @@ def test_start_a_run_from_the_form_see_its_error_stop_and_retry(studio_server, b
     assert "Integer" in row.text and "default 50" in row.text and "largest k" in row.text
     browser.save_screenshot(str(shots / "run-form.png"))
     small = {"k_max": 6, "silhouette_sample": 800, "recall_queries": 60}
-    bad = start(dict(small, scaler="foo"), "bad-scaler")
+    # a value the parameter does not allow is refused before anything starts, naming the choices
+    browser.get(server.url + "/studio/#/run")
+    wait.until(EC.presence_of_element_located((By.ID, "param-k_max")))
+    browser.execute_script("document.getElementById('param-scaler').value = 'foo'")
+    browser.find_element(By.ID, "start-run").click()
+    wait.until(lambda _: "use one of standard, minmax" in browser.find_element(By.ID, "status").text)
+    assert "#/run" in browser.current_url
+    refused = _errors(browser)          # the browser logs the 400 it was answered: that one only
+    assert len(refused) == 1 and "status of 400" in refused[0], refused
+    browser.execute_script("document.getElementById('param-scaler').value = ''")
+    # a run that fails in a step: its script's own error is in view
+    missing = "s3://myflix-local/nowhere/title.basics.tsv.gz"
+    bad = start(dict(small, basics_uri=missing), "bad-input")
     wait.until(lambda _: status(bad) == "Failed")
-    browser.get(f"{server.url}/studio/#/executions/{bad}/steps/TrainScaler")
+    browser.get(f"{server.url}/studio/#/executions/{bad}/steps/Ingest")
     wait.until(EC.visibility_of_element_located((By.ID, "log-error")))
-    assert "invalid choice: 'foo'" in browser.find_element(By.ID, "log-error").text
-    assert "invalid choice: 'foo'" in browser.find_element(By.ID, "step-failure").text
+    assert f"nothing at {missing}" in browser.find_element(By.ID, "log-error").text
+    assert f"nothing at {missing}" in browser.find_element(By.ID, "step-failure").text
     marked = browser.find_element(By.CSS_SELECTOR, "#step-log .err-line")
     assert browser.execute_script("""const pre = document.getElementById('step-log'), m = arguments[0];
       return m.offsetTop >= pre.scrollTop && m.offsetTop < pre.scrollTop + pre.clientHeight;""", marked)
-    assert browser.find_element(By.CSS_SELECTOR, "h1 .name").text.strip() == "bad-scaler"
+    assert browser.find_element(By.CSS_SELECTOR, "h1 .name").text.strip() == "bad-input"
     full = browser.find_element(By.ID, "full-log").get_attribute("href")
     import urllib.request
     with urllib.request.urlopen(full, timeout=10) as r:
-        assert b"invalid choice: 'foo'" in r.read()
+        assert f"nothing at {missing}".encode() in r.read()
     browser.execute_script("document.getElementById('step').scrollIntoView()")
     browser.save_screenshot(str(shots / "error-in-view.png"))
 

@@ -69,6 +69,8 @@ def check_parameters(values: Any) -> dict[str, str]:
         else:
             raise ActionRefused(400, "BadRequest",
                                 f"{name}: give a {kind.lower()} value, not {type(value).__name__}")
+        if text == "":
+            continue                    # an emptied field is its default (the placeholder shows it)
         if len(text) > MAX_VALUE or any(ord(c) < 32 for c in text):
             raise ActionRefused(400, "BadRequest",
                                 f"{name}: at most {MAX_VALUE} characters, no control characters")
@@ -84,6 +86,11 @@ def check_parameters(values: Any) -> dict[str, str]:
                                                    f"(default {form[name]['default']!r})") from None
         if text != _as_text(form[name]["default"]):
             out[name] = text
+    from pipeline.definition import ParameterError, check_parameters as check_values
+    try:   # the values as the command line checks them: allowed choices, ranges, k_min <= k_max
+        check_values(out)
+    except ParameterError as err:
+        raise ActionRefused(400, "BadRequest", str(err)) from None
     return out
 
 
