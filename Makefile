@@ -36,8 +36,12 @@ $(STEPS_STAMP): pipeline/local/step-env.txt
 steps-env: $(STEPS_STAMP)
 
 ## run: the whole pipeline locally on the bundled demo data, then the API and the page
+## (make run PORT=8080 to serve elsewhere; RUN_ARGS="--approve -p k_max=30" for more)
+PORT     ?= 8000
+RUN_ARGS ?=
 run: $(STAMP) $(STEPS_STAMP)
-	$(BIN)/myflix run
+	@echo "the myflix command lives in $(BIN)/: run 'source $(BIN)/activate' once per shell (or call $(BIN)/myflix)"
+	$(BIN)/myflix run --port $(PORT) $(RUN_ARGS)
 
 ## test: the whole test suite (installs headless Chromium for the browser test where it can,
 ## and checkov in its own venv for the template security scan)

@@ -41,7 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.add_commands(subparsers)
+    _describe_subcommands(parser)
     return parser
+
+
+def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Every (sub)command's `--help` opens with a description: its one-line help when its module
+    gave none, so no `myflix X --help` starts with a bare usage line."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help for choice in action._choices_actions}
+        for name, sub in action.choices.items():
+            if not sub.description and helps.get(name):
+                text = str(helps[name])
+                sub.description = text[:1].upper() + text[1:] + "."
+            _describe_subcommands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

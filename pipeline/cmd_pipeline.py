@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from pipeline import settings as settings_mod
 from pipeline.cli import UserError
+from pipeline.local.executions import shown_status
 from steps import schema
 
 FINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
@@ -169,7 +170,8 @@ def render_execution(execution: dict, steps: list[dict] | None, region: str | No
     for step in steps:
         took = _duration(step.get("StartTime"), step.get("EndTime")) if step.get("StartTime") else ""
         cached = " (cached)" if step.get("CacheHitResult") else ""
-        lines.append(f"{step.get('StepName', '?'):<{width}}  {step.get('StepStatus', '?'):<10}  "
+        shown = shown_status(step["StepStatus"], step.get("FailureReason")) if step.get("StepStatus") else "?"
+        lines.append(f"{step.get('StepName', '?'):<{width}}  {shown:<10}  "
                      f"{_when(step.get('StartTime')):<20}  {took:>7}  "
                      f"{step.get('StepDisplayName') or ''}{cached}")
         if step.get("FailureReason"):
@@ -616,6 +618,14 @@ def latest_package(client: Any, group: str, status: str | None = None) -> dict:
     return found[0]
 
 
+def approval_description(status: str, reason: str | None) -> str:
+    """ApprovalDescription: the reviewer's reason, who gave it and when (SageMaker also records the
+    caller's identity as LastModifiedBy; Studio lists both in the version's activity)."""
+    from pipeline.local.registry import local_actor
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{reason or f'{status} with myflix pipeline approve'} ({local_actor()}, {stamp})"[:1024]
+
+
 def quality_metrics(s3: Any, package: dict) -> tuple[str | None, dict[str, Any]]:
     """The package's model quality statistics (Evaluate's evaluation.json, registered as
     ModelMetrics.ModelQuality.Statistics): (its URI, {metric: value}); ({}, when there are none).
@@ -656,7 +666,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
             print(f"{arn}: {before} (unchanged: --show)")
             return 0
         client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=args.status,
-                                    ApprovalDescription=args.reason or "set by myflix pipeline approve")
+                                    ApprovalDescription=approval_description(args.status, args.reason))
     print(f"{arn}: {before} -> {args.status}")
     if args.status == "Approved":
         print("the registry's event starts the deployer: staging, then a smoke test, then prod "
@@ -751,7 +761,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help=f"model package group (default {schema.MODEL_PACKAGE_GROUP})")
     p.add_argument("--package-arn", help="this package instead of the latest")
     p.add_argument("--status", default="Approved", choices=["Approved", "Rejected", "PendingManualApproval"])
-    p.add_argument("--reason", help="approval description")
+    p.add_argument("--reason", help="why (ApprovalDescription, with who and when)")
     p.add_argument("--show", action="store_true",
                    help="print the package's status and model quality metrics; change nothing")
     p.set_defaults(func=cmd_approve)

@@ -1,10 +1,16 @@
 """`myflix run`: the whole pipeline on this machine (no AWS, no Docker), then the API and the page.
 
-What `make run` calls. It writes the bundled demo data into the local object store, builds the
-very definition that goes to SageMaker (local bucket, region and role), uploads the code bundle
-to the local store, runs the definition with the local runner, approves the model it registered
-(`myflix registry approve`: the deployer's staging endpoint, smoke test, prod endpoint and table,
-as on AWS), prints where every result went, then serves (pipeline.cmd_serve) unless --no-serve.
+What `make run` calls. It checks the parameters, takes the port, writes the bundled demo data into
+the local object store, builds the very definition that goes to SageMaker (local bucket, region
+and role), uploads the code bundle to the local store, runs the definition with the local runner,
+prints where every result went, then serves (pipeline.cmd_serve) unless --no-serve.
+
+What a run releases, as on AWS: the model that passes the gate is registered
+PendingManualApproval and production (the prod endpoint and the table the page serves) does not
+change until a reviewer approves it (`myflix registry approve`, the Studio's registry page, or
+`myflix run --approve`). Only the first run of a work folder with no production model yet
+approves its own model, so a newcomer sees the page, and it says so. `-p model_approval_status=
+Approved` registers it Approved, which deploys it as the registry's event does on AWS.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -35,7 +42,7 @@ DEMO_SIMULATED_VIEWERS = 1000
 def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run", help="run the whole pipeline locally on the bundled demo data, then serve MyFlix",
-        description=__doc__.splitlines()[0],
+        description=_description(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  myflix run\n  myflix run --no-serve -p k_max=20 -p k_override=12\n"
                "  myflix run -p basics_uri=imdb/title.basics.tsv.gz -p ratings_uri=imdb/title.ratings.tsv.gz\n"
@@ -48,6 +55,13 @@ def add_commands(subparsers: Any) -> None:
                         help="work folder: object store, registry, catalog, executions (default .myflix)")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="override a pipeline parameter (repeatable), e.g. -p k_max=30")
+    parser.add_argument("--approve", action="store_true",
+                        help="approve the model this run registers (staging, smoke test, prod and the "
+                             "table the page serves); without it the model waits for a reviewer, "
+                             "except on the first run of an empty work folder")
+    parser.add_argument("--display-name", default=None,
+                        help="a name for this execution (shown by the Studio and `pipeline list`)")
+    parser.add_argument("--execution-id", default=None, help=argparse.SUPPRESS)   # the Studio names its runs
     parser.add_argument("--no-serve", action="store_true", help="stop after the run; do not serve")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
@@ -58,13 +72,29 @@ def add_commands(subparsers: Any) -> None:
     parser.set_defaults(func=cmd_run)
 
 
+def _description() -> str:
+    """The module docstring's first and last paragraphs: what a run does and what it releases."""
+    paragraphs = __doc__.strip().split("\n\n")
+    return paragraphs[0] + "\n\n" + paragraphs[-1]
+
+
+def check_parameters(pairs: list[str]) -> dict[str, str]:
+    """`-p NAME=VALUE` checked against the one parameter model (pipeline.definition's specs)
+    before anything is built or run: unknown names with "did you mean", types, allowed values."""
+    from pipeline.cmd_pipeline import parse_overrides
+    from pipeline.definition import parameter_defaults
+    return parse_overrides(pairs, parameter_defaults(LOCAL_BUCKET))
+
+
 def prepare_demo_data(workdir: Path, bucket: str = LOCAL_BUCKET) -> tuple[str, str]:
     """The demo IMDb files at s3://<bucket>/raw/ in the local store (written once); their URIs."""
     from pipeline.local.store import LocalStore
 
+    from pipeline.demo_data import demo_uris
     store = LocalStore(workdir)
     raw = store.path_for(f"s3://{bucket}/{schema.RAW_PREFIX}/")
-    basics, ratings = raw / f"{schema.BASICS_FILE_STEM}.gz", raw / f"{schema.RATINGS_FILE_STEM}.gz"
+    uris = demo_uris(bucket)
+    basics, ratings = store.path_for(uris["basics_uri"]), store.path_for(uris["ratings_uri"])
     if not (basics.is_file() and ratings.is_file()):
         from pipeline.demo_data import write_demo_imdb
         print(f"writing the demo data (IMDb format) to {raw}", flush=True)
@@ -162,14 +192,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Nothing here may reach AWS: no instance-metadata probing, no role validation call.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
-    from pipeline.definition import ParameterError, check_parameters
+    from pipeline.definition import ParameterError
     try:
-        overrides = parse_assignments(args.parameter)
-        check_parameters(overrides, strict=False)     # names: the definition run decides (--definition)
+        # A definition file has parameters of its own: the runner checks those against it.
+        overrides = parse_assignments(args.parameter) if args.definition else check_parameters(args.parameter)
     except DefinitionError as err:
         raise UserError(str(err)) from None
     except ParameterError as err:
         raise UserError(f"-p {err}") from None
+    if args.approve and overrides.get(APPROVAL_PARAMETER) == "Rejected":
+        raise UserError(f"--approve and -p {APPROVAL_PARAMETER}=Rejected contradict each other: drop one")
+    # The port next, before the seconds of bundle and definition: a taken port fails at once.
+    live = None if args.no_serve else start_live_server(workdir, args.host, args.port)
+    try:
+        return _prepare_and_run(args, workdir, overrides, started, live)
+    finally:
+        if live is not None and live.running:
+            live.stop()
+
+
+def _prepare_and_run(args: argparse.Namespace, workdir: Path, overrides: dict, started: float,
+                     live: Any) -> int:
+    from pipeline.cli import UserError
+    from pipeline.local.runner import LocalRunner
     try:
         basics_uri, ratings_uri = prepare_demo_data(workdir)
     except RuntimeError as err:  # demo_data.DemoDataError: the bundled source package is missing
@@ -201,12 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides[SIMULATED_PARAMETER] = DEMO_SIMULATED_VIEWERS
     runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,
                          use_cache=not args.no_cache)
-    live = None if args.no_serve else start_live_server(workdir, args.host, args.port)
-    try:
-        return _run_and_report(args, workdir, runner, definition, overrides, started, live)
-    finally:
-        if live is not None and live.running:
-            live.stop()
+    return _run_and_report(args, workdir, runner, definition, overrides, started, live)
 
 
 def start_live_server(workdir: Path, host: str, port: int):
@@ -222,13 +262,15 @@ def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, defini
                     overrides: dict, started: float, live: Any) -> int:
     from pipeline.cli import UserError
     from pipeline.local.runner import DefinitionError
+    had_production = production_package(workdir) is not None
     try:
         with sigterm_as_interrupt():       # a step running: SIGTERM stops its process group
-            result = runner.run(definition, overrides)
+            result = runner.run(definition, overrides, display_name=args.display_name,
+                                execution_id=getattr(args, "execution_id", None))
     except DefinitionError as err:
         raise UserError(str(err)) from None
     with sigterm_deferred() as stop:       # the release, the summary and the MLflow record end first
-        code = _release_and_report(args, workdir, result, overrides, started, live)
+        code = _release_and_report(args, workdir, result, overrides, started, live, had_production)
     if code is not None or live is None or stop["requested"]:
         return code or 0
     from inference.local_endpoint import stop_on_sigterm
@@ -240,22 +282,29 @@ def _run_and_report(args: argparse.Namespace, workdir: Path, runner: Any, defini
 
 
 def _release_and_report(args: argparse.Namespace, workdir: Path, result: dict, overrides: dict,
-                        started: float, live: Any) -> int | None:
+                        started: float, live: Any, had_production: bool) -> int | None:
     """Release what the run registered, print the summary; the exit code, or None to go on serving."""
     deployed = 0
     if result["PipelineExecutionStatus"] == "Succeeded":
-        deployed = approve_and_deploy(workdir, result, overrides.get(APPROVAL_PARAMETER))
+        deployed = release_after_run(workdir, result, overrides.get(APPROVAL_PARAMETER),
+                                     approve=args.approve, had_production=had_production)
     print()
     print(summarize(workdir, result))
     from pipeline.tracking import log_local_quietly
     log_local_quietly(workdir, result["PipelineExecutionId"])          # one line: where the MLflow run is
-    base = live.url if live is not None else f"http://{args.host}:{args.port}"
-    print(f"Studio (DAG, steps, reports, registry): {base}/studio/#/executions/"
-          f"{result['PipelineExecutionId']}" + ("" if live is not None else "  (served by myflix serve)"))
-    print(f"\ntotal {time.monotonic() - started:.1f}s; step by step: myflix pipeline status --local"
-          + ("" if args.workdir == Path(".myflix") else f" --workdir {args.workdir}"))
+    folder = "" if args.workdir == Path(".myflix") else f" --workdir {args.workdir}"
+    page = f"/studio/#/executions/{result['PipelineExecutionId']}"
+    if live is not None:
+        print(f"Studio (DAG, steps, reports, registry): {live.url}{page}")
+    else:   # whatever port serves this folder: not ours to guess
+        print(f"Studio (DAG, steps, reports, registry): `myflix serve{folder}`, then {page} on its address")
+    print(f"\ntotal {time.monotonic() - started:.1f}s; step by step: myflix pipeline status --local{folder}")
+    hint = command_hint()
+    if hint:
+        print(hint)
     if result["PipelineExecutionStatus"] != "Succeeded":
-        print(f"\nthe run failed: {result.get('FailureReason')}\nfix the cause and run again: steps "
+        reason = gate_failure_line(workdir, result) or result.get("FailureReason")
+        print(f"\nthe run failed: {reason}\nfix the cause and run again: steps "
               "that already succeeded are reused from the cache, so it resumes at the failed step "
               "(`myflix serve`, then /studio, shows the failed step and its log).",
               file=sys.stderr)
@@ -267,10 +316,32 @@ def _release_and_report(args: argparse.Namespace, workdir: Path, result: dict, o
     return None
 
 
-def approve_and_deploy(workdir: Path, result: dict, approval: str | None) -> int:
-    """Approve the package this execution registered, as a reviewer would: the registry's event
-    then goes to the deployer (staging -> smoke test -> prod + table). -p model_approval_status=
-    Rejected or PendingManualApproval leaves it to the reviewer (`myflix registry approve`)."""
+def command_hint() -> str | None:
+    """How to type `myflix` in this shell when it is not on PATH (`make run` calls .venv/bin/myflix)."""
+    found = shutil.which("myflix")
+    started_as = Path(sys.argv[0])
+    mine = started_as.resolve() if started_as.name == "myflix" else Path(sys.executable).with_name("myflix")
+    if found and Path(found).resolve() == mine.resolve():
+        return None
+    try:
+        shown = mine.relative_to(Path.cwd())
+    except ValueError:
+        shown = mine
+    return (f"`myflix` here is {shown}: run `source {shown.parent}/activate` once per shell so that the "
+            f"commands above work as written (or type {shown})")
+
+
+def production_package(workdir: Path) -> str | None:
+    """The package the prod endpoint serves (None: no production model in this work folder)."""
+    record = _load_json(Path(workdir) / "endpoints" / f"{schema.ENDPOINT_NAME}.json")
+    return record.get("ModelPackageArn") if isinstance(record, dict) else None
+
+
+def release_after_run(workdir: Path, result: dict, approval: str | None, *, approve: bool,
+                      had_production: bool) -> int:
+    """What follows the registration, as on AWS: the package waits for a reviewer unless it was
+    registered Approved (-p model_approval_status=Approved), `--approve` was given, or this work
+    folder has no production model yet (a newcomer's first run approves itself, and says so)."""
     from pipeline.cmd_registry import deploy_decision
     from pipeline.local import registry
 
@@ -279,15 +350,29 @@ def approve_and_deploy(workdir: Path, result: dict, approval: str | None) -> int
     if not mine:
         return 0                             # the quality gate stopped it, or another group
     package = mine[0]
-    if approval not in (None, "", "Approved"):
-        print(f"\n{package['ModelPackageArn']} stays {package['ModelApprovalStatus']} "
-              f"(-p {APPROVAL_PARAMETER}={approval}); release it with: myflix registry approve", flush=True)
+    arn, status = package["ModelPackageArn"], package["ModelApprovalStatus"]
+    version = package["ModelPackageVersion"]
+    if status == "Rejected":
+        print(f"\n{arn} was registered Rejected (-p {APPROVAL_PARAMETER}={approval}): nothing is released",
+              flush=True)
         return 0
-    print(f"\napproving {package['ModelPackageArn']} (as `myflix registry approve` does): "
-          "staging -> smoke test -> prod", flush=True)
-    if package["ModelApprovalStatus"] != "Approved":
-        package = registry.set_approval(workdir, package["ModelPackageArn"], "Approved",
-                                        description="approved by myflix run")
+    if status == "Approved":
+        why = f"registered Approved (-p {APPROVAL_PARAMETER}=Approved): the registry's event deploys it"
+    elif approve:
+        why = "approved by myflix run --approve"
+    elif not had_production:
+        why = ("approved by myflix run: the first model of this work folder (no production model yet), "
+               "so that the page has something to serve; later runs wait for a reviewer")
+    else:
+        serving = production_package(workdir) or "the production model"
+        print(f"\nregistered version {version} as PendingManualApproval: production keeps serving "
+              f"{serving}, the page is unchanged.\nreview it and release it: the Studio's registry page, "
+              f"`myflix registry approve {version}`, or next time `myflix run --approve`", flush=True)
+        return 0
+    print(f"\n{arn}: {why}\nreleasing it: staging -> smoke test -> prod", flush=True)
+    if status != "Approved":
+        package = registry.set_approval(workdir, arn, "Approved", description=why,
+                                        actor=registry.local_actor())
     return deploy_decision(workdir, package, promote=True)
 
 
@@ -314,12 +399,41 @@ def _load_json(path: Path | None) -> Any:
         return None
 
 
+def gate_rows(workdir: Path, result: dict) -> list[dict]:
+    """The quality gate's conditions of this execution, each with its value, threshold and
+    whether it passed (the Studio's reading of the definition that ran)."""
+    from pipeline.studio import views
+    try:
+        gate = views.gate(views.Execution(workdir, result["PipelineExecutionId"]))
+    except views.NotFound:
+        return []
+    return gate["conditions"] if gate else []
+
+
+def _gate_row_text(row: dict) -> str:
+    mark = {True: "ok", False: "FAILED", None: "not evaluated"}[row.get("passed")]
+    return f"{row['metric']} {_num(row.get('value'))} (needs {row['op']} {_num(row.get('threshold'))}) {mark}"
+
+
+def gate_failure_line(workdir: Path, result: dict) -> str | None:
+    """`the quality gate failed on <metric> <value> (needs ...)`, rounded, the failing ones only
+    (the Studio's line); None when the execution did not fail at its gate."""
+    from pipeline.studio import views
+    try:
+        execution = views.Execution(workdir, result["PipelineExecutionId"])
+    except views.NotFound:
+        return None
+    return views.gate_failure(execution, views.gate(execution))
+
+
 def summarize(workdir: Path, result: dict) -> str:
     """What a newcomer wants after a run: the status, k, the rules, the gate, where everything is."""
     files = _outputs_with(workdir, result)
-    lines = [f"execution {result['PipelineExecutionId']}: {result['PipelineExecutionStatus']}"]
+    name = result.get("PipelineExecutionDisplayName")
+    lines = [f"execution {result['PipelineExecutionId']}: {result['PipelineExecutionStatus']}"
+             + (f" ({name})" if name and name != f"local-{result['PipelineExecutionId']}" else "")]
     if result.get("FailureReason"):
-        lines.append(f"  reason: {result['FailureReason']}")
+        lines.append(f"  reason: {gate_failure_line(workdir, result) or result['FailureReason']}")
     quality = _load_json(files.get(schema.QUALITY_JSON))
     if isinstance(quality, dict) and isinstance(quality.get("rules"), list):
         lines.append("rows kept by each cleaning rule:")
@@ -343,6 +457,8 @@ def summarize(workdir: Path, result: dict) -> str:
         lines.append(f"quality gate metrics: silhouette {_num(evaluation.get('silhouette'))}, "
                      f"recall@{evaluation.get('recall_k')} {_num(evaluation.get('recall_at_k'))}, "
                      f"largest cluster share {_num(sizes.get('max_share'))}")
+        for row in gate_rows(workdir, result):        # each condition, the failing ones marked
+            lines.append(f"  {_gate_row_text(row)}")
         from pipeline.reports.drift import summary_lines   # drift and churn against production
         lines += summary_lines(evaluation)
     lines += interaction_lines(_load_json(files.get(schema.INTERACTIONS_JSON)),

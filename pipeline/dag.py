@@ -152,15 +152,43 @@ def to_mermaid(dag: Dag) -> str:
     return "\n".join(lines) + "\n"
 
 
-def positions(dag: Dag, spacing: float = 1.7) -> dict[str, tuple[float, float]]:
-    """(x, y) per node: layers top to bottom; within a layer, ordered under their parents."""
+BOX_WIDTH, GAP, VIA_WIDTH = 1.25, 0.45, 0.2   # layout units: a step's box, the room between boxes, an edge
+
+
+@dataclass
+class Layout:
+    """Where each step sits (x, y = -layer) and the way each edge goes: `routes[(src, dst, label)]`
+    are the points (x, layer) where the edge passes the layers between its two ends, in a slot of
+    its own. An edge thus only ever runs from one layer's boxes to the next one's through the gap
+    between the rows, or straight down through its own slot: it never crosses a step's box."""
+
+    positions: dict[str, tuple[float, float]]
+    routes: dict[tuple[str, str, str], list[tuple[float, int]]]
+
+
+def layout(dag: Dag, spacing: float = BOX_WIDTH + GAP) -> Layout:
+    """Layers top to bottom; an edge spanning several layers gets a waypoint in each layer it
+    crosses (Sugiyama's dummy nodes), ordered like the steps: under their parents, kept apart."""
     layer = dag.layers()
     rows: dict[int, list[str]] = {}
+    parents: dict[str, list[str]] = {name: [] for name in dag.nodes}
+    width: dict[str, float] = {name: BOX_WIDTH for name in dag.nodes}
+    chains: dict[tuple[str, str, str], list[str]] = {}
     for name in dag.nodes:
         rows.setdefault(layer[name], []).append(name)
-    parents: dict[str, list[str]] = {name: [] for name in dag.nodes}
-    for src, dst, _ in dag.edges:
-        parents[dst].append(src)
+    for src, dst, label in dag.edges:
+        previous = src
+        chain = []
+        for row in range(layer[src] + 1, layer[dst]):
+            via = f"\x00{src}\x00{dst}\x00{label}\x00{row}"     # not a step name (NUL never is)
+            rows.setdefault(row, []).append(via)
+            parents[via] = [previous]
+            width[via] = VIA_WIDTH
+            chain.append(via)
+            previous = via
+        parents[dst].append(previous)
+        chains[(src, dst, label)] = chain
+    room = spacing - BOX_WIDTH
     out: dict[str, tuple[float, float]] = {}
     for row in sorted(rows):
         names = rows[row]
@@ -170,31 +198,34 @@ def positions(dag: Dag, spacing: float = 1.7) -> dict[str, tuple[float, float]]:
             xs = [out[p][0] for p in parents[name] if p in out]
             return (sum(xs) / len(xs) if xs else 0.0, order[name])
 
-        # Each node wants to sit under its parents; keep `spacing` between neighbours and centre
-        # the row on where its nodes want to be.
+        # Each item wants to sit under its parents; keep room between neighbours and centre the
+        # row on where its items want to be.
         wanted = {name: under_parents(name) for name in names}
         names = sorted(names, key=lambda n: wanted[n])
         xs = [wanted[names[0]][0]]
-        for name in names[1:]:
-            xs.append(max(wanted[name][0], xs[-1] + spacing))
+        for left, name in zip(names, names[1:]):
+            xs.append(max(wanted[name][0], xs[-1] + (width[left] + width[name]) / 2 + room))
         shift = sum(wanted[n][0] for n in names) / len(names) - sum(xs) / len(xs)
         for name, x in zip(names, xs):
             out[name] = (round(x + shift, 6), -float(row))
-    return out
+    routes = {edge: [(out[v][0], layer[edge[0]] + i + 1) for i, v in enumerate(chain)]
+              for edge, chain in chains.items()}
+    return Layout(positions={n: out[n] for n in dag.nodes}, routes=routes)
 
 
-def _bend(x0: float, y0: float, x1: float, y1: float) -> float:
-    """Straight down within a column, slight curve to a neighbour, wide arc over skipped rows."""
-    if abs(y0 - y1) > 1.5:
-        return 0.45 if x1 <= x0 else -0.45
-    return 0.0 if x0 == x1 else 0.12
+def positions(dag: Dag, spacing: float = BOX_WIDTH + GAP) -> dict[str, tuple[float, float]]:
+    """(x, y) per node: layers top to bottom; within a layer, ordered under their parents."""
+    return layout(dag, spacing).positions
 
 
-def _arc_middle(x0: float, y0: float, x1: float, y1: float, rad: float) -> tuple[float, float]:
-    """Middle of matplotlib's arc3 curve (a quadratic Bezier) from (x0, y0) to (x1, y1)."""
-    cx = (x0 + x1) / 2 + rad * (y1 - y0)
-    cy = (y0 + y1) / 2 - rad * (x1 - x0)
-    return 0.25 * x0 + 0.5 * cx + 0.25 * x1, 0.25 * y0 + 0.5 * cy + 0.25 * y1
+def edge_polyline(lay: Layout, edge: tuple[str, str, str], box_h: float) -> list[tuple[float, float]]:
+    """The points an edge is drawn through (x, y as in positions): from the bottom of its source box,
+    down through each waypoint's slot (as tall as a box), to the top of its target box."""
+    (x0, y0), (x1, y1) = lay.positions[edge[0]], lay.positions[edge[1]]
+    points = [(x0, y0 - box_h / 2)]
+    for x, row in lay.routes.get(edge, []):
+        points += [(x, -row + box_h / 2), (x, -row - box_h / 2)]
+    return points + [(x1, y1 + box_h / 2)]
 
 
 def draw_png(dag: Dag, path: Path, title: str = "") -> list[str]:
@@ -204,23 +235,28 @@ def draw_png(dag: Dag, path: Path, title: str = "") -> list[str]:
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    pos = positions(dag)
+    lay = layout(dag)
+    pos = lay.positions
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
+    for route in lay.routes.values():
+        xs += [x for x, _ in route]
     width = max(6.0, 2.2 * (max(xs) - min(xs) + 2))
     height = max(4.0, 1.25 * (max(ys) - min(ys) + 1) + 0.6)
     fig, ax = plt.subplots(figsize=(width, height), dpi=110)
-    box_w, box_h = 1.25, 0.52
+    box_w, box_h = BOX_WIDTH, 0.52
     drawn = []
-    for src, dst, label in dag.edges:
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
-        arrow = FancyArrowPatch((x0, y0 - box_h / 2), (x1, y1 + box_h / 2), arrowstyle="-|>",
-                                mutation_scale=12, color="#555555", lw=1.0,
-                                connectionstyle=f"arc3,rad={_bend(x0, y0, x1, y1)}")
-        ax.add_patch(arrow)
+    for edge in dag.edges:
+        label = edge[2]
+        points = edge_polyline(lay, edge, box_h)
+        # straight segments: each runs inside the gap between two rows or down its own slot
+        for (xa, ya), (xb, yb) in zip(points[:-2], points[1:-1]):
+            ax.plot([xa, xb], [ya, yb], color="#555555", lw=1.0, solid_capstyle="round")
+        ax.add_patch(FancyArrowPatch(points[-2], points[-1], arrowstyle="-|>", mutation_scale=12,
+                                     color="#555555", lw=1.0, shrinkA=0, shrinkB=0))
         if label:
-            lx, ly = _arc_middle(x0, y0 - box_h / 2, x1, y1 + box_h / 2, _bend(x0, y0, x1, y1))
-            ax.text(lx, ly, label, fontsize=8, ha="center", va="center",
+            (xa, ya), (xb, yb) = points[0], points[1]
+            ax.text((xa + xb) / 2, (ya + yb) / 2, label, fontsize=8, ha="center", va="center",
                     color="#8a5a00" if label == "if" else "#a00000",
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
     for name, node in dag.nodes.items():

@@ -208,8 +208,9 @@ def check_parameters(given: dict[str, str], specs: list[ParameterSpec] | None = 
         if spec is None:
             if strict:
                 close = difflib.get_close_matches(name, by_name, n=3)
-                hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                raise ParameterError(f"{name}: no such pipeline parameter{hint}; the parameters are: "
+                if close:   # the likely one, not a wall of every name
+                    raise ParameterError(f"{name}: no such pipeline parameter (did you mean {' or '.join(close)}?)")
+                raise ParameterError(f"{name}: no such pipeline parameter; the parameters are: "
                                      f"{', '.join(by_name)}")
             continue
         typed[name] = check_value(spec, str(text))

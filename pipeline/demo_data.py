@@ -32,6 +32,15 @@ NOTICE_NAME = "NOTICE.txt"
 MAX_GENRES = 3
 NULL = "\\N"
 
+def demo_uris(bucket: str) -> dict[str, str]:
+    """The pipeline parameters `myflix run` points at the demo data, with their values: a plain
+    run's choice, not a change from the defaults (the Studio does not list them as changed)."""
+    from steps import schema
+    raw = f"s3://{bucket}/{schema.RAW_PREFIX}"
+    return {"basics_uri": f"{raw}/{schema.BASICS_FILE_STEM}.gz",
+            "ratings_uri": f"{raw}/{schema.RATINGS_FILE_STEM}.gz"}
+
+
 NOTICE = f"""MyFlix demo data: {BASICS_NAME} and {RATINGS_NAME}
 
 Converted to IMDb's title.basics / title.ratings file format by pipeline/demo_data.py from the

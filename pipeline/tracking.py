@@ -2,10 +2,14 @@
 
 Logged by the CLI from what the steps wrote (no job imports MLflow; the SKLearn image has none):
 the pipeline parameters as params; Evaluate's `clustering_metrics` (silhouette, recall@k, cluster
-shares, drift), `k` and `n_movies` as metrics; the elbow's inertia per k as the metric `inertia`
-with step = k; every report JSON and PNG as artefacts under `reports/<step>/`; tags with the
-execution id, status, source (local|cloud) and the model package ARN. Logging is idempotent: the
-run is found again by its `myflix.execution_id` tag, and only metric points it lacks are added.
+shares, drift), `k` and `n_movies` as metrics; `inertia` is the chosen k's (what the runs table
+shows), the elbow's curve is `inertia_by_k` with step = k; every report JSON and PNG as artefacts
+under `reports/<step>/`; the trained model (a local execution's model.tar.gz) as an MLflow
+scikit-learn model with its signature (the 26 features in, the cluster out); tags with the
+execution id, status, source (local|cloud) and the model package ARN. The experiment is tagged a
+model-training one (`mlflow.experimentKind`), so MLflow's UI opens it on its runs, not in GenAI
+mode. Logging is idempotent: the run is found again by its `myflix.execution_id` tag, only metric
+points it lacks are added, and the model is logged once.
 
 Where: locally `sqlite:///<workdir>/mlflow/mlflow.db` with artefacts in `<workdir>/mlflow/artifacts`
 (what `myflix mlflow ui` opens; MLflow 3 refuses its old file store by default); on AWS the
@@ -23,6 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from steps import schema
+
 EXPERIMENT = "myflix-movie-clusters"
 EXECUTION_TAG = "myflix.execution_id"
 PACKAGE_TAG = "myflix.model_package_arn"
@@ -36,6 +42,10 @@ MLFLOW_ENV = {  # offline and quiet: no telemetry, no progress bars in a CLI's o
     "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
+# MLflow 3's UI: an experiment of this kind opens on its runs (model training), not on traces (GenAI)
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+MODEL_TAG = "myflix.model_logged"
+MODEL_NAME = "model"
 _STATUS = {"Succeeded": "FINISHED", "Failed": "FAILED", "Stopped": "KILLED", "Executing": "RUNNING"}
 
 
@@ -56,6 +66,8 @@ class ExecutionOutputs:
     model_package_arn: str | None = None
     source: str = "local"
     extra_tags: dict[str, str] = field(default_factory=dict)
+    model_file: Path | None = None                 # TrainKMeans' model.tar.gz
+    features_file: Path | None = None              # Preprocess's features.parquet (the signature's rows)
 
     def report(self, name: str) -> Any:
         for key, path in self.reports.items():
@@ -110,10 +122,14 @@ def metrics_of(outputs: ExecutionOutputs) -> tuple[dict[str, float], list[tuple[
     elbow = outputs.report("elbow.json")
     inertia: list[tuple[int, float]] = []
     if isinstance(elbow, dict):
-        if isinstance(elbow.get("chosen_k"), int):
-            metrics["chosen_k"] = float(elbow["chosen_k"])
         inertia = [(int(k), float(v)) for k, v in zip(elbow.get("k") or [], elbow.get("inertia") or [])
                    if isinstance(k, int) and isinstance(v, (int, float))]
+        if isinstance(elbow.get("chosen_k"), int):
+            metrics["chosen_k"] = float(elbow["chosen_k"])
+            # the chosen k's inertia is the run's figure; the curve is kept as inertia_by_k
+            chosen = dict(inertia).get(elbow["chosen_k"])
+            if chosen is not None:
+                metrics["inertia"] = chosen
     return metrics, inertia
 
 
@@ -147,7 +163,9 @@ def log_execution(outputs: ExecutionOutputs, tracking_uri: str, artifact_root: s
         found = client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else client.create_experiment(
             experiment, artifact_location=artifact_root,
-            tags={"myflix.pipeline": EXPERIMENT})
+            tags={"myflix.pipeline": EXPERIMENT, EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        if found and found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         runs = client.search_runs([experiment_id], f"tags.`{EXECUTION_TAG}` = '{outputs.execution_id}'",
                                   max_results=2)
         created = not runs
@@ -169,7 +187,7 @@ def log_execution(outputs: ExecutionOutputs, tracking_uri: str, artifact_root: s
         metrics, inertia = metrics_of(outputs)
         stamp = _millis(outputs.end) or _millis(outputs.start) or 0
         points = [Metric(name, value, stamp, 0) for name, value in sorted(metrics.items())]
-        points += [Metric("inertia", value, stamp, k) for k, value in inertia]
+        points += [Metric("inertia_by_k", value, stamp, k) for k, value in inertia]
         points = [m for m in points if not _has_point(client, run_id, run.data.metrics, m)]
         for start in range(0, max(len(params), len(points), 1), 100):   # log_batch's limits
             client.log_batch(run_id, metrics=points[start:start + 100], params=params[start:start + 100],
@@ -177,12 +195,46 @@ def log_execution(outputs: ExecutionOutputs, tracking_uri: str, artifact_root: s
         for key, path in sorted(outputs.reports.items()):
             step = key.rsplit("/", 1)[0] if "/" in key else ""
             client.log_artifact(run_id, str(path), artifact_path="reports/" + step if step else "reports")
+        if outputs.model_file is not None and run.data.tags.get(MODEL_TAG) != "true":
+            log_model(client, tracking_uri, run_id, outputs.model_file, outputs.features_file)
         status = _STATUS.get(outputs.status, "FINISHED")
         if status != "RUNNING":
             client.set_terminated(run_id, status=status, end_time=_millis(outputs.end))
     except MlflowException as err:
         raise TrackingError(f"logging execution {outputs.execution_id} to MLflow at {tracking_uri}: {err}") from err
     return Logged(run_id=run_id, experiment_id=experiment_id, tracking_uri=tracking_uri, created=created)
+
+
+def log_model(client: Any, tracking_uri: str, run_id: str, model_tar: Path, features: Path | None) -> None:
+    """The model artefact (model.joblib, a scaler + k-means Pipeline) as an MLflow scikit-learn model
+    with its signature: the features in their order (float64) in, the cluster (int) out."""
+    import tarfile
+    import tempfile
+
+    import joblib
+    import mlflow
+    import pandas as pd
+    import sklearn
+    from mlflow.models import infer_signature
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(model_tar) as tar:
+            tar.extract(schema.MODEL_JOBLIB, tmp, filter="data")
+            meta = json.loads(tar.extractfile(schema.MODEL_JSON).read())
+        model = joblib.load(Path(tmp) / schema.MODEL_JOBLIB)
+    names = list(meta["features"])
+    if features is not None and Path(features).is_file():
+        sample = pd.read_parquet(features, columns=names).head(5)
+    else:                                   # no rows at hand: one row of zeros has the same schema
+        sample = pd.DataFrame([[0.0] * len(names)], columns=names)
+    sample = sample.astype("float64")
+    signature = infer_signature(sample, model.predict(sample.to_numpy()))
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        # requirements given, not inferred: inference would import the model in a subprocess
+        mlflow.sklearn.log_model(model, name=MODEL_NAME, signature=signature, input_example=sample.head(2),
+                                 pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
+    client.set_tag(run_id, MODEL_TAG, "true")
 
 
 def _has_point(client: Any, run_id: str, latest: dict[str, float], metric: Any) -> bool:
@@ -202,8 +254,17 @@ def local_outputs(workdir: Path, execution_id: str | None = None) -> ExecutionOu
     store = LocalStore(Path(workdir))
     reports: dict[str, Path] = {}
     package = None
+    model_file = features_file = None
     for step in record.get("Steps", []):
         outputs = step.get("Outputs") or {}
+        model_uri = outputs.get("model")
+        if step.get("StepType") == "Training" and step.get("StepStatus") == "Succeeded" \
+                and isinstance(model_uri, str) and _holds(store.path_for(model_uri), schema.MODEL_JOBLIB):
+            model_file = store.path_for(model_uri)   # TrainKMeans' model (TrainScaler's has no model.joblib)
+        features_uri = outputs.get("features")
+        if step.get("StepType") == "Processing" and str(features_uri).startswith("s3://"):
+            candidate = store.path_for(features_uri) / schema.FEATURES_PARQUET
+            features_file = candidate if candidate.is_file() else features_file
         if step.get("StepType") == "RegisterModel" and step.get("StepStatus") == "Succeeded":
             package = outputs.get("ModelPackageArn") or ((step.get("Metadata") or {}).get("RegisterModel") or {}).get("Arn")
         for uri in outputs.values():
@@ -219,7 +280,17 @@ def local_outputs(workdir: Path, execution_id: str | None = None) -> ExecutionOu
         execution_id=record["PipelineExecutionId"], status=record.get("PipelineExecutionStatus", "Unknown"),
         parameters={p["Name"]: p.get("Value", "") for p in record.get("PipelineParameters") or []},
         reports=reports, start=record.get("StartTime"), end=record.get("EndTime"), model_package_arn=package,
-        extra_tags={"myflix.pipeline": record.get("PipelineName") or EXPERIMENT})
+        extra_tags={"myflix.pipeline": record.get("PipelineName") or EXPERIMENT},
+        model_file=model_file, features_file=features_file)
+
+
+def _holds(tar_path: Path, name: str) -> bool:
+    import tarfile
+    try:
+        with tarfile.open(tar_path) as tar:
+            return name in tar.getnames()
+    except (OSError, tarfile.TarError):
+        return False
 
 
 def cloud_outputs(execution: dict, parameters: list[dict], report_files: list[Path],

@@ -420,7 +420,8 @@ def sweep(X_scaled, k_min: int, k_max: int, seed: int, progress: Progress | None
             if k >= k_min:
                 forward[k] = fit
         if log is not None:
-            log(f"forward chain k=2..{k_top} on the compressed points done at "
+            log(f"forward chain for k={k_min}..{k_max} (run to k={k_top}, so k_max too gets a "
+                f"backward candidate) on the compressed points done at "
                 f"{time.perf_counter() - started:.1f}s ({pts.iterations} Lloyd iterations); "
                 "now the backward chain, and each k's exact inertia over all rows")
         futures = {}

@@ -271,7 +271,7 @@ def test_missing_table_is_a_clear_503(tmp_path):
         assert status == 200 and body["status"] == "no table"
 
 
-def test_table_is_reloaded_when_its_location_moves(built, tmp_path):
+def test_table_is_reloaded_at_once_when_its_location_moves(built, tmp_path):
     import shutil
 
     from test_api_data import write_table
@@ -285,7 +285,7 @@ def test_table_is_reloaded_when_its_location_moves(built, tmp_path):
         assert get(c, "/health")[1]["movies"] == len(built["frame"])
         smaller = built["frame"].iloc[:100]
         write_table(smaller, work, "exec-0002", FEATURES, 8)
-        clock[0] = 10.0   # within reload_seconds, but the local catalog file changed: seen at once
+        clock[0] = 10.0   # within reload_seconds, but the catalog file was replaced: a release, seen at once
         body = get(c, "/health")[1]
         assert body["movies"] == 100 and body["execution_id"] == "exec-0002"
         assert svc.loads == 2

@@ -5,6 +5,7 @@ ListPipelineExecutionSteps: status/wait must still answer (without steps).
 """
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -239,6 +240,10 @@ def test_approve_latest_package_in_the_group(aws, capsys):
     assert code == 0 and f"{arns[1]}: PendingManualApproval -> Approved" in out
     status = {arn: aws.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] for arn in arns}
     assert status == {arns[0]: "PendingManualApproval", arns[1]: "Approved"}
+    code, out, _ = run(capsys, "pipeline", "approve", "--status", "Rejected", "--reason", "drift on runtime")
+    assert code == 0
+    described = aws.describe_model_package(ModelPackageName=arns[1])
+    assert described["ApprovalDescription"].startswith("drift on runtime (") and "UTC" in described["ApprovalDescription"]
 
 
 def test_approve_shows_the_quality_metrics_studio_cannot_chart(aws, capsys):
@@ -337,6 +342,71 @@ def test_local_status_list_wait(capsys, tmp_path):
     assert code == 1                                            # the latest one failed
     code, _, _ = run(capsys, "pipeline", "wait", "--local", "--workdir", str(workdir), "run-1")
     assert code == 0
+
+
+def test_myflix_run_checks_parameters_before_building_anything(tmp_path, capsys):
+    """A mistyped name answers with "did you mean", a bad type names the parameter; nothing is
+    written to the work folder (no demo data, no bundle, no definition) and no port is taken."""
+    import time
+    work = tmp_path / "w"
+    t0 = time.monotonic()
+    code, _, err = run(capsys, "run", "--no-serve", "--workdir", str(work), "-p", "k_overide=12")
+    assert code == 2 and "did you mean k_override?" in err and "imdb_base_url" not in err   # not the whole list
+    code, _, err = run(capsys, "run", "--no-serve", "--workdir", str(work), "-p", "k_max=many")
+    assert code == 2 and "k_max" in err and "integer" in err
+    code, _, err = run(capsys, "run", "--no-serve", "--workdir", str(work), "--approve",
+                       "-p", "model_approval_status=Rejected")
+    assert code == 2 and "contradict" in err
+    assert not work.exists()
+    assert time.monotonic() - t0 < 30          # no bundle, no definition (a loose bound: shared CPUs)
+
+
+def test_run_help_says_what_a_run_releases_and_every_subcommand_has_a_description(capsys):
+    from pipeline.cli import build_parser
+    parser = build_parser()
+    text = parser._subparsers._group_actions[0].choices["run"].format_help()
+    assert "PendingManualApproval" in text and "--approve" in text and "first run" in text
+
+    def walk(p, path):
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    assert sub.description, " ".join(path + [name])
+                    walk(sub, path + [name])
+    walk(parser, ["myflix"])
+
+
+def test_the_gate_and_the_branch_not_taken_read_the_same_everywhere():
+    from pipeline.local.executions import shown_status
+    assert shown_status("NotRun", "branch not taken: condition QualityGate was True") == "NotTaken"
+    assert shown_status("NotRun", "not started: the execution failed") == "NotRun"
+    assert shown_status(None) == "NotRun" and shown_status("Failed", "x") == "Failed"
+    from pipeline.cmd_run import _gate_row_text
+    assert _gate_row_text({"metric": "max_feature_psi", "op": "<=", "value": 0.312345678, "threshold": 0.25,
+                           "passed": False}) == "max_feature_psi 0.312 (needs <= 0.250) FAILED"
+
+
+def test_the_training_toolkits_failure_names_the_scripts_own_error(tmp_path):
+    from pipeline.local import training
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "failure").write_text('ExecuteUserScriptError:\nExitCode 2\nErrorMessage ""\n'
+                                                 'Command "/venv/bin/python steps/train_scaler.py --scaler foo"')
+    assert training.failure_reason(tmp_path) == "ExecuteUserScriptError"          # not the bare Command line
+    log = ("usage: train_scaler.py [-h]\ntrain_scaler.py: error: argument --scaler: invalid choice: 'foo'\n"
+           "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    Reporting training FAILURE\n"
+           "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    Encountered exit_code 1\n")
+    assert training.script_error(log) == "train_scaler.py: error: argument --scaler: invalid choice: 'foo'"
+
+
+def test_a_taken_port_fails_myflix_run_before_anything_is_built(tmp_path, capsys):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "run", "--workdir", str(tmp_path / "w"), "--port", str(port))
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+    assert not (tmp_path / "w" / "s3").exists()          # no demo data, no code bundle, no definition
 
 
 def test_start_passes_what_the_given_inputs_are_so_the_cache_key_follows_the_data(aws, capsys):

@@ -104,3 +104,77 @@ def test_cycle_is_reported():
     dag = Dag(nodes={n: Node(n, "Processing", n) for n in "ab"}, edges=[("a", "b", ""), ("b", "a", "")])
     with pytest.raises(ValueError, match="cycle"):
         dag.layers()
+
+
+def _crossings(dag: Dag, box_w: float = 1.25, box_h: float = 0.52) -> list[str]:
+    """Edges (as drawn: pipeline.dag.edge_polyline, straight segments) that pass through a box other
+    than their two ends, sampled finely."""
+    from pipeline.dag import edge_polyline, layout
+    lay = layout(dag)
+    bad = []
+    for edge in dag.edges:
+        points = edge_polyline(lay, edge, box_h)
+        for (xa, ya), (xb, yb) in zip(points, points[1:]):
+            for i in range(101):
+                x, y = xa + (xb - xa) * i / 100, ya + (yb - ya) * i / 100
+                for name, (cx, cy) in lay.positions.items():
+                    if name in edge[:2]:
+                        continue
+                    if abs(x - cx) < box_w / 2 - 1e-6 and abs(y - cy) < box_h / 2 - 1e-6:
+                        bad.append(f"{edge[0]}->{edge[1]} crosses {name}")
+    return sorted(set(bad))
+
+
+def _generated_dag(seed: int, width: int = 4, depth: int = 7) -> Dag:
+    """A random layered DAG with parallel branches and edges that skip layers."""
+    import random
+    rng = random.Random(seed)
+    dag = Dag()
+    layers = [[f"L{d}N{i}" for i in range(rng.randint(1, width))] for d in range(depth)]
+    for row in layers:
+        for name in row:
+            dag.nodes[name] = Node(name, "Processing", name)
+    for d in range(1, depth):
+        for name in layers[d]:
+            dag.add_edge(rng.choice(layers[d - 1]), name)
+            for _ in range(rng.randint(0, 2)):       # extra parents, some layers up
+                up = rng.randint(0, d - 1)
+                dag.add_edge(rng.choice(layers[up]), name, rng.choice(["", "", "if", "else"]))
+    return dag
+
+
+def test_no_edge_crosses_a_box_in_the_real_dag(dag):
+    assert _crossings(dag.reduced()) == []
+    assert _crossings(dag) == []                      # every edge drawn (--all-edges) too
+
+
+def test_no_edge_crosses_a_box_with_extra_parallel_branches(dag, tmp_path):
+    """Any DAG, not just today's ten steps: the real one with parallel side branches added, and
+    generated ones; the old layout (straight arcs between the ends) crossed boxes on these."""
+    wide = Dag(nodes=dict(dag.nodes), edges=list(dag.edges))
+    for i, (after, before) in enumerate((("Preprocess", "Evaluate"), ("Preprocess", "Evaluate"),
+                                         ("TrainScaler", "TrainKMeans"), ("Ingest", "QualityGate"))):
+        wide.nodes[f"Side{i}"] = Node(f"Side{i}", "Processing", f"Side branch {i}")
+        wide.add_edge(after, f"Side{i}")
+        wide.add_edge(f"Side{i}", before)
+    assert _crossings(wide.reduced()) == []
+    for seed in range(30):
+        assert _crossings(_generated_dag(seed)) == [], seed
+    drawn = draw_png(wide.reduced(), tmp_path / "wide.png")
+    assert len(drawn) == len(dag.nodes) + 4 and (tmp_path / "wide.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_positions_keep_waypoints_and_boxes_apart():
+    from pipeline.dag import BOX_WIDTH, VIA_WIDTH, layout
+    for seed in range(10):
+        lay = layout(_generated_dag(seed))
+        rows: dict[float, list[tuple[float, float]]] = {}
+        for x, y in lay.positions.values():
+            rows.setdefault(y, []).append((x, BOX_WIDTH))
+        for route in lay.routes.values():
+            for x, row in route:
+                rows.setdefault(-float(row), []).append((x, VIA_WIDTH))
+        for items in rows.values():
+            items.sort()
+            for (xa, wa), (xb, wb) in zip(items, items[1:]):
+                assert xb - xa >= (wa + wb) / 2 - 1e-9, (seed, items)

@@ -209,6 +209,52 @@ def test_myflix_run_command_reuses_the_cache_and_summarises(workdir: Path, first
     assert capsys.readouterr().out.count("Approved") == 2
 
 
+def test_a_later_run_waits_for_a_reviewer_and_approve_releases_it(workdir: Path, first_run: dict, capsys):
+    """As in the cloud: a plain run registers PendingManualApproval and production does not move (the
+    page keeps its table); `myflix run --approve` releases its model."""
+    from pipeline.cli import main
+    pending = {k: v for k, v in SMALL.items() if k != "model_approval_status"}
+    args = ["run", "--no-serve", "--workdir", str(workdir)] + [a for k, v in pending.items() for a in ("-p", f"{k}={v}")]
+    prod_before = json.loads((workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json").read_text())["ModelPackageArn"]
+    table_before = (workdir / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").read_text()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    newest = registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)[0]
+    assert newest["ModelApprovalStatus"] == "PendingManualApproval"
+    assert f"registered version {newest['ModelPackageVersion']} as PendingManualApproval" in out
+    assert "the page is unchanged" in out and f"myflix registry approve {newest['ModelPackageVersion']}" in out
+    assert json.loads((workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json").read_text())["ModelPackageArn"] == prod_before
+    assert (workdir / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").read_text() == table_before
+    assert main(args + ["--approve"]) == 0
+    out = capsys.readouterr().out
+    newest = registry.list_packages(workdir, schema.MODEL_PACKAGE_GROUP)[0]
+    assert newest["ModelApprovalStatus"] == "Approved" and "approved by myflix run --approve" in out
+    assert newest["ApprovalHistory"][-1]["Description"] == "approved by myflix run --approve"
+    prod = json.loads((workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json").read_text())
+    assert prod["ModelPackageArn"] == newest["ModelPackageArn"] != prod_before
+
+
+def test_the_first_run_of_an_empty_work_folder_approves_itself_and_says_so(workdir: Path, first_run: dict,
+                                                                          tmp_path: Path, capsys):
+    """No production model yet (a newcomer's `make run`): the run approves its own model, so the page
+    has a table, and says why. (The store and cache are copied: the steps are cache hits.)"""
+    import shutil
+    from pipeline.cli import main
+    fresh = tmp_path / "fresh"
+    shutil.copytree(workdir, fresh, ignore=shutil.ignore_patterns("registry", "endpoints", "catalog", "models",
+                                                                   "executions", "mlflow"))
+    pending = {k: v for k, v in SMALL.items() if k != "model_approval_status"}
+    args = ["run", "--no-serve", "--workdir", str(fresh)] + [a for k, v in pending.items() for a in ("-p", f"{k}={v}")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "the first model of this work folder (no production model yet)" in out
+    (package,) = registry.list_packages(fresh, schema.MODEL_PACKAGE_GROUP)
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert json.loads((fresh / "endpoints" / f"{schema.ENDPOINT_NAME}.json").read_text())["ModelPackageArn"] \
+        == package["ModelPackageArn"]
+    assert (fresh / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").is_file()
+
+
 def test_every_step_ran_as_in_its_sagemaker_job(workdir: Path, first_run: dict):
     """The image's packages, the real training toolkit, hyperparameters as it passes them, no plots in jobs."""
     from pipeline.local import step_env
@@ -274,11 +320,18 @@ def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: di
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    args = [sys.executable, "-m", "pipeline.cli", "run", "--workdir", str(workdir), "--port", str(port)]
+    # --no-cache: every step runs, so the run lasts long enough to be seen Executing (with the
+    # executions of the tests above, each poll of the list takes a while on a loaded machine)
+    args = [sys.executable, "-m", "pipeline.cli", "run", "--workdir", str(workdir), "--port", str(port), "--no-cache"]
     for name, value in SMALL.items():
         args += ["-p", f"{name}={value}"]
+    earlier = {e["PipelineExecutionId"] for e in executions.list_executions(workdir)}
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    import threading
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
     seen: set[str] = set()
     try:
         deadline = time.monotonic() + 240
@@ -289,12 +342,13 @@ def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: di
             except OSError:
                 time.sleep(0.2)
                 continue
-            if newest["id"] != first_run["PipelineExecutionId"]:
+            if newest["id"] not in earlier:
                 seen.add(newest["status"])
             if "Succeeded" in seen:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
                     health = json.loads(r.read())
-                if health.get("execution_id") == newest["id"]:    # the new table, read by the same server
+                # the new table, read by the same server; then the run's summary, and it serves on
+                if health.get("execution_id") == newest["id"] and any("MyFlix is on" in line for line in lines):
                     break
             time.sleep(0.2)
         assert "Executing" in seen and "Succeeded" in seen, seen
@@ -302,11 +356,13 @@ def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: di
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            output = proc.communicate(timeout=60)[0]
+            proc.wait(timeout=60)
+            reader.join(10)
+            output = "".join(lines)
         except subprocess.TimeoutExpired:
             proc.kill()
-            output = proc.communicate()[0]
-            pytest.fail(f"myflix run did not stop on SIGTERM:\n{output}")
+            reader.join(10)
+            pytest.fail(f"myflix run did not stop on SIGTERM:\n{''.join(lines)}")
     assert proc.returncode == 0, output
     assert f"follow the run live in the Studio: http://127.0.0.1:{port}/studio/" in output
     assert output.index("follow the run live") < output.index("MyFlix local run")   # before the pipeline

@@ -551,7 +551,7 @@ def test_step_over_its_max_runtime_is_stopped_and_progress_shows_its_last_line(w
     assert "MaxRuntimeInSeconds=2" in record["FailureReason"]
     text = out.getvalue()
     assert "Prep" in text and "running" in text and "| sleeping now" in text
-    assert "Failed" in text and "not run" in text
+    assert "Failed" in text and "NotRun" in text
 
 
 def test_myflix_run_with_a_definition_file(workdir: Path, tmp_path: Path, capsys):
@@ -584,3 +584,36 @@ def test_an_execution_whose_runner_died_reads_as_stopped(tmp_path: Path):
     assert described["Steps"][0]["StepStatus"] == "Stopped"
     with pytest.raises(LookupError, match="no local execution 'other'"):
         executions.describe_execution(tmp_path, "other")
+
+
+def test_a_requested_stop_kills_the_running_step_and_records_stopped(workdir: Path):
+    """StopPipelineExecution locally (the Studio's Stop button): a file in the execution's folder,
+    seen by the runner within a second whatever process asks; the step is killed, the rest not run."""
+    import threading
+    import time
+    prep = prep_step(["--sleep", "60"])
+    execution_id = "stop-me-" + str(int(time.time()))
+
+    def stop_soon():
+        folder = executions.execution_dir(workdir, execution_id)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (folder / "logs" / "Prep.log").is_file():
+            time.sleep(0.1)
+        executions.request_stop(workdir, execution_id, "by the test")
+
+    thread = threading.Thread(target=stop_soon)
+    thread.start()
+    t0 = time.monotonic()
+    result = LocalRunner(workdir, pipeline_name="test-pipeline", progress=Progress(quiet=True),
+                         use_cache=False).run(definition(prep), execution_id=execution_id)
+    thread.join()
+    assert time.monotonic() - t0 < 40                                  # not the step's 60 s
+    assert result["PipelineExecutionId"] == execution_id
+    assert result["PipelineExecutionStatus"] == "Stopped" and "by the test" in result["FailureReason"]
+    steps = steps_by_name(result)
+    assert steps["Prep"]["StepStatus"] == "Stopped"
+    assert all(s["StepStatus"] == "NotRun" and "stopped" in s["FailureReason"]
+               for name, s in steps.items() if name != "Prep")
+    with pytest.raises(Exception, match="not an execution id"):
+        LocalRunner(workdir, pipeline_name="test-pipeline", progress=Progress(quiet=True)).run(
+            definition(prep), execution_id="../escape")

@@ -103,6 +103,12 @@ def test_executions_newest_first_with_changed_parameters_k_and_gate(app, studio_
     assert gate["silhouette"]["passed"] is False and gate["silhouette"]["threshold"] == 2.0
     assert gate["recall_at_k"]["passed"] is True and gate["silhouette"]["op"] == ">="
     assert all(g["passed"] for g in passed["gate"])
+    # the failing condition only, rounded (the Fail step's own message lists every metric unrounded)
+    assert failed["failure_summary"].startswith("the quality gate failed on silhouette 0.")
+    assert failed["failure_summary"].endswith("(needs >= 2.000)") and "recall" not in failed["failure_summary"]
+    assert passed["failure_summary"] is None
+    # the demo data a plain run points Ingest at is no change of the user's
+    assert "basics_uri" not in changed and "ratings_uri" not in changed
 
 
 def test_one_execution_dag_statuses_branches_and_reports(app, studio_run):
@@ -232,8 +238,11 @@ def test_symlinks_out_of_the_store_are_refused(app, studio_run, tmp_path):
 
 
 def test_methods_hosts_and_cross_origin_posts_are_refused(app):
-    got, headers, _ = call(app, "/studio/api/executions", method="POST")
-    assert got == 405 and headers["Allow"] == "GET, HEAD"
+    got, headers, _ = call(app, "/studio/api/executions", method="PUT")
+    assert got == 405 and headers["Allow"] == "GET, HEAD, POST"
+    got, _, body = call(app, "/studio/api/executions", method="POST", body=b"{}",
+                        headers={"Content-Type": "application/json"})
+    assert got == 403 and json.loads(body)["Code"] == "CrossOrigin"        # starting a run: same rules
     got, headers, _ = call(app, "/studio/api/registry/myflix-movie-clusters/1/approve")
     assert got == 405 and headers["Allow"] == "POST"
     got, _, body = call(app, "/studio/api/executions", headers={"Host": "attacker.example:8000"})
@@ -250,9 +259,13 @@ def test_methods_hosts_and_cross_origin_posts_are_refused(app):
         got, _, body = call(app, approve, method="POST", body=b"{}", headers=headers)
         assert got == expect, (headers, body)
     same = dict(json_type, Origin="http://127.0.0.1:8000")
-    for path, body, expect in (("/studio/api/registry/myflix-movie-clusters/0/approve", b"{}", 400),
-                               ("/studio/api/registry/bad_group!/1/approve", b"{}", 400),
-                               ("/studio/api/registry/myflix-movie-clusters/99/approve", b"{}", 404),
+    why = b'{"description": "reviewed"}'
+    for path, body, expect in (("/studio/api/registry/myflix-movie-clusters/0/approve", why, 400),
+                               ("/studio/api/registry/bad_group!/1/approve", why, 400),
+                               ("/studio/api/registry/myflix-movie-clusters/99/approve", why, 404),
+                               ("/studio/api/registry/myflix-movie-clusters/1/approve", b"{}", 400),   # no reason
+                               ("/studio/api/registry/myflix-movie-clusters/1/approve", b'{"description": "  "}', 400),
+                               ("/studio/api/registry/myflix-movie-clusters/1/reject", b'{"description": 5}', 400),
                                ("/studio/api/registry/myflix-movie-clusters/1/approve", b"[1]", 400),
                                ("/studio/api/registry/myflix-movie-clusters/1/approve", b"{x", 400),
                                ("/studio/api/registry/myflix-movie-clusters/1/approve", b"{\"promote\": 1}", 400)):
@@ -296,6 +309,61 @@ def test_mount_sends_only_studio_paths_to_the_studio(studio_run):
     assert call(app, "/studio/api/registry")[0] == 200
 
 
+def test_the_run_form_is_the_parameter_model_and_bad_runs_are_refused_before_starting(app, studio_run):
+    from pipeline.definition import parameter_specs
+    form = get_json(app, "/studio/api/parameters")["parameters"]
+    assert [f["name"] for f in form] == [s.name for s in parameter_specs("myflix-local")]
+    kinds = {f["name"]: f["type"] for f in form}
+    assert kinds["k_max"] == "Integer" and kinds["min_rating"] == "Float" and kinds["scaler"] == "String"
+    assert kinds["enable_network_isolation"] == "Boolean" and all(f["help"] for f in form)
+    same = {"Content-Type": "application/json", "Origin": "http://127.0.0.1:8000"}
+    for body, expect, words in ((b'{"parameters": {"k_overide": 12}}', 400, "did you mean k_override"),
+                                (b'{"parameters": {"k_max": "many"}}', 400, "k_max is Integer"),
+                                (b'{"parameters": {"k_max": [1]}}', 400, "k_max"),
+                                (b'{"parameters": {}, "display_name": "no spaces allowed"}', 400, "display_name"),
+                                (b'{"parameters": []}', 400, "JSON object")):
+        got, _, answer = call(app, "/studio/api/executions", method="POST", body=body, headers=same)
+        assert got == expect and words in json.loads(answer)["Message"], answer
+    before = len(executions.list_executions(app.workdir))
+    assert not (app.workdir / "studio-runs").exists()                 # nothing was started
+    # stop and retry answer for the state the execution is in
+    work, ids = studio_run
+    for action, execution_id, expect in (("stop", ids["passed"], 409), ("retry", ids["passed"], 409),
+                                         ("stop", "nosuchexecution", 404), ("retry", "../x", 404)):
+        got, _, answer = call(app, f"/studio/api/executions/{execution_id}/{action}", method="POST", body=b"{}",
+                              headers=same)
+        assert got == expect, (action, execution_id, answer)
+    assert len(executions.list_executions(app.workdir)) == before
+
+
+def test_the_check_keeps_only_values_other_than_the_defaults():
+    from pipeline.studio import actions
+    assert actions.check_parameters({"k_max": "50", "k_min": 3, "min_rating": "5", "scaler": "minmax",
+                                     "enable_network_isolation": True}) == {"k_min": "3", "scaler": "minmax"}
+
+
+def test_a_steps_whole_log_and_the_error_line_in_view(app, studio_run):
+    work, ids = studio_run
+    step = get_json(app, f"/studio/api/executions/{ids['passed']}/steps/Preprocess")
+    assert step["log_url"] == f"/studio/api/executions/{ids['passed']}/steps/Preprocess/log"
+    got, headers, body = call(app, step["log_url"])
+    assert got == 200 and headers["Content-Type"].startswith("text/plain") and body.startswith(b"$ ")
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert call(app, f"/studio/api/executions/{ids['passed']}/steps/QualityGate/log")[0] == 404   # no job, no log
+    assert call(app, f"/studio/api/executions/{ids['passed']}/steps/..%2F..%2Fx/log")[0] == 404
+    # The training toolkit's log of a failed TrainScaler: the script's argparse error is the line shown
+    log = "\n".join(["SM_HP_SCALER=foo", "Invoking script with the following command:", "",
+                      "/venv/bin/python steps/train_scaler.py --scaler foo", "",
+                      "usage: train_scaler.py [-h] [--scaler {minmax,standard}]",
+                      "train_scaler.py: error: argument --scaler: invalid choice: 'foo' (choose from 'minmax', 'standard')",
+                      "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    Reporting training FAILURE",
+                      "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    ExecuteUserScriptError:",
+                      "ExitCode 2", 'ErrorMessage ""', 'Command "/venv/bin/python steps/train_scaler.py --scaler foo"',
+                      "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    Encountered exit_code 1"])
+    from pipeline.studio.views import log_error
+    assert log_error(log, "AlgorithmError: ExecuteUserScriptError").startswith("train_scaler.py: error: argument --scaler")
+
+
 # --- the registry (last: it approves) ---------------------------------------------------------------
 def test_registry_approve_deploys_through_the_deployer(app, studio_run):
     work, ids = studio_run
@@ -304,16 +372,36 @@ def test_registry_approve_deploys_through_the_deployer(app, studio_run):
     assert package["approval"] == "PendingManualApproval" and package["execution_id"] == ids["passed"]
     assert package["metrics"]["silhouette"] > 0 and package["serving"] == [] and view["endpoints"] == []
     got, _, body = call(app, "/studio/api/registry/myflix-movie-clusters/1/approve", method="POST",
-                        body=b"{}", headers={"Content-Type": "application/json", "Origin": "http://127.0.0.1:8000"})
+                        body=b'{"description": "gate passed; clusters reviewed"}',
+                        headers={"Content-Type": "application/json", "Origin": "http://127.0.0.1:8000"})
     assert got == 200, body
     result = json.loads(body)
     assert result["package"]["approval"] == "Approved" and result["outcome"] == "promoted", result
     assert any("smoke" in line for line in result["log"])
     stored = registry.describe(work, "myflix-movie-clusters/1")
     assert stored["ModelApprovalStatus"] == "Approved"
+    assert stored["ApprovalDescription"] == "gate passed; clusters reviewed"
+    (decision,) = stored["ApprovalHistory"]                      # who, when and why, kept per version
+    assert decision["Status"] == "Approved" and decision["Actor"].endswith("(Studio)") and decision["Time"]
+    (history,) = get_json(app, "/studio/api/registry")["packages"][0]["history"]
+    assert history["comment"] == "gate passed; clusters reviewed" and history["status"] == "Approved"
+    assert get_json(app, "/studio/api/registry")["packages"][0]["production"] is True
     view = get_json(app, "/studio/api/registry")
     serving = {e["name"]: e for e in view["endpoints"]}
     assert serving[schema.ENDPOINT_NAME]["version"] == "1" and serving[schema.STAGING_ENDPOINT_NAME]["smoke"] == "passed"
     assert set(view["packages"][0]["serving"]) == {schema.ENDPOINT_NAME, schema.STAGING_ENDPOINT_NAME}
     table = json.loads((work / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").read_text())
     assert table["Parameters"]["myflix_model_package_arn"] == stored["ModelPackageArn"]
+
+
+def test_an_endpoint_serving_a_rejected_version_says_why(app, studio_run):
+    """After the approval above: rejecting version 1 (the only one; nothing to roll back to) leaves
+    the staging endpoint on it, and the registry view says so instead of showing it silently."""
+    got, _, body = call(app, "/studio/api/registry/myflix-movie-clusters/1/reject", method="POST",
+                        body=b'{"description": "drift on runtime"}',
+                        headers={"Content-Type": "application/json", "Origin": "http://127.0.0.1:8000"})
+    assert got in (200, 409), body
+    view = get_json(app, "/studio/api/registry")
+    assert [h["status"] for h in view["packages"][0]["history"]] == ["Approved", "Rejected"]
+    staging = {e["name"]: e for e in view["endpoints"]}[schema.STAGING_ENDPOINT_NAME]
+    assert staging["version"] == "1" and "Rejected" in staging["note"] and "staging keeps" in staging["note"]

@@ -192,7 +192,7 @@ def test_phases_are_logged(demo_scaled):
     lines = []
     sweep(demo_scaled, 2, 4, seed=1, log=lines.append)
     assert lines[0].startswith(f"compressed {len(demo_scaled):,} rows into")
-    assert lines[1].startswith("forward chain k=2..")
+    assert lines[1].startswith("forward chain for k=2..4 (run to k=7")   # the swept range first
     lines.clear()
     sweep(demo_scaled[:5000], 2, 4, seed=1, log=lines.append)    # below 1.5 x 4,000 rows
     assert lines[0].startswith("searching the 5,000 rows themselves")

@@ -57,8 +57,27 @@ def test_the_run_has_params_metrics_inertia_per_k_artefacts_and_tags(logged):
     assert run.data.metrics["silhouette"] == pytest.approx(evaluation["silhouette"])
     assert run.data.metrics["k"] == evaluation["k"] == elbow["chosen_k"] == run.data.metrics["chosen_k"]
     assert f"recall_at_{evaluation['recall_k']}" in run.data.metrics
-    history = sorted((m.step, m.value) for m in client.get_metric_history(first.run_id, "inertia"))
+    history = sorted((m.step, m.value) for m in client.get_metric_history(first.run_id, "inertia_by_k"))
     assert history == [(k, pytest.approx(v)) for k, v in zip(elbow["k"], elbow["inertia"])]
+    # the runs table's `inertia` is the chosen k's, not the last k swept
+    assert run.data.metrics["inertia"] == pytest.approx(dict(zip(elbow["k"], elbow["inertia"]))[elbow["chosen_k"]])
+    # a model-training experiment (MLflow's UI opens it on its runs, not in GenAI mode)
+    experiment = client.get_experiment(first.experiment_id)
+    assert experiment.tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+    # the model, logged with its signature: the 26 features in order in, the cluster out
+    import mlflow
+    from mlflow.models import get_model_info
+    models = mlflow.search_logged_models(experiment_ids=[first.experiment_id],
+                                         filter_string=f"source_run_id = '{first.run_id}'", output_format="list")
+    assert len(models) == 1 and run.data.tags[tracking.MODEL_TAG] == "true"
+    info = get_model_info(models[0].model_uri)
+    features = json.loads(next((work / "s3").rglob(f"runs/*/{ids['passed']}/Preprocess/features/features.json")).read_text())
+    assert [c["name"] for c in info.signature.inputs.to_dict()] == features["features"]
+    assert info.signature.outputs is not None
+    loaded = mlflow.sklearn.load_model(models[0].model_uri)
+    import pandas as pd
+    rows = pd.read_parquet(next((work / "s3").rglob(f"runs/*/{ids['passed']}/Preprocess/features/features.parquet")))
+    assert set(loaded.predict(rows[features["features"]].to_numpy()[:50])) <= set(range(evaluation["k"]))
     assert run.data.tags[tracking.EXECUTION_TAG] == ids["passed"]
     assert run.data.tags[tracking.PACKAGE_TAG] == package["ModelPackageArn"]
     assert run.data.tags[tracking.STATUS_TAG] == "Succeeded" and run.data.tags[tracking.SOURCE_TAG] == "local"
@@ -78,7 +97,11 @@ def test_relogging_finds_the_same_run_and_adds_nothing(logged):
     client = _client(work)
     runs = client.search_runs([first.experiment_id], f"tags.`{tracking.EXECUTION_TAG}` = '{ids['passed']}'")
     assert len(runs) == 1
-    assert len(client.get_metric_history(first.run_id, "inertia")) == 5        # k = 2..6, once each
+    assert len(client.get_metric_history(first.run_id, "inertia_by_k")) == 5   # k = 2..6, once each
+    assert len(client.get_metric_history(first.run_id, "inertia")) == 1
+    import mlflow
+    assert len(mlflow.search_logged_models(experiment_ids=[first.experiment_id], output_format="list",
+                                           filter_string=f"source_run_id = '{first.run_id}'")) == 1
     assert len(client.get_metric_history(first.run_id, "silhouette")) == 1
 
 
@@ -134,6 +157,47 @@ def test_the_mlflow_commands(logged, capsys, monkeypatch, tmp_path):
     assert settings.mlflow_tracking_uri().endswith(":mlflow-tracking-server/t")
     monkeypatch.setenv(settings.MLFLOW_TRACKING_ENV, "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/e")
     assert settings.mlflow_tracking_uri().endswith("/e")
+
+
+def test_mlflow_ui_stops_everything_it_started_on_sigterm(logged, tmp_path):
+    """`myflix mlflow ui` runs the MLflow server in a process group of its own; SIGTERM to the
+    command stops the server and all its workers (none left in the group)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    work = logged[0]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "mlflow", "ui", "--workdir", str(work),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, up = time.monotonic() + 120, False
+        while time.monotonic() < deadline and not up and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=3) as r:
+                    up = r.status == 200
+            except OSError:
+                time.sleep(0.5)
+        assert up, "the MLflow UI did not come up"
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert children, "mlflow ui runs as a child process"
+        group = os.getpgid(int(children[0]))
+        assert group != os.getpgid(proc.pid)          # a group of its own
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "workflowType=machine_learning" in output
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-g", str(group)], capture_output=True, text=True).stdout.split()
+    assert left == [], f"processes of the MLflow server's group still running: {left}"
 
 
 @pytest.mark.parametrize("viewers, prefix", [("simulated", "simulated_"), ("real", "")])

@@ -1,7 +1,8 @@
 """What each route does, minus HTTP: parameter checks, the current index, and the answers as dicts.
 
 `Service` holds the index built from the published table. It loads the table on first use (the
-Lambda's cold start), and at most every `reload_seconds` asks the catalog where the table is;
+Lambda's cold start), and at most every `reload_seconds` asks the catalog where the table is
+(locally also at once whenever the catalog file was replaced: a release shows on the next request);
 when the location has moved (a new execution published) it reads the new rows and swaps the
 index in one assignment, so a request never sees half of each. Locally the catalog entry is a
 file whose stat is looked at on every request, so a release shows at once. Every parameter is

@@ -6,7 +6,8 @@ ran), `logs/<step>.log` (each step's output). The read side answers in the shape
 ListPipelineExecutions summaries and DescribePipelineExecution (times as timezone-aware datetimes,
 as boto3 gives them), plus "Steps": ListPipelineExecutionSteps-like items in execution order,
 each with a "LogFile" path and "LogTail". Steps that never started are listed too, with
-StepStatus "NotRun" and the reason in FailureReason (SageMaker would omit them).
+StepStatus "NotRun" and the reason in FailureReason (SageMaker would omit them); `shown_status`
+names a step of the branch not taken `NotTaken`, as every view shows it.
 """
 from __future__ import annotations
 
@@ -24,6 +25,18 @@ EXECUTION_FILE = "execution.json"
 DEFINITION_FILE = "definition.json"
 TIME_KEYS = ("StartTime", "EndTime", "CreationTime", "LastModifiedTime")
 FINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+
+
+NOT_TAKEN_REASON = "branch not taken"   # how the runner's FailureReason of a skipped branch starts
+
+
+def shown_status(status: str | None, reason: Any = None) -> str:
+    """A step's status as every view shows it (CLI progress, `pipeline status`, the Studio): the
+    record's, except that a step of the branch not taken is `NotTaken` (one name everywhere)."""
+    status = status or "NotRun"
+    if status == "NotRun" and str(reason or "").startswith(NOT_TAKEN_REASON):
+        return "NotTaken"
+    return status
 
 
 def now() -> datetime:
@@ -53,6 +66,24 @@ def write_json_atomic(path: Path, document: Any) -> None:
 
 def executions_dir(workdir: Path) -> Path:
     return Path(workdir) / "executions"
+
+
+STOP_FILE = "stop-requested"
+
+
+def request_stop(workdir: Path, execution_id: str, reason: str) -> None:
+    """StopPipelineExecution: the runner (in whatever process) sees the file within a second, stops
+    the running step and records the execution Stopped with `reason`."""
+    folder = execution_dir(Path(workdir), execution_id)
+    (folder / STOP_FILE).write_text(reason + "\n", encoding="utf-8")
+
+
+def stop_reason(folder: Path) -> str | None:
+    """The reason of a stop requested for the execution in `folder`, or None."""
+    try:
+        return (Path(folder) / STOP_FILE).read_text(encoding="utf-8").strip() or "stop requested"
+    except OSError:
+        return None
 
 
 def pipeline_arn(region: str, pipeline_name: str) -> str:

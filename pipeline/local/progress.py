@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from pipeline.local.executions import shown_status
+
 
 TOOLKIT_LOGGER = "sagemaker-training-toolkit"
 
@@ -121,4 +123,5 @@ class Progress:
 
     def step_skipped(self, index: int, total: int, name: str, kind: str, reason: str) -> None:
         self._clear()
-        self._write(f"{f'[{index}/{total}]':>7} {name:<17} {kind:<13} not run   {'':>7}  {reason}\n")
+        shown = shown_status("NotRun", reason)
+        self._write(f"{f'[{index}/{total}]':>7} {name:<17} {kind:<13} {shown:<9} {'':>7}  {reason}\n")

@@ -8,9 +8,11 @@ write these files; versions count up from 1 per group, as SageMaker's do.
 """
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -140,17 +142,32 @@ def describe(workdir: Path, ref: str, group: str | None = None) -> dict:
     return read_package(_locate(workdir, ref, group))
 
 
+def local_actor() -> str:
+    """Who decides, as the local registry records it (SageMaker records the caller's identity)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):      # no name for this uid (a bare container)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
 def set_approval(workdir: Path, ref: str, status: str, *, group: str | None = None,
-                 description: str | None = None) -> dict:
-    """UpdateModelPackage(ModelApprovalStatus=...) on the local registry."""
+                 description: str | None = None, actor: str | None = None) -> dict:
+    """UpdateModelPackage(ModelApprovalStatus=..., ApprovalDescription=...) on the local registry.
+
+    Each decision is also appended to the package's `ApprovalHistory` ([{Status, Description,
+    Actor, Time}], oldest first): what SageMaker Studio shows as the version's activity."""
     if status not in APPROVAL_STATUSES:
         raise RegistryError(f"approval status {status!r} is not one of {', '.join(APPROVAL_STATUSES)}")
     path = _locate(workdir, ref, group)
     package = read_package(path)
+    when = datetime.now(timezone.utc).isoformat()
     package["ModelApprovalStatus"] = status
-    package["LastModifiedTime"] = datetime.now(timezone.utc).isoformat()
+    package["LastModifiedTime"] = when
     if description:
         package["ApprovalDescription"] = description
+    package.setdefault("ApprovalHistory", []).append(
+        {"Status": status, "Description": description or "", "Actor": actor or local_actor(), "Time": when})
     write_json_atomic(path, package)
     return package
 

@@ -23,6 +23,7 @@ stand-ins), an isolated job gets neither that nor loopback: no route to anything
 """
 from __future__ import annotations
 
+import difflib
 import gzip
 import io
 import json
@@ -44,7 +45,7 @@ from typing import Any
 from pipeline import reports
 from pipeline.local import nonet, registry, step_env, training
 from pipeline.local.cache import StepCache, cache_key, parse_duration
-from pipeline.local.executions import ACCOUNT, ExecutionRecorder
+from pipeline.local.executions import ACCOUNT, ExecutionRecorder, stop_reason
 from pipeline.local.expressions import (Context, ExpressionError, describe_condition,
                                         evaluate_condition, referenced_steps, resolve, to_text)
 from pipeline.local.progress import Progress, last_line, tail
@@ -66,6 +67,15 @@ HOST_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
 
 class DefinitionError(ValueError):
     """The definition (or a parameter override) cannot be run: says what and how to fix it."""
+
+
+class ExecutionStopped(Exception):
+    """A stop was requested (StopPipelineExecution; the Studio's Stop button): the running step is
+    killed and the execution recorded Stopped."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class StepFailure(Exception):
@@ -179,7 +189,9 @@ def resolve_parameters(definition: dict, overrides: dict[str, Any] | None) -> di
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise DefinitionError(f"unknown parameter(s) {', '.join(unknown)}: the definition has "
+        hints = [f"{name} (did you mean {' or '.join(close)}?)" if close else name for name in unknown
+                 for close in [difflib.get_close_matches(name, declared, n=2)]]
+        raise DefinitionError(f"unknown parameter(s) {', '.join(hints)}: the definition has "
                               f"{', '.join(sorted(declared))}")
     values: dict[str, Any] = {}
     for name, spec in declared.items():
@@ -256,8 +268,9 @@ class LocalRunner:
 
     # .. public ..................................................................................
     def run(self, definition: str | dict | Path, parameters: dict[str, Any] | None = None,
-            display_name: str | None = None) -> dict:
-        """Run the definition to its end; returns describe_execution() of the finished execution."""
+            display_name: str | None = None, execution_id: str | None = None) -> dict:
+        """Run the definition to its end; returns describe_execution() of the finished execution.
+        `execution_id`: the id to record it under (the Studio names a run before it starts)."""
         definition = load_definition(definition)
         ordered = plan(definition)
         params = resolve_parameters(definition, parameters)
@@ -265,7 +278,9 @@ class LocalRunner:
         if unsupported:
             raise DefinitionError(f"step type(s) {', '.join(unsupported)} cannot run locally "
                                   f"(the local runner runs {', '.join(SUPPORTED_TYPES)})")
-        execution_id = new_execution_id()
+        if execution_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", execution_id):
+            raise DefinitionError(f"{execution_id!r} is not an execution id (letters, digits, '-')")
+        execution_id = execution_id or new_execution_id()
         recorder = ExecutionRecorder(self.workdir, execution_id, pipeline_name=self.pipeline_name,
                                      region=self.region, display_name=display_name,
                                      parameters=params, definition=definition)
@@ -309,11 +324,17 @@ class LocalRunner:
         total = len(ordered)
         self.progress.message(f"MyFlix local run {execution_id}: {total} steps, work folder {self.workdir}")
         failure: str | None = None
+        stopped: str | None = None
+        self._stop_folder = recorder.dir
         for number, planned in enumerate(ordered, start=1):
             name, kind = planned.name, planned.type
             reason = None
+            stop = stop_reason(recorder.dir) if not failure else None
+            if stop:
+                failure = stopped = stop
             if failure:
-                reason = f"not started: the execution failed ({failure.split(':')[0]})"
+                reason = (f"not started: the execution was stopped ({stopped})" if stopped
+                          else f"not started: the execution failed ({failure.split(':')[0]})")
             elif planned.branch and planned.branch[0] in outcomes \
                     and outcomes[planned.branch[0]] != planned.branch[1]:
                 cond, wanted = planned.branch
@@ -342,6 +363,13 @@ class LocalRunner:
                 recorder.finish("Stopped", "interrupted (Ctrl-C)")
                 self.progress.step_finished("Stopped", "interrupted")
                 raise
+            except ExecutionStopped as err:
+                failure = stopped = err.reason
+                tail_text = tail(log_file, LOG_TAIL_LINES) or None
+                recorder.step_finished(name, "Stopped", failure_reason=f"stopped: {err.reason}",
+                                       log_tail=tail_text)
+                self.progress.step_finished("Stopped", err.reason, time.monotonic() - t0)
+                continue
             except (StepFailure, ExpressionError, StoreError, registry.RegistryError) as err:
                 reason_text = err.reason if isinstance(err, StepFailure) else str(err)
                 tail_text = getattr(err, "log_tail", None) or (tail(log_file, LOG_TAIL_LINES) or None)
@@ -376,6 +404,8 @@ class LocalRunner:
             if result.status == "Failed" and result.log_tail and kind != "Fail":
                 self.progress.message("  last lines of the log "
                                       f"({log_file}):\n" + _indent(result.log_tail, "  | "))
+        if stopped:
+            return recorder.finish("Stopped", f"stopped: {stopped}")
         final = recorder.finish("Failed" if failure else "Succeeded", failure)
         return final
 
@@ -612,6 +642,13 @@ class LocalRunner:
                           log_file=log_file, timeout=timeout_of(args))
         except StepFailure as err:
             reported = training.failure_reason(root)   # what the toolkit wrote to /opt/ml/output/failure
+            cause = training.script_error(log_file.read_text(encoding="utf-8", errors="replace")) \
+                if log_file is not None and log_file.is_file() else None
+            if reported and cause and cause not in reported:
+                # SageMaker's FailureReason is the toolkit's text; the script's own error line,
+                # which SageMaker leaves in the log, is named too so that it is in view.
+                raise StepFailure(f"AlgorithmError: {_clip(reported, 300)}; the script's error: "
+                                  f"{_clip(cause, 300)} (log {log_file})", err.log_tail) from None
             if reported:
                 raise StepFailure(f"AlgorithmError: {_clip(reported, 400)}", err.log_tail) from None
             raise
@@ -745,6 +782,11 @@ class LocalRunner:
                         break
                     except subprocess.TimeoutExpired:
                         self.progress.step_tick(log_file)
+                        stop = stop_reason(self._stop_folder) if getattr(self, "_stop_folder", None) else None
+                        if stop:
+                            process.kill()
+                            process.wait()
+                            raise ExecutionStopped(stop)
                         if limit and time.monotonic() - t0 > limit:
                             stop_process_group(process)
                             raise StepFailure(f"stopped after MaxRuntimeInSeconds={int(limit)}",

@@ -85,11 +85,39 @@ def toolkit_env(base: Path, job_name: str) -> dict[str, str]:
             "SM_CHECKPOINT_CONFIG_FILE": str(base / "input" / "config" / "checkpointconfig.json")}
 
 
+_FRAMING = ("File ", "Traceback", "^", "ExitCode ", "Command ", "ExtraInfo ", "$ ")
+TOOLKIT_LOG_PREFIX = "sagemaker-training-toolkit"
+
+
+def _meaningful(lines: list[str]) -> list[str]:
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith(_FRAMING)
+            and line.strip() not in ('"', 'ErrorMessage ""')]
+
+
 def failure_reason(base: Path) -> str | None:
-    """The last meaningful line of `/opt/ml/output/failure`, where the toolkit reports why it failed."""
+    """Why the toolkit says the job failed (`/opt/ml/output/failure`): its error class and, when
+    it captured one, the last line of the script's error message, never the bare `Command "..."`
+    line (the command is in the log)."""
     path = base / "output" / "failure"
     if not path.is_file():
         return None
-    lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-             if line.strip() and not line.strip().startswith(("File ", "Traceback", "^"))]
-    return lines[-1] if lines else None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    head = text.strip().splitlines()[0].rstrip(":") if text.strip() else ""
+    message = text.split('ErrorMessage "', 1)[1].rsplit('"', 1)[0] if 'ErrorMessage "' in text else ""
+    lines = _meaningful(message.splitlines()) if message else _meaningful(text.splitlines()[1:])
+    if lines and head and head != lines[-1]:
+        return f"{head}: {lines[-1]}"
+    return lines[-1] if lines else (head or None)
+
+
+def script_error(log_text: str) -> str | None:
+    """The last line the training script itself wrote before the toolkit reported the failure:
+    the real cause (an argparse error, the script's own message), which the toolkit's summary
+    may leave out."""
+    lines = log_text.splitlines()
+    for i, line in enumerate(lines):     # "<date> <time> sagemaker-training-toolkit ERROR ..."
+        if f" {TOOLKIT_LOG_PREFIX} ERROR" in f" {line}":
+            lines = lines[:i]
+            break
+    ours = [line for line in _meaningful(lines) if TOOLKIT_LOG_PREFIX not in line]
+    return ours[-1][:400] if ours else None

@@ -32,7 +32,7 @@ def years_of(distribution: dict) -> np.ndarray:
 def year_boxplot(fence: dict, path: Path) -> Path:
     """Box plot of startYear (the fence rule's input) with the fence bounds drawn across it."""
     years = years_of(fence["distribution"])
-    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=130)
     if years.size:
         ax.boxplot(years, orientation="horizontal", whis=fence.get("multiplier") or 1.5, widths=0.5,
                    flierprops={"marker": ".", "markersize": 2, "alpha": 0.4})
@@ -54,7 +54,7 @@ def runtime_histogram(bins: dict, path: Path) -> Path:
     labels = [f"{int(lo)}-{int(hi)}" if hi is not None else f">={int(lo)}"
               for lo, hi in zip(edges[:-1], edges[1:])]
     x = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(9, 3.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=130)
     ax.bar(x - 0.2, bins["before_cap"], width=0.4, label="before the cap", color="tab:gray")
     ax.bar(x + 0.2, bins["after_cap"], width=0.4, label="after the cap", color="tab:blue")
     cap = bins.get("cap") or 0
@@ -66,10 +66,12 @@ def runtime_histogram(bins: dict, path: Path) -> Path:
                    linewidth=1, label=f"cap {cap} min")
     # Log counts: the few long films past the cap stay visible next to the big middle bins.
     ax.set_yscale("symlog", linthresh=1)
+    # Headroom above the tallest bar (a log axis ends at it otherwise) and room for the legend.
+    ax.set_ylim(0, max([1, *bins["before_cap"], *bins["after_cap"]]) * 6)
     ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=8)
     ax.set_xlabel("runtimeMinutes")
     ax.set_ylabel("movies (log scale)")
     ax.set_title(f"runtime bins of {bins['width']} min; cap {cap} min" if cap else
                  f"runtime bins of {bins['width']} min; no cap")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right", ncols=3)
     return save(fig, path)

@@ -4,8 +4,12 @@ Routes (GET and HEAD unless said):
 - `/studio`, `/studio/static/<file>`: the page (static/; all script in files, for a CSP with no
   inline script);
 - `/studio/api/executions`, `/studio/api/executions/<id>`, `/studio/api/executions/<id>/steps/<step>`;
-- `/studio/api/registry`; POST `/studio/api/registry/<group>/<version>/approve|reject` (JSON body,
-  same origin): what `myflix registry approve|reject` does, the deployer included;
+- `/studio/api/registry`; POST `/studio/api/registry/<group>/<version>/approve|reject` (JSON body
+  with the required comment, same origin): what `myflix registry approve|reject` does, the
+  deployer included, recorded in the version's history with who and when;
+- `/studio/api/parameters` (the run form); POST `/studio/api/executions` (start a run), POST
+  `/studio/api/executions/<id>/stop|retry`, `/studio/api/executions/<id>/launch` (a started run
+  before its record exists), `/studio/api/executions/<id>/steps/<step>/log` (the whole log);
 - `/studio/files/<bucket>/<key>`: a file of the local store (`files.safe_path`).
 Every error is JSON `{Code, Message}` with a 4xx status. A request whose Host is not this machine
 (loopback names, or the address the server listens on) is refused: a page of another site
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
-from pipeline.studio import files, views
+from pipeline.studio import actions, files, views
 
 PREFIX = "/studio"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -149,8 +153,10 @@ class StudioApp:
     # --- the JSON API ------------------------------------------------------------------------------
     def _api(self, method: str, parts: list[str], environ: dict) -> tuple[int, list, list[bytes]]:
         try:
+            if parts == ["executions"] and method == "POST":
+                return self._start(environ)
             if parts == ["executions"]:
-                self._only(method, "GET", "HEAD")
+                self._only(method, "GET", "HEAD", "POST")
                 # polled by every open tab: 304 while no record changed (the browser revalidates)
                 etag = views.executions_etag(self.workdir)
                 validators = [t.strip() for t in (environ.get("HTTP_IF_NONE_MATCH") or "").split(",")]
@@ -160,6 +166,25 @@ class StudioApp:
                 headers = [h for h in headers if h[0] != "Cache-Control"]
                 headers += [("ETag", etag), ("Cache-Control", "no-cache")]
                 return status, headers, body
+            if parts == ["parameters"]:
+                self._only(method, "GET", "HEAD")
+                return self._json(200, {"parameters": actions.parameter_form()})
+            if len(parts) == 3 and parts[0] == "executions" and parts[2] in ("stop", "retry"):
+                self._only(method, "POST")
+                return self._execution_action(parts[1], parts[2], environ)
+            if len(parts) == 3 and parts[0] == "executions" and parts[2] == "launch":
+                self._only(method, "GET", "HEAD")
+                known = views.EXECUTION_ID.match(parts[1])
+                launched = actions.launch(self.workdir, parts[1]) if known else None
+                if launched is None:
+                    raise views.NotFound(f"no run {parts[1]!r} was started from this Studio")
+                return self._json(200, launched)
+            if len(parts) == 5 and parts[0] == "executions" and parts[2] == "steps" and parts[4] == "log":
+                self._only(method, "GET", "HEAD")
+                path = views.log_path(self.workdir, parts[1], parts[3])
+                handle, size = files.open_file(path)
+                return 200, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(size)),
+                             ("Cache-Control", "no-store")], files.iter_file(handle)
             if len(parts) == 2 and parts[0] == "executions":
                 self._only(method, "GET", "HEAD")
                 return self._json(200, views.detail(self.workdir, parts[1]))
@@ -169,16 +194,38 @@ class StudioApp:
             if parts == ["registry"]:
                 self._only(method, "GET", "HEAD")
                 return self._json(200, views.registry_view(self.workdir))
-            if parts == ["parameters"]:
-                self._only(method, "GET", "HEAD")
-                return self._json(200, {"parameters": views.parameter_specs()})
             if len(parts) == 4 and parts[0] == "registry" and parts[3] in ("approve", "reject"):
                 self._only(method, "POST")
                 return self._decision(parts[1], parts[2], parts[3], environ)
         except views.NotFound as err:
             raise ApiError(404, "NotFound", str(err)) from None
+        except actions.ActionRefused as err:
+            raise ApiError(err.status, err.code, err.message) from None
+        except (files.FileRefused, OSError) as err:
+            raise ApiError(404, "NotFound", f"cannot read the log: {err}") from None
         raise ApiError(404, "NotFound", f"no Studio API {PREFIX}/api/{'/'.join(parts)} (see {PREFIX}/api/executions, "
                                         f"{PREFIX}/api/registry)")
+
+    def _start(self, environ: dict) -> tuple[int, list, list[bytes]]:
+        """POST /studio/api/executions {"parameters": {name: value}, "display_name"}: a new local run."""
+        check_same_origin(environ)
+        body = read_json_body(environ)
+        name = body.get("display_name") or None
+        if name is not None and not isinstance(name, str):
+            raise ApiError(400, "BadRequest", "display_name must be a string")
+        parameters = actions.check_parameters(body.get("parameters", {}))
+        execution_id = actions.start_run(self.workdir, parameters, name)
+        return self._json(202, {"id": execution_id, "parameters": parameters, "display_name": name})
+
+    def _execution_action(self, execution_id: str, action: str,
+                          environ: dict) -> tuple[int, list, list[bytes]]:
+        check_same_origin(environ)
+        read_json_body(environ)
+        if not views.EXECUTION_ID.match(execution_id):
+            raise ApiError(400, "BadRequest", f"{execution_id!r} is not an execution id")
+        if action == "stop":
+            return self._json(202, actions.stop(self.workdir, execution_id))
+        return self._json(202, actions.retry(self.workdir, execution_id))
 
     def _decision(self, group: str, version: str, action: str, environ: dict) -> tuple[int, list, list[bytes]]:
         check_same_origin(environ)
@@ -188,8 +235,10 @@ class StudioApp:
             raise ApiError(400, "BadRequest", f"{version!r} is not a model package version (1, 2, ...)")
         body = read_json_body(environ)
         description = body.get("description")
-        if description is not None and (not isinstance(description, str) or len(description) > 500):
-            raise ApiError(400, "BadRequest", "description must be a string of at most 500 characters")
+        # A decision carries its reason, as a reviewer's does in SageMaker (ApprovalDescription)
+        if not isinstance(description, str) or not description.strip() or len(description) > 500:
+            raise ApiError(400, "BadRequest", "description: say why (a comment of 1 to 500 characters is "
+                                              "recorded with the decision, who made it and when)")
         promote = body.get("promote", True)
         if not isinstance(promote, bool):
             raise ApiError(400, "BadRequest", "promote must be true or false")
@@ -198,8 +247,7 @@ class StudioApp:
         with self._decisions:
             try:
                 result = self.decide(self.workdir, f"{group}/{version}", status,
-                                     description=description or f"{status.lower()} in the Studio page",
-                                     promote=promote)
+                                     description=description.strip(), promote=promote)
             except registry.RegistryError as err:
                 raise ApiError(404, "NotFound", str(err)) from None
             except DecisionRefused as err:
@@ -218,7 +266,8 @@ def registry_decision(workdir: Path, ref: str, status: str, *, description: str,
     from pipeline.local import registry
 
     from deployer.release import DeployError, event_for
-    package = registry.set_approval(workdir, ref, status, description=description)
+    package = registry.set_approval(workdir, ref, status, description=description,
+                                    actor=f"{registry.local_actor()} (Studio)")
     log: list[str] = []
     try:
         result = local_deployer(workdir, auto_promote=promote, log=log.append).handle_event(event_for(package))

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 from pipeline import dag as dag_mod
 from pipeline.local import executions, expressions, registry
 from pipeline.local.store import LocalStore
+from steps import schema
 
 EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -229,11 +230,16 @@ def _parameter_problem(name: str, value: Any) -> str | None:
 
 
 def changed_parameters(execution: Execution) -> list[dict]:
+    """Parameters given other values than the definition's defaults; the demo data that a plain
+    `myflix run` points Ingest at is no change of the user's."""
+    from pipeline.demo_data import demo_uris
     defaults = execution.defaults()
+    bucket = str(execution.parameters.get("basics_uri") or "s3://").split("/")[2:3]
+    demo = demo_uris(bucket[0]) if bucket else {}
     return [{"name": name, "value": value, "default": defaults.get(name),
              "problem": _parameter_problem(name, value)}
             for name, value in execution.parameters.items()
-            if name in defaults and not _same(value, defaults[name])]
+            if name in defaults and not _same(value, defaults[name]) and demo.get(name) != value]
 
 
 def gate(execution: Execution) -> dict | None:
@@ -274,6 +280,20 @@ def _condition_row(condition: dict, execution: Execution) -> dict:
     return row
 
 
+def _short(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def gate_failure(execution: Execution, g: dict | None) -> str | None:
+    """`the quality gate failed on <metric> <value> (needs <op> <threshold>)`, rounded, the failing
+    conditions only; None unless the execution failed at its gate."""
+    failing = [c for c in (g or {}).get("conditions") or [] if c.get("passed") is False]
+    if not failing or execution.record.get("PipelineExecutionStatus") != "Failed":
+        return None
+    return "the quality gate failed on " + "; ".join(
+        f"{c['metric']} {_short(c['value'])} (needs {c['op']} {_short(c['threshold'])})" for c in failing)
+
+
 def chosen_k(reports: dict[str, dict]) -> int | None:
     data = (reports.get("elbow.json") or {}).get("data")
     return data.get("chosen_k") if isinstance(data, dict) else None
@@ -290,7 +310,7 @@ def summary(workdir: Path, execution_id: str) -> dict:
         "status": record.get("PipelineExecutionStatus"), "start": _iso(record.get("StartTime")),
         "end": _iso(record.get("EndTime")),
         "duration": _seconds(record.get("StartTime"), record.get("EndTime")),
-        "failure_reason": record.get("FailureReason"),
+        "failure_reason": record.get("FailureReason"), "failure_summary": gate_failure(execution, g),
         "changed_parameters": changed_parameters(execution), "chosen_k": chosen_k(reports),
         "gate": g["conditions"] if g else [], "gate_outcome": g["outcome"] if g else None,
     }
@@ -341,10 +361,7 @@ def list_summaries(workdir: Path, limit: int = 100) -> list[dict]:
 
 
 def _node_status(step: dict) -> str:
-    status = step.get("StepStatus") or "NotRun"
-    if status == "NotRun" and str(step.get("FailureReason") or "").startswith("branch not taken"):
-        return "NotTaken"
-    return status
+    return executions.shown_status(step.get("StepStatus"), step.get("FailureReason"))
 
 
 def detail(workdir: Path, execution_id: str) -> dict:
@@ -353,7 +370,8 @@ def detail(workdir: Path, execution_id: str) -> dict:
     base = summary(workdir, execution_id)
     graph = dag_mod.build_dag(execution.definition) if execution.definition.get("Steps") else dag_mod.Dag()
     graph = graph.reduced()
-    pos = dag_mod.positions(graph) if graph.nodes else {}
+    lay = dag_mod.layout(graph) if graph.nodes else dag_mod.Layout({}, {})
+    pos = lay.positions
     nodes = []
     for name, node in graph.nodes.items():
         step = execution.steps.get(name, {})
@@ -365,7 +383,9 @@ def detail(workdir: Path, execution_id: str) -> dict:
                       "cache_hit": bool(step.get("CacheHitResult"))})
     reports = execution.report_files()
     base.update(
-        dag={"nodes": nodes, "edges": [{"from": s, "to": d, "label": lab} for s, d, lab in graph.edges]},
+        dag={"nodes": nodes, "edges": [{"from": s, "to": d, "label": lab,
+                                        "via": [[x, row] for x, row in lay.routes.get((s, d, lab), [])]}
+                                       for s, d, lab in graph.edges]},
         steps=[{"name": s["StepName"], "type": s.get("StepType"), "status": _node_status(s),
                 "start": _iso(s.get("StartTime")), "end": _iso(s.get("EndTime")),
                 "duration": _seconds(s.get("StartTime"), s.get("EndTime")),
@@ -405,18 +425,61 @@ def _listed(execution: Execution, uri: str) -> list[dict]:
     return files
 
 
-def _log_tail(execution: Execution, step: dict) -> str | None:
-    """The last lines of the step's log, read only from this execution's own logs/ folder."""
+def _own_log(execution: Execution, step: dict) -> Path | None:
+    """The step's log file when it is one of this execution's own logs/ (no link, a regular file)."""
     log_file = step.get("LogFile")
     if not log_file:
-        return step.get("LogTail")
+        return None
     logs = (execution.dir / "logs").resolve()
     path = Path(log_file)
     try:
         resolved = path.resolve()
     except OSError:
-        return step.get("LogTail")
+        return None
     if resolved.parent != logs or path.is_symlink() or not resolved.is_file():
+        return None
+    return resolved
+
+
+def log_path(workdir: Path, execution_id: str, step_name: str) -> Path:
+    """The whole log of one step (GET .../steps/<step>/log); NotFound when it has none."""
+    if not STEP_NAME.match(step_name or ""):
+        raise NotFound(f"{step_name!r} is not a step name (letters, digits, '-' and '_')")
+    execution = Execution(workdir, execution_id)
+    path = _own_log(execution, execution.steps.get(step_name) or {})
+    if path is None:
+        raise NotFound(f"step {step_name} of execution {execution_id} has no log (only jobs write one)")
+    return path
+
+
+def log_error(text: str | None, failure_reason: str | None) -> str | None:
+    """The line of a failed step's log that says why: the script's own last error line (before
+    the training toolkit's report), else the last line that names an error."""
+    if not text:
+        return None
+    from pipeline.local import training
+    found = training.script_error(text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    named = [line for line in lines if re.search(r"error|exception|failed|invalid", line, re.I)
+             and "sagemaker-training-toolkit" not in line]
+    if found and re.search(r"error|exception|invalid|refused|not |cannot", found, re.I):
+        return found
+    return named[-1][:400] if named else found
+
+
+def _read_end(path: Path | None, size: int) -> str | None:
+    if path is None:
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        handle.seek(max(0, handle.tell() - size))
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def _log_tail(execution: Execution, step: dict) -> str | None:
+    """The last lines of the step's log, read only from this execution's own logs/ folder."""
+    resolved = _own_log(execution, step)
+    if resolved is None:
         return step.get("LogTail")
     with open(resolved, "rb") as handle:
         handle.seek(0, 2)
@@ -441,6 +504,7 @@ def step_detail(workdir: Path, execution_id: str, step_name: str) -> dict:
     outputs = {name: {"uri": uri, "files": _listed(execution, uri) if isinstance(uri, str) else []}
                for name, uri in (step.get("Outputs") or {}).items()}
     branch = spec.get("_branch")
+    tail_text = _log_tail(execution, step)
     return {
         "execution": execution_id, "name": step_name, "type": spec.get("Type"),
         "display_name": spec.get("DisplayName") or step_name, "description": spec.get("Description"),
@@ -452,7 +516,11 @@ def step_detail(workdir: Path, execution_id: str, step_name: str) -> dict:
         "arguments": execution.resolve(args),
         "parameters": {n: execution.parameters.get(n) for n in dict.fromkeys(_referenced_parameters(args))},
         "outputs": outputs, "metadata": step.get("Metadata") or {},
-        "failure_reason": step.get("FailureReason"), "log_tail": _log_tail(execution, step),
+        "failure_reason": step.get("FailureReason"), "log_tail": tail_text,
+        "log_error": log_error(_read_end(_own_log(execution, step), 200_000) or tail_text,
+                               step.get("FailureReason")) if step.get("StepStatus") in ("Failed", "Stopped") else None,
+        "log_url": (f"/studio/api/executions/{execution_id}/steps/{step_name}/log"
+                    if _own_log(execution, step) else None),
         "gate": gate(execution) if spec.get("Type") == "Condition" else None,
     }
 
@@ -506,8 +574,19 @@ def registry_view(workdir: Path) -> dict:
             "status": package.get("ModelPackageStatus"), "created": package.get("CreationTime"),
             "modified": package.get("LastModifiedTime"),
             "description": package.get("ApprovalDescription"),
+            "history": [{"status": h.get("Status"), "comment": h.get("Description"), "actor": h.get("Actor"),
+                         "time": h.get("Time")} for h in package.get("ApprovalHistory") or []
+                        if isinstance(h, dict)],
+            "production": any(e["package_arn"] == arn and e["name"] == schema.ENDPOINT_NAME for e in serving),
             "execution_id": (package.get("CustomerMetadataProperties") or {}).get("myflix_execution_id"),
             "metrics": _package_metrics(store, package),
             "serving": [e["name"] for e in serving if e["package_arn"] == arn],
         })
+    approval = {p["arn"]: p["approval"] for p in packages}
+    for endpoint in serving:           # say why an endpoint still serves a version a reviewer turned down
+        if approval.get(endpoint["package_arn"]) == "Rejected":
+            endpoint["note"] = (f"serves version {endpoint['version']}, which is Rejected: "
+                                + ("staging keeps the last version deployed to it until another is approved; "
+                                   "prod is not affected" if endpoint["name"] != schema.ENDPOINT_NAME
+                                   else "reject it again or roll back (myflix deploy rollback --local)"))
     return {"packages": packages, "endpoints": serving, "problems": problems}

@@ -79,15 +79,48 @@ function poll(fn, active) {
 function isRunning(status) { return status === "Executing"; }
 
 // --- the executions list -----------------------------------------------------------------------
-async function showList(token) {
+const listState = { q: "", status: "", selected: new Set() };
+
+function matches(e) {
+  if (listState.status && e.status !== listState.status) return false;
+  const q = listState.q.trim().toLowerCase();
+  if (!q) return true;
+  const text = [e.id, e.name, e.status, e.chosen_k, ...e.changed_parameters.map((p) => `${p.name}=${p.value}`)]
+    .join(" ").toLowerCase();
+  return q.split(/\s+/).every((word) => text.includes(word));
+}
+
+function listToolbar(token) {
+  const search = el("input", { id: "search", type: "search", placeholder: "search: id, name, k, parameter=value…",
+    value: listState.q, "aria-label": "search executions",
+    oninput: (e) => { listState.q = e.target.value; showList(token, true); } });
+  const status = el("select", { id: "status-filter", "aria-label": "filter by status",
+    onchange: (e) => { listState.status = e.target.value; showList(token, true); } },
+    ["", "Executing", "Succeeded", "Failed", "Stopped"].map((s) => el("option", { value: s, selected: s === listState.status,
+      text: s || "any status" })));
+  const compare = el("button", { id: "compare", class: "primary", disabled: listState.selected.size < 2,
+    onclick: () => { location.hash = `#/compare/${[...listState.selected].join(",")}`; } },
+    "Compare selected");
+  return el("div", { class: "toolbar", id: "list-toolbar" }, search, status, compare,
+    el("a", { class: "button primary", id: "new-run", href: "#/run", text: "New execution" }));
+}
+
+async function showList(token, quick) {
   setNav("nav-executions");
   let data;
-  try { data = await api("/executions"); } catch (err) { showStatus(err.message); return; }
+  try { data = quick && view.listData ? view.listData : await api("/executions"); }
+  catch (err) { showStatus(err.message); return; }
   if (token !== view.token) return;
+  view.listData = data;
   showStatus("");
-  const rows = data.executions.map((e) => el("tr", {
-      class: "clickable", "data-id": e.id, onclick: () => { location.hash = `#/executions/${e.id}`; } },
-    el("td", {}, el("a", { href: `#/executions/${e.id}`, text: e.id })),
+  const shown = data.executions.filter(matches);
+  const rows = shown.map((e) => el("tr", { "data-id": e.id },
+    el("td", {}, el("input", { type: "checkbox", class: "pick", "aria-label": `select ${e.id} to compare`,
+      checked: listState.selected.has(e.id),
+      onchange: (ev) => { if (ev.target.checked) listState.selected.add(e.id); else listState.selected.delete(e.id);
+        document.getElementById("compare").disabled = listState.selected.size < 2; } })),
+    el("td", {}, el("a", { href: `#/executions/${e.id}`, text: e.id }),
+      e.name && e.name !== `local-${e.id}` ? el("div", { class: "name", text: e.name }) : null),
     el("td", {}, pill(e.status)),
     el("td", { text: when(e.start) }),
     el("td", { class: "num", text: secs(e.duration) }),
@@ -97,39 +130,190 @@ async function showList(token) {
     el("td", { class: "chips" }, e.gate.map((g) => el("span", {
       title: `${g.metric} ${g.op} ${g.threshold}`, class: g.passed === false ? "fail" : "",
       text: `${g.metric} ${num(g.value)}${g.passed === false ? " ✗" : ""}` })))));
-  fill(main, 
-    el("h1", {}, "Pipeline executions ", el("span", { class: "muted", text: `(${data.executions.length}, newest first)` })),
-    data.executions.length ? el("table", { id: "executions" },
-      el("thead", {}, el("tr", {}, ["Execution", "Status", "Started", "Duration", "Parameters changed from the defaults",
-        "k", "Gate metrics"].map((h, i) => el("th", { class: i === 3 || i === 5 ? "num" : "", text: h })))),
+  const table = data.executions.length ? el("table", { id: "executions" },
+      el("thead", {}, el("tr", {}, ["", "Execution", "Status", "Started", "Duration", "Parameters changed from the defaults",
+        "k", "Gate metrics"].map((h, i) => el("th", { class: i === 4 || i === 6 ? "num" : "", text: h })))),
       el("tbody", {}, rows))
-      : el("p", { class: "panel", text: "No local executions yet: run `myflix run` (or `make run`); this page follows it." }));
-  poll(() => route(token), true);
+    : el("p", { class: "panel", text: "No local executions yet: start one (New execution) or run `myflix run`; this page follows it." });
+  const wrap = document.getElementById("list-wrap");
+  const count = el("span", { class: "muted", id: "list-count",
+    text: `(${shown.length} of ${data.executions.length}, newest first)` });
+  if (wrap && view.listToken === token) {
+    fill(wrap, table);
+    fill(document.getElementById("list-count-box"), count);
+  } else {
+    view.listToken = token;
+    fill(main,
+      el("h1", {}, "Pipeline executions ", el("span", { id: "list-count-box" }, count)),
+      listToolbar(token),
+      el("div", { id: "list-wrap" }, table));
+  }
+  if (!quick) poll(() => showList(token), true);
+}
+
+// --- starting an execution: the parameter form -------------------------------------------------
+async function showRunForm(fromId, token) {
+  setNav("nav-executions");
+  poll(null, false);
+  let form, source = null;
+  try {
+    form = await api("/parameters");
+    if (fromId) source = await api(`/executions/${encodeURIComponent(fromId)}`);
+  } catch (err) { showStatus(err.message); return; }
+  if (token !== view.token) return;
+  showStatus("");
+  const given = source ? source.parameters : {};
+  const inputs = {};
+  const rows = form.parameters.map((p) => {
+    const value = p.name in given ? given[p.name] : p.default;
+    let input;
+    if (p.type === "Boolean") input = el("input", { type: "checkbox", id: `param-${p.name}`, checked: value === true || value === "true" });
+    else input = el("input", { type: p.type === "String" ? "text" : "number", step: p.type === "Integer" ? "1" : "any",
+      id: `param-${p.name}`, value: value ?? "", placeholder: String(p.default ?? "") });
+    inputs[p.name] = { input, spec: p };
+    return el("tr", { "data-param": p.name },
+      el("td", {}, el("label", { for: `param-${p.name}`, text: p.name })),
+      el("td", {}, input),
+      el("td", { class: "muted", text: p.type }),
+      el("td", { class: "muted", text: `default ${p.default === "" ? "(empty)" : p.default}` }),
+      el("td", { class: "help", text: p.help }));
+  });
+  const name = el("input", { type: "text", id: "display-name", placeholder: "e.g. k26-minvotes1000", maxlength: 82,
+    value: source && source.name && !source.name.startsWith("local-") ? `${source.name}-again`.slice(0, 82) : "" });
+  const submit = el("button", { type: "submit", class: "primary", id: "start-run", text: "Start execution" });
+  const formEl = el("form", { id: "run-form", onsubmit: async (ev) => {
+    ev.preventDefault();
+    const parameters = {};
+    for (const [key, { input, spec }] of Object.entries(inputs)) {
+      const v = spec.type === "Boolean" ? input.checked : input.value;
+      if (String(v) !== String(spec.default)) parameters[key] = v;
+    }
+    submit.disabled = true;
+    try {
+      const started = await api("/executions", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ parameters, display_name: name.value.trim() || null }) });
+      startedHere.add(started.id);
+      location.hash = `#/executions/${started.id}`;
+    } catch (err) { showStatus(`not started: ${err.message}`); submit.disabled = false; }
+  } },
+    el("p", {}, el("label", { for: "display-name", text: "Display name " }), name),
+    el("table", { class: "params", id: "param-table" },
+      el("thead", {}, el("tr", {}, ["Parameter", "Value", "Type", "Default", "What it does"].map((h) => el("th", { text: h })))),
+      el("tbody", {}, rows)),
+    el("p", {}, submit, " ", el("span", { class: "muted",
+      text: "Runs `myflix run --no-serve` with the values that differ from the defaults; steps with the same inputs are cache hits. The model it registers waits for approval in the registry." })));
+  fill(main, el("h1", { text: source ? `New execution from ${source.id}` : "New execution" }), formEl);
+}
+
+// --- comparing executions ------------------------------------------------------------------------
+function elbowChart(series) {
+  const W = 640, H = 320, L = 74, R = 16, T = 14, B = 36;
+  const all = series.flatMap((s) => s.k.map((k, i) => [k, s.inertia[i]]));
+  if (!all.length) return el("p", { class: "muted", text: "no elbow data" });
+  const kMin = Math.min(...all.map((p) => p[0])), kMax = Math.max(...all.map((p) => p[0]));
+  const vMin = Math.min(...all.map((p) => p[1])), vMax = Math.max(...all.map((p) => p[1]));
+  const x = (k) => L + (kMax === kMin ? 0.5 : (k - kMin) / (kMax - kMin)) * (W - L - R);
+  const y = (v) => T + (vMax === vMin ? 0.5 : 1 - (v - vMin) / (vMax - vMin)) * (H - T - B);
+  const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, id: "elbow-overlay", role: "img",
+    "aria-label": "elbow curves overlaid" });
+  root.append(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }),
+    svg("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" }),
+    svg("text", { x: (L + W - R) / 2, y: H - 6, class: "axis-label", text: "k" }),
+    svg("text", { x: 14, y: (T + H - B) / 2, class: "axis-label", transform: `rotate(-90 14 ${(T + H - B) / 2})`,
+      text: "inertia" }));
+  for (const k of [kMin, Math.round((kMin + kMax) / 2), kMax]) {
+    root.append(svg("text", { x: x(k), y: H - B + 14, class: "tick", text: String(k) }));
+  }
+  for (const v of [vMin, vMax]) root.append(svg("text", { x: L - 4, y: y(v) + 4, class: "tick end", text: v.toPrecision(3) }));
+  series.forEach((s, i) => {
+    const d = s.k.map((k, j) => `${j ? "L" : "M"}${x(k).toFixed(1)},${y(s.inertia[j]).toFixed(1)}`).join(" ");
+    root.append(svg("path", { d, class: `series s${i % 6}`, "data-execution": s.id }));
+    const at = s.k.indexOf(s.chosen);
+    if (at >= 0) root.append(svg("circle", { cx: x(s.chosen), cy: y(s.inertia[at]), r: 5, class: `chosen s${i % 6}` },
+      svg("title", { text: `${s.id}: chosen k = ${s.chosen}` })));
+  });
+  return root;
+}
+
+async function showCompare(ids, token) {
+  setNav("nav-executions");
+  poll(null, false);
+  let details;
+  try { details = await Promise.all(ids.map((id) => api(`/executions/${encodeURIComponent(id)}`))); }
+  catch (err) { showStatus(err.message); return; }
+  if (token !== view.token) return;
+  showStatus("");
+  const names = [...new Set(details.flatMap((d) => Object.keys(d.parameters)))];
+  const differ = names.filter((n) => new Set(details.map((d) => JSON.stringify(d.parameters[n]))).size > 1);
+  const metrics = [...new Set(details.flatMap((d) => d.gate.map((g) => g.metric)))];
+  const head = el("tr", {}, el("th", { text: "" }), details.map((d, i) => el("th", {},
+    el("span", { class: `swatch s${i % 6}` }), el("a", { href: `#/executions/${d.id}`, text: d.id }),
+    d.name && !d.name.startsWith("local-") ? el("div", { class: "name", text: d.name }) : null)));
+  const row = (label, cells, cls) => el("tr", { class: cls || "" }, el("th", { text: label }), cells);
+  const gateCell = (d, m) => {
+    const g = d.gate.find((x) => x.metric === m);
+    if (!g) return el("td", { text: "–" });
+    return el("td", { class: `num${g.passed === false ? " fail" : ""}`,
+      text: `${num(g.value, 4)}${g.passed === false ? " ✗" : ""}`, title: `${g.op} ${g.threshold}` });
+  };
+  const evaluation = (d) => ((d.reports || {})["evaluation.json"] || {}).data || {};
+  const rows = [
+    row("status", details.map((d) => el("td", {}, pill(d.status)))),
+    row("duration", details.map((d) => el("td", { class: "num", text: secs(d.duration) }))),
+    row("chosen k", details.map((d) => el("td", { class: "num", text: d.chosen_k ?? "–" })), "k-row"),
+    row("gate", details.map((d) => el("td", {}, d.gate_outcome ? pill(d.gate_outcome === "True" ? "pass" : "fail") : "–"))),
+    ...metrics.map((m) => row(m, details.map((d) => gateCell(d, m)), "metric-row")),
+    row("movies", details.map((d) => el("td", { class: "num", text: num(evaluation(d).n_movies) }))),
+    ...differ.map((n) => row(n, details.map((d) => el("td", { class: "differs", text: short(JSON.stringify(d.parameters[n]), 48) })), "param-row")),
+  ];
+  const series = details.map((d) => {
+    const e = ((d.reports || {})["elbow.json"] || {}).data || {};
+    return { id: d.id, k: e.k || [], inertia: e.inertia || [], chosen: e.chosen_k };
+  });
+  fill(main,
+    el("h1", { text: `Comparing ${details.length} executions` }),
+    el("table", { id: "compare-table" }, el("thead", {}, head), el("tbody", {}, rows)),
+    el("p", { class: "muted", text: differ.length ? `parameters that differ: ${differ.join(", ")} (the others are the same)`
+      : "every parameter is the same" }),
+    el("h2", { text: "Elbow curves (a dot marks the k each chose)" }),
+    el("section", { class: "panel" }, elbowChart(series)));
 }
 
 // --- one execution -----------------------------------------------------------------------------
-const BOX_W = 176, BOX_H = 46, X_UNIT = 112, Y_UNIT = 70, PAD = 20;
+const BOX_W = 176, BOX_H = 46, X_UNIT = 112, Y_UNIT = 78, PAD = 20;
 
 function drawDag(dag, selected, onSelect) {
   const nodes = Object.fromEntries(dag.nodes.map((n) => [n.name, n]));
-  const xs = dag.nodes.map((n) => n.x), ys = dag.nodes.map((n) => n.y);
+  const xs = dag.nodes.map((n) => n.x).concat(dag.edges.flatMap((e) => (e.via || []).map((v) => v[0])));
+  const ys = dag.nodes.map((n) => n.y);
   const minX = Math.min(...xs), maxX = Math.max(...xs), maxY = Math.max(...ys);
   const width = (maxX - minX) * X_UNIT + BOX_W + 2 * PAD, height = maxY * Y_UNIT + BOX_H + 2 * PAD;
-  const cx = (n) => PAD + BOX_W / 2 + (n.x - minX) * X_UNIT, top = (n) => PAD + n.y * Y_UNIT;
+  const px = (x) => PAD + BOX_W / 2 + (x - minX) * X_UNIT, rowTop = (row) => PAD + row * Y_UNIT;
+  const cx = (n) => px(n.x), top = (n) => rowTop(n.y);
   const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "dag", role: "img",
     "aria-label": "pipeline DAG" });
   root.append(svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5,
     markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, svg("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow" }))));
+  // Between two rows an edge is a curve inside the gap between them; across a row it runs straight
+  // down the slot the layout kept free for it (edge.via): it never crosses a step's box.
+  const hop = (x0, y0, x1, y1) => { const b = (y1 - y0) / 2; return ` C${x0},${y0 + b} ${x1},${y1 - b} ${x1},${y1}`; };
   for (const edge of dag.edges) {
     const a = nodes[edge.from], b = nodes[edge.to];
     if (!a || !b) continue;
-    const x0 = cx(a), y0 = top(a) + BOX_H, x1 = cx(b), y1 = top(b);
-    const bend = Math.max(22, (y1 - y0) / 2);
+    let x = cx(a), y = top(a) + BOX_H;
+    let d = `M${x},${y}`;
+    const first = [x, y];
+    for (const [vx, row] of edge.via || []) {
+      d += hop(x, y, px(vx), rowTop(row)) + ` L${px(vx)},${rowTop(row) + BOX_H}`;
+      x = px(vx); y = rowTop(row) + BOX_H;
+    }
+    d += hop(x, y, cx(b), top(b) - 1);
     const skipped = b.status === "NotTaken";
-    root.append(svg("path", { class: `edge${skipped ? " not-taken" : ""}`, "marker-end": "url(#arrow)",
-      d: `M${x0},${y0} C${x0},${y0 + bend} ${x1},${y1 - bend} ${x1},${y1 - 1}` }));
+    root.append(svg("path", { class: `edge${skipped ? " not-taken" : ""}`, "marker-end": "url(#arrow)", d,
+      "data-from": edge.from, "data-to": edge.to }));
     if (edge.label) {
-      root.append(svg("text", { class: `edge-label ${edge.label}`, x: (x0 + x1) / 2 + 6, y: (y0 + y1) / 2 + 4,
+      const [nx, ny] = edge.via && edge.via.length ? [px(edge.via[0][0]), rowTop(edge.via[0][1])] : [cx(b), top(b)];
+      root.append(svg("text", { class: `edge-label ${edge.label}`, x: (first[0] + nx) / 2 + 6, y: (first[1] + ny) / 2 + 4,
         text: edge.label }));
     }
   }
@@ -186,16 +370,42 @@ async function showStep(executionId, stepName, box, token) {
       ["cache hit", step.cache_hit ? `from ${step.cache_hit.split("/").pop()}` : "no"],
       ["branch", step.branch ? `${step.branch.side} of ${step.branch.condition}` : null]]),
     step.failure_reason ? el("div", { class: "failure", id: "step-failure", text: step.failure_reason }) : null,
+    step.log_error ? el("div", { class: "log-error", id: "log-error" }, el("strong", { text: "The log says: " }), step.log_error) : null,
+    logBox(step),
     step.gate ? [el("h3", { text: "Conditions" }), gateTable(step.gate)] : null,
     params.length ? [el("h3", { text: "Parameters" }), el("table", { class: "params" }, el("tbody", {},
       params.map(([k, v]) => el("tr", {}, el("td", { text: k }), el("td", { text: JSON.stringify(v) })))))] : null,
     outputs.length ? [el("h3", { text: "Outputs" }), outputs] : null,
-    el("h3", { text: "Resolved arguments" }), el("pre", { id: "step-arguments", text: JSON.stringify(step.arguments, null, 2) }),
-    step.log_tail ? [el("h3", { text: "Log tail" }), el("pre", { id: "step-log", text: step.log_tail })] : null);
+    el("h3", { text: "Resolved arguments" }), el("pre", { id: "step-arguments", text: JSON.stringify(step.arguments, null, 2) }));
+  const log = document.getElementById("step-log");
+  if (log) {                                  // the end of the log, where the error is, in view
+    const mark = log.querySelector(".err-line");
+    log.scrollTop = mark ? Math.max(0, mark.offsetTop - log.clientHeight / 2) : log.scrollHeight;
+  }
+}
+
+function logBox(step) {
+  if (!step.log_tail) return null;
+  const lines = step.log_tail.split("\n");
+  const at = step.log_error ? lines.map((l) => l.trim()).lastIndexOf(step.log_error.trim()) : -1;
+  const pre = el("pre", { id: "step-log" }, lines.map((line, i) =>
+    i === at ? [el("span", { class: "err-line", text: line }), "\n"] : line + (i < lines.length - 1 ? "\n" : "")));
+  return [el("h3", {}, "Log (last lines) ", step.log_url
+    ? el("a", { href: step.log_url, target: "_blank", rel: "noopener", id: "full-log", text: "full log" }) : null), pre];
 }
 
 function images(report) { return el("div", { class: "imgs" }, (report.pngs || []).map((p) =>
-  el("a", { href: p.url, target: "_blank", rel: "noopener" }, el("img", { src: p.url, alt: p.name, "data-png": p.name })))); }
+  el("a", { href: p.url, target: "_blank", rel: "noopener", title: "click to enlarge",
+    onclick: (ev) => { ev.preventDefault(); zoom(p); } },
+    el("img", { src: p.url, alt: p.name, "data-png": p.name })))); }
+
+function zoom(png) {                        // the report image at full size, over the page
+  const box = document.getElementById("zoom");
+  fill(box, el("img", { src: png.url, alt: png.name }),
+    el("p", {}, el("a", { href: png.url, target: "_blank", rel: "noopener", text: `open ${png.name}` }), " · click or Esc to close"));
+  box.onclick = () => box.close();
+  box.showModal();
+}
 
 // The catalogue (every valid film, all published) and the training set (inside the fences).
 function trainingNote(t) {
@@ -294,20 +504,58 @@ function reportPanels(detail) {
   return el("div", { class: "reports" }, panels);
 }
 
+async function executionAction(id, action, button) {
+  button.disabled = true;
+  try {
+    const result = await api(`/executions/${encodeURIComponent(id)}/${action}`, { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: "{}" });
+    if (action === "retry") { startedHere.add(result.id); location.hash = `#/executions/${result.id}`; }
+    else { showStatus(`stopping ${id}: the running step is stopped within a second`, true); route(); }
+  } catch (err) { showStatus(`${action} ${id}: ${err.message}`); button.disabled = false; }
+}
+
+const startedHere = new Set();     // runs this page started: followed through /launch until recorded
+
+async function showStarting(id, token, launch) {
+  showStatus(launch.status === "Failed" ? `execution ${id} did not start: see the output below` : "", launch.status !== "Failed");
+  fill(main, el("h1", {}, `Execution ${id} `, pill(launch.status === "Failed" ? "Failed" : "Starting", launch.status === "Failed" ? "Failed" : "Executing")),
+    el("p", { class: "muted", text: "myflix run is checking the parameters, packing the code and building the definition; the DAG appears when the first step starts." }),
+    el("pre", { id: "launch-output", text: launch.output || "…" }));
+  poll(() => route(token), launch.status !== "Failed");
+}
+
 async function showExecution(id, stepName, token) {
   setNav("nav-executions");
   let detail;
-  try { detail = await api(`/executions/${encodeURIComponent(id)}`); }
-  catch (err) { showStatus(err.message); fill(main, el("p", {}, el("a", { href: "#/", text: "back to the executions" }))); poll(null, false); return; }
+  try {
+    if (startedHere.has(id)) {
+      const launch = await api(`/executions/${encodeURIComponent(id)}/launch`);
+      if (launch.status !== "Recorded") return showStarting(id, token, launch);
+      startedHere.delete(id);
+    }
+    detail = await api(`/executions/${encodeURIComponent(id)}`);
+  } catch (err) {
+    showStatus(err.message); fill(main, el("p", {}, el("a", { href: "#/", text: "back to the executions" })));
+    poll(null, false); return;
+  }
   if (token !== view.token) return;
-  showStatus(detail.failure_reason ? `execution failed: ${detail.failure_reason}` : "");
+  showStatus(detail.failure_summary ? `execution failed: ${detail.failure_summary}`
+    : detail.failure_reason ? `execution ${detail.status === "Stopped" ? "stopped" : "failed"}: ${detail.failure_reason.replace(/^stopped: /, "")}` : "");
   const select = (name) => { location.hash = `#/executions/${id}/steps/${name}`; };
   const stepBox = el("section", { class: "panel step", id: "step" },
     stepName ? el("p", { class: "muted", text: "loading the step…" })
       : el("p", { class: "muted", text: "Click a step of the DAG for its arguments, outputs and log." }));
   const legend = el("div", { class: "legend" }, ["Succeeded", "Executing", "Failed", "NotRun", "NotTaken"].map((s) => pill(s)));
-  fill(main, 
-    el("h1", {}, `Execution ${detail.id} `, pill(detail.status)),
+  const actions = el("div", { class: "toolbar" },
+    detail.status === "Executing" ? el("button", { id: "stop", class: "reject", onclick: (e) => executionAction(id, "stop", e.target), text: "Stop" }) : null,
+    ["Failed", "Stopped"].includes(detail.status) ? el("button", { id: "retry", class: "primary",
+      title: "a new execution with the same parameters: the steps that succeeded are cache hits",
+      onclick: (e) => executionAction(id, "retry", e.target), text: "Retry (resume from the cache)" }) : null,
+    el("a", { class: "button", id: "edit-run", href: `#/run/${id}`, text: "New execution from these parameters" }));
+  fill(main,
+    el("h1", {}, `Execution ${detail.id} `, pill(detail.status),
+      detail.name && !detail.name.startsWith("local-") ? el("span", { class: "name", text: ` ${detail.name}` }) : null),
+    actions,
     kv([["started", when(detail.start)], ["duration", secs(detail.duration)], ["chosen k", detail.chosen_k ?? "–"],
       ["parameters changed", detail.changed_parameters.map((p) => `${p.name}=${short(p.value, 48)}`).join(", ") || "none"]]),
     el("div", { class: "layout" },
@@ -320,17 +568,42 @@ async function showExecution(id, stepName, token) {
 }
 
 // --- the registry ------------------------------------------------------------------------------
-async function decide(pkg, action, button) {
+function confirmDecision(pkg, action) {
+  // A decision needs a confirmation and its reason, recorded with who and when (SageMaker: ApprovalDescription)
   const verb = action === "approve" ? "Approve" : "Reject";
-  button.disabled = true;
+  const box = document.getElementById("decide");
+  const comment = el("textarea", { id: "decision-comment", required: true, maxlength: 500, rows: 4,
+    placeholder: action === "approve" ? "why it may serve: e.g. gate passed, churn 0.01 against v3, reviewed the clusters"
+      : "why not: e.g. drift on runtimeMinutes, clusters too uneven" });
+  const ok = el("button", { id: "decision-confirm", class: action === "approve" ? "approve" : "reject", type: "submit",
+    text: `${verb} version ${pkg.version}` });
+  const consequence = action === "approve"
+    ? "Approving deploys it: staging endpoint, smoke test, then prod and the table the page serves."
+    : (pkg.production ? "It is live on prod: rejecting it rolls prod back to the previous approved version."
+      : "It will not be deployed.");
+  fill(box, el("form", { method: "dialog", id: "decision-form", onsubmit: (ev) => {
+      ev.preventDefault();
+      if (!comment.value.trim()) { comment.focus(); return; }
+      box.close();
+      decide(pkg, action, comment.value.trim());
+    } },
+    el("h2", { text: `${verb} ${pkg.group} version ${pkg.version}?` }),
+    el("p", { text: consequence }),
+    el("label", { for: "decision-comment", text: "Comment (required, kept in the version's history)" }), comment,
+    el("p", {}, ok, " ", el("button", { type: "button", id: "decision-cancel", onclick: () => box.close(), text: "Cancel" }))));
+  box.showModal();
+  comment.focus();
+}
+
+async function decide(pkg, action, comment) {
+  const verb = action === "approve" ? "Approve" : "Reject";
   showStatus(`${verb} ${pkg.group}/${pkg.version}: ${action === "approve" ? "staging, smoke test, prod…" : "…"}`, true);
   try {
     const result = await api(`/registry/${encodeURIComponent(pkg.group)}/${pkg.version}/${action}`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({}) });
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ description: comment }) });
     await showRegistry(view.token, result);
   } catch (err) {
     showStatus(`${verb} ${pkg.group}/${pkg.version} failed: ${err.message}`);
-    button.disabled = false;
   }
 }
 
@@ -343,16 +616,22 @@ async function showRegistry(token, lastResult) {
   showStatus(lastResult ? `${lastResult.package.arn}: ${lastResult.package.approval}; release ${lastResult.outcome}` : "", true);
   if (!lastResult) showStatus("");
   const metricNames = ["silhouette", "recall_at_10", "max_cluster_share", "max_feature_psi", "similar_churn"];
-  const rows = data.packages.map((p) => el("tr", { "data-version": p.version, "data-group": p.group },
-    el("td", { class: "num", text: p.version }), el("td", {}, pill(p.approval)),
+  const prod = data.packages.find((p) => p.production);
+  const rows = data.packages.flatMap((p) => [el("tr", { "data-version": p.version, "data-group": p.group },
+    el("td", { class: "num", text: p.version }), el("td", {}, pill(p.approval), p.production ? el("span", { class: "prod", text: " prod" }) : null),
     el("td", { text: when(p.created) }),
     el("td", {}, p.execution_id ? el("a", { href: `#/executions/${p.execution_id}`, text: p.execution_id }) : "–"),
     el("td", { class: "num", text: p.metrics.k ?? "–" }),
     metricNames.map((m) => el("td", { class: "num", text: num(p.metrics[m]) })),
     el("td", { class: "chips" }, p.serving.map((s) => el("span", { text: s }))),
     el("td", {},
-      el("button", { class: "approve", disabled: p.approval === "Approved", onclick: (e) => decide(p, "approve", e.target), text: "Approve" }), " ",
-      el("button", { class: "reject", disabled: p.approval === "Rejected", onclick: (e) => decide(p, "reject", e.target), text: "Reject" }))));
+      el("button", { class: "approve", disabled: p.approval === "Approved", onclick: () => confirmDecision(p, "approve"), text: "Approve" }), " ",
+      el("button", { class: "reject", disabled: p.approval === "Rejected", onclick: () => confirmDecision(p, "reject"), text: "Reject" }), " ",
+      prod && !p.production && prod.execution_id && p.execution_id
+        ? el("a", { class: "vs-prod", href: `#/compare/${p.execution_id},${prod.execution_id}`, text: "vs production" }) : null)),
+    p.history.length ? el("tr", { class: "history", "data-history": p.version }, el("td", {}), el("td", { colspan: 12 },
+      el("ul", { class: "history" }, p.history.map((h) => el("li", {}, pill(h.status), ` ${when(h.time)} by ${h.actor}: `,
+        el("q", { text: h.comment || "(no comment)" })))))) : null]);
   const problems = data.problems || [];
   fill(main, 
     el("h1", { text: "Model registry" }),
@@ -364,10 +643,11 @@ async function showRegistry(token, lastResult) {
       el("tbody", {}, rows)) : el("p", { class: "panel", text: "No model packages yet: `myflix run` registers one." }),
     el("h2", { text: "Endpoints" }),
     data.endpoints.length ? el("table", { id: "endpoints" },
-      el("thead", {}, el("tr", {}, ["Endpoint", "Status", "Serves version", "Smoke test", "Since"].map((h) => el("th", { text: h })))),
+      el("thead", {}, el("tr", {}, ["Endpoint", "Status", "Serves version", "Smoke test", "Since", ""].map((h) => el("th", { text: h })))),
       el("tbody", {}, data.endpoints.map((e) => el("tr", { "data-endpoint": e.name },
         el("td", { text: e.name }), el("td", {}, pill(e.status)), el("td", { class: "num", text: e.version ?? "–" }),
-        el("td", {}, e.smoke ? pill(e.smoke) : "–"), el("td", { text: when(e.since) })))))
+        el("td", {}, e.smoke ? pill(e.smoke) : "–"), el("td", { text: when(e.since) }),
+        el("td", { class: "note", text: e.note || "" })))))
       : el("p", { class: "muted", text: "No endpoint yet: approve a version to deploy it (staging, smoke test, prod)." }),
     lastResult && lastResult.log && lastResult.log.length
       ? el("section", { class: "result" }, el("h2", { text: "What the deployer did" }), el("pre", { id: "deploy-log", text: lastResult.log.join("\n") }))
@@ -385,6 +665,8 @@ function route(token) {
     return showExecution(match[1], match[2] || null, current);
   }
   if (hash === "/registry") return showRegistry(current);
+  if ((match = hash.match(/^\/run(?:\/([A-Za-z0-9-]+))?$/))) return showRunForm(match[1] || null, current);
+  if ((match = hash.match(/^\/compare\/([A-Za-z0-9,-]+)$/))) return showCompare(match[1].split(",").filter(Boolean).slice(0, 6), current);
   return showList(current);
 }
 
