@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_PIN  := checkov==3.3.30
-# The step environment: the SageMaker SKLearn image's packages (pipeline/local/step-env.txt), in
+# The step environment: the SageMaker SKLearn image's packages (local_runner/step-env.txt), in
 # which the local runner runs every step, training through the real sagemaker-training toolkit
 STEPS_VENV  := .venv-steps
 STEPS_STAMP := $(STEPS_VENV)/.installed
@@ -25,9 +25,9 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 ## steps-env: .venv-steps, the packages of the image the steps run in (installed as the lock lists them)
-$(STEPS_STAMP): pipeline/local/step-env.txt
+$(STEPS_STAMP): local_runner/step-env.txt
 	$(PYTHON) -m venv --clear $(STEPS_VENV)
-	$(STEPS_VENV)/bin/python -m pip install --quiet --no-deps -r pipeline/local/step-env.txt
+	$(STEPS_VENV)/bin/python -m pip install --quiet --no-deps -r local_runner/step-env.txt
 	@# as the image's Dockerfile does: sagemaker-containers still says collections.Mapping (gone in 3.10)
 	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $(STEPS_VENV)/lib/python3*/site-packages/sagemaker_containers/_mapping.py
 	$(STEPS_VENV)/bin/python -c "import sklearn, pandas, pyarrow, scipy, joblib, boto3, sagemaker_training.cli.train, sagemaker_containers.beta.framework"

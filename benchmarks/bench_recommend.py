@@ -6,7 +6,7 @@ Data (fetched at bench time, never committed or shipped): MovieLens ml-100k (Gro
 of Minnesota: 100,000 ratings by 943 viewers; research use only, no redistribution, cite Harper &
 Konstan 2015), as bundled inside the recbole 1.2.1 wheel (`pip download --no-deps recbole==1.2.1`
 into the cache folder; the ratings are read from the wheel, a zip, in memory). The demo catalogue
-is the pipeline's own (pipeline/demo_data.py's IMDb-format files from bokeh-sampledata through
+is the pipeline's own (operations/demo_data.py's IMDb-format files from bokeh-sampledata through
 steps/preprocess.py, the scaler, the knee-chosen k and k-means as the pipeline fits them, and
 steps/publish.build_table's embeddings). Films are joined by normalised title + year.
 
@@ -100,7 +100,7 @@ def norm_title(title: str) -> str:
 
 def demo_table(seed: int) -> pd.DataFrame:
     """The published table of the demo catalogue, fitted the pipeline's way (see module docstring)."""
-    from pipeline import demo_data
+    from operations import demo_data
     from steps import artifacts, preprocess, publish, sweep, train_kmeans, train_scaler
     with tempfile.TemporaryDirectory(prefix="bench-recommend-") as tmp:
         tmp = Path(tmp)

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.local import executions
-from pipeline.studio import make_app, views
+from local_runner import executions
+from studio import make_app, views
 
 
 def write_records(work: Path, n: int) -> None:

@@ -176,10 +176,10 @@ def imdb_scaled_features(rows: int, seed: int, log=print) -> np.ndarray:
 
 
 def demo_scaled_features(log=print) -> np.ndarray:
-    """The pipeline's demo data the pipeline's way: pipeline/demo_data.py's IMDb-format files (the
+    """The pipeline's demo data the pipeline's way: operations/demo_data.py's IMDb-format files (the
     bundled 12,569 films) through steps/preprocess.py with the default filters (9,168 movies),
     then StandardScaler as TrainScaler does."""
-    from pipeline import demo_data
+    from operations import demo_data
     return _preprocessed_and_scaled(demo_data.write_demo_imdb, "demo")
 
 

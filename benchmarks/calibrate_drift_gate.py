@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from pipeline import demo_data  # noqa: E402
+from operations import demo_data  # noqa: E402
 from steps import artifacts, evaluate, preprocess, schema, train_kmeans, train_scaler  # noqa: E402
 
 NULL = "\\N"

@@ -360,7 +360,7 @@ class LocalBackend:
         return self.workdir / "s3" / bucket / key
 
     def describe_package(self, arn: str) -> dict[str, Any]:
-        from pipeline.local import registry
+        from local_aws import registry
         package_version(arn)
         try:
             return registry.describe(self.workdir, arn)
@@ -368,7 +368,7 @@ class LocalBackend:
             raise DeployError(str(err)) from None
 
     def list_packages(self, group: str) -> list[dict[str, Any]]:
-        from pipeline.local import registry
+        from local_aws import registry
         return registry.list_packages(self.workdir, group)
 
     def _record_path(self, name: str) -> Path:

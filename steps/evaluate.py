@@ -17,7 +17,7 @@ on the held-out viewers for content, popularity, collaborative and the served hy
 (steps/hybrid.py), in `ranking`, and the gate's inputs in `ranking_gate` (docs/steps.md: skipped,
 and said so, when collaborative is skipped or the viewers are simulated).
 The plots (cluster_sizes.png, drift.png) are drawn outside the container from these JSON files,
-by pipeline/reports/ (the image has no matplotlib). Metrics are pure functions in steps/metrics.py
+by reports/ (the image has no matplotlib). Metrics are pure functions in steps/metrics.py
 and steps/drift.py.
 """
 from __future__ import annotations

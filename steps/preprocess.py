@@ -4,7 +4,7 @@
 steps/cleaning.py (pure). Outputs (docs/CONTRACTS.md): features.parquet (the training set) +
 catalog_features.parquet (every valid film) + features.json, catalog.parquet (every valid film,
 with whether it is in the training set and which fence kept it out), quality.json (with the
-data of year_boxplot.png and runtime_bins.png, which pipeline/reports/ draws outside the container:
+data of year_boxplot.png and runtime_bins.png, which reports/ draws outside the container:
 the image has no matplotlib). The same input gives byte-identical files. The step fails only when
 malformed lines exceed --max-bad-fraction, or when no movie is left after the filters; quality.json is
 written first in both cases, so the reason can be read.
@@ -182,7 +182,7 @@ def run(basics: Path, ratings: Path, features_out: Path, catalog_out: Path, repo
         features_out / schema.CATALOG_FEATURES_PARQUET)
     _write_json(result.feature_order, features_out / schema.FEATURES_JSON)
     write_parquet(result.catalog, CATALOG_SCHEMA, catalog_out / schema.CATALOG_PARQUET)
-    # The box plot is drawn outside the container (pipeline/reports/): it needs the fence's input.
+    # The box plot is drawn outside the container (reports/): it needs the fence's input.
     report["year_fence"]["distribution"] = year_distribution(result.years_at_fence)
     _write_json(report, report_out / schema.QUALITY_JSON)
     _say(f"preprocess: {len(result.catalog_features):,} catalogue movies, {len(result.features):,} in "

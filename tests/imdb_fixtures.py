@@ -4,7 +4,7 @@ Plain functions (no pytest needed), for any test to import:
 - `write_vega_imdb(dir)` -> (basics, ratings): the 3,201 real movies of
   tests/data/vega_movies.json.gz (a copy of ../shared/data/vega_movies.json: vega-datasets
   2.11.0, BSD-3-Clause, notice beside it) in IMDb's format, plus the rows listed in EXTRA_ROWS.
-- `write_demo_imdb(dir)` -> (basics, ratings): the bundled demo data (pipeline/demo_data.py).
+- `write_demo_imdb(dir)` -> (basics, ratings): the bundled demo data (operations/demo_data.py).
 - `run_preprocess(tmp_dir, source="vega"|"demo", **params)` -> {"features", "catalog", "report",
   "raw"}: output folders of steps/preprocess.py's main(), called with explicit paths as the
   container contract says.
@@ -34,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from pipeline import demo_data  # noqa: E402
+from operations import demo_data  # noqa: E402
 from steps import schema  # noqa: E402
 
 # Copied in (with its licence notice) so that the suite needs nothing outside the repository

@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from pipeline import cli
-from pipeline.cmd_serve import MyFlixServer, serve
+from cli import main as cli
+from cli.cmd_serve import MyFlixServer, serve
 from test_api_data import build_workdir
 
 
@@ -77,7 +77,7 @@ def test_myflix_serve_command_serves_until_ctrl_c_and_leaves_nothing_behind(tmp_
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--workdir", str(tmp_path / "work"),
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--workdir", str(tmp_path / "work"),
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, preexec_fn=_terminal_sigint)
     try:

@@ -251,7 +251,7 @@ def test_policy_checks_catch_a_weakened_template(mutation, expected):
 
 
 def test_outputs_cover_what_myflix_config_reads():
-    from pipeline.cmd_config import OUTPUT_KEYS, REQUIRED_OUTPUTS
+    from cli.cmd_config import OUTPUT_KEYS, REQUIRED_OUTPUTS
     outputs = load_template()["Outputs"]
     assert set(OUTPUT_KEYS) <= set(outputs)
     assert set(REQUIRED_OUTPUTS) <= set(OUTPUT_KEYS)
@@ -747,8 +747,8 @@ def test_the_deployed_template_stays_under_cloudformations_inline_limit(tmp_path
     # CloudFormation takes 51,200 bytes inline; the YAML with its comments is near that. What is
     # deployed is `myflix config template`'s compact JSON: the same template, held under a budget
     # that leaves room for what later issues add.
-    from pipeline import cfn_template
-    from pipeline.cli import main
+    from operations import cfn_template
+    from cli.main import main
     compact = cfn_template.compact(INFRA)
     assert json.loads(compact) == load_template()          # the same template, as cfn-lint reads it
     assert len(compact.encode()) <= cfn_template.TEMPLATE_BUDGET < cfn_template.INLINE_LIMIT == 51_200
@@ -1351,8 +1351,8 @@ def test_mlflow_tracking_server_only_with_its_parameter_and_least_privilege():
     """MlflowTrackingServerSize (default empty: none) adds the server, its artefact role and the
     operator's access policy; the ARN output is what `myflix config from-stack` saves for
     `myflix mlflow log --cloud`."""
-    from pipeline.cmd_config import OUTPUT_KEYS
-    from pipeline.settings import MLFLOW_TRACKING_KEY
+    from cli.cmd_config import OUTPUT_KEYS
+    from operations.settings import MLFLOW_TRACKING_KEY
     template = load_template()
     assert template["Parameters"]["MlflowTrackingServerSize"]["Default"] == ""
     assert template["Conditions"]["HasMlflow"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "MlflowTrackingServerSize"}, ""]}]}

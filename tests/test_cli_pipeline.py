@@ -14,9 +14,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline import cmd_pipeline, settings
+from cli import cmd_pipeline
+
+from operations import settings
 from pipeline import definition as definition_mod
-from pipeline.cli import UserError, main
+from cli.main import UserError, main
 from pipeline.code_bundle import build_bundle
 
 # The same settings as tests/test_definition.py and tests/test_dag.py: one generation serves all.
@@ -57,8 +59,8 @@ def env(monkeypatch, tmp_path, request):
     monkeypatch.setenv("MYFLIX_ROLE_ARN", ROLE)
     monkeypatch.setenv("MYFLIX_BUCKET", BUCKET)
     monkeypatch.setattr(definition_mod, "definition_json", _memo_definition_json)
-    # `pipeline start` asks IMDb's server for its files' ETags (pipeline/inputs.py): not from tests
-    monkeypatch.setattr("pipeline.inputs.head_fingerprint", lambda url, opener=None: "")
+    # `pipeline start` asks IMDb's server for its files' ETags (operations/inputs.py): not from tests
+    monkeypatch.setattr("operations.inputs.head_fingerprint", lambda url, opener=None: "")
     yield
 
 
@@ -90,7 +92,7 @@ def test_settings_come_from_options_then_environment_then_config(tmp_path):
 
 
 def test_a_vpc_for_the_jobs_comes_from_the_environment_or_the_config_file():
-    from pipeline import settings as settings_mod
+    from operations import settings as settings_mod
     resolved = settings_mod.resolve({}, env={"MYFLIX_SUBNETS": "subnet-1, subnet-2,"},
                                     config={"security_group_ids": ["sg-1"]})
     assert resolved.subnets == ("subnet-1", "subnet-2") and resolved.security_group_ids == ("sg-1",)
@@ -136,7 +138,7 @@ def test_definition_to_a_file_and_dag_from_it(capsys, tmp_path):
 def test_local_definition_needs_no_settings(monkeypatch, capsys, tmp_path):
     for var in ("MYFLIX_REGION", "MYFLIX_ROLE_ARN", "MYFLIX_BUCKET"):
         monkeypatch.delenv(var)
-    from pipeline import cmd_run as local
+    from cli import cmd_run as local
     code, out, _ = run(capsys, "pipeline", "definition", "--local", "--compact")
     assert code == 0 and f"s3://{local.LOCAL_BUCKET}/code/" in out and local.LOCAL_ROLE in out
 
@@ -215,7 +217,7 @@ def test_start_checks_parameters(aws, capsys):
     assert code == 2 and "name=value" in err
     # StartPipelineExecution refuses an empty value: one whose default is empty is simply not sent
     # (the same value), another is refused here with what to do
-    from pipeline.cmd_pipeline import parse_overrides
+    from cli.cmd_pipeline import parse_overrides
     assert parse_overrides(["basics_uri=", "k_max=9"], {"basics_uri": "", "k_max": 50}) == {"k_max": "9"}
     code, _, err = run(capsys, "pipeline", "start", "-p", "title_type=")
     assert code == 2 and "refuses empty parameter values" in err
@@ -304,7 +306,7 @@ def test_wait_gives_up_after_its_timeout(capsys):
 
 # --- local executions (the local runner's records) ----------------------------------------------
 def _record_local_execution(workdir: Path, execution_id: str, fail: bool) -> None:
-    from pipeline.local import executions
+    from local_runner import executions
     recorder = executions.ExecutionRecorder(workdir, execution_id, pipeline_name=NAME, region=REGION,
                                             display_name=None, parameters={"k_override": 0},
                                             definition={"Steps": []})
@@ -362,7 +364,7 @@ def test_myflix_run_checks_parameters_before_building_anything(tmp_path, capsys)
 
 
 def test_run_help_says_what_a_run_releases_and_every_subcommand_has_a_description(capsys):
-    from pipeline.cli import build_parser
+    from cli.main import build_parser
     parser = build_parser()
     text = parser._subparsers._group_actions[0].choices["run"].format_help()
     assert "PendingManualApproval" in text and "--approve" in text and "first run" in text
@@ -377,17 +379,17 @@ def test_run_help_says_what_a_run_releases_and_every_subcommand_has_a_descriptio
 
 
 def test_the_gate_and_the_branch_not_taken_read_the_same_everywhere():
-    from pipeline.local.executions import shown_status
+    from local_runner.executions import shown_status
     assert shown_status("NotRun", "branch not taken: condition QualityGate was True") == "NotTaken"
     assert shown_status("NotRun", "not started: the execution failed") == "NotRun"
     assert shown_status(None) == "NotRun" and shown_status("Failed", "x") == "Failed"
-    from pipeline.cmd_run import _gate_row_text
+    from cli.cmd_run import _gate_row_text
     assert _gate_row_text({"metric": "max_feature_psi", "op": "<=", "value": 0.312345678, "threshold": 0.25,
                            "passed": False}) == "max_feature_psi 0.312 (needs <= 0.250) FAILED"
 
 
 def test_the_training_toolkits_failure_names_the_scripts_own_error(tmp_path):
-    from pipeline.local import training
+    from local_runner import training
     (tmp_path / "output").mkdir()
     (tmp_path / "output" / "failure").write_text('ExecuteUserScriptError:\nExitCode 2\nErrorMessage ""\n'
                                                  'Command "/venv/bin/python steps/train_scaler.py --scaler foo"')

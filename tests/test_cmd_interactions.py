@@ -13,7 +13,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from pipeline.cli import main
+from cli.main import main
 from steps import interactions as I
 
 ML_RATINGS = """userId,movieId,rating,timestamp

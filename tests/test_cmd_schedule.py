@@ -7,8 +7,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline import cmd_schedule
-from pipeline.cli import UserError, main
+from cli import cmd_schedule
+from cli.main import UserError, main
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -9,8 +9,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline import cmd_config, settings
-from pipeline.cli import UserError, main
+from cli import cmd_config
+
+from operations import settings
+from cli.main import UserError, main
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "cfn" / "myflix-infra.yaml"
 REGION = "eu-west-1"

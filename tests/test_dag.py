@@ -6,7 +6,7 @@ import json
 import pytest
 
 from pipeline.code_bundle import build_bundle
-from pipeline.dag import Dag, Node, build_dag, draw_png, positions, to_mermaid
+from studio.dag import Dag, Node, build_dag, draw_png, positions, to_mermaid
 from pipeline.definition import PIPELINE_NAME, definition_json
 
 # The pipeline stops at Register + Publish: approving a package deploys it (deployer/).
@@ -107,9 +107,9 @@ def test_cycle_is_reported():
 
 
 def _crossings(dag: Dag, box_w: float = 1.25, box_h: float = 0.52) -> list[str]:
-    """Edges (as drawn: pipeline.dag.edge_polyline, straight segments) that pass through a box other
+    """Edges (as drawn: studio.dag.edge_polyline, straight segments) that pass through a box other
     than their two ends, sampled finely."""
-    from pipeline.dag import edge_polyline, layout
+    from studio.dag import edge_polyline, layout
     lay = layout(dag)
     bad = []
     for edge in dag.edges:
@@ -165,7 +165,7 @@ def test_no_edge_crosses_a_box_with_extra_parallel_branches(dag, tmp_path):
 
 
 def test_positions_keep_waypoints_and_boxes_apart():
-    from pipeline.dag import BOX_WIDTH, VIA_WIDTH, layout
+    from studio.dag import BOX_WIDTH, VIA_WIDTH, layout
     for seed in range(10):
         lay = layout(_generated_dag(seed))
         rows: dict[float, list[tuple[float, float]]] = {}

@@ -1,9 +1,9 @@
-"""pipeline/demo_data.py: the bundled demo data in IMDb's format, deterministic, with its notice."""
+"""operations/demo_data.py: the bundled demo data in IMDb's format, deterministic, with its notice."""
 from __future__ import annotations
 
 import gzip
 
-from pipeline import demo_data
+from operations import demo_data
 from steps import imdb, schema
 
 

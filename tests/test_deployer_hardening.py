@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from deployer_fixtures import train_models
-from pipeline.cli import main
-from pipeline.cmd_deploy import local_deployer
+from cli.main import main
+from cli.cmd_deploy import local_deployer
 from steps import schema
 from test_deployer_local import BUCKET, record, register
 
@@ -81,7 +81,7 @@ def test_a_second_release_waits_for_the_first(tmp_path, models):
 def test_two_approvals_from_two_processes_each_smoke_test_their_own_package(tmp_path, models):
     v1 = register(tmp_path, models, "e1", "a")
     v2 = register(tmp_path, models, "e2", "b")
-    code = "import sys; from pipeline.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from cli.main import main; sys.exit(main(sys.argv[1:]))"
     procs = [subprocess.Popen([sys.executable, "-c", code, "registry", "approve", str(v), "--no-promote",
                                "--workdir", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for v in (1, 2)]

@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from deployer_fixtures import package_request, stage_table, train_models
-from pipeline.cli import main
-from pipeline.local import registry
+from cli.main import main
+from local_aws import registry
 from steps import schema
 
 BUCKET = "myflix-local"

@@ -112,10 +112,10 @@ def test_drift_report_names_the_worst_feature():
     assert report["movies"]["added"] == 0 and report["max_ks"] > 0.8
 
 
-# --- the plot, drawn outside the containers (pipeline/reports/drift.py) ----------------------------
+# --- the plot, drawn outside the containers (reports/drift.py) ----------------------------
 def test_drift_png_is_drawn_beside_a_comparison_and_repeats_byte_for_byte(tmp_path):
     import json
-    from pipeline.reports import drift as drift_plot
+    from reports import drift as drift_plot
     rng = np.random.default_rng(5)
     names = ["startYear", "runtimeMinutes", "Comedy", "Drama", "averageRating", "numVotes"]
     before = np.column_stack([rng.integers(1950, 2015, 400), rng.normal(100, 20, 400),
@@ -142,7 +142,7 @@ def test_drift_png_is_drawn_beside_a_comparison_and_repeats_byte_for_byte(tmp_pa
 
 
 def test_run_summary_lines_show_the_figures_or_why_there_are_none():
-    from pipeline.reports.drift import summary_lines
+    from reports.drift import summary_lines
     assert summary_lines({"silhouette": 0.2}) == []
     first = {"baseline": None, "drift": {"status": "no production model (no Approved package in g): passes by definition"},
              "churn": {"status": "no production model", "similar_churn": 0.0}}

@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.local import step_env
+from local_runner import step_env
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE_LACKS = ("matplotlib", "kneed", "awswrangler", "mlflow")

@@ -2,7 +2,7 @@
 
 Locally the runner keys a step on the contents behind every s3:// argument (Ingest's basics_uri),
 so a file replaced under the same URI runs Ingest again. In the cloud `myflix pipeline start`
-passes `input_version` (pipeline/inputs.py: ETag/VersionId of the given objects, the download's
+passes `input_version` (operations/inputs.py: ETag/VersionId of the given objects, the download's
 ETag/Last-Modified from a HEAD request): tested against a real HTTP server on 127.0.0.1.
 """
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import http.server
 import threading
 
-from pipeline import inputs
-from pipeline.local.runner import LocalRunner
-from pipeline.local.store import LocalStore
+from operations import inputs
+from local_runner.runner import LocalRunner
+from local_aws.store import LocalStore
 
 
 def ingest_step(uri: str) -> tuple[dict, dict]:

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local import executions, registry
-from pipeline.local.progress import Progress
-from pipeline.local.runner import LocalRunner, plan
-from pipeline.local.store import LocalStore
+from local_runner import executions
+
+from local_aws import registry
+from local_runner.progress import Progress
+from local_runner.runner import LocalRunner, plan
+from local_aws.store import LocalStore
 from steps import schema
 
 BUCKET = "myflix-local"
@@ -60,7 +62,7 @@ def real_definition() -> str:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, real_definition) -> Path:
-    from pipeline.cmd_run import upload_bundle
+    from cli.cmd_run import upload_bundle
     from pipeline.code_bundle import build_bundle
     from imdb_fixtures import write_vega_imdb  # tests/ is on sys.path under pytest
     work = tmp_path_factory.mktemp("local-pipeline")
@@ -114,7 +116,7 @@ def test_real_definition_runs_end_to_end(workdir: Path, first_run: dict):
         f"s3://{BUCKET}/{schema.TABLE_PREFIX}/{execution_id}/"
     assert not (workdir / "catalog").exists() and not (workdir / "endpoints").exists()
     # The registry's decision goes to the deployer: staging, smoke test, prod, then the table.
-    from pipeline.cmd_registry import deploy_decision
+    from cli.cmd_registry import deploy_decision
     assert deploy_decision(workdir, package) == 0
     staging = json.loads((workdir / "endpoints" / f"{schema.STAGING_ENDPOINT_NAME}.json").read_text())
     assert staging["Tags"]["myflix:smoke"] == "passed" and staging["ModelPackageArn"] == package["ModelPackageArn"]
@@ -175,7 +177,7 @@ def test_impossible_gate_fails_with_the_metrics_and_reuses_the_cache(workdir: Pa
 def test_myflix_run_command_reuses_the_cache_and_summarises(workdir: Path, first_run: dict, capsys):
     """`myflix run --no-serve` on the same work folder: the data files are there already (kept),
     every cacheable step is a hit, and the summary says where everything went."""
-    from pipeline.cli import main
+    from cli.main import main
     args = ["run", "--no-serve", "--workdir", str(workdir)]
     for name, value in SMALL.items():
         args += ["-p", f"{name}={value}"]
@@ -212,7 +214,7 @@ def test_myflix_run_command_reuses_the_cache_and_summarises(workdir: Path, first
 def test_a_later_run_waits_for_a_reviewer_and_approve_releases_it(workdir: Path, first_run: dict, capsys):
     """As in the cloud: a plain run registers PendingManualApproval and production does not move (the
     page keeps its table); `myflix run --approve` releases its model."""
-    from pipeline.cli import main
+    from cli.main import main
     pending = {k: v for k, v in SMALL.items() if k != "model_approval_status"}
     args = ["run", "--no-serve", "--workdir", str(workdir)] + [a for k, v in pending.items() for a in ("-p", f"{k}={v}")]
     prod_before = json.loads((workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json").read_text())["ModelPackageArn"]
@@ -239,7 +241,7 @@ def test_the_first_run_of_an_empty_work_folder_approves_itself_and_says_so(workd
     """No production model yet (a newcomer's `make run`): the run approves its own model, so the page
     has a table, and says why. (The store and cache are copied: the steps are cache hits.)"""
     import shutil
-    from pipeline.cli import main
+    from cli.main import main
     fresh = tmp_path / "fresh"
     shutil.copytree(workdir, fresh, ignore=shutil.ignore_patterns("registry", "endpoints", "catalog", "models",
                                                                    "executions", "mlflow"))
@@ -257,7 +259,7 @@ def test_the_first_run_of_an_empty_work_folder_approves_itself_and_says_so(workd
 
 def test_every_step_ran_as_in_its_sagemaker_job(workdir: Path, first_run: dict):
     """The image's packages, the real training toolkit, hyperparameters as it passes them, no plots in jobs."""
-    from pipeline.local import step_env
+    from local_runner import step_env
     steps = _steps(first_run)
     python = step_env.step_python()
     for step in steps.values():
@@ -322,7 +324,7 @@ def test_myflix_run_serves_the_studio_while_it_runs(workdir: Path, first_run: di
         port = s.getsockname()[1]
     # --no-cache: every step runs, so the run lasts long enough to be seen Executing (with the
     # executions of the tests above, each poll of the list takes a while on a loaded machine)
-    args = [sys.executable, "-m", "pipeline.cli", "run", "--workdir", str(workdir), "--port", str(port), "--no-cache"]
+    args = [sys.executable, "-m", "cli.main", "run", "--workdir", str(workdir), "--port", str(port), "--no-cache"]
     for name, value in SMALL.items():
         args += ["-p", f"{name}={value}"]
     earlier = {e["PipelineExecutionId"] for e in executions.list_executions(workdir)}

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local import executions, registry
-from pipeline.local.expressions import (Context, ExpressionError, evaluate_condition, lookup,
+from local_runner import executions
+
+from local_aws import registry
+from local_runner.expressions import (Context, ExpressionError, evaluate_condition, lookup,
                                         parse_path, resolve)
-from pipeline.local.progress import Progress
-from pipeline.local.runner import DefinitionError, LocalRunner, plan, resolve_parameters
-from pipeline.local.store import LocalStore
+from local_runner.progress import Progress
+from local_runner.runner import DefinitionError, LocalRunner, plan, resolve_parameters
+from local_aws.store import LocalStore
 
 BUCKET = "test-bucket"
 CODE_URI = f"s3://{BUCKET}/code/src/"
@@ -484,7 +486,7 @@ def test_expressions():
 
 
 def test_registry_commands(workdir: Path, capsys):
-    from pipeline.cli import main
+    from cli.main import main
     runner(workdir).run(definition())
     assert main(["registry", "list", "--workdir", str(workdir), "--group", "test-group"]) == 0
     assert "PendingManualApproval" in capsys.readouterr().out
@@ -496,7 +498,7 @@ def test_registry_commands(workdir: Path, capsys):
 
 
 def test_myflix_run_helpers_write_demo_data_once_and_upload_the_bundle(tmp_path: Path):
-    from pipeline.cmd_run import LOCAL_BUCKET, prepare_demo_data, upload_bundle
+    from cli.cmd_run import LOCAL_BUCKET, prepare_demo_data, upload_bundle
     from pipeline.code_bundle import build_bundle
     basics, ratings = prepare_demo_data(tmp_path)
     assert basics == f"s3://{LOCAL_BUCKET}/raw/title.basics.tsv.gz"
@@ -527,8 +529,8 @@ def test_store_prefix_semantics(tmp_path: Path):
 
 
 def test_data_parameter_given_as_a_local_file_is_imported(tmp_path: Path):
-    from pipeline.cli import UserError
-    from pipeline.cmd_run import import_local_file
+    from cli.main import UserError
+    from cli.cmd_run import import_local_file
     source = tmp_path / "title.basics.tsv"
     source.write_text("tconst\tprimaryTitle\n")
     work = tmp_path / "work"
@@ -555,7 +557,7 @@ def test_step_over_its_max_runtime_is_stopped_and_progress_shows_its_last_line(w
 
 
 def test_myflix_run_with_a_definition_file(workdir: Path, tmp_path: Path, capsys):
-    from pipeline.cli import main
+    from cli.main import main
     path = tmp_path / "definition.json"
     path.write_text(json.dumps(definition()))
     base = ["run", "--no-serve", "--workdir", str(workdir), "--definition", str(path)]

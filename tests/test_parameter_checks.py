@@ -12,7 +12,7 @@ import json
 import pytest
 
 from pipeline import definition
-from pipeline.cli import main
+from cli.main import main
 
 BAD = [("min_rating=nan", "finite"), ("max_feature_psi=inf", "finite"), ("seed=99999999999", "seed must be from 0"),
        ("scaler=robust", "standard, minmax"), ("max_bad_fraction=2", "from 0 to 1"),
@@ -59,7 +59,7 @@ def test_pipeline_start_and_schedule_set_use_the_same_check(capsys, monkeypatch,
 
 
 def test_the_studio_lists_the_allowed_values(tmp_path):
-    from pipeline.studio import make_app
+    from studio import make_app
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/studio/api/parameters", "HTTP_HOST": "127.0.0.1:8000",
                "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "wsgi.input": io.BytesIO(b"")}
     seen = {}
@@ -67,6 +67,6 @@ def test_the_studio_lists_the_allowed_values(tmp_path):
     params = {p["name"]: p for p in json.loads(body)["parameters"]}
     assert seen["status"].startswith("200")
     assert params["scaler"]["choices"] == ["standard", "minmax"] and params["seed"]["maximum"] == 2**32 - 1
-    from pipeline.studio import views
+    from studio import views
     assert "finite" in views._parameter_problem("min_rating", float("nan"))
     assert views._parameter_problem("seed", 42) is None

@@ -65,7 +65,7 @@ def test_outputs_follow_the_contract(vega):
 
 
 def test_the_reports_plots_are_drawn_from_quality_json_outside_the_step(vega, tmp_path):
-    from pipeline import reports
+    import reports
     for run in ("a", "b"):
         (tmp_path / run).mkdir()
         (tmp_path / run / schema.QUALITY_JSON).write_bytes((vega["report"] / schema.QUALITY_JSON).read_bytes())

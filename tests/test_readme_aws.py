@@ -1,7 +1,7 @@
 """docs/aws.md, "Run on your AWS account": every command of that section, in order, against moto.
 
 The section's ```sh blocks are parsed and run by a small interpreter: `myflix ...` in-process
-through `pipeline.cli.main`, `chalice package` for real (offline), `aws ...` as the boto3 calls the
+through `cli.main.main`, `chalice package` for real (offline), `aws ...` as the boto3 calls the
 AWS CLI makes, all against moto. A command the interpreter does not know fails the test, so the
 README cannot grow a step that nothing checks.
 
@@ -139,7 +139,7 @@ class Shell:
 
     # myflix: in-process, as a person would run it
     def myflix(self, argv: list[str], cwd: Path) -> str:
-        from pipeline.cli import main
+        from cli.main import main
         if argv[:2] == ["pipeline", "approve"]:
             package = register_model_package(self.region, self.vars.get("BUCKET", ""), self.models)
         out, err = io.StringIO(), io.StringIO()

@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 HARNESS = r'''
 import os, sys
 from pathlib import Path
-from pipeline.cmd_run import sigterm_as_interrupt
-from pipeline.local.runner import LocalRunner
+from cli.cmd_run import sigterm_as_interrupt
+from local_runner.runner import LocalRunner
 work = Path(sys.argv[1])
 runner = LocalRunner(work, pipeline_name="p", region="us-east-1")
 step = ("import os, subprocess, sys, time; child = subprocess.Popen(['sleep', '120']); "

@@ -13,7 +13,9 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from pipeline.local import executions, registry
+from local_runner import executions
+
+from local_aws import registry
 from steps import schema
 
 BUCKET = "myflix-local"
@@ -26,12 +28,12 @@ pytestmark = pytest.mark.slow   # one real pipeline run (each step a subprocess)
 def build_studio_workdir(work: Path) -> dict[str, str]:
     """A work folder with two real executions: {"passed": id, "failed": id} (the failed one newest)."""
     from imdb_fixtures import write_vega_imdb  # tests/ is on sys.path under pytest
-    from pipeline.cmd_run import upload_bundle
+    from cli.cmd_run import upload_bundle
     from pipeline.code_bundle import build_bundle
     from pipeline.definition import definition_json
-    from pipeline.local.progress import Progress
-    from pipeline.local.runner import LocalRunner
-    from pipeline.local.store import LocalStore
+    from local_runner.progress import Progress
+    from local_runner.runner import LocalRunner
+    from local_aws.store import LocalStore
 
     store = LocalStore(work)
     basics, ratings = write_vega_imdb(store.path_for(f"s3://{BUCKET}/raw/"))
@@ -55,7 +57,7 @@ def studio_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(studio_run):
-    from pipeline.studio import make_app
+    from studio import make_app
     return make_app(studio_run[0])
 
 
@@ -116,7 +118,7 @@ def test_one_execution_dag_statuses_branches_and_reports(app, studio_run):
     detail = get_json(app, f"/studio/api/executions/{ids['passed']}")
     nodes = {n["name"]: n for n in detail["dag"]["nodes"]}
     definition = json.loads((executions.execution_dir(studio_run[0], ids["passed"]) / "definition.json").read_text())
-    from pipeline.dag import build_dag
+    from studio.dag import build_dag
     assert set(nodes) == set(build_dag(definition).nodes)            # drawn from its own definition
     assert nodes["QualityGate"]["type"] == "Condition"
     assert nodes["QualityGateFailed"]["status"] == "NotTaken"        # the else branch, greyed
@@ -184,7 +186,7 @@ def test_the_page_and_its_static_files_carry_a_strict_csp(app):
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
     status, headers, _ = call(app, "/studio/static/studio.js")
     assert status == 200 and "javascript" in headers["Content-Type"]
-    script = (Path(__file__).resolve().parents[1] / "pipeline/studio/static/studio.js").read_text()
+    script = (Path(__file__).resolve().parents[1] / "studio/static/studio.js").read_text()
     assert ".innerHTML" not in script and "http://" not in script.replace("http://www.w3.org/2000/svg", "")
     status, headers, body = call(app, "/studio/api/executions", method="HEAD")
     assert status == 200 and body == b""
@@ -276,14 +278,14 @@ def test_methods_hosts_and_cross_origin_posts_are_refused(app):
 
 def test_live_an_executing_run_shows_its_running_step(studio_run, tmp_path):
     """The runner's record while it runs (this process is its runner): the page reads Executing."""
-    from pipeline.local.executions import ExecutionRecorder
-    from pipeline.studio import make_app
+    from local_runner.executions import ExecutionRecorder
+    from studio import make_app
     work, ids = studio_run
     definition = json.loads((executions.execution_dir(work, ids["passed"]) / "definition.json").read_text())
     live = tmp_path / "live"
     recorder = ExecutionRecorder(live, "20990101000000beef", pipeline_name=schema.PIPELINE_NAME, region="us-east-1",
                                  display_name=None, parameters={"k_max": 6}, definition=definition)
-    from pipeline.local.runner import plan
+    from local_runner.runner import plan
     recorder.declare_steps([p.step for p in plan(definition)])
     recorder.step_finished("Ingest", "Succeeded")
     recorder.step_started("Preprocess", None)
@@ -298,7 +300,7 @@ def test_live_an_executing_run_shows_its_running_step(studio_run, tmp_path):
 
 
 def test_mount_sends_only_studio_paths_to_the_studio(studio_run):
-    from pipeline.studio import mount
+    from studio import mount
 
     def other(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -337,7 +339,7 @@ def test_the_run_form_is_the_parameter_model_and_bad_runs_are_refused_before_sta
 
 
 def test_the_check_keeps_only_values_other_than_the_defaults():
-    from pipeline.studio import actions
+    from studio import actions
     assert actions.check_parameters({"k_max": "50", "k_min": 3, "min_rating": "5", "scaler": "minmax",
                                      "enable_network_isolation": True}) == {"k_min": "3", "scaler": "minmax"}
 
@@ -360,7 +362,7 @@ def test_a_steps_whole_log_and_the_error_line_in_view(app, studio_run):
                       "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    ExecuteUserScriptError:",
                       "ExitCode 2", 'ErrorMessage ""', 'Command "/venv/bin/python steps/train_scaler.py --scaler foo"',
                       "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    Encountered exit_code 1"])
-    from pipeline.studio.views import log_error
+    from studio.views import log_error
     assert log_error(log, "AlgorithmError: ExecuteUserScriptError").startswith("train_scaler.py: error: argument --scaler")
 
 

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def studio_server(tmp_path_factory):
-    from pipeline.cmd_serve import MyFlixServer
+    from cli.cmd_serve import MyFlixServer
     work = tmp_path_factory.mktemp("studio-browser")
     ids = build_studio_workdir(work)
     with MyFlixServer(work, "127.0.0.1", 0, quiet=True) as server:
@@ -70,7 +70,7 @@ def readme_png(png: bytes, name: str, width: int) -> None:
 
 
 def registry_status(server) -> str:
-    from pipeline.local import registry
+    from local_aws import registry
     return registry.list_packages(server.app.studio.workdir)[0]["ModelApprovalStatus"]
 
 
@@ -229,8 +229,8 @@ def test_dag_edges_never_cross_a_step_also_with_extra_parallel_branches(studio_s
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from pipeline.local.executions import ExecutionRecorder, execution_dir
-    from pipeline.local.runner import plan
+    from local_runner.executions import ExecutionRecorder, execution_dir
+    from local_runner.runner import plan
     from steps import schema
     server, ids = studio_server
     work = server.app.studio.workdir

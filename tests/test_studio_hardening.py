@@ -17,9 +17,10 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 from deployer_fixtures import package_request
-from pipeline.cli import main
-from pipeline.local import executions, registry
-from pipeline.studio import make_app
+from cli.main import main
+from local_runner import executions
+from local_aws import registry
+from studio import make_app
 from steps import schema
 
 
@@ -64,7 +65,7 @@ def test_loopback_hosts_are_served(tmp_path, host):
 
 
 def test_duplicate_host_headers_are_refused_over_a_real_socket(tmp_path):
-    from pipeline.cmd_serve import MyFlixServer
+    from cli.cmd_serve import MyFlixServer
     with MyFlixServer(tmp_path, port=0, quiet=True) as server:
         with socket.create_connection(server.address, timeout=10) as sock:
             sock.sendall(b"GET /studio/api/executions HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n"

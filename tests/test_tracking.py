@@ -1,4 +1,4 @@
-"""MLflow tracking (pipeline/tracking.py) against the work folder's local store, over a REAL local run.
+"""MLflow tracking (operations/tracking.py) against the work folder's local store, over a REAL local run.
 
 The run has the pipeline's params, Evaluate's metrics, the inertia per k as a history over k,
 the reports as artefacts and the tags; logging again finds the same run and adds nothing. A cloud
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import tracking
+from operations import tracking
 from test_studio import build_studio_workdir
 
 pytestmark = pytest.mark.slow   # one real pipeline run; MLflow's import and its sqlite schema
@@ -32,7 +32,7 @@ def no_network():
 def logged(tmp_path_factory):
     work = tmp_path_factory.mktemp("tracking")
     ids = build_studio_workdir(work)
-    from pipeline.local import registry
+    from local_aws import registry
     package = registry.list_packages(work)[0]
     first = tracking.log_local(work, ids["passed"])
     return work, ids, package, first
@@ -141,8 +141,8 @@ def test_a_cloud_execution_from_its_downloaded_reports(logged, tmp_path):
 
 
 def test_the_mlflow_commands(logged, capsys, monkeypatch, tmp_path):
-    from pipeline.cli import main
-    from pipeline import settings
+    from cli.main import main
+    from operations import settings
     work, ids, _, first = logged
     assert main(["mlflow", "log", ids["passed"], "--workdir", str(work)]) == 0
     assert f"updated run {first.run_id}" in capsys.readouterr().out
@@ -174,7 +174,7 @@ def test_mlflow_ui_stops_everything_it_started_on_sigterm(logged, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "mlflow", "ui", "--workdir", str(work),
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "mlflow", "ui", "--workdir", str(work),
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline, up = time.monotonic() + 120, False

@@ -63,7 +63,7 @@ def test_two_runs_give_the_same_outputs(inputs, tmp_path):
     assert run(inputs, tmp_path / "b") == 0
     a, b = ((tmp_path / d / schema.ELBOW_JSON).read_bytes() for d in "ab")
     assert a == b
-    from pipeline import reports
+    import reports
     assert [p.name for p in reports.render(tmp_path / "a")] == ["elbow.png"]
     reports.render(tmp_path / "b")
     assert (tmp_path / "a" / "elbow.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

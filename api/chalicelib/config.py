@@ -15,7 +15,7 @@ from pathlib import Path
 DEFAULT_DATABASE = "myflix"
 DEFAULT_TABLE = "movie_clusters"
 DEFAULT_ENDPOINT = "myflix-movie-clusters"
-DEFAULT_LOCAL_BUCKET = "myflix-local"     # the local runner's bucket (pipeline/local/runner.py)
+DEFAULT_LOCAL_BUCKET = "myflix-local"     # the local runner's bucket (local_runner/runner.py)
 DEFAULT_NPROBE = 1          # clusters searched for similar movies: the movie's own (recall@10 0.998 in bench_api)
 MAX_NPROBE = 64
 DEFAULT_LIMIT = 20

@@ -1,0 +1,1 @@
+"""The command line: `myflix <command>`, one module per command group."""

@@ -1,0 +1,1 @@
+"""The local runner: a pipeline definition run step by step on this machine."""

@@ -1,0 +1,1 @@
+"""What the commands do, against AWS or the local stand-ins."""

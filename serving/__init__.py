@@ -1,0 +1,1 @@
+"""The local HTTP server for the API and the page."""
