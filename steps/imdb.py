@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from steps import imdb_columns
 from steps import schema
 
 # Title types IMDb uses in title.basics; anything else marks the line as malformed.
@@ -312,26 +313,6 @@ class _Undecodable(Exception):
     """A wrong-field-count line held invalid UTF-8: read the file again, sanitized."""
 
 
-def _bad_utf8(column: pa.Array, sanitized: bool = False) -> np.ndarray:
-    """Mask of values that are not valid UTF-8 (the fast whole-column check first)."""
-    if sanitized:       # the fallback read replaced every bad byte with U+FFFD
-        return pc.fill_null(pc.match_substring(column, "\ufffd"), False).to_numpy(
-            zero_copy_only=False).astype(bool)
-    try:
-        column.validate(full=True)
-        return np.zeros(len(column), dtype=bool)
-    except pa.ArrowInvalid:
-        raw = column.cast(pa.binary()).to_pylist()
-        bad = np.zeros(len(column), dtype=bool)
-        for i, value in enumerate(raw):
-            if value is not None:
-                try:
-                    value.decode("utf-8")
-                except UnicodeDecodeError:
-                    bad[i] = True
-        return bad
-
-
 def _lines_of(report: ReadReport, ok_index: np.ndarray) -> np.ndarray:
     """Physical line numbers of well-formed rows, given their 0-based index among well-formed rows.
 
@@ -348,75 +329,11 @@ def _lines_of(report: ReadReport, ok_index: np.ndarray) -> np.ndarray:
     return ok_index + np.searchsorted(adjusted, ok_index, side="right") + 2
 
 
-def _row_text(batch: pa.RecordBatch, i: int) -> str:
-    values = []
-    for column in batch.columns:
-        v = column.slice(i, 1).cast(pa.binary())[0].as_py()
-        values.append("\\N" if v is None else v.decode("utf-8", errors="replace"))
-    return "\t".join(values)
-
-
-def _line_lengths(batch: pa.RecordBatch) -> np.ndarray:
-    """Each line's bytes (without its newline): the fields (`\\N` for a null) plus the tabs."""
-    total = np.full(batch.num_rows, batch.num_columns - 1, dtype=np.int64)
-    for column in batch.columns:
-        total += pc.fill_null(pc.binary_length(column), 2).to_numpy(zero_copy_only=False)
-    return total
-
-
 def _too_long_lines(report: ReadReport, batch: pa.RecordBatch) -> np.ndarray:
     """Lines over max_line_bytes; counts the batch's decompressed bytes (bounded by max_input_mb)."""
-    lengths = _line_lengths(batch)
+    lengths = imdb_columns.line_lengths(batch)
     report.bytes_read += int(lengths.sum()) + batch.num_rows
     return lengths > report.limits.max_line_bytes
-
-
-def _too_long(column: pa.Array, max_chars: int) -> np.ndarray:
-    return pc.fill_null(pc.greater(pc.utf8_length(column), max_chars), False).to_numpy(
-        zero_copy_only=False).astype(bool)
-
-
-_IMDB_GENRES = frozenset(schema.ALL_IMDB_GENRES)
-
-
-def _unknown_genres(genres: pa.Array) -> np.ndarray:
-    """Rows whose comma-separated genres name one IMDb does not use (`<img ...>`, "", "drama").
-    Checked once per distinct genres string (IMDb's files hold a few thousand)."""
-    raw = genres.cast(pa.binary())           # as bytes: a value that is not UTF-8 is reported elsewhere
-    bad = [g for g in pc.unique(raw).to_pylist()
-           if g is not None and not _IMDB_GENRES.issuperset(g.decode("utf-8", "replace").split(","))]
-    if not bad:
-        return np.zeros(len(genres), dtype=bool)
-    return pc.fill_null(pc.is_in(raw, value_set=pa.array(bad, pa.binary())), False).to_numpy(
-        zero_copy_only=False).astype(bool)
-
-
-def _bad_ids(tconst: pa.Array) -> np.ndarray:
-    ok = pc.fill_null(pc.match_substring_regex(tconst, r"^tt[0-9]{1,15}$"), False)
-    return ~ok.to_numpy(zero_copy_only=False).astype(bool)
-
-
-def _id_numbers(tconst: pa.Array) -> pa.Array:
-    # "tt0012345" -> 12345 (ids are checked first): steps.cleaning joins on this int64 key.
-    return pc.cast(pc.utf8_slice_codeunits(tconst, 2), pa.int64())
-
-
-def _whole_numbers(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """(int64 values with nulls, mask of non-null strings that are not non-negative whole numbers)."""
-    try:
-        ints = pc.cast(values, pa.int64())
-    except pa.ArrowInvalid:
-        # 18 digits always fit int64: a longer number is malformed, never a raw overflow error
-        ok = pc.fill_null(pc.match_substring_regex(values, r"^[0-9]{1,18}$"), False)
-        ints = pc.cast(pc.if_else(ok, values, pa.scalar(None, pa.string())), pa.int64())
-        bad = pc.and_(pc.is_valid(values), pc.invert(ok))
-        ints = pc.if_else(pc.is_valid(values), ints, pa.scalar(None, pa.int64()))
-        return ints, bad.to_numpy(zero_copy_only=False).astype(bool)
-    # The cast accepts a sign: a negative count or year is malformed ("+5" is harmless).
-    bad = pc.fill_null(pc.less(ints, 0), False)
-    if pc.any(bad).as_py():
-        ints = pc.if_else(bad, pa.scalar(None, pa.int64()), ints)
-    return ints, bad.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _stop_early(report: ReadReport, parsed: int, bad_ids: int) -> None:
@@ -445,7 +362,7 @@ def _record_bad(report: ReadReport, batch: pa.RecordBatch, start: int, mask: np.
             return
         value = values.slice(i, 1).cast(pa.binary())[0].as_py()
         value = None if value is None else value.decode("utf-8", errors="replace")
-        report.add_bad(reason, line, f"{column}={value!r}", _row_text(batch, i))
+        report.add_bad(reason, line, f"{column}={value!r}", imdb_columns.row_text(batch, i))
 
 
 def read_basics(path: str | Path, title_type: str | None = "movie",
@@ -483,15 +400,15 @@ def _read_basics(path: str | Path, title_type: str | None,
         n = batch.num_rows
         tconst = batch.column("tconst")
         ttype = batch.column("titleType")
-        missing_id = _bad_ids(tconst)
+        missing_id = imdb_columns.bad_ids(tconst)
         _stop_early(report, parsed_seen + n, int(missing_id.sum()))
         known = pc.fill_null(pc.is_in(ttype, value_set=known_types), False)
         unknown_type = ~known.to_numpy(zero_copy_only=False).astype(bool) & ~missing_id
         adult = batch.column("isAdult")
         adult_ok = pc.fill_null(pc.is_in(adult, value_set=pa.array(["0", "1"])), False)
         bad_adult = ~adult_ok.to_numpy(zero_copy_only=False).astype(bool) & ~missing_id
-        year, bad_year = _whole_numbers(batch.column("startYear"))
-        runtime, bad_runtime = _whole_numbers(batch.column("runtimeMinutes"))
+        year, bad_year = imdb_columns.whole_numbers(batch.column("startYear"))
+        runtime, bad_runtime = imdb_columns.whole_numbers(batch.column("runtimeMinutes"))
         # One reason per line, in this order, so counts add up to the number of bad lines.
         taken = missing_id.copy()
         _record_bad(report, batch, parsed_seen, missing_id, "bad_tconst", "tconst")
@@ -502,14 +419,14 @@ def _read_basics(path: str | Path, title_type: str | None,
                                      (bad_adult, "bad_is_adult", "isAdult"),
                                      (bad_year, "bad_start_year", "startYear"),
                                      (bad_runtime, "bad_runtime", "runtimeMinutes"),
-                                     (_bad_utf8(batch.column("primaryTitle"), report.sanitized),
+                                     (imdb_columns.bad_utf8(batch.column("primaryTitle"), report.sanitized),
                                       "bad_encoding", "primaryTitle"),
-                                     (_bad_utf8(batch.column("genres"), report.sanitized),
+                                     (imdb_columns.bad_utf8(batch.column("genres"), report.sanitized),
                                       "bad_encoding", "genres"),
-                                     (_too_long(title, limits.max_field_chars), "field_too_long",
+                                     (imdb_columns.too_long(title, limits.max_field_chars), "field_too_long",
                                       "primaryTitle"),
-                                     (_too_long(genres, limits.max_field_chars), "field_too_long", "genres"),
-                                     (_unknown_genres(genres), "unknown_genre", "genres")):
+                                     (imdb_columns.too_long(genres, limits.max_field_chars), "field_too_long", "genres"),
+                                     (imdb_columns.unknown_genres(genres), "unknown_genre", "genres")):
             mask = mask & ~taken
             _record_bad(report, batch, parsed_seen, mask, reason, column)
             taken |= mask
@@ -527,7 +444,7 @@ def _read_basics(path: str | Path, title_type: str | None,
             pieces.append(pa.table({
                 "line": pa.array(_lines_of(report, parsed_seen + where)),
                 "tconst": tconst.take(idx),
-                "tid": _id_numbers(tconst.take(idx)),
+                "tid": imdb_columns.id_numbers(tconst.take(idx)),
                 "titleType": ttype.take(idx),
                 "primaryTitle": batch.column("primaryTitle").take(idx),
                 "isAdult": pc.equal(adult.take(idx), "1"),
@@ -584,7 +501,7 @@ def _read_ratings(path: str | Path, progress: Callable[[str], None] | None, sani
     parsed_seen = 0
     for batch in _stream(path, schema.RATINGS_COLUMNS, schema.RATINGS_COLUMNS, report):
         tconst = batch.column("tconst")
-        missing_id = _bad_ids(tconst)
+        missing_id = imdb_columns.bad_ids(tconst)
         _stop_early(report, parsed_seen + batch.num_rows, int(missing_id.sum()))
         rating_text = batch.column("averageRating")
         try:
@@ -595,7 +512,7 @@ def _read_ratings(path: str | Path, progress: Callable[[str], None] | None, sani
         rating_np = rating.to_numpy(zero_copy_only=False)
         # A missing rating in a ratings row is as malformed as a wrong one: the row has no purpose.
         bad_rating = ~((rating_np >= 0) & (rating_np <= 10))       # NaN (null, nan, text) fails too
-        votes, bad_votes = _whole_numbers(batch.column("numVotes"))
+        votes, bad_votes = imdb_columns.whole_numbers(batch.column("numVotes"))
         bad_votes = bad_votes | pc.is_null(votes).to_numpy(zero_copy_only=False).astype(bool)
         taken = missing_id.copy()
         _record_bad(report, batch, parsed_seen, missing_id, "bad_tconst", "tconst")
@@ -612,7 +529,7 @@ def _read_ratings(path: str | Path, progress: Callable[[str], None] | None, sani
             pieces.append(pa.table({
                 "line": pa.array(_lines_of(report, parsed_seen + where)),
                 "tconst": tconst.take(idx),
-                "tid": _id_numbers(tconst.take(idx)),
+                "tid": imdb_columns.id_numbers(tconst.take(idx)),
                 "averageRating": rating.take(idx),
                 "numVotes": votes.take(idx),
             }))
