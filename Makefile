@@ -68,7 +68,10 @@ $(CHECKOV):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet "$(CHECKOV_PIN)"
 
+## lint: ruff, the import contracts (pyproject.toml) and cfn-lint; `make test` runs the first two as tests
 lint: $(STAMP)
+	$(BIN)/ruff check .
+	PYTHONPATH=.:api $(BIN)/lint-imports
 	$(BIN)/cfn-lint cfn/*.yaml
 
 ## security: checkov's CloudFormation checks on the templates
