@@ -1,4 +1,4 @@
-"""One small builder per pipeline step, and `build_steps` that wires them in DESIGN.md's order.
+"""One small builder per pipeline step, and `build_steps` that wires them in the data flow's order.
 
 Each step follows docs/CONTRACTS.md exactly, because the local runner executes the very same JSON:
 processing steps run `python3 /opt/ml/processing/input/code/steps/<script>.py` in the SKLearn

@@ -4,8 +4,8 @@ Every step script, the pipeline definition, the local runner and the tests impor
 from here; nothing else spells them out. (The serving side is deployed on its own and reads the
 feature order from the model artefact and the published table, never from this module.)
 
-The defaults follow the source tutorial (see DESIGN.md, "Defaults that follow the source tutorial");
-each is a pipeline parameter, so nothing here is fixed for a user.
+The defaults follow the source tutorial (docs/steps.md says where each comes from); each is a
+pipeline parameter, so nothing here is fixed for a user.
 """
 from __future__ import annotations
 

@@ -3,12 +3,11 @@
 Served by the local side only (never by the Chalice API). `make_app(workdir)` is a WSGI app of
 its own over the local runner's records (`local_runner.executions`), the local object store
 (`<workdir>/s3/`), the local registry and the endpoint records; `mount(app, workdir)` puts it in
-front of another WSGI app at /studio; `handle(request_handler, app)` serves it from an
-`http.server` handler (what `myflix serve` runs today). Parts: `views` (pure: the JSON the page
+front of another WSGI app at /studio (what `myflix serve` runs). Parts: `views` (pure: the JSON the page
 reads), `files` (the store's files, path-checked), `app` (routes, security headers, CSRF guard).
 """
 from __future__ import annotations
 
-from studio.app import PREFIX, StudioApp, handle, is_studio_path, make_app, mount, mount_handler
+from studio.app import PREFIX, StudioApp, is_studio_path, make_app, mount
 
-__all__ = ["PREFIX", "StudioApp", "handle", "is_studio_path", "make_app", "mount", "mount_handler"]
+__all__ = ["PREFIX", "StudioApp", "is_studio_path", "make_app", "mount"]

@@ -120,12 +120,13 @@ class LocalEndpoint:
         path = self.record_path
         if not path.is_file():
             raise EndpointUnavailable(f"no endpoint {self.settings.endpoint_name} in {self.settings.workdir} "
-                                      f"(missing {path}): run `myflix run` (its Deploy step creates it)")
+                                      f"(missing {path}): run `myflix run`; approving its model deploys it")
         try:
             record = json.loads(path.read_text())
             url = record["ModelDataUrl"]
         except (OSError, ValueError, KeyError) as err:
-            raise EndpointUnavailable(f"{path} is not a usable endpoint record ({err}): re-run the Deploy step") from None
+            raise EndpointUnavailable(f"{path} is not a usable endpoint record ({err}): "
+                                      "deploy the approved model again (`myflix deploy stage`)") from None
         if record.get("EndpointStatus", "InService") != "InService":
             raise EndpointUnavailable(f"endpoint {self.settings.endpoint_name} is {record.get('EndpointStatus')}")
         with self._lock:
