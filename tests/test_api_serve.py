@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.request
 
@@ -41,8 +42,14 @@ def test_page_and_api_on_one_port(tmp_path):
     with MyFlixServer(tmp_path / "work", "127.0.0.1", 0, quiet=True) as server:
         status, headers, body = fetch(server.url + "/")
         assert status == 200 and headers["Content-Type"].startswith("text/html") and b"MYFLIX" in body
-        for asset in ("/app.js", "/style.css", "/config.js"):
-            assert fetch(server.url + asset)[0] == 200
+        # every script the page loads, in the order each needs the one before (client, render, app)
+        scripts = [s.decode() for s in re.findall(rb'<script src="([^"]+)"></script>', body)]
+        assert scripts == ["config.js", "client.js", "render.js", "app.js"], scripts
+        for asset in ["/" + s for s in scripts] + ["/style.css"]:
+            status, headers, _ = fetch(server.url + asset)
+            assert status == 200, asset
+            kind = headers["Content-Type"]
+            assert asset.endswith(".css") or "javascript" in kind, (asset, kind)
         status, headers, body = fetch(server.url + "/health")
         assert status == 200 and json.loads(body)["clusters"] == 5
         status, _, body = fetch(server.url + "/recommendations", data=b"{oops",

@@ -207,7 +207,7 @@ class Shell:
         assert argv[:2] == ["-m", "http.server"], argv
         directory = cwd / argv[argv.index("--directory") + 1]
         assert (directory / "index.html").is_file()
-        assert 'params.get("api")' in (directory / "app.js").read_text()
+        assert 'params.get("api")' in (directory / "client.js").read_text()   # the page's API client
         return ""
 
     def aws(self, argv: list[str], cwd: Path) -> str:

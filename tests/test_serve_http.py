@@ -70,7 +70,8 @@ def request(server, method, path, body=None, headers=None):
 
 
 def test_security_headers_on_the_page_and_the_api(server):
-    for path in ("/", "/app.js", "/style.css", "/health", "/movies?limit=1", "/nowhere"):
+    for path in ("/", "/client.js", "/render.js", "/app.js", "/style.css", "/health", "/movies?limit=1",
+                 "/nowhere"):
         status, headers, _ = request(server, "GET", path)
         assert headers["x-content-type-options"] == "nosniff", path
         assert headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in headers["content-security-policy"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
@@ -184,10 +185,18 @@ def test_the_page_and_its_static_files_carry_a_strict_csp(app):
     assert b"<script src=\"/studio/static/studio.js\"" in body and b"<script>" not in body
     csp = headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
-    status, headers, _ = call(app, "/studio/static/studio.js")
-    assert status == 200 and "javascript" in headers["Content-Type"]
-    script = (Path(__file__).resolve().parents[1] / "studio/static/studio.js").read_text()
-    assert ".innerHTML" not in script and "http://" not in script.replace("http://www.w3.org/2000/svg", "")
+    # three classic scripts, deferred so they run in this order: helpers, drawings, views (studio.js routes)
+    scripts = [s.decode() for s in re.findall(rb'<script src="([^"]+)" defer></script>', body)]
+    assert scripts == [f"/studio/static/{name}" for name in ("common.js", "drawing.js", "studio.js")], scripts
+    for src in scripts:
+        status, headers, _ = call(app, src)
+        assert status == 200 and "javascript" in headers["Content-Type"], src
+    static = Path(__file__).resolve().parents[1] / "studio/static"
+    assert sorted(p.name for p in static.glob("*.js")) == sorted(s.rsplit("/", 1)[1] for s in scripts)
+    for path in static.glob("*.js"):
+        script = path.read_text()
+        assert ".innerHTML" not in script, path
+        assert "http://" not in script.replace("http://www.w3.org/2000/svg", ""), path
     status, headers, body = call(app, "/studio/api/executions", method="HEAD")
     assert status == 200 and body == b""
 
