@@ -27,6 +27,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from local_aws.store import LocalStore
+from local_runner import executions
+from operations.reports import REPORT_NAMES
 from steps import schema
 
 EXPERIMENT = "myflix-movie-clusters"
@@ -35,8 +38,6 @@ PACKAGE_TAG = "myflix.model_package_arn"
 STATUS_TAG = "myflix.status"
 SOURCE_TAG = "myflix.source"
 _EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
-REPORT_NAMES = ("ingest.json", "quality.json", "elbow.json", "interactions.json", "evaluation.json",
-                "drift.json")
 VIEWERS_TAG = "myflix.viewers"       # real | simulated | none: who the ranking metrics are about
 MLFLOW_ENV = {  # offline and quiet: no telemetry, no progress bars in a CLI's output
     "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
@@ -247,9 +248,6 @@ def _has_point(client: Any, run_id: str, latest: dict[str, float], metric: Any) 
 # --- from the local runner's records -----------------------------------------------------------------
 def local_outputs(workdir: Path, execution_id: str | None = None) -> ExecutionOutputs:
     """The outputs of a local execution (the latest when None); LookupError when there is none."""
-    from local_runner import executions
-    from local_aws.store import LocalStore
-
     record = executions.describe_execution(Path(workdir), execution_id)
     store = LocalStore(Path(workdir))
     reports: dict[str, Path] = {}

@@ -1,6 +1,6 @@
 """What the Studio starts and stops: a local execution from its parameter form, a stop, a retry.
 
-The form is the one parameter model (`pipeline.definition.parameter_specs`: name, type, default,
+The form is the one parameter model (`pipeline.parameters.parameter_specs`: name, type, default,
 help). A run is `myflix run --no-serve` in a process of its own (its own session, so the server's
 Ctrl-C does not reach it), under an execution id chosen here so that the page can follow it
 before the runner has written its record; its output goes to `<workdir>/studio-runs/<id>.log`.
@@ -43,7 +43,7 @@ def _type_name(value: Any) -> str:
 
 def parameter_form() -> list[dict]:
     """Every pipeline parameter with its type, default and help, in the order Studio shows them."""
-    from pipeline.definition import parameter_specs
+    from pipeline.parameters import parameter_specs
     from local_runner.runner import DEFAULT_BUCKET
     return [{"name": s.name, "type": _type_name(s.default), "default": s.default, "help": s.help,
              "choices": list(s.choices) if s.choices else None, "minimum": s.minimum, "maximum": s.maximum}
@@ -86,7 +86,7 @@ def check_parameters(values: Any) -> dict[str, str]:
                                                    f"(default {form[name]['default']!r})") from None
         if text != _as_text(form[name]["default"]):
             out[name] = text
-    from pipeline.definition import ParameterError, check_parameters as check_values
+    from pipeline.parameters import ParameterError, check_parameters as check_values
     try:   # the values as the command line checks them: allowed choices, ranges, k_min <= k_max
         check_values(out)
     except ParameterError as err:

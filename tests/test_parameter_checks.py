@@ -1,6 +1,6 @@
 """Parameter values are checked up front with clear messages (issue 21, item 15).
 
-One parameter model (pipeline.definition.ParameterSpec: choices, minimum, maximum) and one check
+One parameter model (pipeline.parameters.ParameterSpec: choices, minimum, maximum) and one check
 (`check_parameters`), used by `myflix run -p`, `myflix pipeline start -p`, `myflix pipeline schedule
 set -p` and the Studio (its parameter list, and a recorded value outside them flagged).
 """
@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from pipeline import definition
+from pipeline import parameters
 from cli.main import main
 
 BAD = [("min_rating=nan", "finite"), ("max_feature_psi=inf", "finite"), ("seed=99999999999", "seed must be from 0"),
@@ -23,19 +23,19 @@ BAD = [("min_rating=nan", "finite"), ("max_feature_psi=inf", "finite"), ("seed=9
 @pytest.mark.parametrize("assignment, words", BAD)
 def test_check_parameters_names_the_value_and_what_is_allowed(assignment, words):
     name, value = assignment.split("=")
-    with pytest.raises(definition.ParameterError, match=words):
-        definition.check_parameters({name: value})
+    with pytest.raises(parameters.ParameterError, match=words):
+        parameters.check_parameters({name: value})
 
 
 def test_the_allowed_values_live_on_the_parameter_specs():
-    specs = {s.name: s for s in definition.parameter_specs("b")}
+    specs = {s.name: s for s in parameters.parameter_specs("b")}
     assert specs["scaler"].choices == ("standard", "minmax")
     assert (specs["max_bad_fraction"].minimum, specs["max_bad_fraction"].maximum) == (0, 1)
     assert specs["seed"].maximum == 2**32 - 1
-    assert definition.check_parameters({"seed": "7", "scaler": "minmax", "k_min": "3", "k_max": "9"}) == {
+    assert parameters.check_parameters({"seed": "7", "scaler": "minmax", "k_min": "3", "k_max": "9"}) == {
         "seed": 7, "scaler": "minmax", "k_min": 3, "k_max": 9}
-    with pytest.raises(definition.ParameterError, match="k_min=10 is above k_max=5"):
-        definition.check_parameters({"k_min": "10", "k_max": "5"})
+    with pytest.raises(parameters.ParameterError, match="k_min=10 is above k_max=5"):
+        parameters.check_parameters({"k_min": "10", "k_max": "5"})
 
 
 @pytest.mark.parametrize("assignment, words", BAD[:5])

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow   # one real pipeline run (each step a subprocess)
 def build_studio_workdir(work: Path) -> dict[str, str]:
     """A work folder with two real executions: {"passed": id, "failed": id} (the failed one newest)."""
     from imdb_fixtures import write_vega_imdb  # tests/ is on sys.path under pytest
-    from cli.cmd_run import upload_bundle
+    from operations.local_run import upload_bundle
     from pipeline.code_bundle import build_bundle
     from pipeline.definition import definition_json
     from local_runner.progress import Progress
@@ -312,7 +312,7 @@ def test_mount_sends_only_studio_paths_to_the_studio(studio_run):
 
 
 def test_the_run_form_is_the_parameter_model_and_bad_runs_are_refused_before_starting(app, studio_run):
-    from pipeline.definition import parameter_specs
+    from pipeline.parameters import parameter_specs
     form = get_json(app, "/studio/api/parameters")["parameters"]
     assert [f["name"] for f in form] == [s.name for s in parameter_specs("myflix-local")]
     kinds = {f["name"]: f["type"] for f in form}
