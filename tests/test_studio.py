@@ -320,7 +320,7 @@ def test_the_run_form_is_the_parameter_model_and_bad_runs_are_refused_before_sta
     assert kinds["enable_network_isolation"] == "Boolean" and all(f["help"] for f in form)
     same = {"Content-Type": "application/json", "Origin": "http://127.0.0.1:8000"}
     for body, expect, words in ((b'{"parameters": {"k_overide": 12}}', 400, "did you mean k_override"),
-                                (b'{"parameters": {"k_max": "many"}}', 400, "k_max is Integer"),
+                                (b'{"parameters": {"k_max": "many"}}', 400, "k_max takes an integer"),
                                 (b'{"parameters": {"k_max": [1]}}', 400, "k_max"),
                                 (b'{"parameters": {}, "display_name": "no spaces allowed"}', 400, "display_name"),
                                 (b'{"parameters": []}', 400, "JSON object")):
