@@ -26,7 +26,7 @@ def cmd_from_stack(args: argparse.Namespace) -> int:
     values = stack.config_from_outputs(args.name, stack.describe_stack(args.name, region))
     if values["region"] != region:   # only a hand-edited template could make these differ
         raise UserError(f"stack {args.name} says its region is {values['region']}, but it was "
-                          f"read from {region}: check the template's Region output")
+                        f"read from {region}: check the template's Region output")
     path = settings_mod.save_config(values)
     for key in sorted(values):
         print(f"  {key:20} {values[key]}")
@@ -89,13 +89,14 @@ def cmd_get(args: argparse.Namespace) -> int:
     if args.key not in data:
         known = ", ".join(sorted(data)) or "none yet"
         raise UserError(f"no {args.key!r} in {settings_mod.config_path()} (keys: {known}); "
-                          f"run `myflix config from-stack NAME`")
+                        f"run `myflix config from-stack NAME`")
     print(data[args.key])
     return 0
 
 
 def cmd_teardown(args: argparse.Namespace) -> int:
-    return stack.teardown(args.stack, args.region, api_stack=args.api_stack, keep_data=args.keep_data, yes=args.yes)
+    return stack.teardown(args.stack, args.region, api_stack=args.api_stack, keep_data=args.keep_data,
+                          yes=args.yes)
 
 
 def add_commands(subparsers: Any) -> None:

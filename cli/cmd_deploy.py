@@ -1,8 +1,8 @@
 """`myflix deploy status|promote|rollback|package`: the releases the deployer made, and the operator's acts.
 
-The same `deployer.Deployer` the Lambda runs, in-process (operations/deploy.py): against the account (region, role and
-bucket from the settings, endpoint names from the config file that `myflix config from-stack`
-wrote), or with `--local` against the local stand-ins under `--workdir`. `status` shows which
+The same `deployer.Deployer` the Lambda runs, in-process (operations/deploy.py): against the account
+(region, role and bucket from the settings, endpoint names from the config file that `myflix config
+from-stack` wrote), or with `--local` against the local stand-ins under `--workdir`. `status` shows which
 package serves each endpoint, since when, and its smoke test; `promote` puts staging's package on
 prod (then points the table at its data); `rollback [--to VERSION]` puts an earlier approved
 package back. `package` builds the deployer Lambda's zip, uploads it under
@@ -60,7 +60,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_package(args: argparse.Namespace) -> int:
     resolved = settings_mod.from_args(args, "region", "bucket")
     key, size = deploy.upload_package(resolved)
-    print(f"uploaded the deployer Lambda's code ({size} bytes) to s3://{resolved.bucket}/{key}", file=sys.stderr)
+    print(f"uploaded the deployer Lambda's code ({size} bytes) to s3://{resolved.bucket}/{key}",
+          file=sys.stderr)
     print(key)
     return 0
 

@@ -64,7 +64,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_wait(args: argparse.Namespace) -> int:
     if args.local:
         return executions.wait_local(Path(args.workdir), args.execution, args.poll, args.timeout)
-    return executions.wait_cloud(settings_mod.from_args(args, "region"), args.execution, args.poll, args.timeout)
+    resolved = settings_mod.from_args(args, "region")
+    return executions.wait_cloud(resolved, args.execution, args.poll, args.timeout)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

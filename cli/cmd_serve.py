@@ -16,7 +16,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_endpoint(args: argparse.Namespace) -> int:
-    serve_endpoint(Path(args.workdir), args.name, Path(args.model) if args.model else None, args.host, args.port)
+    model = Path(args.model) if args.model else None
+    serve_endpoint(Path(args.workdir), args.name, model, args.host, args.port)
     return 0
 
 

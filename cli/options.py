@@ -23,7 +23,8 @@ def local_executions(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", default=".myflix", help="local runner work folder (default .myflix)")
 
 
-def params(parser: argparse.ArgumentParser, help_text: str = "override a pipeline parameter (repeatable)") -> None:
+def params(parser: argparse.ArgumentParser,
+           help_text: str = "override a pipeline parameter (repeatable)") -> None:
     """-p/--param NAME=VALUE, repeatable: the same spelling on every command that takes parameters
     (checked by pipeline/parameters.py's one parser)."""
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help=help_text)

@@ -47,9 +47,7 @@ def check_overrides(pairs: list[str], definition_file: bool = False) -> dict[str
     that file's own parameters (the runner checks those when it reads it)."""
     try:
         return parse_assignments(pairs) if definition_file else parse_overrides(pairs)
-    except DefinitionError as err:
-        raise UserError(str(err)) from None
-    except ParameterError as err:
+    except (DefinitionError, ParameterError) as err:
         raise UserError(str(err)) from None
 
 
@@ -86,7 +84,8 @@ def run(workdir: Path, overrides: dict, *, definition_file: Path | None, approve
             kind="CSV, .csv.gz or parquet in the interactions format")
     if SIMULATED_PARAMETER in declared and SIMULATED_PARAMETER not in overrides:
         overrides[SIMULATED_PARAMETER] = DEMO_SIMULATED_VIEWERS
-    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION, use_cache=use_cache)
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,
+                         use_cache=use_cache)
     had_production = production_package(workdir) is not None
     try:
         with sigterm_as_interrupt():       # a step running: SIGTERM stops its process group

@@ -46,10 +46,10 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise UserError(f"cannot read the config file {path}: {err}; fix or delete it "
-                          f"(or run `myflix config from-stack` to write it again)") from err
+                        f"(or run `myflix config from-stack` to write it again)") from err
     if not isinstance(data, dict):
         raise UserError(f"the config file {path} must hold a JSON object, not "
-                          f"{type(data).__name__}; fix or delete it")
+                        f"{type(data).__name__}; fix or delete it")
     return data
 
 

@@ -81,7 +81,7 @@ def region_for(args_region: str | None) -> str:
     region = boto3.session.Session().region_name   # ~/.aws/config's profile region
     if not region:
         raise UserError("no AWS region: pass --region (the stack's region) or set "
-                          "AWS_REGION / AWS_DEFAULT_REGION")
+                        "AWS_REGION / AWS_DEFAULT_REGION")
     return region
 
 
@@ -94,7 +94,7 @@ def describe_stack(stack_name: str, region: str, client: Any = None) -> dict[str
         stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
     except bexc.NoCredentialsError as err:
         raise UserError("no AWS credentials: configure them (aws configure, AWS_PROFILE or "
-                          "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and try again") from err
+                        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and try again") from err
     except bexc.ClientError as err:
         message = err.response.get("Error", {}).get("Message", str(err))
         if "does not exist" in message:
@@ -105,7 +105,7 @@ def describe_stack(stack_name: str, region: str, client: Any = None) -> dict[str
         raise UserError(f"cannot read stack {stack_name} in {region}: {message}") from err
     except bexc.EndpointConnectionError as err:
         raise UserError(f"cannot reach CloudFormation in {region}: {err}; check the region "
-                          f"and the network") from err
+                        f"and the network") from err
     if not stacks:
         raise UserError(f"no stack {stack_name} in {region}")
     return stacks[0]
@@ -163,7 +163,7 @@ def chalice_stage(config: Mapping[str, Any], cors_origin: str = "*", layers: lis
     missing = [key for key in ("api_role_arn", "region") if not config.get(key)]
     if missing:
         raise UserError(f"the config file has no {', '.join(missing)}: run "
-                          f"`myflix config from-stack NAME` first")
+                        f"`myflix config from-stack NAME` first")
     region, notes = config["region"], []
     stage: dict[str, Any] = {
         "manage_iam_role": False,
@@ -210,7 +210,7 @@ def write_chalice_stage(path: Path, stage_name: str, stage: Mapping[str, Any]) -
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise UserError(f"cannot read the Chalice config {path}: {err}; pass the api/ project's "
-                          f".chalice/config.json") from err
+                        f".chalice/config.json") from err
     data.setdefault("stages", {}).setdefault(stage_name, {}).update(stage)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -266,7 +266,8 @@ def _empty_bucket(s3, bucket: str) -> int:
     return deleted
 
 
-def teardown(stack: str | None, region: str | None, *, api_stack: str | None, keep_data: bool, yes: bool) -> int:
+def teardown(stack: str | None, region: str | None, *, api_stack: str | None, keep_data: bool,
+             yes: bool) -> int:
     """Delete, in dependency order, what the stacks and the pipeline created (only with `yes`;
     else print the plan): 0 when done, 1 when a deletion failed (each one is reported)."""
     config = settings_mod.load_config()
@@ -274,12 +275,12 @@ def teardown(stack: str | None, region: str | None, *, api_stack: str | None, ke
     region = region or config.get("region")
     if not stack or not region:
         raise UserError("no stack to tear down: pass the stack name and --region, or run "
-                          "`myflix config from-stack NAME` first")
+                        "`myflix config from-stack NAME` first")
     import boto3
     session = boto3.Session(region_name=region)
     if session.get_credentials() is None:
         raise UserError("no AWS credentials: configure them (aws configure, AWS_PROFILE or "
-                          "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and try again")
+                        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and try again")
     values = config_from_outputs(stack, describe_stack(stack, region, session.client("cloudformation"))) \
         if stack_arg else config
     endpoint = values.get("endpoint_name") or "myflix-movie-clusters"
@@ -351,8 +352,8 @@ def write_template(template: str, output: str) -> tuple[Path, int]:
         raise UserError(f"cannot read the template {source}: {err}") from err
     if len(text.encode("utf-8")) > cfn_template.INLINE_LIMIT:
         raise UserError(f"{source} is {len(text.encode('utf-8')):,} bytes even as compact JSON, over "
-                          f"CloudFormation's {cfn_template.INLINE_LIMIT:,}-byte inline limit: deploy it "
-                          "with --s3-bucket (the template then goes through S3)")
+                        f"CloudFormation's {cfn_template.INLINE_LIMIT:,}-byte inline limit: deploy it "
+                        "with --s3-bucket (the template then goes through S3)")
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
