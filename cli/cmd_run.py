@@ -2,8 +2,9 @@
 
 What `make run` calls (operations/local_run.py does the work). It checks the parameters, takes the
 port, writes the bundled demo data into the local object store, builds the very definition that goes
-to SageMaker (local bucket, region and role), uploads the code bundle to the local store, runs the definition with the local runner,
-prints where every result went, then serves (serving/server.py) unless --no-serve.
+to SageMaker (local bucket, region and role), uploads the code bundle to the local store, runs the
+definition with the local runner, prints where every result went, then serves (serving/server.py)
+unless --no-serve.
 
 What a run releases, as on AWS: the model that passes the gate is registered
 PendingManualApproval and production (the prod endpoint and the table the page serves) does not

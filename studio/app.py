@@ -269,7 +269,8 @@ def registry_decision(workdir: Path, ref: str, status: str, *, description: str,
                                           actor=f"{registry.local_actor()} (Studio)", promote=promote,
                                           log=log.append)
     except approval.ReleaseFailed as err:
-        raise DecisionRefused(f"{err.package['ModelPackageArn']} is {status}, but the release failed: {err}") from None
+        raise DecisionRefused(f"{err.package['ModelPackageArn']} is {status}, but the release failed: "
+                              f"{err}") from None
     return {"package": {"arn": package["ModelPackageArn"], "approval": package["ModelApprovalStatus"],
                         "version": package["ModelPackageVersion"]},
             "outcome": result.get("outcome"), "message": result.get("message"), "log": log}
