@@ -16,12 +16,11 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
+from pipeline.code_bundle import CodeBundle, build_bundle
 from pipeline.parameters import PIPELINE_NAME, parameter_specs
 
 if TYPE_CHECKING:  # the SDK is imported lazily, under the environment set by _offline_sdk()
     from sagemaker.mlops.workflow.pipeline import Pipeline
-
-    from pipeline.code_bundle import CodeBundle
 
 
 
@@ -166,10 +165,9 @@ def get_pipeline(region: str, role: str, bucket: str, pipeline_name: str = PIPEL
     Call `.definition()` inside `offline()` (or use `definition_json`) to keep it offline.
     """
     _validate(region, role, bucket, pipeline_name)
-    from pipeline.code_bundle import build_bundle
     bundle = bundle or build_bundle()
     with _offline_sdk(region):
-        from pipeline import step_builders
+        from pipeline import step_builders   # it imports the SDK: only under _offline_sdk()
         from sagemaker.mlops.workflow.pipeline import Pipeline
 
         session = make_session(region, bucket)

@@ -18,6 +18,10 @@ import threading
 from pathlib import Path
 
 from operations.errors import UserError
+from serving.app import API_CSP, SECURITY_HEADERS, MyFlixApp
+
+# chalice, waitress, the API and the Studio are imported when a server is made, not with this module:
+# every `myflix` command loads it (cli/cmd_serve.py), few of them serve.
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 API_DIR = REPO_ROOT / "api"
@@ -74,8 +78,6 @@ def _waitress_server_class():
     from waitress.channel import HTTPChannel
     from waitress.server import TcpWSGIServer
     from waitress.task import ErrorTask
-
-    from serving.app import API_CSP, SECURITY_HEADERS
 
     class JsonErrorTask(ErrorTask):
         def execute(self):
@@ -153,10 +155,8 @@ class MyFlixServer:
                  threads: int = THREADS, channel_timeout: float = CHANNEL_TIMEOUT,
                  max_body_bytes: int = MAX_BODY_BYTES, backlog: int = 1024,
                  header_timeout: float = HEADER_TIMEOUT, connection_limit: int | None = None):
-        from waitress.adjustments import Adjustments
-
-        from serving.app import MyFlixApp
         import studio
+        from waitress.adjustments import Adjustments
 
         if quiet:   # "Task queue depth is N": expected under a load test, noise in one
             import logging
