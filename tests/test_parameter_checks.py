@@ -70,3 +70,31 @@ def test_the_studio_lists_the_allowed_values(tmp_path):
     from studio import views
     assert "finite" in views._parameter_problem("min_rating", float("nan"))
     assert views._parameter_problem("seed", 42) is None
+
+
+@pytest.mark.parametrize("flag", ["-p", "--param"])
+def test_one_parser_one_spelling_one_message_for_every_command(capsys, monkeypatch, tmp_path, flag):
+    """run, pipeline start and schedule set take `-p/--param` and refuse an unknown name, a value
+    without `=` and an empty value whose default is not empty, each with the same words."""
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "eu-west-1", "MYFLIX_REGION": "eu-west-1",
+                       "MYFLIX_ROLE_ARN": "arn:aws:iam::111122223333:role/r", "MYFLIX_BUCKET": "myflix-b",
+                       "MYFLIX_CONFIG": str(tmp_path / "c.json")}.items():
+        monkeypatch.setenv(var, value)
+    commands = (["run", "--no-serve", "--workdir", str(tmp_path / "w")], ["pipeline", "start"],
+                ["pipeline", "schedule", "set", "rate(1 day)", "--role-arn", "arn:aws:iam::1:role/s"])
+    for given, words in (("k_overide=3", "-p k_overide: no such pipeline parameter (did you mean k_override?)"),
+                         ("k_override", "-p 'k_override': write a parameter as NAME=VALUE"),
+                         ("title_type=", "-p title_type=: SageMaker refuses empty parameter values")):
+        for command in commands:
+            assert main([*command, flag, given]) == 2, (command, given)
+            assert words in capsys.readouterr().err, (command, given)
+    assert not (tmp_path / "w" / "executions").exists()
+
+
+def test_the_parser_types_and_drops_what_omitting_gives():
+    assert parameters.parse_overrides(["k_max=030", "min_rating=5", "scaler=minmax", "basics_uri=",
+                                       "enable_network_isolation=false"]) == {
+        "k_max": "30", "min_rating": "5.0", "scaler": "minmax", "enable_network_isolation": "false"}
+    with pytest.raises(parameters.ParameterError, match="-p k_min=9 is above k_max=5"):
+        parameters.parse_overrides(["k_min=9", "k_max=5"])
