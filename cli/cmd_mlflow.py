@@ -27,8 +27,8 @@ def cmd_log(args: argparse.Namespace) -> int:
     try:
         if args.cloud:
             out = Path(args.output or f"myflix-report-{(args.execution or 'latest').rsplit('/', 1)[-1]}")
-            outputs = mlflow_ui.cloud_execution_outputs(settings_mod.from_args(args, "region", "bucket"),
-                                                        args.execution, out)
+            outputs = tracking.cloud_execution_outputs(settings_mod.from_args(args, "region", "bucket"),
+                                                       args.execution, out)
             uri = args.tracking_uri or settings_mod.mlflow_tracking_uri()
             if not uri:
                 raise UserError("no MLflow tracking server for a cloud execution: set \"mlflow_tracking_arn\" in "

@@ -1,9 +1,7 @@
-"""MLflow for the commands: its own UI over the local store (in a process group of its own), and a
-cloud execution's outputs gathered for logging (operations/tracking.py logs them).
+"""MLflow's own UI over the work folder's store (`myflix mlflow ui`), in a process group of its own.
 
 `run_ui` runs `mlflow ui` on the local store, bound to 127.0.0.1: Ctrl-C or SIGTERM stops the
-server and every worker it started. `cloud_execution_outputs` reads a SageMaker execution's
-parameters and steps and downloads its reports as `myflix pipeline report` does.
+server and every worker it started.
 """
 from __future__ import annotations
 
@@ -16,8 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from operations import aws, executions, reports, tracking
-from operations import settings as settings_mod
+from operations import tracking
 from operations.errors import UserError
 
 
@@ -88,30 +85,3 @@ def _stop_group(process: subprocess.Popen, grace: float) -> None:
             except ProcessLookupError:
                 return
             time.sleep(0.1)
-
-
-def cloud_execution_outputs(resolved: settings_mod.Settings, given: str | None,
-                            out: Path) -> tracking.ExecutionOutputs:
-    """A SageMaker execution's parameters, steps and reports (downloaded into `out` and drawn)."""
-    client = executions.sagemaker(resolved)
-    with aws.user_errors("reading the execution"):
-        arn = executions.execution_arn(client, resolved, given)
-        execution = client.describe_pipeline_execution(PipelineExecutionArn=arn)
-        parameters = _all(client.list_pipeline_parameters_for_execution, "PipelineParameters", PipelineExecutionArn=arn)
-        steps = _all(client.list_pipeline_execution_steps, "PipelineExecutionSteps", PipelineExecutionArn=arn)
-        fetched = reports.download(aws.client(resolved.region, "s3"), resolved.bucket, resolved.pipeline_name,
-                                   arn.rsplit("/", 1)[-1], out)
-    drawn = reports.draw(sorted({p.parent for p in fetched}))
-    package = next((((s.get("Metadata") or {}).get("RegisterModel") or {}).get("Arn") for s in steps
-                    if ((s.get("Metadata") or {}).get("RegisterModel") or {}).get("Arn")), None)
-    return tracking.cloud_outputs(execution, parameters, fetched + drawn, package)
-
-
-def _all(call: Any, key: str, **kwargs: Any) -> list[dict]:
-    items, token = [], None
-    while True:
-        page = call(**kwargs, **({"NextToken": token} if token else {}))
-        items += page.get(key, [])
-        token = page.get("NextToken")
-        if not token:
-            return items

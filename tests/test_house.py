@@ -105,7 +105,7 @@ def test_one_list_of_report_files():
     from operations import reports as report_files
     from operations import tracking
     from studio import views
-    assert tracking.REPORT_NAMES is report_files.REPORT_NAMES
+    assert tracking.step_reports.REPORT_NAMES is report_files.REPORT_NAMES
     drawn = {r.name for r in report_files.REPORT_FILES if r.plots}
     assert set(reports.RENDERERS) == drawn                       # every JSON with plots has its drawing
     assert set(views.REPORTS) <= set(report_files.REPORT_NAMES)
