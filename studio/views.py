@@ -20,6 +20,7 @@ from local_runner import executions, expressions
 from local_aws import registry
 from local_aws.store import LocalStore
 from operations.reports import PLOTS
+from pipeline import parameters as parameter_model
 from steps import schema
 
 EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -206,21 +207,19 @@ def _same(value: Any, default: Any) -> bool:
 
 
 def parameter_specs() -> list[dict]:
-    """The pipeline's parameters as pipeline.definition knows them: default, help, allowed values."""
-    from pipeline.parameters import parameter_specs as specs
+    """The pipeline's parameters as pipeline/parameters.py knows them: default, help, allowed values."""
     return [{"name": sp.name, "default": sp.default, "help": sp.help,
              "choices": list(sp.choices) if sp.choices else None,
              "minimum": sp.minimum, "maximum": sp.maximum}
-            for sp in specs("")]
+            for sp in parameter_model.parameter_specs("")]
 
 
 def _parameter_problem(name: str, value: Any) -> str | None:
     """Why a recorded value is not one the pipeline allows (the same check as `-p`), or None."""
-    from pipeline.parameters import ParameterError, check_parameters
     text = "true" if value is True else "false" if value is False else str(value)
     try:
-        check_parameters({name: text}, strict=False)
-    except ParameterError as err:
+        parameter_model.check_parameters({name: text}, strict=False)
+    except parameter_model.ParameterError as err:
         return str(err)
     return None
 
