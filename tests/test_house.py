@@ -113,3 +113,25 @@ def test_one_list_of_report_files():
     keys = report_files.report_keys("p", "e1")
     assert ("PrepareInteractions", "interactions", "runs/p/e1/PrepareInteractions/interactions/interactions.json") \
         in keys
+
+
+def test_one_approve_entry_point_for_the_command_line_and_the_studio(monkeypatch, tmp_path):
+    """`myflix registry approve|reject` and the Studio's registry page decide through
+    operations.approval.decide (which hands the registry's event to the deployer)."""
+    from cli.main import main
+    from operations import approval
+    from studio import app as studio_app
+    calls = []
+
+    def decide(workdir, ref, status, **kwargs):
+        calls.append((Path(workdir), ref, status, kwargs.get("promote")))
+        package = {"ModelPackageArn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/g/1",
+                   "ModelApprovalStatus": status, "ModelPackageVersion": 1}
+        return package, {"outcome": "staged", "message": "staged"}
+    monkeypatch.setattr(approval, "decide", decide)
+    assert main(["registry", "approve", "3", "--workdir", str(tmp_path), "--no-promote"]) == 0
+    assert main(["registry", "reject", "4", "--workdir", str(tmp_path)]) == 0
+    answer = studio_app.registry_decision(tmp_path, "g/1", "Approved", description="ok", promote=True)
+    assert answer["outcome"] == "staged" and answer["package"]["version"] == 1
+    assert calls == [(tmp_path, "3", "Approved", False), (tmp_path, "4", "Rejected", True),
+                     (tmp_path, "g/1", "Approved", True)]
