@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         http_load_ok = True
         if not args.no_http:
             # over HTTP on loopback: the real `myflix serve` server, one keep-alive connection
-            from cli.cmd_serve import MyFlixServer
+            from serving.server import MyFlixServer
 
             with MyFlixServer(workdir, "127.0.0.1", 0, quiet=True) as server:
                 host, port = server.address

@@ -37,7 +37,7 @@ class ChaliceDevServer:
     def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int = 0):
         from chalice.local import ChaliceRequestHandler, LocalDevServer
 
-        from cli.cmd_serve import UI_DIR, _chalice_config, _load_app
+        from serving.server import UI_DIR, _chalice_config, _load_app
         from serving.app import static_files
 
         app, self.service = _load_app(workdir)
@@ -74,7 +74,7 @@ class ChaliceDevServer:
 def _serve_child(kind: str, workdir: str) -> None:
     """In the child: load the table, print the URL, serve until stdin closes (the parent is done)."""
     if kind == "waitress":
-        from cli.cmd_serve import MyFlixServer
+        from serving.server import MyFlixServer
         server = MyFlixServer(Path(workdir), "127.0.0.1", 0, quiet=True)
     else:
         server = ChaliceDevServer(Path(workdir))

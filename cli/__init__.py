@@ -1,1 +1,1 @@
-"""The command line: `myflix <command>`, one module per command group."""
+"""The command line: `myflix <command>`, one thin module per command group (parse, call operations/, print)."""

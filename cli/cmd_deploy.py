@@ -1,8 +1,8 @@
 """`myflix deploy status|promote|rollback|package`: the releases the deployer made, and the operator's acts.
 
-The same `deployer.Deployer` the Lambda runs, in-process: against the account (region, role and
-bucket from the settings, endpoint names from the config file that `myflix config from-stack`
-wrote), or with `--local` against the local stand-ins under `--workdir`. `status` shows which
+The same `deployer.Deployer` the Lambda runs, in-process (operations/deploy.py): against the account
+(region, role and bucket from the settings, endpoint names from the config file that `myflix config
+from-stack` wrote), or with `--local` against the local stand-ins under `--workdir`. `status` shows which
 package serves each endpoint, since when, and its smoke test; `promote` puts staging's package on
 prod (then points the table at its data); `rollback [--to VERSION]` puts an earlier approved
 package back. `package` builds the deployer Lambda's zip, uploads it under
@@ -12,68 +12,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from deployer.deployer import Deployer, render_status
+from operations import deploy
+from operations import settings as settings_mod
 from steps import schema
 
-LOCAL_REGION = "us-east-1"
 
-
-def local_deployer(workdir: Path, auto_promote: bool = True, log=print):
-    """The deployer over the local stand-ins (what `myflix registry approve` and `myflix run` use)."""
-    from deployer.backends import LocalBackend
-    from deployer.deployer import Deployer
-    from deployer.release import DeployConfig
-    config = DeployConfig(prod_endpoint=schema.ENDPOINT_NAME, staging_endpoint=schema.STAGING_ENDPOINT_NAME,
-                          group=schema.MODEL_PACKAGE_GROUP, database=schema.GLUE_DATABASE,
-                          table=schema.GLUE_TABLE, auto_promote=auto_promote, region=LOCAL_REGION,
-                          manifest_wait_seconds=0)    # a local approval comes after Publish, or not at all
-    return Deployer(LocalBackend(config, workdir), config, log=log)
-
-
-def aws_deployer(args: argparse.Namespace, log=print):
-    from operations import settings as settings_mod
-    from operations.aws import session
-
-    from deployer.backends import SageMakerBackend
-    from deployer.deployer import Deployer
-    from deployer.release import DeployConfig
-    resolved = settings_mod.from_args(args)
-    resolved.require("region", "role")
-    saved = settings_mod.load_config()
-    prod = args.endpoint or saved.get("endpoint_name") or schema.ENDPOINT_NAME
-    config = DeployConfig(prod_endpoint=prod, staging_endpoint=prod + "-staging",
-                          group=saved.get("model_package_group") or schema.MODEL_PACKAGE_GROUP,
-                          role_arn=resolved.role, database=saved.get("glue_database") or schema.GLUE_DATABASE,
-                          table=saved.get("glue_table") or schema.GLUE_TABLE, region=resolved.region)
-    return Deployer(SageMakerBackend(config, session(resolved.region)), config, log=log,
-                    deadline=time.monotonic() + args.timeout)
-
-
-def _deployer(args: argparse.Namespace):
-    return local_deployer(Path(args.workdir), auto_promote=False) if args.local else aws_deployer(args)
-
-
-def _run(args: argparse.Namespace, action) -> int:
-    from cli.main import UserError
-
-    from deployer.release import DeployError
-    try:
-        if args.local:
-            return action(_deployer(args))
-        from operations.aws import user_errors
-        with user_errors(f"myflix deploy {args.deploy_command}"):
-            return action(_deployer(args))
-    except DeployError as err:
-        raise UserError(str(err)) from None
+def _run(args: argparse.Namespace, action: Callable[[Deployer], int]) -> int:
+    if args.local:
+        def make() -> Deployer:
+            return deploy.local_deployer(Path(args.workdir), auto_promote=False)
+    else:
+        def make() -> Deployer:
+            return deploy.aws_deployer(settings_mod.from_args(args), args.endpoint, args.timeout)
+    return deploy.run(make, action, f"myflix deploy {args.deploy_command}", local=args.local)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from deployer.deployer import render_status
-
-    def show(deployer) -> int:
+    def show(deployer: Deployer) -> int:
         status = deployer.status()
         print(json.dumps(status, indent=2) if args.json else render_status(status))
         return 0
@@ -82,7 +42,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _outcome(result: dict[str, Any]) -> int:
     # the deployer has printed what it did; the exit code says whether the release went ahead
-    return 0 if result["outcome"] in ("promoted", "rolled-back", "staged", "ignored") else 1
+    return 0 if deploy.went_ahead(result) else 1
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -98,20 +58,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    import sys
-
-    from operations import settings as settings_mod
-    from operations.aws import client, user_errors
-
-    from deployer.package import build_zip, code_key
-    resolved = settings_mod.from_args(args)
-    resolved.require("region", "bucket")
-    body = build_zip()
-    key = code_key(body)
-    with user_errors(f"uploading the deployer's code to s3://{resolved.bucket}/{key}"):
-        client(resolved.region, "s3").put_object(Bucket=resolved.bucket, Key=key, Body=body,
-                                                  ContentType="application/zip")
-    print(f"uploaded the deployer Lambda's code ({len(body)} bytes) to s3://{resolved.bucket}/{key}",
+    resolved = settings_mod.from_args(args, "region", "bucket")
+    key, size = deploy.upload_package(resolved)
+    print(f"uploaded the deployer Lambda's code ({size} bytes) to s3://{resolved.bucket}/{key}",
           file=sys.stderr)
     print(key)
     return 0

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from operations.errors import UserError
+
 
 def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser("interactions", help="viewer interactions: import public ratings files",
@@ -39,7 +41,7 @@ def add_commands(subparsers: Any) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from cli.main import UserError
+    # function-local: the conversion loads pandas (a second of every other command's start-up)
     from operations.interactions_import import ImportFailed, import_file
 
     try:

@@ -3,7 +3,8 @@
 The local run registers each model in `<workdir>/registry/<group>/<version>.json` (the shape of
 DescribeModelPackage). `list` shows the versions; `approve` and `reject` (or `approve --reject`)
 set the approval status, as UpdateModelPackage does on AWS, and then hand the registry's
-"Model Package State Change" event to the very deployer the AWS Lambda runs (deployer/):
+"Model Package State Change" event to the very deployer the AWS Lambda runs (deployer/), through
+operations/approval.py (the one approve -> event -> deployer entry point):
 Approved -> the staging endpoint, its smoke test through the local endpoint server, then prod
 and the table (unless --no-promote); Rejected while live on prod -> rollback.
 """
@@ -14,6 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from local_aws import registry
+from operations import approval
+from operations.deploy import went_ahead
+from operations.errors import UserError
 from steps import schema
 
 
@@ -51,7 +56,6 @@ def _metric_summary(package: dict) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from local_aws import registry
     problems: list[dict] = []
     packages = registry.list_packages(args.workdir, None if args.all_groups else args.group,
                                       problems=problems)
@@ -71,33 +75,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from cli.main import UserError
-    from local_aws import registry
-    ref = args.package
-    if ref is None:
-        packages = registry.list_packages(args.workdir, args.group)
-        if not packages:
-            raise UserError(f"no model packages in group {args.group} under "
-                            f"{registry.registry_dir(args.workdir)}: run `myflix run` first")
-        ref = packages[0]["ModelPackageArn"]
     status = "Rejected" if args.reject else "Approved"
     try:
-        package = registry.set_approval(args.workdir, ref, status, group=args.group,
-                                        description=args.description)
+        _package, outcome = approval.decide(args.workdir, args.package, status, group=args.group,
+                                            description=args.description, promote=not args.no_promote,
+                                            announce=True)
     except registry.RegistryError as err:
         raise UserError(str(err)) from None
-    print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}")
-    return deploy_decision(args.workdir, package, promote=not args.no_promote)
+    return 0 if went_ahead(outcome) else 1
 
-
-def deploy_decision(workdir: Path, package: dict, promote: bool = True) -> int:
-    """What the registry's decision sets off: the same event, the same deployer as on AWS."""
-    from cli.main import UserError
-    from cli.cmd_deploy import local_deployer
-
-    from deployer.release import DeployError, event_for
-    try:
-        result = local_deployer(workdir, auto_promote=promote).handle_event(event_for(package))
-    except DeployError as err:
-        raise UserError(str(err)) from None
-    return 0 if result["outcome"] in ("promoted", "rolled-back", "staged", "ignored") else 1

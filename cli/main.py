@@ -1,13 +1,17 @@
 """The `myflix` command line: the root parser. Each area adds its commands from its own module.
 
 A command module exposes `add_commands(subparsers)`; each parser it adds sets `func=` to a
-callable taking the parsed arguments and returning an exit code.
+callable taking the parsed arguments and returning an exit code. Commands are thin (parse, call an
+operation of operations/, print); no command module imports another. `UserError` lives in
+operations/errors.py (re-exported here): printed as `myflix: <message>`, exit code 2.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from operations.errors import UserError
 
 # Areas that add commands; a module missing here is simply not loaded yet.
 COMMAND_MODULES = (
@@ -22,10 +26,6 @@ COMMAND_MODULES = (
     "cli.cmd_mlflow",     # myflix mlflow ui|log (executions as MLflow runs)
     "cli.cmd_interactions",   # myflix interactions import (MovieLens, MovieTweetings -> the format)
 )
-
-
-class UserError(Exception):
-    """A problem the user can fix: printed as `myflix: <message>` with exit code 2, no traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

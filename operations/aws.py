@@ -1,25 +1,27 @@
 """boto3 sessions and clients for the `myflix pipeline` commands, and AWS errors as user errors.
 
-Only the commands that talk to an account use this; generating the definition never does.
+Only the commands that talk to an account use this; generating the definition never does. boto3 is
+imported inside the functions: every `myflix` command loads this module, few of them call AWS.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import boto3
-from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
-                                 NoCredentialsError, NoRegionError, PartialCredentialsError)
+from operations.errors import UserError
 
-from cli.main import UserError
+if TYPE_CHECKING:
+    import boto3
+    from botocore.exceptions import ClientError
 
 CREDENTIALS_HINT = ("set AWS_PROFILE (or run `aws configure` / `aws sso login`), or "
                     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 
 
-def session(region: str) -> boto3.Session:
+def session(region: str) -> "boto3.Session":
     """A boto3 session in `region` that has credentials; a UserError saying how to set them if not."""
+    import boto3
     # "Found credentials in ..." is noise on a command line.
     logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
     boto_session = boto3.Session(region_name=region)
@@ -32,17 +34,19 @@ def client(region: str, service: str) -> Any:
     return session(region).client(service)
 
 
-def error_code(err: ClientError) -> str:
+def error_code(err: "ClientError") -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
 
-def error_message(err: ClientError) -> str:
+def error_message(err: "ClientError") -> str:
     return str(err.response.get("Error", {}).get("Message", "")) or str(err)
 
 
 @contextlib.contextmanager
 def user_errors(action: str) -> Iterator[None]:
     """Turn AWS failures during `action` into one-line UserErrors that say what to do."""
+    from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
+                                     NoCredentialsError, NoRegionError, PartialCredentialsError)
     try:
         yield
     except (NoCredentialsError, PartialCredentialsError) as err:

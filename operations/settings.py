@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from operations.errors import UserError
 from steps import schema
 
 CONFIG_ENV = "MYFLIX_CONFIG"
@@ -31,12 +32,6 @@ SOURCES: dict[str, tuple[str, tuple[str, ...], str]] = {
 DEFAULTS: dict[str, str] = {"pipeline_name": schema.PIPELINE_NAME}
 
 
-def _user_error(message: str) -> Exception:
-    # Imported late: cli.main imports the command modules, which import this one.
-    from cli.main import UserError
-    return UserError(message)
-
-
 def config_path() -> Path:
     """The config file in use: $MYFLIX_CONFIG, else ~/.config/myflix/config.json."""
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH).expanduser()
@@ -50,11 +45,11 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise _user_error(f"cannot read the config file {path}: {err}; fix or delete it "
-                          f"(or run `myflix config from-stack` to write it again)") from err
+        raise UserError(f"cannot read the config file {path}: {err}; fix or delete it "
+                        f"(or run `myflix config from-stack` to write it again)") from err
     if not isinstance(data, dict):
-        raise _user_error(f"the config file {path} must hold a JSON object, not "
-                          f"{type(data).__name__}; fix or delete it")
+        raise UserError(f"the config file {path} must hold a JSON object, not "
+                        f"{type(data).__name__}; fix or delete it")
     return data
 
 
@@ -99,7 +94,7 @@ class Settings:
         """Raise one UserError listing every setting in `names` that has no value."""
         missing = [name for name in names if not getattr(self, name)]
         if missing:
-            raise _user_error(missing_message(missing))
+            raise UserError(missing_message(missing))
 
 
 def how_to_set(name: str) -> str:
@@ -163,6 +158,9 @@ def mlflow_tracking_uri(env: Mapping[str, str] | None = None, config: Mapping[st
     return env.get(MLFLOW_TRACKING_ENV) or config.get(MLFLOW_TRACKING_KEY) or None
 
 
-def from_args(args: Any) -> Settings:
-    """Resolve from an argparse namespace carrying region/role/bucket/pipeline_name."""
-    return resolve({name: getattr(args, name, None) for name in SOURCES})
+def from_args(args: Any, *required: str) -> Settings:
+    """Resolve from an argparse namespace carrying region/role/bucket/pipeline_name; every setting
+    in `required` must have a value (one UserError naming each missing one and how to set it)."""
+    resolved = resolve({name: getattr(args, name, None) for name in SOURCES})
+    resolved.require(*required)
+    return resolved

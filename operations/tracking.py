@@ -27,6 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from local_aws.store import LocalStore
+from local_runner import executions as local_executions
+from operations import aws, executions
+from operations import reports as step_reports
+from operations import settings as settings_mod
 from steps import schema
 
 EXPERIMENT = "myflix-movie-clusters"
@@ -35,8 +40,6 @@ PACKAGE_TAG = "myflix.model_package_arn"
 STATUS_TAG = "myflix.status"
 SOURCE_TAG = "myflix.source"
 _EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
-REPORT_NAMES = ("ingest.json", "quality.json", "elbow.json", "interactions.json", "evaluation.json",
-                "drift.json")
 VIEWERS_TAG = "myflix.viewers"       # real | simulated | none: who the ranking metrics are about
 MLFLOW_ENV = {  # offline and quiet: no telemetry, no progress bars in a CLI's output
     "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
@@ -247,10 +250,7 @@ def _has_point(client: Any, run_id: str, latest: dict[str, float], metric: Any) 
 # --- from the local runner's records -----------------------------------------------------------------
 def local_outputs(workdir: Path, execution_id: str | None = None) -> ExecutionOutputs:
     """The outputs of a local execution (the latest when None); LookupError when there is none."""
-    from local_runner import executions
-    from local_aws.store import LocalStore
-
-    record = executions.describe_execution(Path(workdir), execution_id)
+    record = local_executions.describe_execution(Path(workdir), execution_id)
     store = LocalStore(Path(workdir))
     reports: dict[str, Path] = {}
     package = None
@@ -274,7 +274,8 @@ def local_outputs(workdir: Path, execution_id: str | None = None) -> ExecutionOu
             if not folder.is_dir():
                 continue
             for path in sorted(folder.iterdir()):
-                if path.is_file() and not path.is_symlink() and (path.name in REPORT_NAMES or path.suffix == ".png"):
+                if path.is_file() and not path.is_symlink() and (
+                        path.name in step_reports.REPORT_NAMES or path.suffix == ".png"):
                     reports.setdefault(f"{step['StepName']}/{path.name}", path)
     return ExecutionOutputs(
         execution_id=record["PipelineExecutionId"], status=record.get("PipelineExecutionStatus", "Unknown"),
@@ -326,3 +327,32 @@ def log_local_quietly(workdir: Path, execution_id: str, note: Callable[[str], No
         return None
     note(f"{logged.describe()}; see it with: myflix mlflow ui")
     return logged
+
+
+# --- a SageMaker execution's outputs ----------------------------------------------------------
+def cloud_execution_outputs(resolved: settings_mod.Settings, given: str | None,
+                            out: Path) -> ExecutionOutputs:
+    """A SageMaker execution's parameters, steps and reports (downloaded into `out` and drawn)."""
+    client = executions.sagemaker(resolved)
+    with aws.user_errors("reading the execution"):
+        arn = executions.execution_arn(client, resolved, given)
+        execution = client.describe_pipeline_execution(PipelineExecutionArn=arn)
+        parameters = _all(client.list_pipeline_parameters_for_execution, "PipelineParameters",
+                          PipelineExecutionArn=arn)
+        steps = _all(client.list_pipeline_execution_steps, "PipelineExecutionSteps", PipelineExecutionArn=arn)
+        fetched = step_reports.download(aws.client(resolved.region, "s3"), resolved.bucket,
+                                        resolved.pipeline_name, arn.rsplit("/", 1)[-1], out)
+    drawn = step_reports.draw(sorted({p.parent for p in fetched}))
+    package = next((((s.get("Metadata") or {}).get("RegisterModel") or {}).get("Arn") for s in steps
+                    if ((s.get("Metadata") or {}).get("RegisterModel") or {}).get("Arn")), None)
+    return cloud_outputs(execution, parameters, fetched + drawn, package)
+
+
+def _all(call: Any, key: str, **kwargs: Any) -> list[dict]:
+    items, token = [], None
+    while True:
+        page = call(**kwargs, **({"NextToken": token} if token else {}))
+        items += page.get(key, [])
+        token = page.get("NextToken")
+        if not token:
+            return items

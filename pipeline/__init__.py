@@ -1,1 +1,2 @@
-"""The pipeline definition (`get_pipeline`), the `myflix` command line, DAG drawing, the local runner."""
+"""The pipeline definition only: `get_pipeline` (definition.py), its parameters (parameters.py: one spec
+list, one `-p` parser), one builder per step (step_builders.py) and the code bundle (code_bundle.py)."""

@@ -39,7 +39,7 @@ from sagemaker.train.configs import Compute, InputData
 from sagemaker.train.model_trainer import ModelTrainer
 
 from pipeline.code_bundle import CodeBundle
-from pipeline.definition import SKLEARN_FRAMEWORK_VERSION
+from pipeline.parameters import SKLEARN_FRAMEWORK_VERSION
 from steps import schema
 
 # --- stable step names (Studio, caching and the local runner key on them) ----------------------

@@ -1,1 +1,1 @@
-"""The local HTTP server for the API and the page."""
+"""The local HTTP server (server.py: the API, the page and the Studio on one port) and its WSGI app (app.py)."""

@@ -1,6 +1,6 @@
 """What the Studio starts and stops: a local execution from its parameter form, a stop, a retry.
 
-The form is the one parameter model (`pipeline.definition.parameter_specs`: name, type, default,
+The form is the one parameter model (`pipeline.parameters.parameter_specs`: name, type, default,
 help). A run is `myflix run --no-serve` in a process of its own (its own session, so the server's
 Ctrl-C does not reach it), under an execution id chosen here so that the page can follow it
 before the runner has written its record; its output goes to `<workdir>/studio-runs/<id>.log`.
@@ -11,7 +11,6 @@ one's parameters, so the steps that had succeeded are cache hits and it resumes 
 """
 from __future__ import annotations
 
-import difflib
 import re
 import subprocess
 import sys
@@ -19,7 +18,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from local_aws.constants import LOCAL_BUCKET as DEFAULT_BUCKET
 from local_runner import executions
+from pipeline.parameters import ParameterError, parameter_specs
+from pipeline.parameters import check_parameters as check_values
 
 RUN_LOGS = "studio-runs"
 DISPLAY_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$")   # SageMaker's PipelineExecutionDisplayName
@@ -43,55 +45,39 @@ def _type_name(value: Any) -> str:
 
 def parameter_form() -> list[dict]:
     """Every pipeline parameter with its type, default and help, in the order Studio shows them."""
-    from pipeline.definition import parameter_specs
-    from local_runner.runner import DEFAULT_BUCKET
     return [{"name": s.name, "type": _type_name(s.default), "default": s.default, "help": s.help,
              "choices": list(s.choices) if s.choices else None, "minimum": s.minimum, "maximum": s.maximum}
             for s in parameter_specs(DEFAULT_BUCKET)]
 
 
 def check_parameters(values: Any) -> dict[str, str]:
-    """The form's values -> `-p NAME=VALUE` strings; unknown names and wrong types refused (400)."""
+    """The form's values -> `-p NAME=VALUE` strings other than the defaults, checked by the one
+    parameter model (pipeline/parameters.py: names with "did you mean", types, allowed values,
+    k_min <= k_max); anything else is refused (400)."""
     if not isinstance(values, dict):
         raise ActionRefused(400, "BadRequest", "parameters must be a JSON object of name -> value")
-    form = {item["name"]: item for item in parameter_form()}
-    out: dict[str, str] = {}
+    given: dict[str, str] = {}
     for name, value in values.items():
-        if name not in form:
-            close = difflib.get_close_matches(str(name), form, n=2)
-            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-            raise ActionRefused(400, "BadRequest", f"{str(name)[:60]!r}: no such pipeline parameter{hint}")
-        kind = form[name]["type"]
+        if len(str(name)) > 100:
+            raise ActionRefused(400, "BadRequest", f"{str(name)[:60]!r}...: no such pipeline parameter")
         if isinstance(value, bool):
             text = "true" if value else "false"
         elif isinstance(value, (int, float, str)):
             text = str(value).strip()
         else:
-            raise ActionRefused(400, "BadRequest",
-                                f"{name}: give a {kind.lower()} value, not {type(value).__name__}")
+            raise ActionRefused(400, "BadRequest", f"{name}: give a value, not {type(value).__name__}")
         if text == "":
             continue                    # an emptied field is its default (the placeholder shows it)
         if len(text) > MAX_VALUE or any(ord(c) < 32 for c in text):
             raise ActionRefused(400, "BadRequest",
                                 f"{name}: at most {MAX_VALUE} characters, no control characters")
-        try:
-            if kind == "Integer":
-                text = str(int(text))
-            elif kind == "Float":
-                text = repr(float(text))
-            elif kind == "Boolean" and text.lower() not in ("true", "false"):
-                raise ValueError(text)
-        except ValueError:
-            raise ActionRefused(400, "BadRequest", f"{name} is {kind}: {text[:40]!r} is not one "
-                                                   f"(default {form[name]['default']!r})") from None
-        if text != _as_text(form[name]["default"]):
-            out[name] = text
-    from pipeline.definition import ParameterError, check_parameters as check_values
-    try:   # the values as the command line checks them: allowed choices, ranges, k_min <= k_max
-        check_values(out)
+        given[str(name)] = text
+    try:
+        typed = check_values(given)
     except ParameterError as err:
         raise ActionRefused(400, "BadRequest", str(err)) from None
-    return out
+    defaults = {spec.name: spec.default for spec in parameter_specs(DEFAULT_BUCKET)}
+    return {name: _as_text(value) for name, value in typed.items() if value != defaults[name]}
 
 
 def _as_text(value: Any) -> str:

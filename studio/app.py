@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
+from local_aws import registry
+from operations import approval
 from studio import actions, files, views
 
 PREFIX = "/studio"
@@ -243,7 +245,6 @@ class StudioApp:
         if not isinstance(promote, bool):
             raise ApiError(400, "BadRequest", "promote must be true or false")
         status = "Approved" if action == "approve" else "Rejected"
-        from local_aws import registry
         with self._decisions:
             try:
                 result = self.decide(self.workdir, f"{group}/{version}", status,
@@ -260,19 +261,16 @@ class DecisionRefused(RuntimeError):
 
 
 def registry_decision(workdir: Path, ref: str, status: str, *, description: str, promote: bool) -> dict:
-    """What `myflix registry approve|reject` does (cli/cmd_registry.py): UpdateModelPackage on the
-    local registry, then the registry's state-change event to the same local deployer."""
-    from cli.cmd_deploy import local_deployer
-    from local_aws import registry
-
-    from deployer.release import DeployError, event_for
-    package = registry.set_approval(workdir, ref, status, description=description,
-                                    actor=f"{registry.local_actor()} (Studio)")
+    """What `myflix registry approve|reject` does (operations/approval.py, the one entry point):
+    UpdateModelPackage on the local registry, then the registry's state-change event to the local deployer."""
     log: list[str] = []
     try:
-        result = local_deployer(workdir, auto_promote=promote, log=log.append).handle_event(event_for(package))
-    except DeployError as err:
-        raise DecisionRefused(f"{package['ModelPackageArn']} is {status}, but the release failed: {err}") from None
+        package, result = approval.decide(workdir, ref, status, description=description,
+                                          actor=f"{registry.local_actor()} (Studio)", promote=promote,
+                                          log=log.append)
+    except approval.ReleaseFailed as err:
+        raise DecisionRefused(f"{err.package['ModelPackageArn']} is {status}, but the release failed: "
+                              f"{err}") from None
     return {"package": {"arn": package["ModelPackageArn"], "approval": package["ModelApprovalStatus"],
                         "version": package["ModelPackageVersion"]},
             "outcome": result.get("outcome"), "message": result.get("message"), "log": log}

@@ -19,20 +19,16 @@ from studio import dag as dag_mod
 from local_runner import executions, expressions
 from local_aws import registry
 from local_aws.store import LocalStore
+from operations.reports import PLOTS
+from pipeline import parameters as parameter_model
 from steps import schema
 
 EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 VERSION = re.compile(r"^[1-9][0-9]{0,8}$")
-# report JSON -> the PNGs reports/ draws beside it
-REPORTS = {
-    "quality.json": ("year_boxplot.png", "runtime_bins.png"),
-    "elbow.json": ("elbow.png",),
-    "interactions.json": (),
-    "evaluation.json": ("cluster_sizes.png",),
-    "drift.json": ("drift.png",),
-}
+# report JSON -> the PNGs reports/ draws beside it (operations/reports.py's one list; Ingest's has no figure)
+REPORTS = {name: plots for name, plots in PLOTS.items() if name != "ingest.json"}
 LOG_TAIL_LINES = 60
 LOG_TAIL_BYTES = 32_000
 MAX_LISTED_FILES = 40
@@ -211,21 +207,19 @@ def _same(value: Any, default: Any) -> bool:
 
 
 def parameter_specs() -> list[dict]:
-    """The pipeline's parameters as pipeline.definition knows them: default, help, allowed values."""
-    from pipeline.definition import parameter_specs as specs
+    """The pipeline's parameters as pipeline/parameters.py knows them: default, help, allowed values."""
     return [{"name": sp.name, "default": sp.default, "help": sp.help,
              "choices": list(sp.choices) if sp.choices else None,
              "minimum": sp.minimum, "maximum": sp.maximum}
-            for sp in specs("")]
+            for sp in parameter_model.parameter_specs("")]
 
 
 def _parameter_problem(name: str, value: Any) -> str | None:
     """Why a recorded value is not one the pipeline allows (the same check as `-p`), or None."""
-    from pipeline.definition import ParameterError, check_parameters
     text = "true" if value is True else "false" if value is False else str(value)
     try:
-        check_parameters({name: text}, strict=False)
-    except ParameterError as err:
+        parameter_model.check_parameters({name: text}, strict=False)
+    except parameter_model.ParameterError as err:
         return str(err)
     return None
 

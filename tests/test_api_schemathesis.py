@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from cli.cmd_serve import MyFlixServer
+from serving.server import MyFlixServer
 from test_api_data import build_workdir
 
 

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from cli import main as cli
-from cli.cmd_serve import MyFlixServer, serve
+from serving.server import MyFlixServer, serve
 from test_api_data import build_workdir
 
 

@@ -251,7 +251,7 @@ def test_policy_checks_catch_a_weakened_template(mutation, expected):
 
 
 def test_outputs_cover_what_myflix_config_reads():
-    from cli.cmd_config import OUTPUT_KEYS, REQUIRED_OUTPUTS
+    from operations.stack import OUTPUT_KEYS, REQUIRED_OUTPUTS
     outputs = load_template()["Outputs"]
     assert set(OUTPUT_KEYS) <= set(outputs)
     assert set(REQUIRED_OUTPUTS) <= set(OUTPUT_KEYS)
@@ -1351,7 +1351,7 @@ def test_mlflow_tracking_server_only_with_its_parameter_and_least_privilege():
     """MlflowTrackingServerSize (default empty: none) adds the server, its artefact role and the
     operator's access policy; the ARN output is what `myflix config from-stack` saves for
     `myflix mlflow log --cloud`."""
-    from cli.cmd_config import OUTPUT_KEYS
+    from operations.stack import OUTPUT_KEYS
     from operations.settings import MLFLOW_TRACKING_KEY
     template = load_template()
     assert template["Parameters"]["MlflowTrackingServerSize"]["Default"] == ""

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cli import cmd_pipeline
+from operations import executions
 
 from operations import settings
 from pipeline import definition as definition_mod
@@ -138,7 +138,7 @@ def test_definition_to_a_file_and_dag_from_it(capsys, tmp_path):
 def test_local_definition_needs_no_settings(monkeypatch, capsys, tmp_path):
     for var in ("MYFLIX_REGION", "MYFLIX_ROLE_ARN", "MYFLIX_BUCKET"):
         monkeypatch.delenv(var)
-    from cli import cmd_run as local
+    from local_aws import constants as local
     code, out, _ = run(capsys, "pipeline", "definition", "--local", "--compact")
     assert code == 0 and f"s3://{local.LOCAL_BUCKET}/code/" in out and local.LOCAL_ROLE in out
 
@@ -214,11 +214,11 @@ def test_start_checks_parameters(aws, capsys):
     code, _, err = run(capsys, "pipeline", "start", "-p", "model_approval_status=yes")
     assert code == 2 and "Approved" in err
     code, _, err = run(capsys, "pipeline", "start", "-p", "nonsense")
-    assert code == 2 and "name=value" in err
+    assert code == 2 and "NAME=VALUE" in err
     # StartPipelineExecution refuses an empty value: one whose default is empty is simply not sent
     # (the same value), another is refused here with what to do
-    from cli.cmd_pipeline import parse_overrides
-    assert parse_overrides(["basics_uri=", "k_max=9"], {"basics_uri": "", "k_max": 50}) == {"k_max": "9"}
+    from pipeline.parameters import parse_overrides
+    assert parse_overrides(["basics_uri=", "k_max=9"]) == {"k_max": "9"}
     code, _, err = run(capsys, "pipeline", "start", "-p", "title_type=")
     assert code == 2 and "refuses empty parameter values" in err
     code, _, err = run(capsys, "pipeline", "start")             # valid, but nothing deployed
@@ -291,7 +291,7 @@ def test_wait_reports_progress_and_fails_with_the_execution(capsys):
            "FailureReason": "ClientError: bad input",
            "Metadata": {"TrainingJob": {"Arn": f"arn:aws:sagemaker:{REGION}:1:training-job/pipelines-abc-TrainScaler"}}}]),
     ])
-    code = cmd_pipeline.wait(lambda: (*next(states), ""), region=REGION, poll=0)
+    code = executions.wait(lambda: (*next(states), ""), region=REGION, poll=0)
     out = capsys.readouterr().out
     assert code == 1
     assert "Preprocess: Executing" in out and "Preprocess: Succeeded" in out and "TrainScaler: Failed" in out
@@ -300,7 +300,7 @@ def test_wait_reports_progress_and_fails_with_the_execution(capsys):
 
 
 def test_wait_gives_up_after_its_timeout(capsys):
-    code = cmd_pipeline.wait(lambda: ({"PipelineExecutionStatus": "Executing"}, [], ""), poll=0.01, timeout=0.02)
+    code = executions.wait(lambda: ({"PipelineExecutionStatus": "Executing"}, [], ""), poll=0.01, timeout=0.02)
     assert code == 3 and "stopped waiting" in capsys.readouterr().err
 
 
@@ -383,7 +383,7 @@ def test_the_gate_and_the_branch_not_taken_read_the_same_everywhere():
     assert shown_status("NotRun", "branch not taken: condition QualityGate was True") == "NotTaken"
     assert shown_status("NotRun", "not started: the execution failed") == "NotRun"
     assert shown_status(None) == "NotRun" and shown_status("Failed", "x") == "Failed"
-    from cli.cmd_run import _gate_row_text
+    from operations.local_run import _gate_row_text
     assert _gate_row_text({"metric": "max_feature_psi", "op": "<=", "value": 0.312345678, "threshold": 0.25,
                            "passed": False}) == "max_feature_psi 0.312 (needs <= 0.250) FAILED"
 

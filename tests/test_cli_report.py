@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 
 import test_cli_pipeline as cli  # tests/ is on sys.path: the same settings fixture and runner
-from cli.cmd_report import report_keys
+from operations.reports import report_keys
 
 env = cli.env          # the autouse fixture: fake credentials, MYFLIX_* settings, memoised definition
 ELBOW = {"k": [2, 3, 4, 5], "inertia": [100.0, 60.0, 45.0, 40.0], "knee_k": 3, "chosen_k": 3,

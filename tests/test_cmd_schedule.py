@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cli import cmd_schedule
+from operations import schedule
 from cli.main import UserError, main
 
 REGION = "us-east-1"
@@ -85,20 +85,25 @@ def test_set_refuses_bad_input_with_what_to_do(account, capsys):
     assert code == 2 and "is not a schedule expression" in err and "cron(0 3 ? * SUN *)" in err
     code, _, err = run(capsys, "set", "rate(1 day)")
     assert code == 2 and "no role for the schedule: pass --role-arn" in err
+    # an unknown name: the same "did you mean" as `run` and `start` (one parser), before any AWS call
     code, _, err = run(capsys, "set", "rate(1 day)", "--role-arn", ROLE, "-p", "no_such=1")
-    assert code == 2 and "unknown pipeline parameter(s) no_such" in err
+    assert code == 2 and "no_such: no such pipeline parameter" in err
+    code, _, err = run(capsys, "set", "rate(1 day)", "--role-arn", ROLE, "-p", "k_overide=3")
+    assert code == 2 and "did you mean k_override" in err
     code, _, err = run(capsys, "set", "rate(1 day)", "--role-arn", ROLE, "--pipeline-name", "missing")
     assert code == 2 and "setting the schedule myflix-retrain" in err
     with pytest.raises(UserError, match="NAME=VALUE"):
-        cmd_schedule.parse_params(["oops"])
+        schedule.parse_params(["oops"])
     # Scheduler refuses an empty parameter value: said here, not by a failed schedule at 3 a.m.
-    with pytest.raises(UserError, match="omit -p basics_uri"):
-        cmd_schedule.parse_params(["basics_uri="])
+    with pytest.raises(UserError, match="omit -p title_type"):
+        schedule.parse_params(["title_type="])
+    # an empty value whose default is empty is what omitting it gives (as `pipeline start` does)
+    assert schedule.parse_params(["basics_uri=", "k_max=9"]) == [{"Name": "k_max", "Value": "9"}]
     assert account.list_schedules()["Schedules"] == []
 
 
 def test_the_role_and_name_come_from_the_config_file(account, capsys, tmp_path):
-    (tmp_path / "myflix.json").write_text(json.dumps({cmd_schedule.ROLE_KEY: ROLE, cmd_schedule.NAME_KEY: "mf-retrain"}))
+    (tmp_path / "myflix.json").write_text(json.dumps({schedule.ROLE_KEY: ROLE, schedule.NAME_KEY: "mf-retrain"}))
     code, out, err = run(capsys, "set", "rate(7 days)")
     assert code == 0, err
     assert account.get_schedule(Name="mf-retrain")["Target"]["RoleArn"] == ROLE
@@ -108,6 +113,6 @@ def test_update_request_keeps_what_update_schedule_would_drop():
     current = {"Name": "x", "GroupName": "default", "ScheduleExpression": "rate(1 day)", "State": "ENABLED",
                "FlexibleTimeWindow": {"Mode": "OFF"}, "Target": {"Arn": "a", "RoleArn": "r"},
                "Arn": "arn:aws:scheduler:...", "CreationDate": "then", "KmsKeyArn": None}
-    assert cmd_schedule.update_request(current, State="DISABLED") == {
+    assert schedule.update_request(current, State="DISABLED") == {
         "Name": "x", "GroupName": "default", "ScheduleExpression": "rate(1 day)", "State": "DISABLED",
         "FlexibleTimeWindow": {"Mode": "OFF"}, "Target": {"Arn": "a", "RoleArn": "r"}}

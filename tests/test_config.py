@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cli import cmd_config
+from operations import stack as stack_ops
 
 from operations import settings
 from cli.main import UserError, main
@@ -109,7 +109,7 @@ def test_no_region_is_a_clear_error(aws_env, monkeypatch, capsys):
 @pytest.mark.parametrize("status", ["CREATE_IN_PROGRESS", "ROLLBACK_COMPLETE", "DELETE_COMPLETE"])
 def test_unfinished_or_failed_stack_is_refused(status):
     with pytest.raises(UserError, match=f"stack s is {status}"):
-        cmd_config.config_from_outputs("s", {"StackStatus": status, "Outputs": []})
+        stack_ops.config_from_outputs("s", {"StackStatus": status, "Outputs": []})
 
 
 def test_stack_from_another_template_names_the_missing_outputs():
@@ -117,7 +117,7 @@ def test_stack_from_another_template_names_the_missing_outputs():
              "Outputs": [{"OutputKey": "Region", "OutputValue": "us-east-1"},
                          {"OutputKey": "BucketName", "OutputValue": "b1"}]}
     with pytest.raises(UserError) as err:
-        cmd_config.config_from_outputs("other", stack)
+        stack_ops.config_from_outputs("other", stack)
     assert "SageMakerRoleArn" in str(err.value) and "ApiRoleArn" in str(err.value)
     assert "BucketName" not in str(err.value)
 
@@ -186,7 +186,7 @@ def test_chalice_stage_written_into_a_copy_of_the_api_project(aws_env, tmp_path,
 
 def test_chalice_stage_moves_only_the_pandas_layer_to_the_stack_region():
     config = {"api_role_arn": "arn:aws:iam::1:role/r", "region": "ap-south-1"}
-    stage, notes = cmd_config.chalice_stage(config, layers=[
+    stage, notes = stack_ops.chalice_stage(config, layers=[
         "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python311:21",
         "arn:aws:lambda:us-east-1:111122223333:layer:my-own:3"])
     assert stage["layers"] == ["arn:aws:lambda:ap-south-1:336392948345:layer:AWSSDKPandas-Python311:21",
@@ -200,17 +200,17 @@ def test_chalice_stage_refuses_a_layer_for_another_python():
     config = {"api_role_arn": "arn:aws:iam::1:role/r", "region": "us-east-1"}
     layer = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python311:21"
     with pytest.raises(UserError) as refused:
-        cmd_config.chalice_stage(config, layers=[layer], python=(3, 12))
+        stack_ops.chalice_stage(config, layers=[layer], python=(3, 12))
     message = str(refused.value)
     assert "Python 3.11" in message and "python3.12" in message
     assert "/aws/service/aws-sdk-pandas/<version>/us-east-1/py3.12/x86_64/layer-arn" in message
-    stage, _ = cmd_config.chalice_stage(config, layers=[layer], python=(3, 11))
+    stage, _ = stack_ops.chalice_stage(config, layers=[layer], python=(3, 11))
     assert stage["layers"] == [layer]
     # a --layer for the packaging Python is taken; one for another Python is refused too
     py312 = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python312:5"
-    assert cmd_config.chalice_stage(config, layer_override=py312, python=(3, 12))[0]["layers"] == [py312]
+    assert stack_ops.chalice_stage(config, layer_override=py312, python=(3, 12))[0]["layers"] == [py312]
     with pytest.raises(UserError):
-        cmd_config.chalice_stage(config, layer_override=py312, python=(3, 11))
+        stack_ops.chalice_stage(config, layer_override=py312, python=(3, 11))
 
 
 def test_chalice_stage_does_not_move_the_layer_to_an_opt_in_region():
@@ -219,10 +219,10 @@ def test_chalice_stage_does_not_move_the_layer_to_an_opt_in_region():
     config = {"api_role_arn": "arn:aws:iam::1:role/r", "region": "af-south-1"}
     layer = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python311:21"
     with pytest.raises(UserError) as refused:
-        cmd_config.chalice_stage(config, layers=[layer], python=(3, 11))
+        stack_ops.chalice_stage(config, layers=[layer], python=(3, 11))
     assert "opt-in region" in str(refused.value) and "af-south-1/py3.11" in str(refused.value)
     mine = "arn:aws:lambda:af-south-1:999999999999:layer:AWSSDKPandas-Python311:9"
-    assert cmd_config.chalice_stage(config, layers=[layer], layer_override=mine,
+    assert stack_ops.chalice_stage(config, layers=[layer], layer_override=mine,
                                     python=(3, 11))[0]["layers"] == [mine]
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from pipeline.code_bundle import build_bundle
 from pipeline import definition as definition_mod
-from pipeline.definition import definition_json, parameter_specs
+from pipeline.definition import definition_json
+from pipeline.parameters import parameter_specs
 from steps import schema
 
 REGION = "eu-west-1"
@@ -480,6 +481,6 @@ def test_a_changed_script_changes_only_the_code_hash(generated):
 def test_the_container_matches_the_installed_scikit_learn():
     import sklearn
 
-    from pipeline.definition import SKLEARN_FRAMEWORK_VERSION
+    from pipeline.parameters import SKLEARN_FRAMEWORK_VERSION
     major_minor = ".".join(sklearn.__version__.split(".")[:2])
     assert SKLEARN_FRAMEWORK_VERSION == f"{major_minor}-0"

@@ -18,7 +18,7 @@ import pytest
 
 from deployer_fixtures import train_models
 from cli.main import main
-from cli.cmd_deploy import local_deployer
+from operations.deploy import local_deployer
 from steps import schema
 from test_deployer_local import BUCKET, record, register
 

@@ -102,7 +102,7 @@ def test_preprocess_reports_the_bounds_and_fails_a_bomb_with_its_reason(tmp_path
 
 
 def test_the_bounds_are_pipeline_parameters():
-    from pipeline.definition import parameter_defaults
+    from pipeline.parameters import parameter_defaults
     defaults = parameter_defaults("b")
     for name in ("max_line_bytes", "max_field_chars", "max_rows", "max_input_mb", "max_memory_mb"):
         assert defaults[name] == schema.DEFAULTS[name]

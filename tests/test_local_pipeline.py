@@ -62,7 +62,7 @@ def real_definition() -> str:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, real_definition) -> Path:
-    from cli.cmd_run import upload_bundle
+    from operations.local_run import upload_bundle
     from pipeline.code_bundle import build_bundle
     from imdb_fixtures import write_vega_imdb  # tests/ is on sys.path under pytest
     work = tmp_path_factory.mktemp("local-pipeline")
@@ -116,8 +116,8 @@ def test_real_definition_runs_end_to_end(workdir: Path, first_run: dict):
         f"s3://{BUCKET}/{schema.TABLE_PREFIX}/{execution_id}/"
     assert not (workdir / "catalog").exists() and not (workdir / "endpoints").exists()
     # The registry's decision goes to the deployer: staging, smoke test, prod, then the table.
-    from cli.cmd_registry import deploy_decision
-    assert deploy_decision(workdir, package) == 0
+    from operations import approval, deploy
+    assert deploy.went_ahead(approval.release(workdir, package))
     staging = json.loads((workdir / "endpoints" / f"{schema.STAGING_ENDPOINT_NAME}.json").read_text())
     assert staging["Tags"]["myflix:smoke"] == "passed" and staging["ModelPackageArn"] == package["ModelPackageArn"]
     table = json.loads((workdir / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").read_text())

@@ -498,7 +498,7 @@ def test_registry_commands(workdir: Path, capsys):
 
 
 def test_myflix_run_helpers_write_demo_data_once_and_upload_the_bundle(tmp_path: Path):
-    from cli.cmd_run import LOCAL_BUCKET, prepare_demo_data, upload_bundle
+    from operations.local_run import LOCAL_BUCKET, prepare_demo_data, upload_bundle
     from pipeline.code_bundle import build_bundle
     basics, ratings = prepare_demo_data(tmp_path)
     assert basics == f"s3://{LOCAL_BUCKET}/raw/title.basics.tsv.gz"
@@ -530,7 +530,7 @@ def test_store_prefix_semantics(tmp_path: Path):
 
 def test_data_parameter_given_as_a_local_file_is_imported(tmp_path: Path):
     from cli.main import UserError
-    from cli.cmd_run import import_local_file
+    from operations.local_run import import_local_file
     source = tmp_path / "title.basics.tsv"
     source.write_text("tconst\tprimaryTitle\n")
     work = tmp_path / "work"

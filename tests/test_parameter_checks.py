@@ -1,6 +1,6 @@
 """Parameter values are checked up front with clear messages (issue 21, item 15).
 
-One parameter model (pipeline.definition.ParameterSpec: choices, minimum, maximum) and one check
+One parameter model (pipeline.parameters.ParameterSpec: choices, minimum, maximum) and one check
 (`check_parameters`), used by `myflix run -p`, `myflix pipeline start -p`, `myflix pipeline schedule
 set -p` and the Studio (its parameter list, and a recorded value outside them flagged).
 """
@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from pipeline import definition
+from pipeline import parameters
 from cli.main import main
 
 BAD = [("min_rating=nan", "finite"), ("max_feature_psi=inf", "finite"), ("seed=99999999999", "seed must be from 0"),
@@ -23,19 +23,19 @@ BAD = [("min_rating=nan", "finite"), ("max_feature_psi=inf", "finite"), ("seed=9
 @pytest.mark.parametrize("assignment, words", BAD)
 def test_check_parameters_names_the_value_and_what_is_allowed(assignment, words):
     name, value = assignment.split("=")
-    with pytest.raises(definition.ParameterError, match=words):
-        definition.check_parameters({name: value})
+    with pytest.raises(parameters.ParameterError, match=words):
+        parameters.check_parameters({name: value})
 
 
 def test_the_allowed_values_live_on_the_parameter_specs():
-    specs = {s.name: s for s in definition.parameter_specs("b")}
+    specs = {s.name: s for s in parameters.parameter_specs("b")}
     assert specs["scaler"].choices == ("standard", "minmax")
     assert (specs["max_bad_fraction"].minimum, specs["max_bad_fraction"].maximum) == (0, 1)
     assert specs["seed"].maximum == 2**32 - 1
-    assert definition.check_parameters({"seed": "7", "scaler": "minmax", "k_min": "3", "k_max": "9"}) == {
+    assert parameters.check_parameters({"seed": "7", "scaler": "minmax", "k_min": "3", "k_max": "9"}) == {
         "seed": 7, "scaler": "minmax", "k_min": 3, "k_max": 9}
-    with pytest.raises(definition.ParameterError, match="k_min=10 is above k_max=5"):
-        definition.check_parameters({"k_min": "10", "k_max": "5"})
+    with pytest.raises(parameters.ParameterError, match="k_min=10 is above k_max=5"):
+        parameters.check_parameters({"k_min": "10", "k_max": "5"})
 
 
 @pytest.mark.parametrize("assignment, words", BAD[:5])
@@ -70,3 +70,31 @@ def test_the_studio_lists_the_allowed_values(tmp_path):
     from studio import views
     assert "finite" in views._parameter_problem("min_rating", float("nan"))
     assert views._parameter_problem("seed", 42) is None
+
+
+@pytest.mark.parametrize("flag", ["-p", "--param"])
+def test_one_parser_one_spelling_one_message_for_every_command(capsys, monkeypatch, tmp_path, flag):
+    """run, pipeline start and schedule set take `-p/--param` and refuse an unknown name, a value
+    without `=` and an empty value whose default is not empty, each with the same words."""
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "eu-west-1", "MYFLIX_REGION": "eu-west-1",
+                       "MYFLIX_ROLE_ARN": "arn:aws:iam::111122223333:role/r", "MYFLIX_BUCKET": "myflix-b",
+                       "MYFLIX_CONFIG": str(tmp_path / "c.json")}.items():
+        monkeypatch.setenv(var, value)
+    commands = (["run", "--no-serve", "--workdir", str(tmp_path / "w")], ["pipeline", "start"],
+                ["pipeline", "schedule", "set", "rate(1 day)", "--role-arn", "arn:aws:iam::1:role/s"])
+    for given, words in (("k_overide=3", "-p k_overide: no such pipeline parameter (did you mean k_override?)"),
+                         ("k_override", "-p 'k_override': write a parameter as NAME=VALUE"),
+                         ("title_type=", "-p title_type=: SageMaker refuses empty parameter values")):
+        for command in commands:
+            assert main([*command, flag, given]) == 2, (command, given)
+            assert words in capsys.readouterr().err, (command, given)
+    assert not (tmp_path / "w" / "executions").exists()
+
+
+def test_the_parser_types_and_drops_what_omitting_gives():
+    assert parameters.parse_overrides(["k_max=030", "min_rating=5", "scaler=minmax", "basics_uri=",
+                                       "enable_network_isolation=false"]) == {
+        "k_max": "30", "min_rating": "5.0", "scaler": "minmax", "enable_network_isolation": "false"}
+    with pytest.raises(parameters.ParameterError, match="-p k_min=9 is above k_max=5"):
+        parameters.parse_overrides(["k_min=9", "k_max=5"])

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 HARNESS = r'''
 import os, sys
 from pathlib import Path
-from cli.cmd_run import sigterm_as_interrupt
+from operations.local_run import sigterm_as_interrupt
 from local_runner.runner import LocalRunner
 work = Path(sys.argv[1])
 runner = LocalRunner(work, pipeline_name="p", region="us-east-1")

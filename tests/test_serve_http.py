@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cli.cmd_serve import MyFlixServer
+from serving.server import MyFlixServer
 from test_api_data import build_workdir
 
 

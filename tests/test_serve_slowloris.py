@@ -11,7 +11,7 @@ import json
 import socket
 import time
 
-from cli.cmd_serve import MyFlixServer
+from serving.server import MyFlixServer
 
 
 def get_health(address, timeout=10.0) -> dict:

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow   # one real pipeline run (each step a subprocess)
 def build_studio_workdir(work: Path) -> dict[str, str]:
     """A work folder with two real executions: {"passed": id, "failed": id} (the failed one newest)."""
     from imdb_fixtures import write_vega_imdb  # tests/ is on sys.path under pytest
-    from cli.cmd_run import upload_bundle
+    from operations.local_run import upload_bundle
     from pipeline.code_bundle import build_bundle
     from pipeline.definition import definition_json
     from local_runner.progress import Progress
@@ -321,7 +321,7 @@ def test_mount_sends_only_studio_paths_to_the_studio(studio_run):
 
 
 def test_the_run_form_is_the_parameter_model_and_bad_runs_are_refused_before_starting(app, studio_run):
-    from pipeline.definition import parameter_specs
+    from pipeline.parameters import parameter_specs
     form = get_json(app, "/studio/api/parameters")["parameters"]
     assert [f["name"] for f in form] == [s.name for s in parameter_specs("myflix-local")]
     kinds = {f["name"]: f["type"] for f in form}
@@ -329,7 +329,7 @@ def test_the_run_form_is_the_parameter_model_and_bad_runs_are_refused_before_sta
     assert kinds["enable_network_isolation"] == "Boolean" and all(f["help"] for f in form)
     same = {"Content-Type": "application/json", "Origin": "http://127.0.0.1:8000"}
     for body, expect, words in ((b'{"parameters": {"k_overide": 12}}', 400, "did you mean k_override"),
-                                (b'{"parameters": {"k_max": "many"}}', 400, "k_max is Integer"),
+                                (b'{"parameters": {"k_max": "many"}}', 400, "k_max takes an integer"),
                                 (b'{"parameters": {"k_max": [1]}}', 400, "k_max"),
                                 (b'{"parameters": {}, "display_name": "no spaces allowed"}', 400, "display_name"),
                                 (b'{"parameters": []}', 400, "JSON object")):

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def studio_server(tmp_path_factory):
-    from cli.cmd_serve import MyFlixServer
+    from serving.server import MyFlixServer
     work = tmp_path_factory.mktemp("studio-browser")
     ids = build_studio_workdir(work)
     with MyFlixServer(work, "127.0.0.1", 0, quiet=True) as server:

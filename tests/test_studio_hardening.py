@@ -65,7 +65,7 @@ def test_loopback_hosts_are_served(tmp_path, host):
 
 
 def test_duplicate_host_headers_are_refused_over_a_real_socket(tmp_path):
-    from cli.cmd_serve import MyFlixServer
+    from serving.server import MyFlixServer
     with MyFlixServer(tmp_path, port=0, quiet=True) as server:
         with socket.create_connection(server.address, timeout=10) as sock:
             sock.sendall(b"GET /studio/api/executions HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n"

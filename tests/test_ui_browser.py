@@ -51,7 +51,7 @@ def _browser_or_skip():
 
 @pytest.fixture()
 def server(tmp_path):
-    from cli.cmd_serve import MyFlixServer
+    from serving.server import MyFlixServer
 
     build_workdir(tmp_path / "work", k=8)
     with MyFlixServer(tmp_path / "work", "127.0.0.1", 0, quiet=True) as srv:
@@ -170,7 +170,7 @@ def answer_edit(demo_server):
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
-    from cli.cmd_serve import MyFlixServer
+    from serving.server import MyFlixServer
 
     work = tmp_path_factory.mktemp("demo-page")
     built = build_demo_workdir(work)
@@ -652,7 +652,7 @@ def test_another_api_is_used_and_shown(server, browser, tmp_path):
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from cli.cmd_serve import MyFlixServer
+    from serving.server import MyFlixServer
 
     wait = WebDriverWait(browser, 60)
     build_workdir(tmp_path / "other", k=3)
