@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from local_aws.constants import LOCAL_REGION
 from steps import schema
-
-LOCAL_REGION = "us-east-1"
 
 
 def local_deployer(workdir: Path, auto_promote: bool = True, log=print):

@@ -47,7 +47,7 @@ def _offline_settings(args: argparse.Namespace) -> settings_mod.Settings:
 
 def _local_settings(args: argparse.Namespace) -> settings_mod.Settings:
     """The settings `myflix run` uses (options still win): no account, no config needed."""
-    from cli.cmd_run import LOCAL_BUCKET, LOCAL_REGION, LOCAL_ROLE
+    from local_aws.constants import LOCAL_BUCKET, LOCAL_REGION, LOCAL_ROLE
     return settings_mod.resolve({"region": args.region or LOCAL_REGION, "role": args.role or LOCAL_ROLE,
                                  "bucket": args.bucket or LOCAL_BUCKET,
                                  "pipeline_name": args.pipeline_name}, env={}, config={})

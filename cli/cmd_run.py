@@ -25,11 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from local_aws.constants import LOCAL_BUCKET, LOCAL_REGION, LOCAL_ROLE
 from steps import schema
 
-LOCAL_BUCKET = "myflix-local"
-LOCAL_REGION = "us-east-1"
-LOCAL_ROLE = "arn:aws:iam::000000000000:role/myflix-local"
 APPROVAL_PARAMETER = "model_approval_status"
 DATA_PARAMETERS = ("basics_uri", "ratings_uri")
 INTERACTIONS_PARAMETER = "interactions_uri"
@@ -244,8 +242,9 @@ def _prepare_and_run(args: argparse.Namespace, workdir: Path, overrides: dict, s
             kind="CSV, .csv.gz or parquet in the interactions format")
     if SIMULATED_PARAMETER in declared and SIMULATED_PARAMETER not in overrides:
         overrides[SIMULATED_PARAMETER] = DEMO_SIMULATED_VIEWERS
+    import reports      # the PNGs of each stored report, drawn as the runner stores it (no job can)
     runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,
-                         use_cache=not args.no_cache)
+                         use_cache=not args.no_cache, after_output=reports.render)
     return _run_and_report(args, workdir, runner, definition, overrides, started, live)
 
 

@@ -44,10 +44,10 @@ def _type_name(value: Any) -> str:
 def parameter_form() -> list[dict]:
     """Every pipeline parameter with its type, default and help, in the order Studio shows them."""
     from pipeline.definition import parameter_specs
-    from local_runner.runner import DEFAULT_BUCKET
+    from local_aws.constants import LOCAL_BUCKET
     return [{"name": s.name, "type": _type_name(s.default), "default": s.default, "help": s.help,
              "choices": list(s.choices) if s.choices else None, "minimum": s.minimum, "maximum": s.maximum}
-            for s in parameter_specs(DEFAULT_BUCKET)]
+            for s in parameter_specs(LOCAL_BUCKET)]
 
 
 def check_parameters(values: Any) -> dict[str, str]:
