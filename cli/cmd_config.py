@@ -10,12 +10,12 @@ role and names. `teardown` removes what the stacks and the pipeline created, in 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+from local_aws.layout import write_json_atomic
 from operations import settings as settings_mod
 
 # Stack output -> config file key. The first three are what `myflix pipeline ...` needs
@@ -246,9 +246,7 @@ def write_chalice_stage(path: Path, stage_name: str, stage: Mapping[str, Any]) -
         raise _user_error(f"cannot read the Chalice config {path}: {err}; pass the api/ project's "
                           f".chalice/config.json") from err
     data.setdefault("stages", {}).setdefault(stage_name, {}).update(stage)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, data)
 
 
 def cmd_chalice_stage(args) -> int:

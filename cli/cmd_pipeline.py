@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from operations import settings as settings_mod
 from cli.main import UserError
+from local_aws import layout
 from local_runner.executions import shown_status
 from steps import schema
 
@@ -636,7 +637,7 @@ def quality_metrics(s3: Any, package: dict) -> tuple[str | None, dict[str, Any]]
     uri = (quality.get("Statistics") or {}).get("S3Uri")
     if not uri or not uri.startswith("s3://"):
         return None, {}
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, key = layout.split_s3_uri(uri)
     evaluation = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     metrics = evaluation.get("clustering_metrics") if isinstance(evaluation, dict) else None
     return uri, {name: (item.get("value") if isinstance(item, dict) else item)

@@ -16,6 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
+from local_aws import layout
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 API_DIR = REPO_ROOT / "api"
 UI_DIR = REPO_ROOT / "ui"
@@ -38,7 +40,7 @@ def _user_error(message: str) -> Exception:
 
 
 def published_table(workdir: Path, database: str = "myflix", table: str = "movie_clusters") -> Path:
-    return Path(workdir) / "catalog" / database / f"{table}.json"
+    return layout.catalog_path(workdir, database, table)
 
 
 def _load_app(workdir: Path):
@@ -275,17 +277,16 @@ def cmd_serve(args) -> int:
 
 
 def cmd_endpoint(args) -> int:
-    import json
-
-    from inference.local_endpoint import LocalEndpoint, stop_on_sigterm
+    from inference.local_endpoint import LocalEndpoint, endpoint_model, stop_on_sigterm
 
     model = args.model
     if model is None:
-        record = Path(args.workdir) / "endpoints" / f"{args.name}.json"
-        if not record.is_file():
-            raise _user_error(f"no endpoint record {record}: {RUN_FIRST}, or pass --model PATH")
-        url = json.loads(record.read_text())["ModelDataUrl"]
-        model = Path(args.workdir) / "s3" / url[len("s3://"):]
+        try:
+            model = endpoint_model(args.workdir, args.name)
+        except FileNotFoundError as err:
+            raise _user_error(f"{err}: {RUN_FIRST}, or pass --model PATH") from None
+        except ValueError as err:
+            raise _user_error(f"{err}: deploy again, or pass --model PATH") from None
     if not Path(model).exists():
         raise _user_error(f"model {model} does not exist: {RUN_FIRST}, or pass --model PATH")
     try:

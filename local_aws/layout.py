@@ -70,11 +70,11 @@ def catalog_path(workdir: str | Path, database: str, table: str) -> Path:
     return Path(workdir) / CATALOG_DIR / database / f"{table}.json"
 
 
-def put_table(workdir: str | Path, database: str, table_input: dict[str, Any],
+def put_table(workdir: str | Path, database: str, table: str, table_input: dict[str, Any],
               now: str | None = None) -> dict[str, Any]:
     """CreateTable/UpdateTable on the local catalog: the entry in GetTable's shape, replaced in one
     rename (a reader sees the old location or the new one); CreateTime kept, VersionId counted up."""
-    path = catalog_path(workdir, database, table_input["Name"])
+    path = catalog_path(workdir, database, table)
     previous = read_record(path)
     now = now or datetime.now(timezone.utc).isoformat()
     record = {**table_input, "DatabaseName": database,
@@ -146,10 +146,11 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return record
 
 
-def write_json_atomic(path: str | Path, document: Any, *, sort_keys: bool = False, indent: int | None = 2) -> None:
+def write_json_atomic(path: str | Path, document: Any, *, sort_keys: bool = False, indent: int | None = 2,
+                      mode: int = 0o644) -> None:
     """Write `document` as JSON (and a newline) to a temp file beside `path`, then rename it into place:
     a reader sees the old file or the new one, never half of one. Temp names start with '.' and end
-    with '.tmp', which the local store does not count as objects."""
+    with '.tmp', which the local store does not count as objects. The file gets `mode`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -157,6 +158,7 @@ def write_json_atomic(path: str | Path, document: Any, *, sort_keys: bool = Fals
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(document, handle, indent=indent, sort_keys=sort_keys, default=str)
             handle.write("\n")
+        os.chmod(tmp, mode)                     # mkstemp's 0600 is not what a plain write gives
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -284,7 +284,7 @@ def point_table(database: str, table: str, location: str, columns: list[tuple[st
     spec = table_input(table, location, columns, parameters, description)
     root = local_root()
     if root is not None:
-        return local_layout.put_table(root, database, spec, now=_now())
+        return local_layout.put_table(root, database, spec["Name"], spec, now=_now())
     glue = _boto3_session(region).client("glue")
     try:
         glue.get_database(Name=database)
