@@ -286,12 +286,12 @@ class SageMakerBackend:
                 raise DeployError(f"the table's data file {uri} is not a whole parquet file")
         # the files as the local stand-in lays them out, so the API's own reader indexes them
         with tempfile.TemporaryDirectory(prefix="myflix-smoke-") as tmp:
-            for uri, body in bodies.items():
-                bucket, key = _s3_parts(uri)
-                target = Path(tmp) / "s3" / bucket / key
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(body)
             try:
+                layout = _layout()
+                for uri, body in bodies.items():
+                    target = layout.s3_path(tmp, uri)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(body)
                 return index_table(manifest, workdir=Path(tmp))
             except ImportError:     # the Lambda: boto3 only, no pandas/pyarrow
                 return f"{len(files)} parquet file(s) present and whole"
