@@ -550,10 +550,10 @@ def endpoints(workdir: Path) -> list[dict]:
         if path.is_symlink() or not path.is_file():
             continue
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            record = layout.read_record(path)
+        except layout.LayoutError:
             continue
-        if not isinstance(record, dict):
+        if record is None:
             continue
         arn = record.get("ModelPackageArn") or ""
         tags = record.get("Tags") or {}

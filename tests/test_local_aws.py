@@ -83,6 +83,14 @@ def test_the_copies_say_why_they_exist_where_they_are_used():
     assert "A copy of local_aws.layout.s3_key_parts" in (ROOT / "deployer" / "backends.py").read_text()
 
 
+def test_the_deployers_local_region_is_the_runners():
+    from deployer import release
+    assert release.LOCAL_REGION == constants.LOCAL_REGION
+    arn = "arn:aws:sagemaker:us-east-1:000000000000:model-package/g/1"
+    assert release.event_for({"ModelPackageArn": arn, "ModelPackageGroupName": "g",
+                              "ModelApprovalStatus": "Approved"})["region"] == constants.LOCAL_REGION
+
+
 def test_the_apis_local_bucket_is_the_runners():
     sys.path.insert(0, str(ROOT / "api"))
     try:
