@@ -18,7 +18,7 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 S3_SCHEME = "s3://"
 S3_DIR = "s3"
@@ -147,16 +147,17 @@ def read_record(path: Path) -> dict[str, Any] | None:
 
 
 def write_json_atomic(path: str | Path, document: Any, *, sort_keys: bool = False, indent: int | None = 2,
-                      mode: int = 0o644) -> None:
+                      mode: int = 0o644, default: Callable[[Any], Any] | None = str) -> None:
     """Write `document` as JSON (and a newline) to a temp file beside `path`, then rename it into place:
     a reader sees the old file or the new one, never half of one. Temp names start with '.' and end
-    with '.tmp', which the local store does not count as objects. The file gets `mode`."""
+    with '.tmp', which the local store does not count as objects. The file gets `mode`; what JSON
+    cannot hold is written as `default` gives it (None: a TypeError, the strict artefacts' choice)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=indent, sort_keys=sort_keys, default=str)
+            json.dump(document, handle, indent=indent, sort_keys=sort_keys, default=default)
             handle.write("\n")
         os.chmod(tmp, mode)                     # mkstemp's 0600 is not what a plain write gives
         os.replace(tmp, path)
