@@ -72,12 +72,14 @@ def local_catalog_path(settings: Settings) -> Path:
 
 def get_table_local(settings: Settings) -> TableRef:
     path = local_catalog_path(settings)
-    if not path.is_file():
-        raise TableUnavailable(f"no published table in {settings.workdir} (missing {path}): {RUN_FIRST}")
     try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
+        table = local_layout.read_record(path)
+    except OSError as err:
         raise TableUnavailable(f"{path} is not readable JSON ({err}): re-run the Publish step") from None
+    except local_layout.LayoutError as err:
+        raise TableUnavailable(f"{err}: not readable JSON; re-run the Publish step") from None
+    if table is None:
+        raise TableUnavailable(f"no published table in {settings.workdir} (missing {path}): {RUN_FIRST}")
     return _ref_from_table(table, str(path))
 
 
