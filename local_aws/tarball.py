@@ -43,7 +43,8 @@ def pack_folder(folder: Path) -> bytes:
     members: list[Member] = []
     for path in sorted(folder.rglob("*")):
         mode = path.stat().st_mode & 0o7777
-        members.append((path.relative_to(folder).as_posix(), path.read_bytes() if path.is_file() else None, mode))
+        data = path.read_bytes() if path.is_file() else None
+        members.append((path.relative_to(folder).as_posix(), data, mode))
     return tar_gz(members)
 
 

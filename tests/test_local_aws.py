@@ -57,7 +57,8 @@ def test_local_aws_imports_cleanly_without_the_project_on_the_path(tmp_path):
     import shutil
     shutil.copytree(ROOT / "local_aws", tmp_path / "local_aws")
     code = ("import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p]; "
-            "import local_aws.constants, local_aws.layout, local_aws.registry, local_aws.store, local_aws.tarball; "
+            "import local_aws.constants, local_aws.layout, local_aws.registry, local_aws.store; "
+            "import local_aws.tarball; "
             "print('ok')")
     out = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
@@ -79,7 +80,8 @@ def test_the_copies_say_why_they_exist_where_they_are_used():
     assert "copy of local_aws/layout.py" in (ROOT / "steps" / "aws_io.py").read_text()
     for name in ("tables.py", "endpoint.py", "pairing.py"):
         assert "copy of local_aws/layout.py" in (ROOT / "api" / "chalicelib" / name).read_text()
-    assert "copy of local_aws.constants.LOCAL_BUCKET" in (ROOT / "api" / "chalicelib" / "config.py").read_text()
+    config = (ROOT / "api" / "chalicelib" / "config.py").read_text()
+    assert "copy of local_aws.constants.LOCAL_BUCKET" in config
     assert "A copy of local_aws.layout.s3_key_parts" in (ROOT / "deployer" / "backends.py").read_text()
 
 
@@ -131,8 +133,8 @@ def test_every_s3_parser_agrees_with_the_one_in_local_aws(uri):
 
 
 def test_the_layout_spells_each_stand_in_once(tmp_path):
-    assert layout.s3_path(tmp_path, "s3://myflix-local/raw/a.tsv") == tmp_path / "s3" / "myflix-local" / "raw" / "a.tsv"
-    assert layout.catalog_path(tmp_path, "myflix", "movie_clusters") == tmp_path / "catalog" / "myflix" / "movie_clusters.json"
+    assert layout.s3_path(tmp_path, "s3://myflix-local/raw/a.tsv") == tmp_path / "s3/myflix-local/raw/a.tsv"
+    assert layout.catalog_path(tmp_path, "myflix", "clusters") == tmp_path / "catalog/myflix/clusters.json"
     assert layout.endpoint_path(tmp_path, "prod") == tmp_path / "endpoints" / "prod.json"
     assert layout.release_lock_path(tmp_path) == tmp_path / "endpoints" / ".release.lock"
     assert layout.registry_dir(tmp_path) == tmp_path / "registry"
@@ -165,10 +167,11 @@ def test_endpoint_records_and_tables_read_and_written(tmp_path):
     layout.endpoint_path(tmp_path, "torn").write_text('{"EndpointName": ')
     with pytest.raises(layout.LayoutError, match="torn.json is unreadable"):
         layout.read_endpoint(tmp_path, "torn")
-    first = layout.put_table(tmp_path, "myflix", "movie_clusters", {"Name": "movie_clusters", "X": 1}, now="t1")
-    second = layout.put_table(tmp_path, "myflix", "movie_clusters", {"Name": "movie_clusters", "X": 2}, now="t2")
-    assert (first["VersionId"], second["VersionId"], second["CreateTime"], second["UpdateTime"]) == ("1", "2", "t1", "t2")
-    assert layout.read_record(layout.catalog_path(tmp_path, "myflix", "movie_clusters")) == second
+    first = layout.put_table(tmp_path, "myflix", "clusters", {"Name": "clusters", "X": 1}, now="t1")
+    second = layout.put_table(tmp_path, "myflix", "clusters", {"Name": "clusters", "X": 2}, now="t2")
+    assert (first["VersionId"], second["VersionId"]) == ("1", "2")
+    assert (second["CreateTime"], second["UpdateTime"], second["X"]) == ("t1", "t2", 2)
+    assert layout.read_record(layout.catalog_path(tmp_path, "myflix", "clusters")) == second
 
 
 def test_a_failed_atomic_write_leaves_the_old_file_and_no_temp(tmp_path):
@@ -190,7 +193,7 @@ def test_the_tarball_is_deterministic_and_sagemakers_layout(tmp_path):
     assert packed == tarball.pack_folder(tmp_path / "b")                       # times do not count
     with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
         members = {m.name: m for m in tar.getmembers()}
-        assert sorted(members) == ["code", "code/inference.py", "model.joblib"]   # the folder's files at the root
+        assert sorted(members) == ["code", "code/inference.py", "model.joblib"]   # the files at the root
         assert members["code"].isdir() and tar.extractfile("model.joblib").read() == b"model"
         assert all(m.mtime == 0 and m.uname == "" for m in members.values())
     files = {"steps/b.py": b"b", "steps/a.py": b"a"}
@@ -201,7 +204,8 @@ def test_the_tarball_is_deterministic_and_sagemakers_layout(tmp_path):
 
 def test_the_runner_imports_no_steps_and_no_plots():
     for path in sorted((ROOT / "local_runner").glob("*.py")):
-        assert not _imports(path) & {"steps", "reports", "matplotlib", "pipeline", "cli", "operations", "studio"}, path
+        forbidden = {"steps", "reports", "matplotlib", "pipeline", "cli", "operations", "studio"}
+        assert not _imports(path) & forbidden, path
     code = "import local_runner.runner, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in " \
            "('steps', 'reports', 'matplotlib', 'pipeline')))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
