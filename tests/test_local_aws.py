@@ -25,7 +25,8 @@ import pytest
 
 from local_aws import constants, layout, tarball
 
-ROOT = Path(__file__).resolve().parents[1]
+# the repository root, wherever this file sits under tests/
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "setup.cfg").is_file())
 URIS = ["s3://myflix-local/raw/x.tsv.gz", "s3://myflix-local/raw/", "s3://myflix-local", "s3://b/x",
         "s3://ab/key", "s3://bucket/a/../b", "s3://bucket/..", "s3:///key", "http://bucket/key", "",
         "s3://bucket//double", "s3://.../k", "s3://my.bucket/k e y/ü", "s3://bucket/a/./b"]
