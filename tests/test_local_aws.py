@@ -225,3 +225,19 @@ def test_the_deployer_never_imports_the_runner_and_its_zip_needs_no_local_aws(tm
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_local_endpoint_finds_a_records_model_through_the_layout(tmp_path):
+    from inference.local_endpoint import endpoint_model
+    with pytest.raises(FileNotFoundError, match="no endpoint record .*endpoints/prod.json"):
+        endpoint_model(tmp_path, "prod")
+    layout.write_json_atomic(layout.endpoint_path(tmp_path, "prod"),
+                             {"EndpointName": "prod", "ModelDataUrl": "s3://myflix-local/runs/x/model.tar.gz"})
+    assert endpoint_model(tmp_path, "prod") == tmp_path / "s3/myflix-local/runs/x/model.tar.gz"
+    layout.write_json_atomic(layout.endpoint_path(tmp_path, "prod"),
+                             {"EndpointName": "prod", "ModelDataUrl": "s3://myflix-local/../../etc/passwd"})
+    with pytest.raises(ValueError, match="'..'"):
+        endpoint_model(tmp_path, "prod")
+    layout.write_json_atomic(layout.endpoint_path(tmp_path, "prod"), {"EndpointName": "prod"})
+    with pytest.raises(ValueError, match="has no ModelDataUrl"):
+        endpoint_model(tmp_path, "prod")
