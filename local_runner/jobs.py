@@ -63,7 +63,6 @@ class StepFailure(Exception):
         self.log_tail = log_tail
 
 
-
 @dataclass
 class StepResult:
     status: str                                      # Succeeded | Failed
@@ -76,7 +75,6 @@ class StepResult:
     outputs: dict = field(default_factory=dict)
     note: str = ""
     outcome: bool | None = None                      # Condition steps
-
 
 
 # What the runner calls after it stored one output of a step: (the output's local folder, a

@@ -24,7 +24,6 @@ class DefinitionError(ValueError):
     """The definition (or a parameter override) cannot be run: says what and how to fix it."""
 
 
-
 @dataclass
 class PlannedStep:
     step: dict
@@ -39,7 +38,6 @@ class PlannedStep:
     @property
     def type(self) -> str:
         return self.step.get("Type", "?")
-
 
 
 # --- the definition ----------------------------------------------------------------------------
