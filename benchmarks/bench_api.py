@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "api"))
 
 from chalicelib import config as api_config  # noqa: E402
+from local_aws import layout  # noqa: E402
 from chalicelib.service import Service  # noqa: E402
 
 # Shares of each genre among films (the source tutorial's cleaned table; see the shared data README)
@@ -89,7 +90,7 @@ def fit_and_embed(X: np.ndarray, k: int, seed: int):
 def write_local_table(workdir: Path, catalog: dict, scaled: np.ndarray, cluster, distance, k: int) -> None:
     """The published table in the local stand-ins' layout (docs/CONTRACTS.md)."""
     location = "s3://myflix-bench/tables/movie_clusters/bench/"
-    folder = workdir / "s3" / "myflix-bench" / "tables" / "movie_clusters" / "bench"
+    folder = layout.s3_path(workdir, location)
     folder.mkdir(parents=True)
     n, d = scaled.shape
     embedding = pa.ListArray.from_arrays(pa.array(np.arange(0, n * d + 1, d, dtype=np.int32)),
@@ -101,8 +102,7 @@ def write_local_table(workdir: Path, catalog: dict, scaled: np.ndarray, cluster,
              "StorageDescriptor": {"Location": location, "Columns": []},
              "Parameters": {"myflix_features": json.dumps(FEATURES), "myflix_k": str(k),
                             "myflix_execution_id": "bench"}}
-    (workdir / "catalog" / "myflix").mkdir(parents=True)
-    (workdir / "catalog" / "myflix" / "movie_clusters.json").write_text(json.dumps(entry))
+    layout.write_json_atomic(layout.catalog_path(workdir, "myflix", "movie_clusters"), entry)
 
 
 def write_synthetic_recommender(workdir: Path, ids: np.ndarray, viewers: int, seed: int, neighbours: int = 50,
@@ -140,10 +140,10 @@ def write_synthetic_recommender(workdir: Path, ids: np.ndarray, viewers: int, se
     meta = {"kind": "generated", "params": {"neighbours": neighbours}, "n_items": n, "n_viewers": viewers,
             "n_interactions": int(indptr[-1]), "simulated": True, "validation": {},
             "sha256": {"recommender.npz": hashlib.sha256(data).hexdigest()}}
-    folder = workdir / "s3" / "myflix-bench" / "tables" / "movie_clusters" / "bench"
+    folder = layout.s3_path(workdir, "s3://myflix-bench/tables/movie_clusters/bench/")
     (folder / "_myflix_recommender.npz").write_bytes(data)
     (folder / "_myflix_recommender.json").write_text(json.dumps(meta))
-    catalog = workdir / "catalog" / "myflix" / "movie_clusters.json"
+    catalog = layout.catalog_path(workdir, "myflix", "movie_clusters")
     entry = json.loads(catalog.read_text())
     entry["Parameters"]["myflix_recommender"] = "_myflix_recommender.npz"
     catalog.write_text(json.dumps(entry))

@@ -33,8 +33,9 @@ if str(REPO / "api") not in sys.path:
     sys.path.insert(0, str(REPO / "api"))
 
 from benchmarks.http_load import ServerProcess  # noqa: E402
+from local_aws.constants import LOCAL_BUCKET  # noqa: E402
 
-BUCKET = "myflix-local"
+BUCKET = LOCAL_BUCKET
 KINDS = ("view", "like", "list_add", "play", "rating", "unlike", "list_remove")
 
 

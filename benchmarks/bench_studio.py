@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from local_aws.constants import ACCOUNT, LOCAL_REGION
 from local_runner import executions
 from studio import make_app, views
 
@@ -26,7 +27,7 @@ def write_records(work: Path, n: int) -> None:
         folder = executions.execution_dir(work, eid)
         folder.mkdir(parents=True)
         (folder / executions.EXECUTION_FILE).write_text(json.dumps({
-            "PipelineExecutionArn": f"arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/{eid}",
+            "PipelineExecutionArn": f"arn:aws:sagemaker:{LOCAL_REGION}:{ACCOUNT}:pipeline/p/execution/{eid}",
             "PipelineExecutionId": eid, "PipelineExecutionStatus": "Succeeded", "PipelineName": "p",
             "StartTime": f"2026-12-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}", "EndTime": None,
             "PipelineParameters": [], "Steps": []}))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import time
 from datetime import datetime, timezone
@@ -98,6 +97,9 @@ def index_table(manifest: dict[str, Any], workdir: Path | None = None, region: s
 
 
 def _s3_parts(uri: str) -> tuple[str, str]:
+    """("bucket", "key") of an object's URI. A copy of local_aws.layout.s3_key_parts (plus: the key may
+    not be empty), because the deployer Lambda's zip ships deployer/ only; tests/test_local_aws.py
+    checks that the two agree."""
     match = re.match(r"^s3://([^/]{3,})/(.+)$", uri or "")
     if not match or ".." in match.group(2).split("/"):
         raise DeployError(f"{uri!r} is not an s3://bucket/key URI")
@@ -284,12 +286,12 @@ class SageMakerBackend:
                 raise DeployError(f"the table's data file {uri} is not a whole parquet file")
         # the files as the local stand-in lays them out, so the API's own reader indexes them
         with tempfile.TemporaryDirectory(prefix="myflix-smoke-") as tmp:
-            for uri, body in bodies.items():
-                bucket, key = _s3_parts(uri)
-                target = Path(tmp) / "s3" / bucket / key
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(body)
             try:
+                layout = _layout()
+                for uri, body in bodies.items():
+                    target = layout.s3_path(tmp, uri)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(body)
                 return index_table(manifest, workdir=Path(tmp))
             except ImportError:     # the Lambda: boto3 only, no pandas/pyarrow
                 return f"{len(files)} parquet file(s) present and whole"
@@ -309,6 +311,12 @@ class SageMakerBackend:
 
 
 # --- local ----------------------------------------------------------------------------------------------
+def _layout():
+    """local_aws.layout, imported when a local backend runs: the Lambda's zip has no local_aws/."""
+    from local_aws import layout
+    return layout
+
+
 class LocalBackend:
     """The local runner's stand-ins (docs/CONTRACTS.md, "Local AWS stand-ins") under `workdir`."""
 
@@ -329,7 +337,7 @@ class LocalBackend:
             finally:
                 self._lock_depth -= 1
             return
-        path = self.workdir / "endpoints" / ".release.lock"
+        path = _layout().release_lock_path(self.workdir)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a+") as handle:
             waited = False
@@ -356,8 +364,8 @@ class LocalBackend:
         return index_table(manifest, workdir=self.workdir)
 
     def _path(self, uri: str) -> Path:
-        bucket, key = _s3_parts(uri)
-        return self.workdir / "s3" / bucket / key
+        _s3_parts(uri)                           # the deployer's own message for a URI it refuses
+        return _layout().s3_path(self.workdir, uri)
 
     def describe_package(self, arn: str) -> dict[str, Any]:
         from local_aws import registry
@@ -372,13 +380,10 @@ class LocalBackend:
         return registry.list_packages(self.workdir, group)
 
     def _record_path(self, name: str) -> Path:
-        return self.workdir / "endpoints" / f"{name}.json"
+        return _layout().endpoint_path(self.workdir, name)
 
     def _write(self, path: Path, record: dict[str, Any]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        _layout().write_json_atomic(path, record, sort_keys=True)
 
     def deploy(self, endpoint: str, package: dict[str, Any], log: Callable[[str], None],
                deadline: float) -> dict[str, Any]:
@@ -405,16 +410,11 @@ class LocalBackend:
         return record
 
     def endpoint(self, name: str) -> dict[str, Any] | None:
-        path = self._record_path(name)
+        layout = _layout()
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as err:
-            raise DeployError(f"{path} is unreadable ({err}): remove it and deploy again") from None
-        if not isinstance(record, dict):
-            raise DeployError(f"{path} is unreadable (not an endpoint record): remove it and deploy again")
-        return record
+            return layout.read_endpoint(self.workdir, name)
+        except layout.LayoutError as err:
+            raise DeployError(f"{err}: remove it and deploy again") from None
 
     def set_tags(self, name: str, tags: dict[str, str]) -> None:
         record = self.endpoint(name)
@@ -459,28 +459,16 @@ class LocalBackend:
         except ValueError as err:
             raise DeployError(f"{uri} is not JSON ({err}): run the pipeline again") from None
 
-    def _table_path(self) -> Path:
-        return self.workdir / "catalog" / self.config.database / f"{self.config.table}.json"
-
     def get_table(self) -> dict[str, Any] | None:
+        layout = _layout()
         try:
-            table = json.loads(self._table_path().read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as err:
-            raise DeployError(f"{self._table_path()} is unreadable ({err}): "
-                              "promote a release again") from None
-        if not isinstance(table, dict):
-            raise DeployError(f"{self._table_path()} is not a table entry: promote a release again")
-        return table
+            return layout.read_record(layout.catalog_path(self.workdir, self.config.database, self.config.table))
+        except layout.LayoutError as err:
+            raise DeployError(f"{err}: promote a release again") from None
 
     def point_table(self, table_input: dict[str, Any]) -> dict[str, Any]:
-        """The local catalog entry in Glue's GetTable shape, replaced in one rename."""
-        previous = self.get_table()
-        now = now_iso()
-        record = {**table_input, "DatabaseName": self.config.database,
-                  "CreateTime": (previous or {}).get("CreateTime", now), "UpdateTime": now,
-                  "VersionId": str(int((previous or {}).get("VersionId", "0")) + 1),
-                  "IsRegisteredWithLakeFormation": False}
-        self._write(self._table_path(), record)
-        return record
+        """The local catalog entry in Glue's GetTable shape, replaced in one rename (the one local
+        Glue write, local_aws.layout.put_table, that the Publish step's local path makes too)."""
+        self.get_table()                         # a damaged entry: the deployer's message
+        return _layout().put_table(self.workdir, self.config.database, self.config.table, table_input,
+                                   now=now_iso())

@@ -192,7 +192,12 @@ def parse_event(event: Any) -> PackageEvent:
                         status=str(detail.get("ModelApprovalStatus") or ""))
 
 
-def event_for(package: Mapping[str, Any], region: str = "us-east-1") -> dict[str, Any]:
+# copy of local_aws.constants.LOCAL_REGION (the local registry's events): the deployer's zip ships
+# deployer/ only; tests/test_local_aws.py checks that they agree.
+LOCAL_REGION = "us-east-1"
+
+
+def event_for(package: Mapping[str, Any], region: str = LOCAL_REGION) -> dict[str, Any]:
     """A state-change event for this package, in EventBridge's shape (what `myflix registry approve` sends)."""
     arn = package["ModelPackageArn"]
     account = PACKAGE_ARN.match(arn).group(2)

@@ -8,7 +8,8 @@ project's inference/inference.py when the artefact has none), loads the model wi
 and answers each request with its `respond`, the function the container's transform_fn answers
 with: so the statuses and bodies are the container's (400 bad input with a JSON message naming
 the field, 415 Content-Type, 406 Accept).
-Used by local mode, `myflix endpoint` and the tests; stdlib http.server only.
+Used by local mode, `myflix endpoint` and the tests; stdlib http.server only. `endpoint_model`
+reads a local endpoint record (local_aws.layout) for `myflix endpoint --name`.
 """
 from __future__ import annotations
 
@@ -46,6 +47,22 @@ def open_model(path: str | Path) -> tuple[ModuleType, object, Path]:
     folder = open_model_dir(path)
     handler = load_handler(folder)
     return handler, handler.model_fn(str(folder)), folder
+
+
+def endpoint_model(workdir: str | Path, name: str) -> Path:
+    """The model a local endpoint record serves (`<workdir>/endpoints/<name>.json`, written by the
+    deployer's local backend): the local store's file of its ModelDataUrl. FileNotFoundError when
+    there is no record; ValueError (local_aws.layout.LayoutError) when it is unusable."""
+    # Imported here: inference/ also ships in the jobs' code bundle, which holds no local_aws/.
+    from local_aws import layout
+
+    record = layout.read_endpoint(workdir, name)
+    if record is None:
+        raise FileNotFoundError(f"no endpoint record {layout.endpoint_path(workdir, name)}")
+    url = record.get("ModelDataUrl")
+    if not isinstance(url, str):
+        raise layout.LayoutError(f"{layout.endpoint_path(workdir, name)} has no ModelDataUrl")
+    return layout.s3_path(workdir, url)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""The local stand-ins' account: the one region, bucket, role and account id every local run uses."""
+"""The local stand-ins' account, region, bucket and role: one copy for the runner, CLI and Studio."""
 from __future__ import annotations
 
 LOCAL_REGION = "us-east-1"

@@ -16,7 +16,9 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
-from local_runner.executions import ACCOUNT, write_json_atomic
+from local_aws import layout
+from local_aws.constants import ACCOUNT
+from local_aws.layout import write_json_atomic
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -27,16 +29,14 @@ class RegistryError(ValueError):
     """A model package or group that does not exist, or a request the registry refuses."""
 
 
-def registry_dir(workdir: Path) -> Path:
-    return Path(workdir) / "registry"
+registry_dir = layout.registry_dir
 
 
 def package_arn(region: str, group: str, version: int) -> str:
     return f"arn:aws:sagemaker:{region}:{ACCOUNT}:model-package/{group.lower()}/{version}"
 
 
-def _versions(group_dir: Path) -> list[int]:
-    return sorted(int(p.stem) for p in group_dir.glob("*.json") if p.stem.isdigit())
+_versions = layout.package_versions
 
 
 def register(workdir: Path, request: dict, region: str) -> dict:
@@ -117,11 +117,7 @@ def _locate(workdir: Path, ref: str, group: str | None) -> Path:
     match = _ARN.match(ref)
     if match:
         wanted_group, version = match.group(1), match.group(2)
-        # ARNs carry the group name lower-cased; find the folder whatever its case.
-        base = registry_dir(workdir)
-        candidates = [p for p in base.iterdir() if p.is_dir() and p.name.lower() == wanted_group] \
-            if base.is_dir() else []
-        group_dir = candidates[0] if candidates else base / wanted_group
+        group_dir = layout.registry_group_dir(workdir, wanted_group)   # whatever the folder's case
     elif "/" in ref:
         name, _, version = ref.rpartition("/")
         group_dir = registry_dir(workdir) / name
@@ -185,5 +181,5 @@ def create_model(workdir: Path, request: dict, model_name: str, region: str) -> 
     model.update(ModelName=model_name,
                  ModelArn=f"arn:aws:sagemaker:{region}:{ACCOUNT}:model/{model_name.lower()}",
                  CreationTime=datetime.now(timezone.utc).isoformat())
-    write_json_atomic(Path(workdir) / "models" / f"{model_name}.json", model)
+    write_json_atomic(layout.models_dir(workdir) / f"{model_name}.json", model)
     return model

@@ -13,7 +13,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-S3_SCHEME = "s3://"
+from local_aws import layout
+
+S3_SCHEME = layout.S3_SCHEME
 
 
 class StoreError(ValueError):
@@ -21,16 +23,12 @@ class StoreError(ValueError):
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    """`s3://bucket/key/part` -> ("bucket", "key/part"); a clear error for anything else."""
-    if not isinstance(uri, str) or not uri.startswith(S3_SCHEME):
-        raise StoreError(f"{uri!r} is not an s3:// URI: the local runner maps only s3://<bucket>/<key> "
-                         "URIs to its object store")
-    bucket, _, key = uri[len(S3_SCHEME):].partition("/")
-    if len(bucket) < 3 or "/" in bucket or bucket in (".", ".."):
-        raise StoreError(f"{uri!r} has no valid bucket name (S3 bucket names have 3 to 63 characters)")
-    if any(part == ".." for part in key.split("/")):
-        raise StoreError(f"{uri!r} contains '..': S3 keys with parent references are refused locally")
-    return bucket, key
+    """`s3://bucket/key/part` -> ("bucket", "key/part") (layout.s3_key_parts, the one parser)."""
+    try:
+        return layout.s3_key_parts(uri)
+    except layout.LayoutError as err:
+        raise StoreError(f"{err}: the local runner maps only s3://<bucket>/<key> URIs to its object store") \
+            from None
 
 
 def file_digest(path: Path) -> str:
@@ -50,7 +48,7 @@ class LocalStore:
     """The folder `<workdir>/s3` seen as S3 buckets."""
 
     def __init__(self, workdir: Path):
-        self.root = Path(workdir) / "s3"
+        self.root = layout.s3_root(workdir)
 
     def path_for(self, uri: str) -> Path:
         """The local path of an object or prefix (it may not exist)."""

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from local_runner.executions import write_json_atomic
+from local_aws.layout import write_json_atomic
 from local_aws.store import LocalStore
 
 KEY_ATTRIBUTES = {

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-ACCOUNT = "000000000000"
-LOCAL_REGION = "us-east-1"     # only in the ARN of a damaged record's stand-in
+from local_aws.constants import ACCOUNT, LOCAL_REGION  # LOCAL_REGION: only in a damaged record's stand-in ARN
+from local_aws.layout import write_json_atomic
 EXECUTION_FILE = "execution.json"
 DEFINITION_FILE = "definition.json"
 TIME_KEYS = ("StartTime", "EndTime", "CreationTime", "LastModifiedTime")
@@ -53,15 +52,6 @@ def _parse_times(record: dict) -> dict:
         if isinstance(out.get(key), str):
             out[key] = datetime.fromisoformat(out[key])
     return out
-
-
-def write_json_atomic(path: Path, document: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
 
 
 def executions_dir(workdir: Path) -> Path:

@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from local_aws.constants import ACCOUNT
+
 TOOLKIT_ENTRY = ("-m", "sagemaker_training.cli.train")
 CURRENT_HOST = "algo-1"
 
@@ -78,7 +80,7 @@ def toolkit_env(base: Path, job_name: str) -> dict[str, str]:
     # SM_STUDIO_LOCAL_MODE is the toolkit's own switch for running outside SageMaker's cluster: it
     # skips only the wait for the hosts' DNS names (algo-1 resolves inside a job, not here).
     return {"SAGEMAKER_BASE_DIR": str(base), "TRAINING_JOB_NAME": job_name, "SM_STUDIO_LOCAL_MODE": "true",
-            "TRAINING_JOB_ARN": f"arn:aws:sagemaker:local:000000000000:training-job/{job_name}",
+            "TRAINING_JOB_ARN": f"arn:aws:sagemaker:local:{ACCOUNT}:training-job/{job_name}",
             "SM_INPUT": str(base / "input"), "SM_MODEL_DIR": str(base / "model"),
             "SM_INPUT_TRAINING_CONFIG_FILE": str(base / "input" / "config" / "hyperparameters.json"),
             "SM_INPUT_DATA_CONFIG_FILE": str(base / "input" / "config" / "inputdataconfig.json"),

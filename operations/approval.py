@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from deployer.release import DeployError, event_for
-from local_aws import registry
+from local_aws import layout, registry
 from operations import aws
 from operations import settings as settings_mod
 from operations.deploy import local_deployer
@@ -94,7 +94,7 @@ def quality_metrics(s3: Any, package: dict) -> tuple[str | None, dict[str, Any]]
     uri = (quality.get("Statistics") or {}).get("S3Uri")
     if not uri or not uri.startswith("s3://"):
         return None, {}
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, key = layout.split_s3_uri(uri)
     evaluation = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     metrics = evaluation.get("clustering_metrics") if isinstance(evaluation, dict) else None
     return uri, {name: (item.get("value") if isinstance(item, dict) else item)

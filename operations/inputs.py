@@ -17,15 +17,13 @@ import urllib.parse
 import urllib.request
 from typing import Any, Callable
 
+from local_aws import layout
+
 IMDB_FILES = ("title.basics.tsv.gz", "title.ratings.tsv.gz")
 HEAD_TIMEOUT = 10.0
 
 
-def _split(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"{uri!r} is not an s3:// URI")
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    return bucket, key
+_split = layout.split_s3_uri      # ("bucket", "key"); a ValueError naming the URI otherwise
 
 
 def s3_fingerprint(s3: Any, uri: str) -> str:

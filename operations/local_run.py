@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local_aws import registry
+import reports      # the PNGs of each stored report, drawn as the runner stores it (no job can)
+from local_aws import layout, registry
 from local_aws.constants import LOCAL_BUCKET, LOCAL_REGION
 from local_aws.store import LocalStore, file_digest
 from local_runner.runner import DefinitionError, LocalRunner, parse_assignments
@@ -84,7 +85,7 @@ def run(workdir: Path, overrides: dict, *, definition_file: Path | None, approve
     if SIMULATED_PARAMETER in declared and SIMULATED_PARAMETER not in overrides:
         overrides[SIMULATED_PARAMETER] = DEMO_SIMULATED_VIEWERS
     runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, region=LOCAL_REGION,
-                         use_cache=use_cache)
+                         use_cache=use_cache, after_output=reports.render)
     had_production = production_package(workdir) is not None
     try:
         with sigterm_as_interrupt():       # a step running: SIGTERM stops its process group
@@ -230,7 +231,7 @@ def command_hint() -> str | None:
 
 def production_package(workdir: Path) -> str | None:
     """The package the prod endpoint serves (None: no production model in this work folder)."""
-    record = _load_json(Path(workdir) / "endpoints" / f"{schema.ENDPOINT_NAME}.json")
+    record = _load_json(layout.endpoint_path(workdir, schema.ENDPOINT_NAME))
     return record.get("ModelPackageArn") if isinstance(record, dict) else None
 
 
@@ -360,7 +361,7 @@ def summarize(workdir: Path, result: dict) -> str:
             outcome = (step.get("Metadata") or {}).get("Condition", {}).get("Outcome")
             lines.append(f"  {step['StepName']}: {outcome}")
     lines.append("where the results are:")
-    table = workdir / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json"
+    table = layout.catalog_path(workdir, schema.GLUE_DATABASE, schema.GLUE_TABLE)
     table_doc = _load_json(table)
     if isinstance(table_doc, dict):
         location = (table_doc.get("StorageDescriptor") or {}).get("Location")
@@ -371,7 +372,7 @@ def summarize(workdir: Path, result: dict) -> str:
         lines.append(f"  registry   {latest['ModelPackageArn']} ({latest['ModelApprovalStatus']}), "
                      f"model {latest['InferenceSpecification']['Containers'][0]['ModelDataUrl']}")
     for name in (schema.STAGING_ENDPOINT_NAME, schema.ENDPOINT_NAME):
-        endpoint = _load_json(workdir / "endpoints" / f"{name}.json")
+        endpoint = _load_json(layout.endpoint_path(workdir, name))
         if isinstance(endpoint, dict):
             smoke = (endpoint.get("Tags") or {}).get("myflix:smoke", "not-run")
             lines.append(f"  endpoint   {endpoint.get('EndpointName')} {endpoint.get('EndpointStatus')} "

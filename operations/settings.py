@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from operations.errors import UserError
+from local_aws.layout import write_json_atomic
 from steps import schema
 
 CONFIG_ENV = "MYFLIX_CONFIG"
@@ -65,16 +65,7 @@ def save_config(values: Mapping[str, Any], path: Path | None = None) -> Path:
             data.pop(key, None)
         else:
             data[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, data, sort_keys=True)
     return path
 
 

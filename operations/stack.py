@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+from local_aws.layout import write_json_atomic
 from operations import cfn_template
 from operations import settings as settings_mod
 from operations.errors import UserError
@@ -212,9 +213,7 @@ def write_chalice_stage(path: Path, stage_name: str, stage: Mapping[str, Any]) -
         raise UserError(f"cannot read the Chalice config {path}: {err}; pass the api/ project's "
                         f".chalice/config.json") from err
     data.setdefault("stages", {}).setdefault(stage_name, {}).update(stage)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, data)
 
 
 

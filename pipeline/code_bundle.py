@@ -7,14 +7,12 @@ upsert and the local runner both iterate it (docs/CONTRACTS.md, "Code bundle").
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
-import tarfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from local_aws.tarball import pack_files
 from steps import schema
 
 # The folders shipped to the containers; sources only (never caches, data or tests).
@@ -71,22 +69,7 @@ class CodeBundle:
 
     def sourcedir_tarball(self) -> bytes:
         """A gzipped tar of the files, byte-identical for identical contents (sorted, no times)."""
-        raw = io.BytesIO()
-        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for path in sorted(self.files):
-                data = self.files[path]
-                info = tarfile.TarInfo(name=path)
-                info.size = len(data)
-                info.mtime = 0
-                info.mode = 0o644
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                tar.addfile(info, io.BytesIO(data))
-        packed = io.BytesIO()
-        # filename="" and mtime=0 keep the gzip header free of names and times.
-        with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0, compresslevel=9) as gz:
-            gz.write(raw.getvalue())
-        return packed.getvalue()
+        return pack_files(self.files)
 
     def uploads(self) -> dict[str, bytes]:
         """Every object to put in the bucket: key (relative to the bucket) -> content, sorted."""

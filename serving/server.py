@@ -17,6 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
+from local_aws import layout
 from operations.errors import UserError
 from serving.app import API_CSP, SECURITY_HEADERS, MyFlixApp
 
@@ -42,7 +43,7 @@ FREE_SLOTS = 32
 
 
 def published_table(workdir: Path, database: str = "myflix", table: str = "movie_clusters") -> Path:
-    return Path(workdir) / "catalog" / database / f"{table}.json"
+    return layout.catalog_path(workdir, database, table)
 
 
 def _load_app(workdir: Path):
@@ -278,14 +279,15 @@ def serve(workdir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
 def serve_endpoint(workdir: Path, name: str, model: Path | None, host: str, port: int) -> None:
     """SageMaker's container contract (/ping, /invocations) on host:port for the model the local
     deployer recorded for endpoint `name` (or `model`); blocks until Ctrl-C or SIGTERM."""
-    from inference.local_endpoint import LocalEndpoint, stop_on_sigterm
+    from inference.local_endpoint import LocalEndpoint, endpoint_model, stop_on_sigterm
 
     if model is None:
-        record = Path(workdir) / "endpoints" / f"{name}.json"
-        if not record.is_file():
-            raise UserError(f"no endpoint record {record}: {RUN_FIRST}, or pass --model PATH")
-        url = json.loads(record.read_text())["ModelDataUrl"]
-        model = Path(workdir) / "s3" / url[len("s3://"):]
+        try:
+            model = endpoint_model(workdir, name)
+        except FileNotFoundError as err:
+            raise UserError(f"{err}: {RUN_FIRST}, or pass --model PATH") from None
+        except ValueError as err:
+            raise UserError(f"{err}: deploy again, or pass --model PATH") from None
     if not Path(model).exists():
         raise UserError(f"model {model} does not exist: {RUN_FIRST}, or pass --model PATH")
     try:

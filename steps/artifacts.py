@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from steps import schema
+from steps import local_layout, schema  # local_layout: a copy of local_aws/layout.py
 
 UNPACKED_SUFFIX = ".unpacked"      # <folder>.unpacked beside a folder holding model.tar.gz
 UNPACK_MARKER = ".myflix-unpacked-from"   # holds the sha256 of the tarball it came from
@@ -131,11 +131,7 @@ def open_model_dir(path: str | os.PathLike) -> Path:
 # --- JSON helpers ---------------------------------------------------------------------------------
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write JSON atomically (temp file + rename), sorted keys, so equal content gives equal bytes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    local_layout.write_json_atomic(path, payload, sort_keys=True, default=None)
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:

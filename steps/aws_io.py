@@ -23,6 +23,8 @@ if __package__ in (None, ""):  # started as a file, as the containers do: make `
 
 import pandas as pd
 
+from steps import local_layout  # copy of local_aws/layout.py: a job's bundle ships steps/ only
+
 LOCAL_ROOT_ENV = "MYFLIX_LOCAL_ROOT"
 PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:([a-z0-9-]*):(\d{12}):model-package/([^/]+)/(\d+)$")
 # Glue's parquet table description, as Athena and awswrangler write it.
@@ -47,18 +49,19 @@ def local_root() -> Path | None:
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """("bucket", "key/with/slashes") from s3://bucket/key; a clear error for anything else."""
-    match = re.match(r"^s3://([^/]+)/?(.*)$", uri or "")
-    if not match or len(match.group(1)) < 3:
-        raise AwsIoError(f"{uri!r} is not an s3://bucket/key URI: pass an S3 location")
-    return match.group(1), match.group(2)
+    try:
+        return local_layout.split_s3_uri(uri or "")
+    except local_layout.LayoutError:
+        raise AwsIoError(f"{uri!r} is not an s3://bucket/key URI: pass an S3 location") from None
 
 
 def local_s3_path(uri: str, root: Path) -> Path:
     """`<root>/s3/<bucket>/<key>` for s3://bucket/key, refusing keys that climb out of the store."""
-    bucket, key = parse_s3_uri(uri)
-    if ".." in Path(key).parts:
-        raise AwsIoError(f"{uri!r} holds '..': refusing a key outside the object store")
-    return root / "s3" / bucket / key
+    parse_s3_uri(uri)
+    try:
+        return local_layout.s3_path(root, uri)
+    except local_layout.LayoutError:
+        raise AwsIoError(f"{uri!r} holds '..': refusing a key outside the object store") from None
 
 
 def region_of(arn: str | None) -> str | None:
@@ -71,13 +74,6 @@ def _boto3_session(region: str | None = None):
     import boto3
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     return boto3.session.Session(region_name=region)
-
-
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def _now() -> str:
@@ -267,8 +263,10 @@ def get_table(database: str, table: str, region: str | None = None) -> dict[str,
     """The table as Glue's GetTable()["Table"] describes it, or None when there is none."""
     root = local_root()
     if root is not None:
-        path = root / "catalog" / database / f"{table}.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        try:
+            return local_layout.read_record(local_layout.catalog_path(root, database, table))
+        except local_layout.LayoutError as err:
+            raise AwsIoError(f"the local catalog entry is damaged: {err}") from None
     glue = _boto3_session(region).client("glue")
     try:
         return glue.get_table(DatabaseName=database, Name=table)["Table"]
@@ -286,7 +284,7 @@ def point_table(database: str, table: str, location: str, columns: list[tuple[st
     spec = table_input(table, location, columns, parameters, description)
     root = local_root()
     if root is not None:
-        return _point_table_local(root, database, spec)
+        return local_layout.put_table(root, database, spec["Name"], spec, now=_now())
     glue = _boto3_session(region).client("glue")
     try:
         glue.get_database(Name=database)
@@ -301,18 +299,6 @@ def point_table(database: str, table: str, location: str, columns: list[tuple[st
     return glue.get_table(DatabaseName=database, Name=table)["Table"]
 
 
-def _point_table_local(root: Path, database: str, spec: dict[str, Any]) -> dict[str, Any]:
-    path = root / "catalog" / database / f"{spec['Name']}.json"
-    previous = json.loads(path.read_text()) if path.is_file() else None
-    now = _now()
-    record = {**spec, "DatabaseName": database,
-              "CreateTime": (previous or {}).get("CreateTime", now), "UpdateTime": now,
-              "VersionId": str(int((previous or {}).get("VersionId", "0")) + 1),
-              "IsRegisteredWithLakeFormation": False}
-    _write_json_atomic(path, record)
-    return record
-
-
 # --- SageMaker: the model registry ----------------------------------------------------------------
 def describe_model_package(arn: str) -> dict[str, Any]:
     """DescribeModelPackage for a versioned package ARN (locally, the registry file)."""
@@ -323,11 +309,7 @@ def describe_model_package(arn: str) -> dict[str, Any]:
     root = local_root()
     if root is not None:
         group, version = match.group(3), int(match.group(4))
-        base = root / "registry"
-        # ARNs carry the group name lower-cased; find the folder whatever its case.
-        folders = [p for p in base.iterdir() if p.is_dir() and p.name.lower() == group.lower()] \
-            if base.is_dir() else []
-        path = (folders[0] if folders else base / group) / f"{version}.json"
+        path = local_layout.registry_group_dir(root, group) / f"{version}.json"   # whatever its case
         if not path.is_file():
             raise AwsIoError(f"no model package {arn} in the local registry ({path} is missing): "
                              "run the pipeline's Register step first (see `myflix registry list`)")
@@ -344,14 +326,10 @@ def latest_approved_package(group: str, region: str | None = None) -> dict[str, 
     files), or None when the group has none: "the model in production" for drift and churn."""
     root = local_root()
     if root is not None:
-        base = root / "registry"
-        folders = [p for p in base.iterdir() if p.is_dir() and p.name.lower() == group.lower()] \
-            if base.is_dir() else []
-        versions = sorted((int(p.stem) for p in folders[0].glob("*.json") if p.stem.isdigit()),
-                          reverse=True) if folders else []
-        for version in versions:
+        folder = local_layout.registry_group_dir(root, group)
+        for version in reversed(local_layout.package_versions(folder)):
             try:
-                package = json.loads((folders[0] / f"{version}.json").read_text())
+                package = json.loads((folder / f"{version}.json").read_text())
             except (OSError, json.JSONDecodeError):
                 continue                    # a version being written right now
             if package.get("ModelApprovalStatus") == "Approved":
@@ -390,7 +368,7 @@ def list_objects(prefix_uri: str, region: str | None = None) -> list[tuple[str, 
         found = []
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts):
-                rel = path.relative_to(root / "s3" / bucket).as_posix()
+                rel = path.relative_to(local_layout.s3_root(root) / bucket).as_posix()
                 if rel.startswith(key):
                     found.append((f"s3://{bucket}/{rel}", path.stat().st_size))
         return found

@@ -20,7 +20,6 @@ import argparse
 import gzip
 import hashlib
 import http.client
-import json
 import os
 import shutil
 import socket
@@ -37,7 +36,7 @@ from typing import BinaryIO, Callable
 if __package__ in (None, ""):  # started as a file, as the containers do: make `steps` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from steps import schema  # noqa: E402
+from steps import local_layout, schema  # noqa: E402  (local_layout: a copy of local_aws/layout.py)
 
 OUTPUT = f"{schema.PROCESSING_ROOT}/output/raw"
 INGEST_JSON = "ingest.json"
@@ -415,9 +414,7 @@ def ingest(output: Path, base_url: str, given: dict[str, str], *, policy: RetryP
         log(f"ingest: {file.name} verified: {record['bytes']:,} bytes, {record['rows']:,} rows, "
             f"sha256 {record['sha256'][:12]}")
         manifest["files"][file.name] = record
-    tmp = output / f".{INGEST_JSON}{PART_SUFFIX}"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, output / INGEST_JSON)
+    local_layout.write_json_atomic(output / INGEST_JSON, manifest, sort_keys=True, default=None)
     return manifest
 
 

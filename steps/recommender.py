@@ -41,7 +41,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from steps import ranking
-from steps.artifacts import sha256_file
+from steps.artifacts import sha256_file, write_json
 
 METHODS = ("itemknn", "ease", "als")
 NPZ_NAME = "recommender.npz"
@@ -441,9 +441,7 @@ def _plain(value):
 
 # --- the artefact -----------------------------------------------------------------------------
 def _write_json(path: Path, meta: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_json(path, meta)
 
 
 def save(model: Recommender | None, folder: str | os.PathLike, *, simulated: bool = False,

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from local_aws.constants import LOCAL_BUCKET as DEFAULT_BUCKET
+from local_aws.constants import LOCAL_BUCKET
 from local_runner import executions
 from pipeline.parameters import ParameterError, parameter_specs
 from pipeline.parameters import check_parameters as check_values
@@ -47,7 +47,7 @@ def parameter_form() -> list[dict]:
     """Every pipeline parameter with its type, default and help, in the order Studio shows them."""
     return [{"name": s.name, "type": _type_name(s.default), "default": s.default, "help": s.help,
              "choices": list(s.choices) if s.choices else None, "minimum": s.minimum, "maximum": s.maximum}
-            for s in parameter_specs(DEFAULT_BUCKET)]
+            for s in parameter_specs(LOCAL_BUCKET)]
 
 
 def check_parameters(values: Any) -> dict[str, str]:
@@ -76,7 +76,7 @@ def check_parameters(values: Any) -> dict[str, str]:
         typed = check_values(given)
     except ParameterError as err:
         raise ActionRefused(400, "BadRequest", str(err)) from None
-    defaults = {spec.name: spec.default for spec in parameter_specs(DEFAULT_BUCKET)}
+    defaults = {spec.name: spec.default for spec in parameter_specs(LOCAL_BUCKET)}
     return {name: _as_text(value) for name, value in typed.items() if value != defaults[name]}
 
 

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from local_aws import registry
 from operations import approval
+from local_aws import layout
 from studio import actions, files, views
 
 PREFIX = "/studio"
@@ -139,7 +140,7 @@ class StudioApp:
 
     def _store_file(self, relative: str) -> tuple[int, list, Iterable[bytes]]:
         try:
-            path = files.safe_path(self.workdir / "s3", relative)
+            path = files.safe_path(layout.s3_root(self.workdir), relative)
             handle, size = files.open_file(path)
         except files.FileRefused as err:
             raise ApiError(err.status, "FileRefused" if err.status != 404 else "NotFound", str(err)) from None

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from studio import dag as dag_mod
 from local_runner import executions, expressions
-from local_aws import registry
+from local_aws import layout, registry
 from local_aws.store import LocalStore
 from operations.reports import PLOTS
 from pipeline import parameters as parameter_model
@@ -229,8 +229,10 @@ def changed_parameters(execution: Execution) -> list[dict]:
     `myflix run` points Ingest at is no change of the user's."""
     from operations.demo_data import demo_uris
     defaults = execution.defaults()
-    bucket = str(execution.parameters.get("basics_uri") or "s3://").split("/")[2:3]
-    demo = demo_uris(bucket[0]) if bucket else {}
+    try:
+        demo = demo_uris(layout.split_s3_uri(str(execution.parameters.get("basics_uri") or ""))[0])
+    except layout.LayoutError:
+        demo = {}
     return [{"name": name, "value": value, "default": defaults.get(name),
              "problem": _parameter_problem(name, value)}
             for name, value in execution.parameters.items()
@@ -536,16 +538,16 @@ def _package_metrics(store: LocalStore, package: dict) -> dict[str, Any]:
 
 
 def endpoints(workdir: Path) -> list[dict]:
-    folder = Path(workdir) / "endpoints"
+    folder = layout.endpoints_dir(workdir)
     out = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         if path.is_symlink() or not path.is_file():
             continue
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            record = layout.read_record(path)
+        except layout.LayoutError:
             continue
-        if not isinstance(record, dict):
+        if record is None:
             continue
         arn = record.get("ModelPackageArn") or ""
         tags = record.get("Tags") or {}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import reports
 from local_runner import executions
 
 from local_aws import registry
@@ -73,7 +74,8 @@ def workdir(tmp_path_factory, real_definition) -> Path:
 
 @pytest.fixture(scope="module")
 def first_run(workdir: Path, real_definition: str) -> dict:
-    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True),
+                         after_output=reports.render)
     return runner.run(real_definition, SMALL)
 
 
@@ -153,7 +155,8 @@ def test_real_definition_runs_end_to_end(workdir: Path, first_run: dict):
 
 def test_impossible_gate_fails_with_the_metrics_and_reuses_the_cache(workdir: Path, first_run: dict,
                                                                     real_definition: str):
-    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True),
+                         after_output=reports.render)
     result = runner.run(real_definition, dict(SMALL, min_silhouette="2"))
     assert result["PipelineExecutionStatus"] == "Failed"
     steps = _steps(result)
@@ -296,7 +299,8 @@ def test_the_old_s3_submit_directory_fails_in_an_isolated_job_as_in_sagemaker(wo
             args["InputDataConfig"].remove(code)
             submit = code["DataSource"]["S3DataSource"]["S3Uri"]
             args["HyperParameters"]["sagemaker_submit_directory"] = submit
-    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True),
+                         after_output=reports.render)
     result = runner.run(spec, SMALL)
     steps = _steps(result)
     assert result["PipelineExecutionStatus"] == "Failed"
@@ -391,7 +395,8 @@ def test_the_next_run_learns_from_the_newcomers_clicks_alone(workdir: Path, firs
     for start in range(0, len(records), 100):
         assert sink.put(records[start:start + 100])["accepted"] == len(records[start:start + 100])
     sink.forget("newcomer-00001")
-    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    runner = LocalRunner(workdir, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True),
+                         after_output=reports.render)
     # the gate itself is tested in test_train_recommender.py: here the run must go through
     result = runner.run(real_definition, dict(SMALL, simulated_viewers="500", min_interactions="50",
                                               min_ndcg_lift_over_popularity="-1"))

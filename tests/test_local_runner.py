@@ -246,6 +246,24 @@ def test_full_run_processing_training_condition_register(workdir: Path, monkeypa
     assert steps["Model"]["Metadata"] == {"Model": {"Arn": model_record["ModelArn"]}}
 
 
+def test_the_runner_draws_nothing_itself_and_calls_its_after_output_hook(workdir: Path):
+    """The runner imports no plots: what happens to a stored output is its caller's hook (`myflix
+    run` passes reports.render), called once per output folder, its notes shown as progress."""
+    seen: list[Path] = []
+
+    def hook(folder: Path, note) -> None:
+        seen.append(folder)
+        note(f"looked at {folder.name} ({sorted(p.name for p in folder.iterdir())})")
+
+    shown = io.StringIO()
+    result = LocalRunner(workdir, pipeline_name="test-pipeline", progress=Progress(shown),
+                         after_output=hook).run(definition(), {"Factor": "10"})
+    assert result["PipelineExecutionStatus"] == "Succeeded", result["FailureReason"]
+    store = LocalStore(workdir)
+    assert seen == [store.path_for(steps_by_name(result)["Prep"]["Outputs"]["scaled"])]   # processing outputs
+    assert "local runner: looked at scaled (['scaled.txt', 'stats.json'])" in shown.getvalue()
+
+
 def test_false_condition_runs_the_fail_step(workdir: Path):
     result = runner(workdir).run(definition(), {"MinTotal": "1000"})
     assert result["PipelineExecutionStatus"] == "Failed"

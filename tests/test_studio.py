@@ -14,6 +14,7 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
+import reports
 from local_runner import executions
 
 from local_aws import registry
@@ -42,7 +43,8 @@ def build_studio_workdir(work: Path) -> dict[str, str]:
     upload_bundle(work, bundle)
     definition = definition_json("us-east-1", "arn:aws:iam::000000000000:role/myflix-local", BUCKET, bundle=bundle)
     params = dict(SMALL, basics_uri=store.uri_for(Path(basics)), ratings_uri=store.uri_for(Path(ratings)))
-    runner = LocalRunner(work, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True))
+    runner = LocalRunner(work, pipeline_name=schema.PIPELINE_NAME, progress=Progress(quiet=True),
+                         after_output=reports.render)
     passed = runner.run(definition, params)
     assert passed["PipelineExecutionStatus"] == "Succeeded", passed["FailureReason"]
     failed = runner.run(definition, dict(params, min_silhouette="2"))

@@ -15,7 +15,9 @@ from pathlib import Path
 DEFAULT_DATABASE = "myflix"
 DEFAULT_TABLE = "movie_clusters"
 DEFAULT_ENDPOINT = "myflix-movie-clusters"
-DEFAULT_LOCAL_BUCKET = "myflix-local"     # the local runner's bucket (local_runner/runner.py)
+# copy of local_aws.constants.LOCAL_BUCKET (the local runner's bucket): the API Lambda ships api/ only;
+# tests/test_local_aws.py checks that they agree.
+DEFAULT_LOCAL_BUCKET = "myflix-local"
 DEFAULT_NPROBE = 1          # clusters searched for similar movies: the movie's own (recall@10 0.998 in bench_api)
 MAX_NPROBE = 64
 DEFAULT_LIMIT = 20

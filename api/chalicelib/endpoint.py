@@ -18,6 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from chalicelib import local_layout  # copy of local_aws/layout.py: the API Lambda ships api/ only
 from chalicelib.config import Settings
 from chalicelib.errors import EndpointUnavailable, InvalidRequest
 from chalicelib.tables import s3_to_local
@@ -114,15 +115,15 @@ class LocalEndpoint:
 
     @property
     def record_path(self) -> Path:
-        return Path(self.settings.workdir) / "endpoints" / f"{self.settings.endpoint_name}.json"
+        return local_layout.endpoint_path(self.settings.workdir, self.settings.endpoint_name)
 
     def _model(self):
         path = self.record_path
-        if not path.is_file():
-            raise EndpointUnavailable(f"no endpoint {self.settings.endpoint_name} in {self.settings.workdir} "
-                                      f"(missing {path}): run `myflix run`; approving its model deploys it")
         try:
-            record = json.loads(path.read_text())
+            record = local_layout.read_endpoint(self.settings.workdir, self.settings.endpoint_name)
+            if record is None:
+                raise EndpointUnavailable(f"no endpoint {self.settings.endpoint_name} in {self.settings.workdir} "
+                                          f"(missing {path}): run `myflix run`; approving its model deploys it")
             url = record["ModelDataUrl"]
         except (OSError, ValueError, KeyError) as err:
             raise EndpointUnavailable(f"{path} is not a usable endpoint record ({err}): "
@@ -140,7 +141,7 @@ class LocalEndpoint:
             folder = source
         elif source.is_file():
             digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-            cache = Path(self.settings.workdir) / "endpoints" / ".models"
+            cache = local_layout.model_cache_dir(self.settings.workdir)
             cache.mkdir(parents=True, exist_ok=True)
             folder = cache / digest
             if not folder.is_dir():

@@ -429,10 +429,11 @@ class FirehoseSink:
 
 def make_sink(settings) -> Sink:
     """The sink the settings name: local files with MYFLIX_WORKDIR, else Firehose (503 when unset)."""
+    from chalicelib import local_layout  # copy of local_aws/layout.py: the API Lambda ships api/ only
     from chalicelib.config import DEFAULT_LOCAL_BUCKET
 
     if settings.local:
-        return LocalSink(Path(settings.workdir) / "s3" / (settings.bucket or DEFAULT_LOCAL_BUCKET))
+        return LocalSink(local_layout.s3_root(settings.workdir) / (settings.bucket or DEFAULT_LOCAL_BUCKET))
     if not settings.events_stream:
         raise ServiceUnavailable("this API collects no events: set MYFLIX_EVENTS_STREAM to the stack's "
                                  "EventsStreamName output (and MYFLIX_BUCKET for forgetting)")

@@ -11,13 +11,12 @@ two per request (chalicelib.service). /health asks the endpoint afresh (`max_age
 """
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+from chalicelib import local_layout  # copy of local_aws/layout.py: the API Lambda ships api/ only
 from chalicelib.config import Settings
 from chalicelib.errors import TableUnavailable
 
@@ -56,10 +55,8 @@ class Pair:
 
 
 def endpoint_package_local(settings: Settings) -> str | None:
-    path = Path(settings.workdir) / "endpoints" / f"{settings.endpoint_name}.json"
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
+    record = local_layout.read_endpoint(settings.workdir, settings.endpoint_name)
+    if record is None:
         return None
     return (record.get("Tags") or {}).get(PACKAGE_TAG) or record.get("ModelPackageArn")
 

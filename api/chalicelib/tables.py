@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from chalicelib import local_layout  # copy of local_aws/layout.py: the API Lambda ships api/ only
 from chalicelib.config import Settings
 from chalicelib.errors import TableUnavailable
 
@@ -57,26 +58,28 @@ def s3_to_local(uri: str, workdir: Path) -> Path:
     """s3://<bucket>/<key> is <workdir>/s3/<bucket>/<key> (docs/CONTRACTS.md, local stand-ins)."""
     if not uri.startswith("s3://"):
         raise TableUnavailable(f"location {uri!r} is not an s3:// URI")
-    rest = uri[len("s3://"):].strip("/")
-    if not rest or ".." in rest.split("/"):
-        raise TableUnavailable(f"location {uri!r} is not a usable s3:// URI")
-    return Path(workdir) / "s3" / rest
+    try:
+        return local_layout.s3_path(workdir, uri)
+    except local_layout.LayoutError:
+        raise TableUnavailable(f"location {uri!r} is not a usable s3:// URI") from None
 
 
 # --- catalogs -----------------------------------------------------------------------------------
 
 def local_catalog_path(settings: Settings) -> Path:
-    return Path(settings.workdir) / "catalog" / settings.database / f"{settings.table}.json"
+    return local_layout.catalog_path(settings.workdir, settings.database, settings.table)
 
 
 def get_table_local(settings: Settings) -> TableRef:
     path = local_catalog_path(settings)
-    if not path.is_file():
-        raise TableUnavailable(f"no published table in {settings.workdir} (missing {path}): {RUN_FIRST}")
     try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
+        table = local_layout.read_record(path)
+    except OSError as err:
         raise TableUnavailable(f"{path} is not readable JSON ({err}): re-run the Publish step") from None
+    except local_layout.LayoutError as err:
+        raise TableUnavailable(f"{err}: not readable JSON; re-run the Publish step") from None
+    if table is None:
+        raise TableUnavailable(f"no published table in {settings.workdir} (missing {path}): {RUN_FIRST}")
     return _ref_from_table(table, str(path))
 
 
@@ -109,7 +112,7 @@ def _parquet_objects_s3(location: str, settings: Settings) -> list[bytes]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    bucket, _, prefix = location[len("s3://"):].partition("/")
+    bucket, prefix = local_layout.split_s3_uri(location)
     s3 = boto3.client("s3", region_name=settings.region)
     try:
         keys = [obj["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -241,7 +244,7 @@ def _object_bytes(uri: str, settings: Settings) -> bytes | bytearray:
     import boto3
     from concurrent.futures import ThreadPoolExecutor
 
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, key = local_layout.split_s3_uri(uri)
     s3 = boto3.client("s3", region_name=settings.region)
     first = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{PART_BYTES - 1}")
     head = first["Body"].read()
