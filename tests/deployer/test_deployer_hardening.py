@@ -22,7 +22,7 @@ from cli.cmd_deploy import local_deployer
 from steps import schema
 from test_deployer_local import BUCKET, record, register
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "api"))
 
 from chalicelib.index import MovieIndex  # noqa: E402
 

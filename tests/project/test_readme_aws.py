@@ -10,7 +10,7 @@ Where moto falls short, the test says so and stands in, visibly:
   AWS::SageMaker::ModelPackageGroup, and ignores the bucket's versioning and public access block:
   they are applied through the matching API calls, from the template's own properties; except the
   bucket policy, whose Condition moto ignores (its Deny would refuse everything): its meaning is
-  evaluated in tests/test_cfn.py.
+  evaluated in tests/project/test_cfn.py.
 - moto's CloudFormation cannot expand the SAM transform of the API's stack: the stack is created
   from the same template with its function as a plain AWS::Lambda::Function (same code in S3,
   same role, same environment) and the same EndpointURL output shape.
@@ -20,13 +20,13 @@ Where moto falls short, the test says so and stands in, visibly:
 - moto's SageMaker emits no EventBridge events and moto runs no Lambda code without Docker: after
   `myflix pipeline approve`, the test hands the documented "Model Package State Change" event to
   the deployer's handler in-process, with the environment the stack gave the function, and
-  tests/test_deployer.py's stand-ins for what moto lacks (UpdateEndpoint, an InvokeEndpoint that
+  tests/deployer/test_deployer.py's stand-ins for what moto lacks (UpdateEndpoint, an InvokeEndpoint that
   runs the served model's own handler). Its calls are evaluated against the stack's deployer role.
 - moto implements neither DeleteModelPackage nor DeleteModelPackageGroup: the tear-down reports
   those, and only those, as problems.
 
 Every AWS call the `myflix` commands make (except the tear-down, which needs whoever created the
-stack) is recorded and evaluated against the stack's operator policy (tests/test_cfn.py's IAM
+stack) is recorded and evaluated against the stack's operator policy (tests/project/test_cfn.py's IAM
 evaluator): the optional least-privilege policy is enough for the whole sequence.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 README = REPO / "docs" / "aws.md"   # the front page links it: "Run on your AWS account"
 ACCOUNT = "123456789012"
 IMAGE = "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
@@ -134,7 +134,7 @@ class Shell:
         self.ran.append(line)
         handler = {"myflix": self.myflix, "aws": self.aws, "curl": self.curl,
                    "chalice": self.chalice, "python3": self.python3}.get(argv[0])
-        assert handler, f"README command not covered by tests/test_readme_aws.py: {line}"
+        assert handler, f"README command not covered by tests/project/test_readme_aws.py: {line}"
         return handler(argv[1:], cwd)
 
     # myflix: in-process, as a person would run it
@@ -240,7 +240,8 @@ class Shell:
             bucket, key = target[len("s3://"):].split("/", 1)
             boto3.client("s3", region_name=region).upload_file(str(cwd / source), bucket, key)
             return ""
-        raise AssertionError(f"README aws command not covered by tests/test_readme_aws.py: aws {' '.join(argv)}")
+        raise AssertionError("README aws command not covered by tests/project/test_readme_aws.py: "
+                             f"aws {' '.join(argv)}")
 
 
 # --- what the AWS CLI does, against moto ---------------------------------------------------------
@@ -290,7 +291,7 @@ def apply_what_moto_skips(template_path: Path, stack: str, region: str) -> None:
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=props["VersioningConfiguration"])
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
     # The TLS-only bucket policy is not applied: moto 5.2 ignores a bucket policy's Condition, so
-    # its conditional Deny would refuse every request. tests/test_cfn.py evaluates what it means.
+    # its conditional Deny would refuse every request. tests/project/test_cfn.py evaluates what it means.
     assert resources["DataBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "DataBucket"}
     boto3.client("glue", region_name=region).create_database(
         DatabaseInput={"Name": outputs["GlueDatabase"],
@@ -369,7 +370,7 @@ def workspace(tmp_path, monkeypatch, request):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("MYFLIX_CONFIG", str(tmp_path / "myflix-config.json"))
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))      # tests/imdb_fixtures.py
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1]))  # tests/imdb_fixtures.py
     # One definition generation per session for the same settings (shared with other test files).
     from pipeline import definition as definition_mod
     from pipeline.code_bundle import build_bundle

@@ -14,7 +14,7 @@ from cli import cmd_config
 from operations import settings
 from cli.main import UserError, main
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "cfn" / "myflix-infra.yaml"
+TEMPLATE = Path(__file__).resolve().parents[2] / "cfn" / "myflix-infra.yaml"
 REGION = "eu-west-1"
 
 
@@ -37,7 +37,7 @@ def aws_env(tmp_path, monkeypatch):
 def create_stack(name: str = "myflix", region: str = REGION, **parameters: str) -> dict:
     cfn = boto3.client("cloudformation", region_name=region)
     with warnings.catch_warnings():
-        # moto's CloudFormation skips a few resource types with a warning (see tests/test_cfn.py)
+        # moto's CloudFormation skips a few resource types with a warning (see tests/project/test_cfn.py)
         warnings.simplefilter("ignore")
         cfn.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(),
                          Capabilities=["CAPABILITY_NAMED_IAM"],
@@ -163,7 +163,7 @@ def test_chalice_stage_before_from_stack_says_what_to_do(aws_env, capsys):
 
 
 def test_chalice_stage_written_into_a_copy_of_the_api_project(aws_env, tmp_path, capsys):
-    api_config = Path(__file__).resolve().parent.parent / "api" / ".chalice" / "config.json"
+    api_config = Path(__file__).resolve().parents[2] / "api" / ".chalice" / "config.json"
     target = tmp_path / "config.json"
     target.write_text(api_config.read_text())
     original = json.loads(target.read_text())
@@ -228,7 +228,7 @@ def test_chalice_stage_does_not_move_the_layer_to_an_opt_in_region():
 
 def test_the_default_stage_policy_lets_the_api_check_its_pair():
     # api/chalicelib/pairing.py reads the endpoint's release tag: DescribeEndpoint + ListTags.
-    policy_file = Path(__file__).resolve().parent.parent / "api" / ".chalice" / "policy.json"
+    policy_file = Path(__file__).resolve().parents[2] / "api" / ".chalice" / "policy.json"
     policy = json.loads(policy_file.read_text())
     actions = {a for st in policy["Statement"] for a in (st["Action"] if isinstance(st["Action"], list)
                                                           else [st["Action"]])}

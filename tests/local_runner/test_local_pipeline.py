@@ -26,7 +26,7 @@ from steps import schema
 BUCKET = "myflix-local"
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/myflix-local"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow   # about half a minute: the whole pipeline, each step a subprocess
 
 SMALL = {"k_min": "2", "k_max": "6", "silhouette_sample": "800", "recall_queries": "60",

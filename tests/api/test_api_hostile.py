@@ -2,7 +2,7 @@
 
 Deep nesting, huge and non-finite feature values, non-ASCII digits, control characters, oversized and
 non-UTF-8 bodies; messages quote at most a clipped piece of the input; /health names no local path;
-the security headers are on every answer. The same cases over real sockets: tests/test_serve_http.py.
+the security headers are on every answer. The same cases over real sockets: tests/serving/test_serve_http.py.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 
 from local_runner import step_env
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IMAGE_LACKS = ("matplotlib", "kneed", "awswrangler", "mlflow")
 
 

@@ -21,7 +21,7 @@ from pipeline import definition as definition_mod
 from cli.main import UserError, main
 from pipeline.code_bundle import build_bundle
 
-# The same settings as tests/test_definition.py and tests/test_dag.py: one generation serves all.
+# The same settings as tests/pipeline/test_definition.py and tests/studio/test_dag.py: one generation serves all.
 REGION = "eu-west-1"
 ROLE = "arn:aws:iam::111122223333:role/myflix-pipeline"
 BUCKET = "myflix-test-bucket"

@@ -1,10 +1,10 @@
 """The Studio page in headless Chromium against the real server (`myflix serve`'s MyFlixServer) on a free port.
 
-Over a real local run (tests/test_studio.py's two executions): the list, an execution's DAG, a
+Over a real local run (tests/studio/test_studio.py's two executions): the list, an execution's DAG, a
 step's details, the reports, the registry, and approving a version (the deployer releases it;
 then the MyFlix page serves its table). Screenshots go under the test's tmp folder; with
 MYFLIX_README_SCREENSHOTS=1 the README's small PNGs are written to docs/img/ as well:
-  MYFLIX_README_SCREENSHOTS=1 .venv/bin/python -m pytest tests/test_studio_browser.py -q
+  MYFLIX_README_SCREENSHOTS=1 .venv/bin/python -m pytest tests/studio/test_studio_browser.py -q
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from test_studio import build_studio_workdir
 from test_ui_browser import _browser_or_skip
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DOCS_IMG = REPO / "docs" / "img"
 MAX_README_PNG = 150_000
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

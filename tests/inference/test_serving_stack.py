@@ -25,9 +25,9 @@ import pytest
 
 from steps import artifacts
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STEPS_PYTHON = ROOT / ".venv-steps" / "bin" / "python"
-HARNESS_DIR = Path(__file__).resolve().parent
+HARNESS_DIR = Path(__file__).resolve().parents[1]     # tests/serving_harness.py
 START_TIMEOUT = 60
 
 pytestmark = pytest.mark.skipif(

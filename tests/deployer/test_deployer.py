@@ -7,7 +7,7 @@ https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventb
 the real serving handler) and every table is staged by Publish's own main() into moto's S3.
 
 Where moto 5.2 falls short, the test stands in, visibly:
-- UpdateEndpoint is not implemented: the same small double as tests/test_cfn.py adds it.
+- UpdateEndpoint is not implemented: the same small double as tests/project/test_cfn.py adds it.
 - moto runs no container: InvokeEndpoint answers from a canned queue. Here it runs what the
   container would: the serving handler of the model the endpoint serves (endpoint -> config ->
   model -> model package -> ModelDataUrl in moto's S3 -> code/inference.py), in-process.

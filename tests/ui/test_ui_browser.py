@@ -11,7 +11,7 @@ A `?api=javascript:...` runs nothing and is reported as ignored; `?api=` another
 is used and shown on the page.
 Skipped only when Chromium is missing and CI is not set; in CI a missing browser fails.
 With MYFLIX_README_SCREENSHOTS=1 the README's page screenshots are written to docs/img/:
-  MYFLIX_README_SCREENSHOTS=1 .venv/bin/python -m pytest tests/test_ui_browser.py -q
+  MYFLIX_README_SCREENSHOTS=1 .venv/bin/python -m pytest tests/ui/test_ui_browser.py -q
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from test_api_data import build_workdir
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SCREENSHOTS = Path(os.environ.get("MYFLIX_SCREENSHOTS", tempfile.gettempdir())) / "myflix-ui"
-DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 CLASSICS = {"Casablanca": "tt0034583", "Psycho": "tt0054215", "12 Angry Men": "tt0050083",
             "Titanic": "tt0120338", "Schindler's List": "tt0108052", "Seven Samurai": "tt0047478"}

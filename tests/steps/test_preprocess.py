@@ -16,7 +16,7 @@ from steps import cleaning, preprocess, schema
 
 import imdb_fixtures  # noqa: E402  (tests/ is on sys.path under pytest)
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 OUTPUT_FILES = ("features/features.parquet", "features/features.json", "features/catalog_features.parquet",
                 "catalog/catalog.parquet",
                 "report/quality.json")

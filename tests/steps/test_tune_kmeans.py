@@ -19,7 +19,7 @@ from steps import artifacts, schema, tune_kmeans
 
 from imdb_fixtures import cached_preprocess
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_KEYS = {"k", "inertia", "knee_k", "chosen_k", "method", "k_min", "k_max", "n_movies"}
 
 

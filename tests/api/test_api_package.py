@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-API = Path(__file__).resolve().parents[1] / "api"
+API = Path(__file__).resolve().parents[2] / "api"
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024          # direct upload limit, zipped
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024    # function + layers, unzipped
 PANDAS_LAYER_UNZIPPED = 200 * 1024 * 1024    # a generous bound for the AWS SDK for pandas layer

@@ -48,7 +48,7 @@ def call(method, path, payload=None):
 
 def test_the_api_refuses_a_mismatched_pair_and_serves_a_matched_one(built):
     service.reset(config.Settings(workdir=built["workdir"], reload_seconds=0))
-    serving(built, V1)          # the table was published for V1 (tests/test_api_data.py)
+    serving(built, V1)          # the table was published for V1 (tests/api/test_api_data.py)
     status, health = call("GET", "/health")
     assert status == 200 and health["pair"]["in_step"] is True
     assert health["pair"]["endpoint_model_package_arn"] == health["pair"]["table_model_package_arn"] == V1

@@ -10,7 +10,7 @@ import pytest
 from steps import hybrid
 from steps.hybrid import Hybrid
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_api_copy_is_byte_identical():

@@ -30,7 +30,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-CFN_DIR = Path(__file__).resolve().parent.parent / "cfn"
+CFN_DIR = Path(__file__).resolve().parents[2] / "cfn"
 INFRA = CFN_DIR / "myflix-infra.yaml"
 TEMPLATES = sorted(p for p in CFN_DIR.iterdir() if p.suffix in (".yaml", ".yml"))
 IAM_ACTIONS = CFN_DIR / "iam-actions.json"     # regenerate with cfn/iam_actions.py
@@ -776,7 +776,7 @@ def test_the_deployer_reserves_no_concurrency_unless_asked():
 def _checkov() -> str | None:
     import os
     import shutil
-    own_venv = Path(__file__).resolve().parent.parent / ".venv-checkov" / "bin" / "checkov"
+    own_venv = Path(__file__).resolve().parents[2] / ".venv-checkov" / "bin" / "checkov"
     return (os.environ.get("MYFLIX_CHECKOV") or (str(own_venv) if own_venv.is_file() else None)
             or shutil.which("checkov"))
 
@@ -881,7 +881,7 @@ def s3_access_of_definition(definition: dict) -> list[tuple[str, str, str]]:
 def definition(request):
     from pipeline.code_bundle import build_bundle
     from pipeline.definition import definition_json
-    # generated once per session for these settings, shared with tests/test_readme_aws.py
+    # generated once per session for these settings, shared with tests/project/test_readme_aws.py
     memo = request.config.__dict__.setdefault("_myflix_definition_texts", {})
     bundle = build_bundle()
     key = (REGION, SM_ROLE, BUCKET, PIPELINE, bundle.sha256)
@@ -1056,7 +1056,7 @@ def deployer_models(tmp_path_factory):
 
 def test_deployer_code_stays_inside_the_deployer_role(stack, deployer_models, monkeypatch):
     """The deployer Lambda's real calls (approve -> staging -> smoke -> prod -> rollback) under moto,
-    with tests/test_deployer.py's stand-ins for what moto lacks, evaluated against its role."""
+    with tests/deployer/test_deployer.py's stand-ins for what moto lacks, evaluated against its role."""
     import test_deployer
     from deployer import lambda_handler, release
     from deployer.backends import SageMakerBackend

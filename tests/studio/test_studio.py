@@ -186,7 +186,7 @@ def test_the_page_and_its_static_files_carry_a_strict_csp(app):
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
     status, headers, _ = call(app, "/studio/static/studio.js")
     assert status == 200 and "javascript" in headers["Content-Type"]
-    script = (Path(__file__).resolve().parents[1] / "studio/static/studio.js").read_text()
+    script = (Path(__file__).resolve().parents[2] / "studio/static/studio.js").read_text()
     assert ".innerHTML" not in script and "http://" not in script.replace("http://www.w3.org/2000/svg", "")
     status, headers, body = call(app, "/studio/api/executions", method="HEAD")
     assert status == 200 and body == b""

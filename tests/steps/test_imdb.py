@@ -9,7 +9,7 @@ import pytest
 
 from steps import imdb, schema
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def bad(report: imdb.ReadReport) -> list[tuple[int, str]]:

@@ -224,7 +224,7 @@ def test_malformed_json_and_wrong_content_type_are_4xx(client):
     assert status == 400 and body["Message"]
     status, body = post(client, "/recommendations", "liked=tt1", content_type="application/x-www-form-urlencoded")
     assert status == 415
-    assert client.http.get("/nowhere").status_code in (403, 404)   # API Gateway's: see tests/test_serve_http.py
+    assert client.http.get("/nowhere").status_code in (403, 404)   # API Gateway's: see tests/serving/test_serve_http.py
     assert client.http.request("DELETE", "/movies", headers={}, body=b"").status_code == 405
 
 
