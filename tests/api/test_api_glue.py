@@ -21,12 +21,11 @@ def rows():
 
 
 @pytest.fixture()
-def aws(monkeypatch):
+def aws(monkeypatch, aws_credentials):
     from moto import mock_aws
 
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", REGION), ("AWS_REGION", REGION)):
-        monkeypatch.setenv(name, value)
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.setenv(name, REGION)
     monkeypatch.delenv("MYFLIX_WORKDIR", raising=False)
     with mock_aws(), local_root(None):
         import boto3

@@ -68,10 +68,8 @@ def test_the_api_refuses_a_mismatched_pair_and_serves_a_matched_one(built):
     serving(built, V1)
 
 
-def test_the_endpoints_package_on_aws_is_its_tag(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
+def test_the_endpoints_package_on_aws_is_its_tag(monkeypatch, aws_credentials):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     settings = config.Settings(region="us-east-1")
     with mock_aws():
         sm = boto3.client("sagemaker", region_name="us-east-1")

@@ -42,18 +42,12 @@ def _memo_definition_json(region, role, bucket, pipeline_name=definition_mod.PIP
 
 
 @pytest.fixture(autouse=True)
-def env(monkeypatch, tmp_path, request):
+def env(monkeypatch, tmp_path, request, aws_credentials):
     global _memo
     _memo = request.config.__dict__.setdefault("_myflix_definition_texts", {})
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "MYFLIX_PIPELINE_NAME",
-                "AWS_REGION"):
+    for var in ("MYFLIX_PIPELINE_NAME", "AWS_REGION"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("MYFLIX_CONFIG", str(tmp_path / "myflix.json"))
     monkeypatch.setenv("MYFLIX_REGION", REGION)
     monkeypatch.setenv("MYFLIX_ROLE_ARN", ROLE)

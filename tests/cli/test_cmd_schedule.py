@@ -17,13 +17,10 @@ PIPELINE = "myflix-movie-clusters"
 
 
 @pytest.fixture(autouse=True)
-def env(monkeypatch, tmp_path):
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "MYFLIX_PIPELINE_NAME", "AWS_REGION"):
+def env(monkeypatch, tmp_path, aws_credentials):
+    for var in ("MYFLIX_PIPELINE_NAME", "AWS_REGION"):
         monkeypatch.delenv(var, raising=False)
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
-                       "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-                       "AWS_CONFIG_FILE": str(tmp_path / "none"), "MYFLIX_REGION": REGION,
+    for key, value in {"AWS_DEFAULT_REGION": REGION, "MYFLIX_REGION": REGION,
                        "MYFLIX_CONFIG": str(tmp_path / "myflix.json")}.items():
         monkeypatch.setenv(key, value)
 

@@ -19,17 +19,11 @@ REGION = "eu-west-1"
 
 
 @pytest.fixture
-def aws_env(tmp_path, monkeypatch):
-    """Fake credentials and region, a private config file, no instance metadata lookups."""
-    for var in ("AWS_PROFILE", "AWS_REGION", "MYFLIX_REGION", "MYFLIX_ROLE_ARN", "MYFLIX_BUCKET",
-                "MYFLIX_PIPELINE_NAME"):
+def aws_env(tmp_path, monkeypatch, aws_credentials):
+    """Fake credentials (tests/conftest.py) and a region, a private config file."""
+    for var in ("AWS_REGION", "MYFLIX_REGION", "MYFLIX_ROLE_ARN", "MYFLIX_BUCKET", "MYFLIX_PIPELINE_NAME"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("MYFLIX_CONFIG", str(tmp_path / "myflix" / "config.json"))
     return tmp_path / "myflix" / "config.json"
 

@@ -17,15 +17,9 @@ import pytest
 from operations import tracking
 from test_studio import build_studio_workdir
 
-pytestmark = pytest.mark.slow   # one real pipeline run; MLflow's import and its sqlite schema
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_network():
-    from netguard import loopback_only  # tests/ is on sys.path under pytest
-    with loopback_only() as attempts:
-        yield attempts
-    assert attempts == [], f"MLflow or the run tried to reach the network: {attempts}"
+# slow: one real pipeline run; MLflow's import and its sqlite schema. MLflow and the run reach nothing
+# beyond 127.0.0.1 (tests/conftest.py's loopback_only guards the whole module).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("loopback_only")]
 
 
 @pytest.fixture(scope="module")

@@ -99,9 +99,8 @@ def add_moto_stand_ins(monkeypatch) -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-           "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
+def aws(monkeypatch, aws_credentials):
+    env = {"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
            # the Lambda's environment, as cfn/myflix-infra.yaml sets it
            "MYFLIX_ENDPOINT_NAME": PROD, "MYFLIX_STAGING_ENDPOINT_NAME": STAGING,
            "MYFLIX_MODEL_PACKAGE_GROUP": GROUP, "MYFLIX_ROLE_ARN": ROLE, "MYFLIX_GLUE_DATABASE": "myflix",

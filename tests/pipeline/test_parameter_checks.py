@@ -46,9 +46,8 @@ def test_myflix_run_refuses_before_it_starts(tmp_path, capsys, assignment, words
     assert not (tmp_path / "executions").exists()
 
 
-def test_pipeline_start_and_schedule_set_use_the_same_check(capsys, monkeypatch, tmp_path):
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "eu-west-1", "MYFLIX_REGION": "eu-west-1",
+def test_pipeline_start_and_schedule_set_use_the_same_check(capsys, monkeypatch, tmp_path, aws_credentials):
+    for var, value in {"AWS_DEFAULT_REGION": "eu-west-1", "MYFLIX_REGION": "eu-west-1",
                        "MYFLIX_ROLE_ARN": "arn:aws:iam::111122223333:role/r", "MYFLIX_BUCKET": "myflix-b",
                        "MYFLIX_CONFIG": str(tmp_path / "c.json")}.items():
         monkeypatch.setenv(var, value)

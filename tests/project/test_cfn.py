@@ -294,14 +294,10 @@ def _document(doc: Any) -> dict:
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(module_aws_credentials):
     """The infra stack created by moto's CloudFormation; yields outputs and resolved policies."""
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true"}
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        mp.delenv("AWS_PROFILE", raising=False)
+        mp.setenv("AWS_DEFAULT_REGION", REGION)
         with mock_aws():
             cfn = boto3.client("cloudformation", region_name=REGION)
             with warnings.catch_warnings(record=True) as caught:

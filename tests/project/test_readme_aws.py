@@ -353,22 +353,16 @@ def register_model_package(region: str, bucket: str, models: dict) -> str:
 # --- the run ---------------------------------------------------------------------------------------
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, request):
+def workspace(tmp_path, monkeypatch, request, aws_credentials):
     """A copy of what the commands read and write (cfn/, api/, ui/), fake credentials, moto."""
     for name in ("cfn", "api", "ui"):
         shutil.copytree(REPO / name, tmp_path / name,
                         ignore=shutil.ignore_patterns("deployments", "__pycache__", "*.pyc", "venv"))
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "MYFLIX_REGION",
-                "MYFLIX_ROLE_ARN", "MYFLIX_BUCKET", "MYFLIX_PIPELINE_NAME"):
+    for var in ("AWS_REGION", "MYFLIX_REGION", "MYFLIX_ROLE_ARN", "MYFLIX_BUCKET", "MYFLIX_PIPELINE_NAME"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     # a region nobody uses: the README's `export AWS_DEFAULT_REGION=...` must be what counts
     # (monkeypatch restores the variable after the test)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-3")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("MYFLIX_CONFIG", str(tmp_path / "myflix-config.json"))
     monkeypatch.syspath_prepend(str(Path(__file__).parents[1]))  # tests/imdb_fixtures.py
     # One definition generation per session for the same settings (shared with other test files).

@@ -257,13 +257,11 @@ def test_a_production_package_without_features_or_with_a_tampered_model_fails(tr
     assert not (tmp_path / "o" / schema.EVALUATION_JSON).exists()
 
 
-def test_production_found_through_sagemaker_and_s3_under_moto(trained, monkeypatch):
+def test_production_found_through_sagemaker_and_s3_under_moto(trained, monkeypatch, aws_credentials):
     import boto3
     from moto import mock_aws
     root, features_dir = trained
     monkeypatch.delenv("MYFLIX_LOCAL_ROOT")
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
     # No region in the environment (a processing job is not promised one): the definition's
     # --region argument is what the step uses.
     for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):

@@ -290,13 +290,11 @@ def test_a_local_run_refuses_a_remote_download_at_once(local_store, tmp_path):
     assert code == 2 and "a local run does not download" in log[-1]
 
 
-def test_given_files_under_moto(tmp_path, monkeypatch):
+def test_given_files_under_moto(tmp_path, monkeypatch, aws_credentials):
     from moto import mock_aws
     import boto3
     monkeypatch.delenv("MYFLIX_LOCAL_ROOT", raising=False)
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="myflix-data")

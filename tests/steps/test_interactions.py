@@ -306,14 +306,13 @@ def test_simulated_viewers_follow_their_tastes():
 
 
 def test_step_under_moto_reads_firehose_objects_forget_records_and_an_interactions_prefix(tmp_path,
-                                                                                         monkeypatch):
+                                                                                         monkeypatch,
+                                                                                         aws_credentials):
     """The AWS path: S3 listing and reading through boto3 (moto), Firehose's gzip objects without a
     suffix, a forget record, and an interactions_uri prefix under raw/."""
     import boto3
     from moto import mock_aws
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("MYFLIX_LOCAL_ROOT", raising=False)
     catalog = tmp_path / "catalog"
     catalog.mkdir()

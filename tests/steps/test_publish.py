@@ -30,12 +30,10 @@ def inputs(tmp_path_factory):
 
 
 @pytest.fixture
-def aws_env(monkeypatch):
-    """Fake credentials and region: nothing can reach AWS."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                        "AWS_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+def aws_env(monkeypatch, aws_credentials):
+    """Fake credentials (tests/conftest.py) and a region: nothing can reach AWS."""
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.setenv(name, "us-east-1")
     monkeypatch.delenv(aws_io.LOCAL_ROOT_ENV, raising=False)
 
 

@@ -220,12 +220,11 @@ def test_publish_without_a_recommender_is_content_only(world, tmp_path, local_ro
     assert not (prefix / schema.TABLE_RECOMMENDER_NPZ).exists()
 
 
-def test_publish_under_moto_puts_the_recommender_beside_the_table(world, tmp_path, monkeypatch):
+def test_publish_under_moto_puts_the_recommender_beside_the_table(world, tmp_path, monkeypatch,
+                                                                  aws_credentials):
     import boto3
     from moto import mock_aws
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     folder = interactions_dir(world, tmp_path, simulated=True)
     model_dir = train(folder, tmp_path, monkeypatch, "--min_interactions", "100")
     channel = tar_folder(model_dir, tmp_path / "rec_channel" / schema.MODEL_TARBALL).parent

@@ -1,0 +1,57 @@
+"""Fixtures every room's tests share. Fake AWS credentials enter the environment here and nowhere else.
+
+`aws_credentials` (one test) and `module_aws_credentials` (a module's fixtures) give boto3 a key
+moto accepts, and keep everything of the host's own AWS set-up away from the test: profile,
+session token, credentials and config files, instance metadata. Neither sets a region: each test
+names the region it means (or removes it, when the code under test must not rely on one).
+`loopback_only` fails a module whose process opened any connection beyond 127.0.0.1.
+
+Room folders hold their own conftest.py for what only that room's tests share. Helper modules
+(imdb_fixtures, deployer_fixtures, netguard, serving_harness) sit beside this file, on pytest's
+pythonpath (setup.cfg).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+FAKE_AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_EC2_METADATA_DISABLED": "true"}
+# what of the host's AWS set-up would otherwise win over, or sign beside, the fake key
+HOST_AWS_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+def _use_fake_aws_credentials(mp: pytest.MonkeyPatch, folder: Path) -> None:
+    for var in HOST_AWS_VARS:
+        mp.delenv(var, raising=False)
+    for key, value in FAKE_AWS_ENV.items():
+        mp.setenv(key, value)
+    # files that do not exist: no ~/.aws/credentials or ~/.aws/config of the machine is read
+    mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-aws-credentials"))
+    mp.setenv("AWS_CONFIG_FILE", str(folder / "no-aws-config"))
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Fake AWS credentials for this test (moto); the host's own AWS set-up out of reach."""
+    _use_fake_aws_credentials(monkeypatch, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_aws_credentials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`aws_credentials` for a module-scoped fixture (a stack created once for a whole file)."""
+    with pytest.MonkeyPatch.context() as mp:
+        _use_fake_aws_credentials(mp, tmp_path_factory.mktemp("aws"))
+        yield
+
+
+@pytest.fixture(scope="module")
+def loopback_only(request: pytest.FixtureRequest) -> Iterator[list]:
+    """No connection beyond loopback from this process for the whole module (tests/netguard.py);
+    yields the attempts, and fails the module if there was any."""
+    from netguard import loopback_only as guard
+    with guard() as attempts:
+        yield attempts
+    assert attempts == [], f"{request.module.__name__} tried to reach the network: {attempts}"
