@@ -5,6 +5,8 @@ moto accepts, and keep everything of the host's own AWS set-up away from the tes
 session token, credentials and config files, instance metadata. Neither sets a region: each test
 names the region it means (or removes it, when the code under test must not rely on one).
 `loopback_only` fails a module whose process opened any connection beyond 127.0.0.1.
+`definition_json_once` is the real pipeline.definition.definition_json, generated once per session
+for the same settings and code (`definition_texts`, the memo several rooms' tests read).
 
 Room folders hold their own conftest.py for what only that room's tests share. Helper modules
 (imdb_fixtures, deployer_fixtures, netguard, serving_harness) sit beside this file, on pytest's
@@ -12,7 +14,7 @@ pythonpath (setup.cfg).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,27 @@ def loopback_only(request: pytest.FixtureRequest) -> Iterator[list]:
     with guard() as attempts:
         yield attempts
     assert attempts == [], f"{request.module.__name__} tried to reach the network: {attempts}"
+
+
+@pytest.fixture(scope="session")
+def definition_texts() -> dict[tuple, str]:
+    """Definition JSON texts by (region, role, bucket, pipeline name, code bundle sha256), for the session."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def definition_json_once(definition_texts: dict[tuple, str]) -> Callable[..., str]:
+    """pipeline.definition.definition_json (the real one, taken before any test patches it), each
+    (settings, code) generated once per session: a generation takes seconds."""
+    from pipeline import definition as definition_mod
+    from pipeline.code_bundle import build_bundle
+    real = definition_mod.definition_json
+
+    def once(region: str, role: str, bucket: str, pipeline_name: str = definition_mod.PIPELINE_NAME,
+             bundle=None) -> str:
+        bundle = bundle or build_bundle()
+        key = (region, role, bucket, pipeline_name, bundle.sha256)
+        if key not in definition_texts:
+            definition_texts[key] = real(region, role, bucket, pipeline_name, bundle=bundle)
+        return definition_texts[key]
+    return once

@@ -20,13 +20,6 @@ def built(tmp_path_factory):
     return build_workdir(tmp_path_factory.mktemp("serve"), k=8)
 
 
-@pytest.fixture()
-def client(built):
-    service.reset(config.Settings(workdir=built["workdir"], reload_seconds=0))
-    with Client(api_app.app) as c:
-        yield c
-
-
 def get(client, path):
     response = client.http.get(path)
     body = json.loads(response.body) if response.body else None

@@ -11,10 +11,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from chalice.test import Client
 
-import app as api_app
-from chalicelib import config, service
+from chalicelib import config
 from steps import aws_io, publish, recommender, schema
 from test_api_data import BUCKET, FEATURES, PACKAGE_ARN, TABLE_COLUMNS, build_workdir, local_root
 
@@ -61,13 +59,6 @@ def built(tmp_path_factory):
     cold = built["frame"].loc[~built["frame"]["tconst"].isin(horror + family)].iloc[0]
     return {**built, "horror": horror, "family": family, "location": location, "model_dir": model_dir,
             "cold": cold.tconst, "interactions": len(rows)}
-
-
-@pytest.fixture()
-def client(built):
-    service.reset(config.Settings(workdir=built["workdir"], reload_seconds=0))
-    with Client(api_app.app) as c:
-        yield c
 
 
 def get(client, path):

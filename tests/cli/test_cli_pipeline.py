@@ -28,23 +28,10 @@ BUCKET = "myflix-test-bucket"
 NAME = "myflix-movie-clusters"
 GROUP = "myflix-movie-clusters"
 
-_real_definition_json = definition_mod.definition_json
-_memo: dict = {}     # replaced by the session's shared cache in the `env` fixture
-
-
-def _memo_definition_json(region, role, bucket, pipeline_name=definition_mod.PIPELINE_NAME, bundle=None):
-    """The real definition_json, computed once per (settings, code hash) to keep the file fast."""
-    bundle = bundle or build_bundle()
-    key = (region, role, bucket, pipeline_name, bundle.sha256)
-    if key not in _memo:
-        _memo[key] = _real_definition_json(region, role, bucket, pipeline_name, bundle=bundle)
-    return _memo[key]
 
 
 @pytest.fixture(autouse=True)
-def env(monkeypatch, tmp_path, request, aws_credentials):
-    global _memo
-    _memo = request.config.__dict__.setdefault("_myflix_definition_texts", {})
+def env(monkeypatch, tmp_path, aws_credentials, definition_json_once):
     for var in ("MYFLIX_PIPELINE_NAME", "AWS_REGION"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
@@ -52,7 +39,8 @@ def env(monkeypatch, tmp_path, request, aws_credentials):
     monkeypatch.setenv("MYFLIX_REGION", REGION)
     monkeypatch.setenv("MYFLIX_ROLE_ARN", ROLE)
     monkeypatch.setenv("MYFLIX_BUCKET", BUCKET)
-    monkeypatch.setattr(definition_mod, "definition_json", _memo_definition_json)
+    # the real definition_json, computed once per (settings, code hash) to keep the file fast
+    monkeypatch.setattr(definition_mod, "definition_json", definition_json_once)
     # `pipeline start` asks IMDb's server for its files' ETags (operations/inputs.py): not from tests
     monkeypatch.setattr("operations.inputs.head_fingerprint", lambda url, opener=None: "")
     yield
@@ -143,7 +131,7 @@ def test_bad_role_is_one_clear_line(capsys):
 
 
 # --- against moto ------------------------------------------------------------------------------
-def test_upsert_uploads_the_bundle_then_creates_and_updates(aws, capsys):
+def test_upsert_uploads_the_bundle_then_creates_and_updates(aws, capsys, definition_json_once):
     code, out, _ = run(capsys, "pipeline", "upsert")
     assert code == 0 and f"pipeline {NAME} created" in out
     assert f"model package group {GROUP} created" in out
@@ -157,7 +145,7 @@ def test_upsert_uploads_the_bundle_then_creates_and_updates(aws, capsys):
     deployed = aws.describe_pipeline(PipelineName=NAME)
     assert deployed["RoleArn"] == ROLE
     assert json.loads(deployed["PipelineDefinition"]) == json.loads(
-        _memo_definition_json(REGION, ROLE, BUCKET, NAME, bundle=bundle))
+        definition_json_once(REGION, ROLE, BUCKET, NAME, bundle=bundle))
     code, out, _ = run(capsys, "pipeline", "upsert")
     assert code == 0 and f"pipeline {NAME} updated" in out and "0 uploaded" in out
     assert "group" not in out                                   # already there: left alone

@@ -30,7 +30,7 @@ from deployer import lambda_handler, release
 from deployer.backends import SageMakerBackend
 from deployer.deployer import Deployer
 from deployer_fixtures import (GROUP, manifest_of, model_predictions, package_request, stage_table,
-                               state_change_event, train_models)
+                               state_change_event)
 from steps import schema
 
 REGION = "us-east-1"
@@ -38,12 +38,6 @@ ACCOUNT = "123456789012"
 BUCKET = f"myflix-{ACCOUNT}-{REGION}"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/myflix-sagemaker-{REGION}"
 PROD, STAGING = schema.ENDPOINT_NAME, schema.STAGING_ENDPOINT_NAME
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """Two good models (k=9 and k=7) and one that disagrees with the k=9 table (same k, another seed)."""
-    return train_models(tmp_path_factory.mktemp("deployer"), {"a": (9, 42), "b": (7, 3), "other": (9, 7)})
 
 
 def add_moto_stand_ins(monkeypatch) -> None:

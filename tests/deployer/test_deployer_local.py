@@ -7,17 +7,12 @@ import shutil
 
 import pytest
 
-from deployer_fixtures import package_request, stage_table, train_models
+from deployer_fixtures import package_request, stage_table
 from cli.main import main
 from local_aws import registry
 from steps import schema
 
 BUCKET = "myflix-local"
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return train_models(tmp_path_factory.mktemp("local-deployer"), {"a": (9, 42), "b": (7, 3), "other": (9, 7)})
 
 
 def register(workdir, models, execution, served, table_of=None):

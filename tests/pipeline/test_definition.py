@@ -47,7 +47,7 @@ def generate_offline(bundle, region=REGION, bucket=BUCKET, vpc=None) -> tuple[st
 
 
 @pytest.fixture(scope="session")
-def generated(request):
+def generated(request, definition_texts):
     """(bundle, json text, socket attempts): one offline generation shared by the session."""
     cached = getattr(request.config, "_myflix_offline_definition", None)
     if cached is None:
@@ -55,8 +55,7 @@ def generated(request):
         cached = (bundle, *generate_offline(bundle))
         request.config._myflix_offline_definition = cached
         # Other test files reuse the text (never the offline verdict, which only this file checks).
-        texts = request.config.__dict__.setdefault("_myflix_definition_texts", {})
-        texts[(REGION, ROLE, BUCKET, definition_mod.PIPELINE_NAME, bundle.sha256)] = cached[1]
+        definition_texts[(REGION, ROLE, BUCKET, definition_mod.PIPELINE_NAME, bundle.sha256)] = cached[1]
     return cached
 
 

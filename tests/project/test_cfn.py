@@ -874,16 +874,9 @@ def s3_access_of_definition(definition: dict) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def definition(request):
-    from pipeline.code_bundle import build_bundle
-    from pipeline.definition import definition_json
+def definition(definition_json_once):
     # generated once per session for these settings, shared with tests/project/test_readme_aws.py
-    memo = request.config.__dict__.setdefault("_myflix_definition_texts", {})
-    bundle = build_bundle()
-    key = (REGION, SM_ROLE, BUCKET, PIPELINE, bundle.sha256)
-    if key not in memo:
-        memo[key] = definition_json(REGION, SM_ROLE, BUCKET, PIPELINE, bundle=bundle)
-    return json.loads(memo[key])
+    return json.loads(definition_json_once(REGION, SM_ROLE, BUCKET, PIPELINE))
 
 
 def test_sagemaker_role_covers_every_s3_location_of_the_pipeline_definition(stack, definition):

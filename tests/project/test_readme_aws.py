@@ -353,7 +353,7 @@ def register_model_package(region: str, bucket: str, models: dict) -> str:
 # --- the run ---------------------------------------------------------------------------------------
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, request, aws_credentials):
+def workspace(tmp_path, monkeypatch, aws_credentials, definition_json_once):
     """A copy of what the commands read and write (cfn/, api/, ui/), fake credentials, moto."""
     for name in ("cfn", "api", "ui"):
         shutil.copytree(REPO / name, tmp_path / name,
@@ -367,17 +367,7 @@ def workspace(tmp_path, monkeypatch, request, aws_credentials):
     monkeypatch.syspath_prepend(str(Path(__file__).parents[1]))  # tests/imdb_fixtures.py
     # One definition generation per session for the same settings (shared with other test files).
     from pipeline import definition as definition_mod
-    from pipeline.code_bundle import build_bundle
-    memo = request.config.__dict__.setdefault("_myflix_definition_texts", {})
-    real = definition_mod.definition_json
-
-    def memo_definition_json(region, role, bucket, pipeline_name=definition_mod.PIPELINE_NAME, bundle=None):
-        bundle = bundle or build_bundle()
-        key = (region, role, bucket, pipeline_name, bundle.sha256)
-        if key not in memo:
-            memo[key] = real(region, role, bucket, pipeline_name, bundle=bundle)
-        return memo[key]
-    monkeypatch.setattr(definition_mod, "definition_json", memo_definition_json)
+    monkeypatch.setattr(definition_mod, "definition_json", definition_json_once)
     import test_deployer
     test_deployer.add_moto_stand_ins(monkeypatch)
     with mock_aws():

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from steps import evaluate, metrics, schema, train_kmeans, train_scaler
+from steps import evaluate, metrics, schema
 from test_artifacts import movie_count, tar_folder, write_vega_dataset
 
 
@@ -74,29 +74,16 @@ def test_silhouette_known_cases():
 
 
 # --- Evaluate main() on real data -------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def local_root(tmp_path, monkeypatch):
-    """Every Evaluate run here uses the local stand-ins; an empty registry: nothing in production."""
-    root = tmp_path / "work"
-    root.mkdir()
-    monkeypatch.setenv("MYFLIX_LOCAL_ROOT", str(root))
-    return root
+# Every test of this file (Evaluate's runs above all) uses the local stand-ins, tests/steps/conftest.py's
+# local_root: an empty registry, nothing in production.
+pytestmark = pytest.mark.usefixtures("local_root")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, train_kmeans_channel):
     root = tmp_path_factory.mktemp("evaluate")
     features_dir, _ = write_vega_dataset(root / "data")
-    assert train_scaler.main(["--features", str(features_dir), "--model-dir", str(root / "scaler")]) == 0
-    tar_folder(root / "scaler", root / "scaler_channel" / schema.MODEL_TARBALL)
-    placeholder = root / "inference.py"
-    placeholder.write_text("# placeholder serving handler (test only)\n")
-    with pytest.MonkeyPatch.context() as mp:
-        from steps import artifacts
-        mp.setattr(artifacts, "default_inference_source", lambda: placeholder)
-        assert train_kmeans.main(["--k", "12", "--features", str(features_dir),
-                                  "--scaler-dir", str(root / "scaler_channel"), "--model-dir", str(root / "model")]) == 0
-    tar_folder(root / "model", root / "model_channel" / schema.MODEL_TARBALL)
+    train_kmeans_channel(root, features_dir, k=12)         # root/model_channel/model.tar.gz
     return root, features_dir
 
 
@@ -175,7 +162,7 @@ def store_package(root, version, model_tarball, features_dir, status="Approved",
 
 
 @pytest.fixture(scope="module")
-def perturbed(trained):
+def perturbed(trained, train_kmeans_channel):
     """A second model on a changed catalogue: 15% of the movies gone, votes doubled for a third."""
     import pandas as pd
     root, features_dir = trained
@@ -187,16 +174,7 @@ def perturbed(trained):
     boost = rng.random(len(frame)) < 1 / 3
     frame.loc[boost, "numVotes"] = frame.loc[boost, "numVotes"] * 2
     frame.to_parquet(pdir / schema.FEATURES_PARQUET, index=False)
-    assert train_scaler.main(["--features", str(pdir), "--model-dir", str(root / "pscaler")]) == 0
-    tar_folder(root / "pscaler", root / "pscaler_channel" / schema.MODEL_TARBALL)
-    placeholder = root / "inference.py"
-    with pytest.MonkeyPatch.context() as mp:
-        from steps import artifacts
-        mp.setattr(artifacts, "default_inference_source", lambda: placeholder)
-        assert train_kmeans.main(["--k", "12", "--features", str(pdir), "--scaler-dir", str(root / "pscaler_channel"),
-                                  "--model-dir", str(root / "pmodel")]) == 0
-    tar_folder(root / "pmodel", root / "pmodel_channel" / schema.MODEL_TARBALL)
-    return root / "pmodel_channel" / schema.MODEL_TARBALL, pdir
+    return train_kmeans_channel(root, pdir, k=12, prefix="p") / schema.MODEL_TARBALL, pdir
 
 
 def test_the_same_model_in_production_shows_no_drift_and_no_churn(trained, local_root, capsys):

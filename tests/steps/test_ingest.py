@@ -253,10 +253,8 @@ def test_main_exit_codes_and_messages(server, tmp_path, capsys):
 
 # --- given files: verified and passed on ------------------------------------------------------------
 @pytest.fixture
-def local_store(tmp_path, monkeypatch):
-    root = tmp_path / "work"
-    monkeypatch.setenv("MYFLIX_LOCAL_ROOT", str(root))
-    raw = root / "s3" / "myflix-local" / "raw"
+def local_store(local_root):
+    raw = local_root / "s3" / "myflix-local" / "raw"
     raw.mkdir(parents=True)
     return raw
 

@@ -165,8 +165,7 @@ def test_events_frame_counts_bad_lines():
 
 # --- the step on files ------------------------------------------------------------------------
 @pytest.fixture
-def local_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MYFLIX_LOCAL_ROOT", str(tmp_path / "work"))
+def local_store(tmp_path, local_root):
     catalog = tmp_path / "catalog"
     catalog.mkdir()
     pd.DataFrame({"tconst": FILMS, "title": [f"Film {i}" for i in range(len(FILMS))],

@@ -6,27 +6,20 @@ import json
 import numpy as np
 import pytest
 
-from steps import artifacts, aws_io, publish, schema, train_kmeans, train_scaler
-from test_artifacts import movie_count, tar_folder, write_vega_dataset
+from steps import artifacts, aws_io, publish, schema
+from test_artifacts import movie_count, write_vega_dataset
 
 BUCKET = "myflix-test-bucket"
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/myflix-movie-clusters/3"
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
+def inputs(tmp_path_factory, train_kmeans_channel):
     """catalog/, features/ and a model channel holding model.tar.gz, trained on the vega movies."""
     root = tmp_path_factory.mktemp("publish")
     features_dir, catalog_dir = write_vega_dataset(root / "data")
-    assert train_scaler.main(["--features", str(features_dir), "--model-dir", str(root / "scaler")]) == 0
-    placeholder = root / "inference.py"
-    placeholder.write_text("# placeholder serving handler (test only)\n")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(artifacts, "default_inference_source", lambda: placeholder)
-        assert train_kmeans.main(["--k", "9", "--features", str(features_dir), "--scaler-dir", str(root / "scaler"),
-                                  "--model-dir", str(root / "model")]) == 0
-    tar_folder(root / "model", root / "model_channel" / schema.MODEL_TARBALL)
-    return {"catalog": catalog_dir, "features": features_dir, "model": root / "model_channel"}
+    return {"catalog": catalog_dir, "features": features_dir,
+            "model": train_kmeans_channel(root, features_dir, k=9)}
 
 
 @pytest.fixture

@@ -13,30 +13,22 @@ import pandas as pd
 import pytest
 
 from steps import (artifacts, evaluate, interactions, prepare_interactions, publish, recommender, schema,
-                   simulated_viewers, train_kmeans, train_recommender, train_scaler)
+                   simulated_viewers, train_recommender)
 from test_artifacts import tar_folder, write_vega_dataset
 
 ARN = "arn:aws:sagemaker:us-east-1:000000000000:model-package/myflix-movie-clusters/7"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, train_kmeans_channel):
     """features/, catalog/, the k-means model channel, and prepared interactions of 150 viewers."""
     root = tmp_path_factory.mktemp("recommender")
     features_dir, catalog_dir = write_vega_dataset(root / "data")
-    assert train_scaler.main(["--features", str(features_dir), "--model-dir", str(root / "scaler")]) == 0
-    placeholder = root / "inference.py"
-    placeholder.write_text("# placeholder serving handler (test only)\n")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(artifacts, "default_inference_source", lambda: placeholder)
-        assert train_kmeans.main(["--k", "6", "--features", str(features_dir),
-                                  "--scaler-dir", str(root / "scaler"),
-                                  "--model-dir", str(root / "model")]) == 0
-    tar_folder(root / "model", root / "model_channel" / schema.MODEL_TARBALL)
+    model_channel = train_kmeans_channel(root, features_dir, k=6)
     catalog = pd.read_parquet(catalog_dir / schema.CATALOG_PARQUET)
     events = simulated_viewers.simulate(catalog, 150, seed=5)
     pairs, counts = interactions.prepare([(events, Counter())], catalog["tconst"], set())
-    return {"root": root, "features": features_dir, "catalog": catalog_dir, "model": root / "model_channel",
+    return {"root": root, "features": features_dir, "catalog": catalog_dir, "model": model_channel,
             "pairs": pairs, "counts": counts}
 
 
@@ -89,12 +81,6 @@ def test_missing_channel_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SM_CHANNEL_INTERACTIONS", str(tmp_path / "nothing"))
     assert train_recommender.main([]) == 2
     assert "PrepareInteractions writes it" in capsys.readouterr().err
-
-
-@pytest.fixture
-def local_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("MYFLIX_LOCAL_ROOT", str(tmp_path / "work"))
-    return tmp_path / "work"
 
 
 def run_evaluate(world, tmp_path, folder, model_dir, *extra):

@@ -5,9 +5,7 @@ import json
 
 import pytest
 
-from pipeline.code_bundle import build_bundle
 from studio.dag import Dag, Node, build_dag, draw_png, positions, to_mermaid
-from pipeline.definition import PIPELINE_NAME, definition_json
 
 # The pipeline stops at Register + Publish: approving a package deploys it (deployer/).
 STEPS = ("Ingest", "Preprocess", "TrainScaler", "TuneKMeans", "TrainKMeans", "PrepareInteractions",
@@ -19,14 +17,9 @@ REGION, ROLE, BUCKET = "eu-west-1", "arn:aws:iam::111122223333:role/myflix-pipel
 
 
 @pytest.fixture(scope="session")
-def definition(request) -> dict:
+def definition(definition_json_once) -> dict:
     # One generation per session for these settings, shared by the test files that need it.
-    texts = request.config.__dict__.setdefault("_myflix_definition_texts", {})
-    bundle = build_bundle()
-    key = (REGION, ROLE, BUCKET, PIPELINE_NAME, bundle.sha256)
-    if key not in texts:
-        texts[key] = definition_json(REGION, ROLE, BUCKET, bundle=bundle)
-    return json.loads(texts[key])
+    return json.loads(definition_json_once(REGION, ROLE, BUCKET))
 
 
 @pytest.fixture(scope="session")
