@@ -7,10 +7,11 @@ names the region it means (or removes it, when the code under test must not rely
 `loopback_only` fails a module whose process opened any connection beyond 127.0.0.1.
 `definition_json_once` is the real pipeline.definition.definition_json, generated once per session
 for the same settings and code (`definition_texts`, the memo several rooms' tests read).
+`browser` is headless Chromium for one test (the page's and the Studio's browser tests).
 
 Room folders hold their own conftest.py for what only that room's tests share. Helper modules
-(imdb_fixtures, deployer_fixtures, netguard, serving_harness) sit beside this file, on pytest's
-pythonpath (setup.cfg).
+(imdb_fixtures, deployer_fixtures, netguard, serving_harness, chromium) sit beside this file, on
+pytest's pythonpath (setup.cfg).
 """
 from __future__ import annotations
 
@@ -81,3 +82,15 @@ def definition_json_once(definition_texts: dict[tuple, str]) -> Callable[..., st
             definition_texts[key] = real(region, role, bucket, pipeline_name, bundle=bundle)
         return definition_texts[key]
     return once
+
+
+@pytest.fixture()
+def browser(tmp_path: Path) -> Iterator:
+    """Headless Chromium at 1400x1000 for one test (tests/chromium.py; skipped without Chromium, outside
+    CI), quit afterwards."""
+    from chromium import chromium_driver
+    driver = chromium_driver(tmp_path)
+    try:
+        yield driver
+    finally:
+        driver.quit()

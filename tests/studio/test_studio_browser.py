@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from test_studio import build_studio_workdir
-from test_ui_browser import _browser_or_skip
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS_IMG = REPO / "docs" / "img"
@@ -31,27 +30,6 @@ def studio_server(tmp_path_factory):
     ids = build_studio_workdir(work)
     with MyFlixServer(work, "127.0.0.1", 0, quiet=True) as server:
         yield server, ids
-
-
-@pytest.fixture()
-def browser(tmp_path):
-    _browser_or_skip()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'chrome'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def readme_png(png: bytes, name: str, width: int) -> None:

@@ -19,16 +19,14 @@ import io
 import json
 import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from chromium import chromium_driver
 from test_api_data import build_workdir
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SCREENSHOTS = Path(os.environ.get("MYFLIX_SCREENSHOTS", tempfile.gettempdir())) / "myflix-ui"
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
@@ -38,15 +36,6 @@ MATRIX, TOY_STORY, GODFATHER, AMELIE = "tt0133093", "tt0114709", "tt0068646", "t
 DEMO_K = 19   # the knee TuneKMeans finds on the demo data (steps/schema.py, the gate's calibration)
 
 pytestmark = pytest.mark.browser
-
-
-def _browser_or_skip():
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
-    if missing:
-        message = f"{missing} missing: apt-get install chromium chromium-driver (make test does it as root)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture()
@@ -191,40 +180,10 @@ def events_api(demo_server):
         demo_server.server.application = inner
 
 
-def _driver(tmp_path, size=None):
-    _browser_or_skip()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'chrome'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})   # the console: CSP violations land there
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    if size:
-        width, height = size
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700})
-    return driver
-
-
-@pytest.fixture()
-def browser(tmp_path):
-    driver = _driver(tmp_path)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 @pytest.fixture(params=sorted(SIZES))
 def page(request, tmp_path):
     """Chromium at one of the two sizes; the test fails on any console error or CSP violation."""
-    driver = _driver(tmp_path, SIZES[request.param])
+    driver = chromium_driver(tmp_path, SIZES[request.param])
     driver.size_name = request.param
     try:
         yield driver
