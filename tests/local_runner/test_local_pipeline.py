@@ -40,11 +40,10 @@ SMALL = {"k_min": "2", "k_max": "6", "silhouette_sample": "800", "recall_queries
 
 
 @pytest.fixture(scope="module")
-def real_definition() -> str:
+def real_definition(definition_json_once) -> str:
     from pipeline.code_bundle import build_bundle
-    from pipeline.definition import definition_json
     bundle = build_bundle()
-    text = definition_json(REGION, ROLE, BUCKET, bundle=bundle)
+    text = definition_json_once(REGION, ROLE, BUCKET, bundle=bundle)
     scripts = {a.split("/opt/ml/processing/input/code/", 1)[1]
                for step in plan(json.loads(text)) if step.type == "Processing"
                for a in step.step["Arguments"]["AppSpecification"].get("ContainerEntrypoint", [])

@@ -14,8 +14,6 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from pipeline.definition import definition_json
-
 EXPRESSION_KEYS = {"Get", "Std:Join", "Std:JsonGet"}
 # The name each job type gets from SageMaker Pipelines, and the call its Arguments are the body of.
 CALLS = {"Processing": ("CreateProcessingJob", {"ProcessingJobName": "pipelines-abc-Preprocess"}),
@@ -30,9 +28,9 @@ def sagemaker_model():
 
 
 @pytest.fixture(scope="module")
-def steps():
-    definition = json.loads(definition_json("us-east-1", "arn:aws:iam::123456789012:role/myflix",
-                                            "myflix-bucket"))
+def steps(definition_json_once):
+    definition = json.loads(definition_json_once("us-east-1", "arn:aws:iam::123456789012:role/myflix",
+                                                 "myflix-bucket"))
     out = []
 
     def walk(items):
