@@ -1,4 +1,4 @@
-"""Fixtures the API tests share: chalice's test client over the app serving a file's own `built` work folder."""
+"""Fixtures the API tests share: chalice's test client over the app serving a file's own `built` folder."""
 from __future__ import annotations
 
 from collections.abc import Iterator
