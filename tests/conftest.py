@@ -2,7 +2,8 @@
 
 `aws_credentials` (one test) and `module_aws_credentials` (a module's fixtures) give boto3 a key
 moto accepts, and keep everything of the host's own AWS set-up away from the test: profile,
-session token, credentials and config files, instance metadata. Neither sets a region: each test
+session token, credentials and config files, instance metadata; boto3's default session (which caches
+credentials) is the test's own. Neither sets a region: each test
 names the region it means (or removes it, when the code under test must not rely on one).
 `loopback_only` fails a module whose process opened any connection beyond 127.0.0.1.
 `definition_json_once` is the real pipeline.definition.definition_json, generated once per session
@@ -27,6 +28,10 @@ HOST_AWS_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS
 
 
 def _use_fake_aws_credentials(mp: pytest.MonkeyPatch, folder: Path) -> None:
+    import boto3
+    # boto3's default session caches the first credentials it finds: a fresh one here, and the one made
+    # under the fake key dropped afterwards, so no later test (one that expects none) inherits them
+    mp.setattr(boto3, "DEFAULT_SESSION", None)
     for var in HOST_AWS_VARS:
         mp.delenv(var, raising=False)
     for key, value in FAKE_AWS_ENV.items():
