@@ -34,8 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "api"))
 
 from chalicelib import config as api_config  # noqa: E402
-from local_aws import layout  # noqa: E402
 from chalicelib.service import Service  # noqa: E402
+from local_aws import layout  # noqa: E402
 
 # Shares of each genre among films (the source tutorial's cleaned table; see the shared data README)
 GENRE_SHARES = {

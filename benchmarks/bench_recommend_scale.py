@@ -169,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     res = json.loads(child.stdout.strip().splitlines()[-1])
     log("")
-    log(f"| scale | interactions | viewers | films | read s | popularity counting s | fit s | save s | "
-        f"fit / counting | peak GiB | artefact MiB |")
+    log("| scale | interactions | viewers | films | read s | popularity counting s | fit s | save s | "
+        "fit / counting | peak GiB | artefact MiB |")
     log("|---|---|---|---|---|---|---|---|---|---|---|")
     log(f"| {args.scale:g} | {counts['interactions']:,} | {res['viewers']:,} | {res['films']:,} | "
         f"{res['read_seconds']:.1f} | {res['baseline_seconds']:.2f} | {res['fit_seconds']:.1f} | "

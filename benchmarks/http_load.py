@@ -37,8 +37,8 @@ class ChaliceDevServer:
     def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int = 0):
         from chalice.local import ChaliceRequestHandler, LocalDevServer
 
-        from serving.server import UI_DIR, _chalice_config, _load_app
         from serving.app import static_files
+        from serving.server import UI_DIR, _chalice_config, _load_app
 
         app, self.service = _load_app(workdir)
         static = static_files(UI_DIR)

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from operations import settings as settings_mod
 from operations import cfn_template, stack
+from operations import settings as settings_mod
 from operations.errors import UserError
 
 

@@ -90,7 +90,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_dag(args: argparse.Namespace) -> int:
-    from studio import dag as dag_mod   # function-local: importing studio loads the whole Studio app
+    from studio import dag as dag_mod  # function-local: importing studio loads the whole Studio app
     if args.definition_file:
         definition = definitions.read_definition_file(args.definition_file)
         title = Path(args.definition_file).name

@@ -20,6 +20,7 @@ from typing import Any
 
 from local_aws.constants import ACCOUNT, LOCAL_REGION  # LOCAL_REGION: only in a damaged record's stand-in ARN
 from local_aws.layout import write_json_atomic
+
 EXECUTION_FILE = "execution.json"
 DEFINITION_FILE = "definition.json"
 TIME_KEYS = ("StartTime", "EndTime", "CreationTime", "LastModifiedTime")

@@ -14,7 +14,6 @@ from typing import TextIO
 
 from local_runner.executions import shown_status
 
-
 TOOLKIT_LOGGER = "sagemaker-training-toolkit"
 
 

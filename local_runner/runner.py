@@ -28,12 +28,30 @@ from local_aws.constants import LOCAL_BUCKET, LOCAL_REGION, LOCAL_ROLE
 from local_aws.store import LocalStore, StoreError, file_digest
 from local_runner.cache import StepCache, cache_key, parse_duration
 from local_runner.executions import ExecutionRecorder, stop_reason
-from local_runner.expressions import (Context, ExpressionError, describe_condition, evaluate_condition,
-                                      resolve, to_text)
-from local_runner.jobs import (LOG_TAIL_LINES, AfterOutput, ExecutionStopped, JobExecutor, StepFailure,
-                               StepResult, _clip, _decode_hp, _indent, stop_process_group, timeout_of)
-from local_runner.plan import (DefinitionError, PlannedStep, job_name, load_definition, new_execution_id,
-                               parse_assignments, plan, resolve_parameters)
+from local_runner.expressions import Context, ExpressionError, describe_condition, evaluate_condition, resolve, to_text
+from local_runner.jobs import (
+    LOG_TAIL_LINES,
+    AfterOutput,
+    ExecutionStopped,
+    JobExecutor,
+    StepFailure,
+    StepResult,
+    _clip,
+    _decode_hp,
+    _indent,
+    stop_process_group,
+    timeout_of,
+)
+from local_runner.plan import (
+    DefinitionError,
+    PlannedStep,
+    job_name,
+    load_definition,
+    new_execution_id,
+    parse_assignments,
+    plan,
+    resolve_parameters,
+)
 from local_runner.progress import Progress, last_line, tail
 
 # Kept under their old names for callers of the runner (one copy: local_aws.constants).

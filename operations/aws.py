@@ -45,8 +45,14 @@ def error_message(err: "ClientError") -> str:
 @contextlib.contextmanager
 def user_errors(action: str) -> Iterator[None]:
     """Turn AWS failures during `action` into one-line UserErrors that say what to do."""
-    from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
-                                     NoCredentialsError, NoRegionError, PartialCredentialsError)
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+    )
     try:
         yield
     except (NoCredentialsError, PartialCredentialsError) as err:

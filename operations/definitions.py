@@ -68,7 +68,7 @@ def pretty(definition: str | dict) -> str:
 
 def upload_bundle(s3: Any, bucket: str, bundle: Any, log: Callable[[str], None]) -> int:
     """Put the bundle's objects in the bucket, skipping those already there (content-hash keys)."""
-    from botocore.exceptions import ClientError   # lazily: botocore costs every command's start-up
+    from botocore.exceptions import ClientError  # lazily: botocore costs every command's start-up
     uploads = bundle.uploads()
     sent = 0
     for i, (key, body) in enumerate(uploads.items(), 1):
@@ -88,7 +88,7 @@ def upload_bundle(s3: Any, bucket: str, bundle: Any, log: Callable[[str], None])
 def upsert(resolved: settings_mod.Settings, log: Callable[[str], None] = print,
            description: str | None = None) -> dict:
     """Upload the code bundle, then create the pipeline or update it. Returns the response."""
-    from botocore.exceptions import ClientError   # lazily: botocore costs every command's start-up
+    from botocore.exceptions import ClientError  # lazily: botocore costs every command's start-up
     bundle = build_bundle()
     definition = build(resolved, bundle)
     session = aws.session(resolved.region)
@@ -136,7 +136,7 @@ def ensure_model_package_group(client: Any, group: str, log: Callable[[str], Non
 
     Returns True when it was created. Lacking the permission to create it is a warning only.
     """
-    from botocore.exceptions import ClientError   # lazily: botocore costs every command's start-up
+    from botocore.exceptions import ClientError  # lazily: botocore costs every command's start-up
     try:
         client.describe_model_package_group(ModelPackageGroupName=group)
         return False
@@ -158,7 +158,7 @@ def ensure_model_package_group(client: Any, group: str, log: Callable[[str], Non
 
 def deployed_definition(resolved: settings_mod.Settings) -> str:
     """The definition SageMaker holds for the pipeline (a UserError when it is not deployed)."""
-    from botocore.exceptions import ClientError   # lazily: botocore costs every command's start-up
+    from botocore.exceptions import ClientError  # lazily: botocore costs every command's start-up
     client = sagemaker(resolved)
     with aws.user_errors(f"reading pipeline {resolved.pipeline_name}"):
         try:

@@ -155,7 +155,7 @@ def execution_arn(client: Any, resolved: settings_mod.Settings, given: str | Non
 
 def cloud_steps(client: Any, execution_arn: str) -> tuple[list[dict] | None, str]:
     """Steps of a cloud execution in run order, or (None, why) when the service cannot list them."""
-    from botocore.exceptions import ClientError   # lazily: botocore costs every command's start-up
+    from botocore.exceptions import ClientError  # lazily: botocore costs every command's start-up
     steps: list[dict] = []
     kwargs: dict[str, Any] = {"PipelineExecutionArn": execution_arn, "SortOrder": "Ascending"}
     try:

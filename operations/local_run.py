@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import reports      # the PNGs of each stored report, drawn as the runner stores it (no job can)
+import reports  # the PNGs of each stored report, drawn as the runner stores it (no job can)
 from local_aws import layout, registry
 from local_aws.constants import LOCAL_BUCKET, LOCAL_REGION
 from local_aws.store import LocalStore, file_digest
@@ -352,7 +352,7 @@ def summarize(workdir: Path, result: dict) -> str:
                      f"largest cluster share {_num(sizes.get('max_share'))}")
         for row in gate_rows(workdir, result):        # each condition, the failing ones marked
             lines.append(f"  {_gate_row_text(row)}")
-        from reports.drift import summary_lines   # function-local: it loads matplotlib (seconds)
+        from reports.drift import summary_lines  # function-local: it loads matplotlib (seconds)
         lines += summary_lines(evaluation)
     lines += interaction_lines(_load_json(files.get(schema.INTERACTIONS_JSON)),
                                evaluation if isinstance(evaluation, dict) else {})

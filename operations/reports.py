@@ -49,7 +49,7 @@ def report_keys(pipeline_name: str, execution_id: str) -> list[tuple[str, str, s
 
 def download(s3: Any, bucket: str, pipeline_name: str, execution_id: str, out: Path) -> list[Path]:
     """Fetch the report JSONs that exist into out/<step>/; returns the files written."""
-    from botocore.exceptions import ClientError   # boto3 only for cloud executions: start-up speed
+    from botocore.exceptions import ClientError  # boto3 only for cloud executions: start-up speed
     written = []
     for step, _output, key in report_keys(pipeline_name, execution_id):
         try:

@@ -95,7 +95,7 @@ def context(region: str | None, pipeline_name: str | None,
 
 
 def _get(scheduler: Any, name: str) -> dict[str, Any] | None:
-    from botocore.exceptions import ClientError   # lazily: botocore costs every command's start-up
+    from botocore.exceptions import ClientError  # lazily: botocore costs every command's start-up
     try:
         return scheduler.get_schedule(Name=name)
     except ClientError as err:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from operations.errors import UserError
 from local_aws.layout import write_json_atomic
+from operations.errors import UserError
 from steps import schema
 
 CONFIG_ENV = "MYFLIX_CONFIG"

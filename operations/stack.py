@@ -9,7 +9,6 @@ region, role and bucket without options.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -78,7 +77,7 @@ def region_for(args_region: str | None) -> str:
     resolved = settings_mod.resolve({"region": args_region})
     if resolved.region:
         return resolved.region
-    import boto3   # lazily, here and below: boto3 costs every command's start-up
+    import boto3  # lazily, here and below: boto3 costs every command's start-up
     region = boto3.session.Session().region_name   # ~/.aws/config's profile region
     if not region:
         raise UserError("no AWS region: pass --region (the stack's region) or set "

@@ -35,8 +35,7 @@ class Params(dict):
 
 
 def make_parameters(bucket: str) -> Params:
-    from sagemaker.core.workflow.parameters import (ParameterBoolean, ParameterFloat,
-                                                    ParameterInteger, ParameterString)
+    from sagemaker.core.workflow.parameters import ParameterBoolean, ParameterFloat, ParameterInteger, ParameterString
     params = Params()
     for spec in parameter_specs(bucket):
         kind = (ParameterBoolean if isinstance(spec.default, bool)
@@ -167,8 +166,9 @@ def get_pipeline(region: str, role: str, bucket: str, pipeline_name: str = PIPEL
     _validate(region, role, bucket, pipeline_name)
     bundle = bundle or build_bundle()
     with _offline_sdk(region):
-        from pipeline import step_builders   # it imports the SDK: only under _offline_sdk()
         from sagemaker.mlops.workflow.pipeline import Pipeline
+
+        from pipeline import step_builders  # it imports the SDK: only under _offline_sdk()
 
         session = make_session(region, bucket)
         params = make_parameters(bucket)

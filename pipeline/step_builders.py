@@ -19,10 +19,14 @@ from sagemaker.core import image_uris
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.network import NetworkConfig
 from sagemaker.core.processing import Processor
-from sagemaker.core.shapes import (OutputDataConfig, ProcessingInput, ProcessingOutput,
-                                   ProcessingS3Input, ProcessingS3Output)
-from sagemaker.core.workflow.conditions import (ConditionGreaterThanOrEqualTo,
-                                                ConditionLessThanOrEqualTo)
+from sagemaker.core.shapes import (
+    OutputDataConfig,
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingS3Input,
+    ProcessingS3Output,
+)
+from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
 from sagemaker.core.workflow.parameters import Parameter, ParameterTypeEnum
@@ -30,9 +34,12 @@ from sagemaker.core.workflow.properties import PropertyFile
 from sagemaker.mlops.workflow.condition_step import ConditionStep
 from sagemaker.mlops.workflow.fail_step import FailStep
 from sagemaker.mlops.workflow.model_step import ModelStep
-from sagemaker.mlops.workflow.retry import (SageMakerJobExceptionTypeEnum,
-                                            SageMakerJobStepRetryPolicy, StepExceptionTypeEnum,
-                                            StepRetryPolicy)
+from sagemaker.mlops.workflow.retry import (
+    SageMakerJobExceptionTypeEnum,
+    SageMakerJobStepRetryPolicy,
+    StepExceptionTypeEnum,
+    StepRetryPolicy,
+)
 from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
 from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train.configs import Compute, InputData

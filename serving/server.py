@@ -52,8 +52,9 @@ def _load_app(workdir: Path):
     os.environ["MYFLIX_WORKDIR"] = str(Path(workdir).resolve())
     if str(API_DIR) not in sys.path:
         sys.path.insert(0, str(API_DIR))
-    import app as api_app
     from chalice.local import CustomLocalChalice, LocalChalice
+
+    import app as api_app
     from chalicelib import config, service
 
     app = api_app.app
@@ -156,8 +157,9 @@ class MyFlixServer:
                  threads: int = THREADS, channel_timeout: float = CHANNEL_TIMEOUT,
                  max_body_bytes: int = MAX_BODY_BYTES, backlog: int = 1024,
                  header_timeout: float = HEADER_TIMEOUT, connection_limit: int | None = None):
-        import studio
         from waitress.adjustments import Adjustments
+
+        import studio
 
         if quiet:   # "Task queue depth is N": expected under a load test, noise in one
             import logging

@@ -393,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # noqa: BLE001 - the registry or S3 refused: say so, exit 2
-        from steps.aws_io import AwsIoError
         from botocore.exceptions import BotoCoreError, ClientError
+
+        from steps.aws_io import AwsIoError
         if not isinstance(err, (AwsIoError, BotoCoreError, ClientError)):
             raise
         print(f"evaluate: cannot read the production model: {err}. The execution role needs "

@@ -33,8 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from steps import imdb_columns
-from steps import schema
+from steps import imdb_columns, schema
 
 # Title types IMDb uses in title.basics; anything else marks the line as malformed.
 KNOWN_TITLE_TYPES = ("movie", "short", "tvEpisode", "tvMiniSeries", "tvMovie", "tvPilot",

@@ -37,7 +37,6 @@ Measured figures: docs/steps.md, section "steps-sweep" (benchmarks/bench_sweep.p
 from __future__ import annotations
 
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, NamedTuple
 
@@ -388,7 +387,7 @@ def sweep(X_scaled, k_min: int, k_max: int, seed: int, progress: Progress | None
     `progress(k, inertia, elapsed)` is called as each k's exact inertia is known (k_max first);
     `log(message)` gets a line per phase (compression, forward chain).
     """
-    from threadpoolctl import threadpool_limits   # ships with scikit-learn
+    from threadpoolctl import threadpool_limits  # ships with scikit-learn
 
     started = time.perf_counter()
     X = _as_matrix(X_scaled)

@@ -15,7 +15,6 @@ from pathlib import Path
 if __package__ in (None, ""):  # started as a file, as the containers do: make `steps` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
 
 from steps import artifacts, schema
 from steps.sweep import choose_k, sweep

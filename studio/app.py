@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
-from local_aws import registry
+from local_aws import layout, registry
 from operations import approval
-from local_aws import layout
 from studio import actions, files, views
 
 PREFIX = "/studio"

@@ -15,13 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from studio import dag as dag_mod
-from local_runner import executions, expressions
 from local_aws import layout, registry
 from local_aws.store import LocalStore
+from local_runner import executions, expressions
 from operations.reports import PLOTS
 from pipeline import parameters as parameter_model
 from steps import schema
+from studio import dag as dag_mod
 
 EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from steps import artifacts, publish, schema, train_kmeans, train_scaler
 from test_artifacts import tar_folder, write_vega_dataset
+
+from steps import artifacts, publish, schema, train_kmeans, train_scaler
 
 GROUP = schema.MODEL_PACKAGE_GROUP
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"

@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from chalice import BadRequestError as InvalidRequest    # Code "BadRequestError", as docs/CONTRACTS.md says
+from chalice import BadRequestError as InvalidRequest  # Code "BadRequestError", as docs/CONTRACTS.md says
 
 from chalicelib.errors import PayloadTooLarge, ServiceUnavailable, clip
 

@@ -26,8 +26,15 @@ import numpy as np
 
 from chalicelib import config as cfg
 from chalicelib import events
-from chalicelib.checks import (check_features, check_known, choice_param, feature_genres, int_param, json_ints,
-                               text_param)
+from chalicelib.checks import (
+    check_features,
+    check_known,
+    choice_param,
+    feature_genres,
+    int_param,
+    json_ints,
+    text_param,
+)
 from chalicelib.endpoint import make_endpoint
 from chalicelib.errors import EndpointUnavailable, InvalidRequest, TableUnavailable, UnknownItem, clip, clip_list
 from chalicelib.index import SORTS, MovieIndex

@@ -241,8 +241,9 @@ def _object_bytes(uri: str, settings: Settings) -> bytes | bytearray:
     ranged GETs, since one GET stream from Lambda runs at tens of MB/s."""
     if settings.local:
         return s3_to_local(uri, settings.workdir).read_bytes()
-    import boto3
     from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
 
     bucket, key = local_layout.split_s3_uri(uri)
     s3 = boto3.client("s3", region_name=settings.region)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import app as api_app
 import pytest
 from chalice.test import Client
+
+import app as api_app
 from chalicelib import config, service
 
 

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from chalice.test import Client
+from test_api_data import FEATURES, build_workdir
 
 import app as api_app
 from chalicelib import config, service
 from chalicelib.index import MovieIndex
 from steps import schema
-from test_api_data import FEATURES, build_workdir
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ import json
 
 import pytest
 from chalice.test import Client
+from test_api_data import BUCKET, FEATURES, fit_model, local_root, publish_table, table_frame, vega_catalog
 
 import app as api_app
 from chalicelib import config, service
-from test_api_data import BUCKET, FEATURES, fit_model, local_root, publish_table, table_frame, vega_catalog
 
 REGION = "us-east-1"
 

@@ -11,10 +11,10 @@ import json
 import numpy as np
 import pytest
 from chalice.test import Client
+from test_api_data import build_workdir
 
 import app as api_app
 from chalicelib import checks, config, service
-from test_api_data import build_workdir
 
 GOOD_FEATURES = {"startYear": 1999, "runtimeMinutes": 136, "genres": ["Action"], "averageRating": 8.7,
                  "numVotes": 1_500_000}

@@ -11,10 +11,10 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from test_api_data import BUCKET, FEATURES, PACKAGE_ARN, TABLE_COLUMNS, build_workdir, local_root
 
 from chalicelib import config
 from steps import aws_io, publish, recommender, schema
-from test_api_data import BUCKET, FEATURES, PACKAGE_ARN, TABLE_COLUMNS, build_workdir, local_root
 
 VIEWERS_PER_TASTE = 60
 

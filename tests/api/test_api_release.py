@@ -13,13 +13,12 @@ import json
 import numpy as np
 import pytest
 from chalice.test import Client
+from test_api_data import BUCKET, EXECUTION, FEATURES, PACKAGE_ARN, build_workdir, fit_model, local_root, write_model
 
 import app as api_app
 from chalicelib import config, pairing, service
 from inference import inference
 from steps import artifacts, publish, schema
-from test_api_data import (BUCKET, EXECUTION, FEATURES, PACKAGE_ARN, build_workdir, fit_model, local_root,
-                           write_model)
 
 V2 = "arn:aws:sagemaker:us-east-1:000000000000:model-package/myflix-movie-clusters/2"
 QUERY = {"startYear": 1999, "runtimeMinutes": 136, "genres": ["Action", "Sci-Fi"],

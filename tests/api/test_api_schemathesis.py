@@ -12,9 +12,9 @@ import subprocess
 import sys
 
 import pytest
+from test_api_data import build_workdir
 
 from serving.server import MyFlixServer
-from test_api_data import build_workdir
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import boto3
 import pytest
 from chalice.test import Client
 from moto import mock_aws
+from test_api_data import build_workdir
 
 import app as api_app
 from chalicelib import config, pairing, service
-from test_api_data import build_workdir
 from steps import schema
 
 V1 = "arn:aws:sagemaker:us-east-1:000000000000:model-package/myflix-movie-clusters/1"

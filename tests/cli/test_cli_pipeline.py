@@ -14,11 +14,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from operations import executions
-
-from operations import settings
-from pipeline import definition as definition_mod
 from cli.main import UserError, main
+from operations import executions, settings
+from pipeline import definition as definition_mod
 from pipeline.code_bundle import build_bundle
 
 # The same settings as tests/pipeline/test_definition.py and tests/studio/test_dag.py: one generation serves all.

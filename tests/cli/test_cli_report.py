@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import boto3
 import pytest
+import test_cli_pipeline as cli  # tests/ is on sys.path: the same settings fixture and runner
 from moto import mock_aws
 
-import test_cli_pipeline as cli  # tests/ is on sys.path: the same settings fixture and runner
 from operations.reports import report_keys
 
 env = cli.env          # the autouse fixture: fake credentials, MYFLIX_* settings, memoised definition

@@ -7,8 +7,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from operations import schedule
 from cli.main import UserError, main
+from operations import schedule
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

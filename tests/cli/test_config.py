@@ -9,10 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from operations import stack as stack_ops
-
-from operations import settings
 from cli.main import UserError, main
+from operations import settings
+from operations import stack as stack_ops
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "cfn" / "myflix-infra.yaml"
 REGION = "eu-west-1"

@@ -18,7 +18,6 @@ Where moto 5.2 falls short, the test stands in, visibly:
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 from pathlib import Path
 
@@ -29,8 +28,7 @@ from moto import mock_aws
 from deployer import lambda_handler, release
 from deployer.backends import SageMakerBackend
 from deployer.deployer import Deployer
-from deployer_fixtures import (GROUP, manifest_of, model_predictions, package_request, stage_table,
-                               state_change_event)
+from deployer_fixtures import GROUP, manifest_of, model_predictions, package_request, stage_table, state_change_event
 from steps import schema
 
 REGION = "us-east-1"
@@ -45,6 +43,7 @@ def add_moto_stand_ins(monkeypatch) -> None:
     from moto.core.responses import ActionResult
     from moto.sagemaker.responses import SageMakerResponse
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
     from inference.local_endpoint import open_model
 
     def update_endpoint(self):
@@ -366,6 +365,7 @@ def test_smoke_verdict_and_tag_values_are_pure_rules():
 
 def test_the_lambda_zip_holds_the_deployer_only_and_is_reproducible():
     import zipfile
+
     from deployer.package import build_zip, code_key
     body = build_zip()
     assert body == build_zip() and code_key(body).startswith("code/deployer/")

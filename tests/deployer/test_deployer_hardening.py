@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
+from test_deployer_local import BUCKET, record, register
 
-from deployer_fixtures import train_models
 from cli.main import main
+from deployer_fixtures import train_models
 from operations.deploy import local_deployer
 from steps import schema
-from test_deployer_local import BUCKET, record, register
 
 REPO = Path(__file__).resolve().parents[2]
 

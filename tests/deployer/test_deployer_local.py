@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from deployer_fixtures import package_request, stage_table
 from cli.main import main
+from deployer_fixtures import package_request, stage_table
 from local_aws import registry
 from steps import schema
 

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from test_api_data import FEATURES, fit_model, vega_catalog, write_model
 
 from inference import inference as handler
-from test_api_data import FEATURES, fit_model, vega_catalog, write_model
 
 MATRIX = {"startYear": 1999, "runtimeMinutes": 136, "averageRating": 8.7, "numVotes": 1_900_000,
           "genres": ["Action", "Sci-Fi"]}

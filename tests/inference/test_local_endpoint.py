@@ -7,9 +7,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+from test_api_data import fit_model, vega_catalog, write_model
 
 from inference.local_endpoint import LocalEndpoint
-from test_api_data import fit_model, vega_catalog, write_model
 
 MOVIE = {"startYear": 2010, "runtimeMinutes": 148, "averageRating": 8.8, "numVotes": 2_000_000,
          "genres": ["Action", "Adventure", "Sci-Fi"]}

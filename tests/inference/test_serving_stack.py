@@ -41,7 +41,7 @@ MOVIE = {"startYear": 2010, "runtimeMinutes": 148, "averageRating": 8.8, "numVot
 @pytest.fixture(scope="module")
 def artefact(tmp_path_factory):
     """TrainKMeans's model.tar.gz (k=6) on the vega movies, and the matrix it was fitted on."""
-    from deployer_fixtures import train_models   # tests/ is on sys.path under pytest
+    from deployer_fixtures import train_models  # tests/ is on sys.path under pytest
     work = tmp_path_factory.mktemp("train")
     trained = train_models(work, {"k6": (6, 42)})
     model, meta = artifacts.load_model(trained["k6"].parent)
@@ -191,6 +191,7 @@ def test_the_api_turns_the_endpoints_refusal_into_its_400(server, body, content_
     """The refusal as SageMaker runtime reports it (ModelError, OriginalStatusCode, OriginalMessage)."""
     import boto3
     from botocore.stub import Stubber
+
     from chalicelib import config
     from chalicelib.endpoint import SageMakerEndpoint
     from chalicelib.errors import InvalidRequest

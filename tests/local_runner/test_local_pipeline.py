@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 
 import reports
-from local_runner import executions
-
 from local_aws import registry
+from local_aws.store import LocalStore
+from local_runner import executions
 from local_runner.progress import Progress
 from local_runner.runner import LocalRunner, plan
-from local_aws.store import LocalStore
 from steps import schema
 
 BUCKET = "myflix-local"
@@ -56,9 +55,9 @@ def real_definition(definition_json_once) -> str:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, real_definition) -> Path:
+    from imdb_fixtures import write_vega_imdb  # tests/ is on sys.path under pytest
     from operations.local_run import upload_bundle
     from pipeline.code_bundle import build_bundle
-    from imdb_fixtures import write_vega_imdb  # tests/ is on sys.path under pytest
     work = tmp_path_factory.mktemp("local-pipeline")
     write_vega_imdb(LocalStore(work).path_for(f"s3://{BUCKET}/raw/"))
     upload_bundle(work, build_bundle())
@@ -237,6 +236,7 @@ def test_the_first_run_of_an_empty_work_folder_approves_itself_and_says_so(workd
     """No production model yet (a newcomer's `make run`): the run approves its own model, so the page
     has a table, and says why. (The store and cache are copied: the steps are cache hits.)"""
     import shutil
+
     from cli.main import main
     fresh = tmp_path / "fresh"
     shutil.copytree(workdir, fresh, ignore=shutil.ignore_patterns("registry", "endpoints", "catalog", "models",
@@ -373,8 +373,8 @@ def test_the_next_run_learns_from_the_newcomers_clicks_alone(workdir: Path, firs
     the next run learns from, alone: simulated viewers are asked for and not used; a forgotten
     viewer's events are dropped."""
     import pandas as pd
-    from chalicelib.events import LocalSink   # the API's own writer (tests/ puts api/ on the path)
 
+    from chalicelib.events import LocalSink  # the API's own writer (tests/ puts api/ on the path)
     from steps import interactions, simulated_viewers
     catalog_uri = _steps(first_run)["Preprocess"]["Outputs"]["catalog"]
     catalog = pd.read_parquet(LocalStore(workdir).path_for(catalog_uri) / schema.CATALOG_PARQUET)

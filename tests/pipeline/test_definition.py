@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.code_bundle import build_bundle
 from pipeline import definition as definition_mod
+from pipeline.code_bundle import build_bundle
 from pipeline.definition import definition_json
 from pipeline.parameters import parameter_specs
 from steps import schema

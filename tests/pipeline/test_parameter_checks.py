@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from pipeline import parameters
 from cli.main import main
+from pipeline import parameters
 
 BAD = [("min_rating=nan", "finite"), ("max_feature_psi=inf", "finite"), ("seed=99999999999", "seed must be from 0"),
        ("scaler=robust", "standard, minmax"), ("max_bad_fraction=2", "from 0 to 1"),

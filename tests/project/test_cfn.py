@@ -743,8 +743,8 @@ def test_the_deployed_template_stays_under_cloudformations_inline_limit(tmp_path
     # CloudFormation takes 51,200 bytes inline; the YAML with its comments is near that. What is
     # deployed is `myflix config template`'s compact JSON: the same template, held under a budget
     # that leaves room for what later issues add.
-    from operations import cfn_template
     from cli.main import main
+    from operations import cfn_template
     compact = cfn_template.compact(INFRA)
     assert json.loads(compact) == load_template()          # the same template, as cfn-lint reads it
     assert len(compact.encode()) <= cfn_template.TEMPLATE_BUDGET < cfn_template.INLINE_LIMIT == 51_200
@@ -1019,8 +1019,9 @@ def denied_calls(docs: list[dict], calls: list[tuple[str, str, dict]]) -> list[s
 
 def test_publish_code_stays_inside_the_execution_role(stack, monkeypatch):
     """steps/aws_io.py's real calls in the Publish job (data, then the release manifest) under moto."""
-    from steps import aws_io
     import pandas as pd
+
+    from steps import aws_io
     monkeypatch.delenv(aws_io.LOCAL_ROOT_ENV, raising=False)
     monkeypatch.setenv("AWS_REGION", REGION)
     frame = pd.DataFrame({"tconst": ["tt0000001", "tt0000002"], "cluster": [0, 1]})
@@ -1047,6 +1048,7 @@ def test_deployer_code_stays_inside_the_deployer_role(stack, deployer_models, mo
     """The deployer Lambda's real calls (approve -> staging -> smoke -> prod -> rollback) under moto,
     with tests/deployer/test_deployer.py's stand-ins for what moto lacks, evaluated against its role."""
     import test_deployer
+
     from deployer import lambda_handler, release
     from deployer.backends import SageMakerBackend
     from deployer.deployer import Deployer
@@ -1089,12 +1091,13 @@ def test_deployer_code_stays_inside_the_deployer_role(stack, deployer_models, mo
 
 def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monkeypatch):
     """The API's real Glue, S3 and SageMaker runtime calls (api/chalicelib) under moto."""
-    from chalicelib import tables
-    from chalicelib.config import Settings
-    from chalicelib.endpoint import SageMakerEndpoint
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from chalicelib import tables
+    from chalicelib.config import Settings
+    from chalicelib.endpoint import SageMakerEndpoint
     buffer = io.BytesIO()
     pq.write_table(pa.Table.from_pandas(pd.DataFrame({"tconst": ["tt1"], "cluster": [0]})), buffer)
     s3 = boto3.client("s3", region_name=REGION)
@@ -1128,7 +1131,7 @@ def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monk
             SageMakerEndpoint(settings).predict({"startYear": 1999})
         except Exception:      # noqa: BLE001 - moto's canned answer is not the handler's JSON
             pass
-        from chalicelib import pairing       # which package the endpoint serves (DescribeEndpoint + ListTags)
+        from chalicelib import pairing  # which package the endpoint serves (DescribeEndpoint + ListTags)
         served = pairing.endpoint_package_aws(settings)
         assert served is None or served.startswith(f"{SM}:model-package/myflix-movie-clusters/")
     assert {op for _, op, _ in calls} >= {"GetTable", "ListObjectsV2", "GetObject", "InvokeEndpoint", "DescribeEndpoint"}
@@ -1340,8 +1343,8 @@ def test_mlflow_tracking_server_only_with_its_parameter_and_least_privilege():
     """MlflowTrackingServerSize (default empty: none) adds the server, its artefact role and the
     operator's access policy; the ARN output is what `myflix config from-stack` saves for
     `myflix mlflow log --cloud`."""
-    from operations.stack import OUTPUT_KEYS
     from operations.settings import MLFLOW_TRACKING_KEY
+    from operations.stack import OUTPUT_KEYS
     template = load_template()
     assert template["Parameters"]["MlflowTrackingServerSize"]["Default"] == ""
     assert template["Conditions"]["HasMlflow"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "MlflowTrackingServerSize"}, ""]}]}

@@ -164,10 +164,11 @@ class Shell:
 
     def deliver_event(self, package_arn: str, status: str) -> None:
         """What EventBridge does after the approval: the documented event to the stack's function."""
+        from test_cfn import recorded_calls
+
         from deployer import lambda_handler, release
         from deployer.backends import SageMakerBackend
         from deployer_fixtures import state_change_event
-        from test_cfn import recorded_calls
         function = boto3.client("lambda", region_name=self.region).get_function_configuration(
             FunctionName=f"myflix-deployer-{self.region}")
         assert function["Handler"] == "deployer.lambda_handler.handler"

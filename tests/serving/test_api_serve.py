@@ -7,10 +7,10 @@ import socket
 import urllib.request
 
 import pytest
+from test_api_data import build_workdir
 
 from cli import main as cli
 from serving.server import MyFlixServer, serve
-from test_api_data import build_workdir
 
 
 def fetch(url, data=None, headers=None):

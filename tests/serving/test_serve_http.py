@@ -13,9 +13,9 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from test_api_data import build_workdir
 
 from serving.server import MyFlixServer
-from test_api_data import build_workdir
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_artifacts import tar_folder
 
 from steps import artifacts, aws_io, schema, train_kmeans, train_scaler
-from test_artifacts import tar_folder
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from steps import artifacts, schema
 
+
 def feature_names() -> list[str]:
     genres = [g for g in schema.ALL_IMDB_GENRES if g not in schema.DEFAULT_DROPPED_GENRES]
     return [*schema.LEADING_NUMERIC_FEATURES, *genres, *schema.TRAILING_NUMERIC_FEATURES]

@@ -5,9 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steps import cleaning, schema
-
 import imdb_fixtures  # noqa: E402  (tests/ is on sys.path under pytest)
+from steps import cleaning, schema
 
 
 def movie(tconst, year=2000, runtime=100, genres="Drama", rating=7.0, votes=1000, adult=False,

@@ -115,6 +115,7 @@ def test_drift_report_names_the_worst_feature():
 # --- the plot, drawn outside the containers (reports/drift.py) ----------------------------
 def test_drift_png_is_drawn_beside_a_comparison_and_repeats_byte_for_byte(tmp_path):
     import json
+
     from reports import drift as drift_plot
     rng = np.random.default_rng(5)
     names = ["startYear", "runtimeMinutes", "Comedy", "Drama", "averageRating", "numVotes"]

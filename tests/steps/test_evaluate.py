@@ -10,9 +10,9 @@ import shutil
 
 import numpy as np
 import pytest
+from test_artifacts import movie_count, tar_folder, write_vega_dataset
 
 from steps import evaluate, metrics, schema
-from test_artifacts import movie_count, tar_folder, write_vega_dataset
 
 
 # --- metrics, known answers -----------------------------------------------------------------------

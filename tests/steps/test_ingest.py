@@ -289,8 +289,8 @@ def test_a_local_run_refuses_a_remote_download_at_once(local_store, tmp_path):
 
 
 def test_given_files_under_moto(tmp_path, monkeypatch, aws_credentials):
-    from moto import mock_aws
     import boto3
+    from moto import mock_aws
     monkeypatch.delenv("MYFLIX_LOCAL_ROOT", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():

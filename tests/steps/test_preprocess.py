@@ -12,9 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from steps import cleaning, preprocess, schema
-
 import imdb_fixtures  # noqa: E402  (tests/ is on sys.path under pytest)
+from steps import cleaning, preprocess, schema
 
 DATA = Path(__file__).parents[1] / "data"
 OUTPUT_FILES = ("features/features.parquet", "features/features.json", "features/catalog_features.parquet",

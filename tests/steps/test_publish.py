@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from test_artifacts import movie_count, write_vega_dataset
 
 from steps import artifacts, aws_io, publish, schema
-from test_artifacts import movie_count, write_vega_dataset
 
 BUCKET = "myflix-test-bucket"
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/myflix-movie-clusters/3"

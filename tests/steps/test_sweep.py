@@ -13,10 +13,9 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from imdb_fixtures import cached_preprocess
 from steps import artifacts
 from steps.sweep import binary_columns, choose_k, compress, elbow_sweep, inertia, sweep
-
-from imdb_fixtures import cached_preprocess
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_artifacts import tar_folder, write_vega_dataset
 
 from steps import artifacts, schema, train_kmeans, train_scaler
-from test_artifacts import tar_folder, write_vega_dataset
 
 
 @pytest.fixture

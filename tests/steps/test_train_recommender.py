@@ -11,10 +11,19 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-
-from steps import (artifacts, evaluate, interactions, prepare_interactions, publish, recommender, schema,
-                   simulated_viewers, train_recommender)
 from test_artifacts import tar_folder, write_vega_dataset
+
+from steps import (
+    artifacts,
+    evaluate,
+    interactions,
+    prepare_interactions,
+    publish,
+    recommender,
+    schema,
+    simulated_viewers,
+    train_recommender,
+)
 
 ARN = "arn:aws:sagemaker:us-east-1:000000000000:model-package/myflix-movie-clusters/7"
 

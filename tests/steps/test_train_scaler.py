@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from test_artifacts import write_vega_dataset
 
 from steps import artifacts, schema, train_scaler
-from test_artifacts import write_vega_dataset
 
 
 @pytest.fixture

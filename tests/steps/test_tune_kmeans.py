@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from steps import artifacts, schema, tune_kmeans
-
 from imdb_fixtures import cached_preprocess
+from steps import artifacts, schema, tune_kmeans
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_KEYS = {"k", "inertia", "knee_k", "chosen_k", "method", "k_min", "k_max", "n_movies"}

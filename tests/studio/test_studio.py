@@ -15,9 +15,8 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 import reports
-from local_runner import executions
-
 from local_aws import registry
+from local_runner import executions
 from steps import schema
 
 BUCKET = "myflix-local"
@@ -30,12 +29,12 @@ pytestmark = pytest.mark.slow   # one real pipeline run (each step a subprocess)
 def build_studio_workdir(work: Path) -> dict[str, str]:
     """A work folder with two real executions: {"passed": id, "failed": id} (the failed one newest)."""
     from imdb_fixtures import write_vega_imdb  # tests/ is on sys.path under pytest
+    from local_aws.store import LocalStore
+    from local_runner.progress import Progress
+    from local_runner.runner import LocalRunner
     from operations.local_run import upload_bundle
     from pipeline.code_bundle import build_bundle
     from pipeline.definition import definition_json
-    from local_runner.progress import Progress
-    from local_runner.runner import LocalRunner
-    from local_aws.store import LocalStore
 
     store = LocalStore(work)
     basics, ratings = write_vega_imdb(store.path_for(f"s3://{BUCKET}/raw/"))

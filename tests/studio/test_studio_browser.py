@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from test_studio import build_studio_workdir
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,12 +16,12 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from deployer_fixtures import package_request
 from cli.main import main
-from local_runner import executions
+from deployer_fixtures import package_request
 from local_aws import registry
-from studio import make_app
+from local_runner import executions
 from steps import schema
+from studio import make_app
 
 
 def call(app, path: str, method: str = "GET", body: bytes = b"", host: str = "127.0.0.1:8000",

@@ -23,9 +23,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from test_api_data import build_workdir
 
 from chromium import chromium_driver
-from test_api_data import build_workdir
 
 SCREENSHOTS = Path(os.environ.get("MYFLIX_SCREENSHOTS", tempfile.gettempdir())) / "myflix-ui"
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
@@ -52,10 +52,10 @@ def build_demo_workdir(workdir: Path, k: int = DEMO_K) -> dict:
     trained on the training set (TrainScaler + TrainKMeans's own functions), the table Publish builds
     over the WHOLE catalogue, and the endpoint record."""
     import pandas as pd
+    from test_api_data import FEATURES, write_model, write_table
 
     from imdb_fixtures import cached_preprocess
     from steps import artifacts, publish, schema, train_kmeans, train_scaler
-    from test_api_data import FEATURES, write_model, write_table
 
     out = cached_preprocess("demo")
     training = artifacts.read_features(out["features"])

@@ -10,9 +10,9 @@ from __future__ import annotations
 import http.server
 import threading
 
-from operations import inputs
-from local_runner.runner import LocalRunner
 from local_aws.store import LocalStore
+from local_runner.runner import LocalRunner
+from operations import inputs
 
 
 def ingest_step(uri: str) -> tuple[dict, dict]:

@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from test_studio import build_studio_workdir
 
 from operations import tracking
-from test_studio import build_studio_workdir
 
 # slow: one real pipeline run; MLflow's import and its sqlite schema. MLflow and the run reach nothing
 # beyond 127.0.0.1 (tests/conftest.py's loopback_only guards the whole module).
