@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"  POST /events vs GET /health at the same rate: p50 x{ev['p50'] / base['p50']:.2f}, "
         f"p99 x{ev['p99'] / base['p99']:.2f}")
     log(f"  events sent {sent:,}  acknowledged {accepted:,} (+{duplicates} duplicates)  "
-        f"stored {len(distinct):,} in {files:,} files  lost {lost}  stored but not acknowledged {unexpected}  stored twice {twice}  "
+        f"stored {len(distinct):,} in {files:,} files  lost {lost}  stored but not acknowledged {unexpected}  "
+        f"stored twice {twice}  "
         f"unreadable lines {bad}")
     log(f"  replay of {min(args.replay, n_batches)} batches: {replay_dupes:,} duplicates answered, "
         f"{sum(r[0] != 200 for r in replay)} errors, stored twice {twice}")

@@ -289,10 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generating {args.rows:,} title.basics rows into {args.out} (seed {args.seed})", flush=True)
     result = generate(args.out, args.rows, args.seed, args.gzip_level,
                       progress=lambda m: print(m, flush=True))
+    malformed = sum(result[k] for k in ("bad_start_year", "bad_runtime", "bad_is_adult", "unknown_title_type",
+                                        "field_count"))
     print(f"{result['basics']} ({result['basics'].stat().st_size / 1e6:.1f} MB), "
           f"{result['ratings']} ({result['ratings'].stat().st_size / 1e6:.1f} MB): "
           f"{result['movies']:,} movies, {result['ratings_rows']:,} ratings rows, "
-          f"{sum(result[k] for k in ('bad_start_year', 'bad_runtime', 'bad_is_adult', 'unknown_title_type', 'field_count'))} "
+          f"{malformed} "
           f"malformed lines, {result['seconds']} s")
     return 0
 

@@ -86,7 +86,8 @@ def _serve_child(kind: str, workdir: str) -> None:
 
 class ServerProcess:
     def __init__(self, kind: str, workdir: Path):
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "api"), os.environ.get("PYTHONPATH", "")])}
+        env = {**os.environ,
+               "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "api"), os.environ.get("PYTHONPATH", "")])}
         self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.http_load", "--serve", kind, str(workdir)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO, env=env)
         self.url = self.proc.stdout.readline().strip()

@@ -236,7 +236,8 @@ class Deployer:
             tags = described.get("Tags") if isinstance(described.get("Tags"), dict) else {}
             endpoints.append({"role": role, "name": name, "status": described.get("EndpointStatus", "absent"),
                               "package": tags.get(release.TAG_PACKAGE),
-                              "since": tags.get(release.TAG_DEPLOYED_AT) or str(described.get("LastModifiedTime") or ""),
+                              "since": (tags.get(release.TAG_DEPLOYED_AT)
+                                        or str(described.get("LastModifiedTime") or "")),
                               "smoke": tags.get(release.TAG_SMOKE), "smoke_detail": tags.get(release.TAG_SMOKE_DETAIL),
                               "previous": tags.get(release.TAG_PREVIOUS)})
         try:

@@ -129,7 +129,8 @@ def load_model(model_dir) -> Model:
     actual = _sha256(model_path)
     if actual != expected:
         raise ModelArtefactError(
-            f"{model_path} has sha256 {actual} but {meta_path} records {expected}: the artefact was altered; rebuild it")
+            f"{model_path} has sha256 {actual} but {meta_path} records {expected}: "
+            "the artefact was altered; rebuild it")
     return Model(joblib.load(model_path), meta)
 
 
@@ -230,7 +231,8 @@ def parse_csv(body, features: list[str]) -> np.ndarray:
     rows = []
     for i, line in enumerate(lines):
         if len(line) != len(features):
-            raise InputError(f"CSV row {i} has {len(line)} values; the model reads {len(features)} in this order: {features}")
+            raise InputError(f"CSV row {i} has {len(line)} values; "
+                             f"the model reads {len(features)} in this order: {features}")
         rows.append([_number(cell, name, i) for cell, name in zip(line, features)])
     return np.asarray(rows, dtype=np.float64)
 

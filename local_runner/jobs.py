@@ -443,7 +443,7 @@ def _decode_hp(value: Any) -> Any:
 
 
 def _last_error_line(log_file: Path) -> str:
-    lines = [l.strip() for l in tail(log_file, 60).splitlines() if l.strip()]
+    lines = [text.strip() for text in tail(log_file, 60).splitlines() if text.strip()]
     for line in reversed(lines):
         if not line.startswith(("File ", "^", "Traceback", "$ ")):
             return line[:500]

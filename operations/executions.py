@@ -89,12 +89,15 @@ def step_links(region: str | None, step: dict) -> list[str]:
 def render_execution(execution: dict, steps: list[dict] | None, region: str | None = None,
                      note: str = "") -> str:
     """The status report: one header, then one line per step with its failure and links."""
+    ended = (execution.get("EndTime")
+             or (execution.get("LastModifiedTime")
+                 if execution.get("PipelineExecutionStatus") in FINAL_STATUSES else None))
     lines = [
         f"Execution  {execution.get('PipelineExecutionArn', '-')}",
         f"Name       {execution.get('PipelineExecutionDisplayName') or '-'}",
         f"Status     {execution.get('PipelineExecutionStatus', '-')}   started "
         f"{when(execution.get('StartTime') or execution.get('CreationTime'))}   ended "
-        f"{when(execution.get('EndTime') or (execution.get('LastModifiedTime') if execution.get('PipelineExecutionStatus') in FINAL_STATUSES else None))}",
+        f"{when(ended)}",
     ]
     overrides = execution.get("PipelineParameters") or []
     if overrides:
@@ -102,8 +105,8 @@ def render_execution(execution: dict, steps: list[dict] | None, region: str | No
     if execution.get("FailureReason") not in (None, "", "None"):
         lines.append(f"Failure    {execution['FailureReason']}")
     if region and execution.get("PipelineExecutionArn", "").startswith("arn:aws:sagemaker"):
-        lines.append("Studio     Pipelines > " + execution.get("PipelineExecutionArn", "").split(":pipeline/")[-1].split("/")[0]
-                     + " > Executions shows the same DAG and per-step logs")
+        pipeline = execution.get("PipelineExecutionArn", "").split(":pipeline/")[-1].split("/")[0]
+        lines.append("Studio     Pipelines > " + pipeline + " > Executions shows the same DAG and per-step logs")
     if note:
         lines.append(note)
     if steps is None:

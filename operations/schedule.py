@@ -124,7 +124,8 @@ def set_schedule(region: str | None, pipeline_name: str | None, name: str | None
         described = session.client("sagemaker").describe_pipeline(PipelineName=pipeline_name)
         pipeline_arn = described["PipelineArn"]
         if parameters:   # names the spec knows but an older deployed pipeline does not
-            declared = {p["Name"] for p in json.loads(described.get("PipelineDefinition") or "{}").get("Parameters", [])}
+            definition = json.loads(described.get("PipelineDefinition") or "{}")
+            declared = {p["Name"] for p in definition.get("Parameters", [])}
             unknown = sorted({p["Name"] for p in parameters} - declared) if declared else []
             if unknown:
                 raise UserError(f"unknown pipeline parameter(s) {', '.join(unknown)}: the pipeline has "

@@ -266,7 +266,8 @@ def local_outputs(workdir: Path, execution_id: str | None = None) -> ExecutionOu
             candidate = store.path_for(features_uri) / schema.FEATURES_PARQUET
             features_file = candidate if candidate.is_file() else features_file
         if step.get("StepType") == "RegisterModel" and step.get("StepStatus") == "Succeeded":
-            package = outputs.get("ModelPackageArn") or ((step.get("Metadata") or {}).get("RegisterModel") or {}).get("Arn")
+            package = (outputs.get("ModelPackageArn")
+                       or ((step.get("Metadata") or {}).get("RegisterModel") or {}).get("Arn"))
         for uri in outputs.values():
             if not (isinstance(uri, str) and uri.startswith("s3://")):
                 continue

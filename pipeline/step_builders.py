@@ -268,7 +268,6 @@ def raw_file(ingest: ProcessingStep, name: str) -> Join:
 
 
 def preprocess_step(ctx: BuildContext, ingest: ProcessingStep) -> ProcessingStep:
-    p = ctx.params
     return _processing_step(
         ctx, PREPROCESS, "preprocess.py", display_name="Preprocess IMDb titles",
         description=("Parses title.basics and title.ratings, keeps movies, applies the filters "

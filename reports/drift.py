@@ -32,10 +32,12 @@ def summary_lines(evaluation: dict) -> list[str]:
     movies = drift.get("movies") or {}
     ari = churn.get("adjusted_rand_index")
     return [f"against production (version {baseline.get('version')}, {baseline.get('model_package_arn')}):",
-            f"  drift   largest feature PSI {drift.get('max_feature_psi', 0):.3f} ({drift.get('max_psi_feature')}), "
-            f"largest KS {drift.get('max_ks', 0):.3f}; movies +{movies.get('added', 0):,} -{movies.get('removed', 0):,} "
+            f"  drift   largest feature PSI {drift.get('max_feature_psi', 0):.3f} "
+            f"({drift.get('max_psi_feature')}), largest KS {drift.get('max_ks', 0):.3f}; "
+            f"movies +{movies.get('added', 0):,} -{movies.get('removed', 0):,} "
             f"({movies.get('common', 0):,} in common)",
-            f"  churn   {churn.get('similar_churn', 0):.1%} of {churn.get('queries', 0):,} movies' top-{churn.get('k')} "
+            f"  churn   {churn.get('similar_churn', 0):.1%} of {churn.get('queries', 0):,} "
+            f"movies' top-{churn.get('k')} "
             f"similar lists change by more than half (mean overlap {churn.get('mean_overlap', 0):.1%}); "
             f"adjusted Rand index {'n/a' if ari is None else format(ari, '.3f')}"]
 

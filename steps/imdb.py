@@ -7,9 +7,9 @@ the wanted title type, so a full 12-million-line file never sits in memory as st
 
 A malformed line (wrong field count, empty or odd id, unknown titleType, isAdult not 0/1,
 non-numeric startYear or runtimeMinutes, bad rating numbers, text not UTF-8: see REASONS) is never
-silently dropped and never fatal here: it is counted by reason, a sample is kept with its physical line number, and the caller decides (see
-`max_bad_fraction` in steps/preprocess.py). Line numbers are 1-based physical lines of the
-(decompressed) file, the header being line 1.
+silently dropped and never fatal here: it is counted by reason, a sample is kept with its physical
+line number, and the caller decides (see `max_bad_fraction` in steps/preprocess.py). Line numbers
+are 1-based physical lines of the (decompressed) file, the header being line 1.
 
 Bounds (`Limits`, pipeline parameters with sane defaults) hold while streaming: a line longer
 than `max_line_bytes`, a text field longer than `max_field_chars` or a genre IMDb does not use is
@@ -424,7 +424,8 @@ def _read_basics(path: str | Path, title_type: str | None,
                                       "bad_encoding", "genres"),
                                      (imdb_columns.too_long(title, limits.max_field_chars), "field_too_long",
                                       "primaryTitle"),
-                                     (imdb_columns.too_long(genres, limits.max_field_chars), "field_too_long", "genres"),
+                                     (imdb_columns.too_long(genres, limits.max_field_chars), "field_too_long",
+                                      "genres"),
                                      (imdb_columns.unknown_genres(genres), "unknown_genre", "genres")):
             mask = mask & ~taken
             _record_bad(report, batch, parsed_seen, mask, reason, column)
@@ -465,7 +466,8 @@ def _read_basics(path: str | Path, title_type: str | None,
 
 def _empty_basics() -> pa.Table:
     return pa.table({"line": pa.array([], pa.int64()), "tconst": pa.array([], pa.string()),
-                     "tid": pa.array([], pa.int64()), "titleType": pa.array([], pa.string()), "primaryTitle": pa.array([], pa.string()),
+                     "tid": pa.array([], pa.int64()), "titleType": pa.array([], pa.string()),
+                     "primaryTitle": pa.array([], pa.string()),
                      "isAdult": pa.array([], pa.bool_()), "startYear": pa.array([], pa.int32()),
                      "runtimeMinutes": pa.array([], pa.int32()), "genres": pa.array([], pa.string())})
 

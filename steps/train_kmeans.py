@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--features", default=os.environ.get("SM_CHANNEL_FEATURES"),
                         help="folder with features.parquet + features.json (default: $SM_CHANNEL_FEATURES)")
     parser.add_argument("--scaler-dir", default=os.environ.get("SM_CHANNEL_SCALER"),
-                        help="TrainScaler's artefact: a folder with model.tar.gz or its files (default: $SM_CHANNEL_SCALER)")
+                        help="TrainScaler's artefact: a folder with model.tar.gz or its files "
+                             "(default: $SM_CHANNEL_SCALER)")
     parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR"),
                         help="where the artefact goes (default: $SM_MODEL_DIR)")
     args = parser.parse_args(argv)

@@ -2,9 +2,10 @@
 
 Container contract (docs/CONTRACTS.md): `--features` (features.parquet + features.json from
 Preprocess), `--scaler` (the TrainScaler artefact: a folder holding model.tar.gz or its files),
-`--output` (elbow.json: elbow.png is drawn from it outside the container, by reports/), `--k-min --k-max --k-override --seed`. The pipeline reads
-`chosen_k` from elbow.json (JsonGet) for TrainKMeans. The sweep and the knee choice are the pure
-functions of steps/sweep.py; this script only reads, scales, calls them and writes.
+`--output` (elbow.json: elbow.png is drawn from it outside the container, by reports/),
+`--k-min --k-max --k-override --seed`. The pipeline reads `chosen_k` from elbow.json (JsonGet) for
+TrainKMeans. The sweep and the knee choice are the pure functions of steps/sweep.py; this script
+only reads, scales, calls them and writes.
 """
 from __future__ import annotations
 

@@ -111,7 +111,8 @@ class StudioApp:
         match = _API.match(rest)
         if not match:
             raise ApiError(404, "NotFound", f"no Studio page {PREFIX}{rest}")
-        parts = [unquote(p) for p in match.group("rest").strip("/").split("/")] if match.group("rest").strip("/") else []
+        parts = ([unquote(p) for p in match.group("rest").strip("/").split("/")]
+                 if match.group("rest").strip("/") else [])
         return self._api(method, parts, environ)
 
     @staticmethod

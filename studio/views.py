@@ -261,7 +261,8 @@ def _condition_row(condition: dict, execution: Execution) -> dict:
         label = left[expressions.JSON_GET].get("Path", kind)
     elif isinstance(left, dict) and expressions.GET in left:
         label = str(left[expressions.GET]).rsplit(".", 1)[-1]
-    threshold = right[expressions.GET].rsplit(".", 1)[-1] if isinstance(right, dict) and expressions.GET in right else None
+    threshold = (right[expressions.GET].rsplit(".", 1)[-1]
+                 if isinstance(right, dict) and expressions.GET in right else None)
     if isinstance(right, dict) and expressions.JSON_GET in right:     # compared with another figure
         threshold = right[expressions.JSON_GET].get("Path")
     row = {"metric": label, "op": SYMBOLS.get(kind, kind), "threshold_parameter": threshold,

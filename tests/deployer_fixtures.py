@@ -82,7 +82,8 @@ def state_change_event(package: dict, status: str) -> dict:
             "group": json.dumps(package["ModelPackageGroupName"]), "version": int(arn.rsplit("/", 1)[1]),
             "image": json.dumps(container["Image"]), "digest": "0" * 64, "data": json.dumps(container["ModelDataUrl"]),
             "status": json.dumps(status),
-            "generated": json.dumps(f"arn:aws:sagemaker:{region}:{account}:pipeline/{schema.PIPELINE_NAME}/execution/x"),
+            "generated": json.dumps(
+                f"arn:aws:sagemaker:{region}:{account}:pipeline/{schema.PIPELINE_NAME}/execution/x"),
             "metrics": json.dumps(container["ModelDataUrl"].rsplit("/", 1)[0] + "/evaluation.json")}
     return json.loads(text)
 

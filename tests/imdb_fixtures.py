@@ -66,7 +66,7 @@ EXTRA_ROWS = (
     ("movie", "A News Feature", "0", "2004", "110", "Documentary,News", "7.0", "900"),          # dropped_genres
     ("movie", 'The "Quoted" Movie', "0", "2000", "100", "Comedy,Drama", "7.2", "5000"),         # kept
     ("movie", 'Say "Hello" to "Quotes', "0", "2001", "101", "Action", "6.8", "2500"),          # kept (odd quote)
-    ("movie", '"', "0", "2002", "102", "Thriller", "6.6", "2200"),                              # kept (title is one quote)
+    ("movie", '"', "0", "2002", "102", "Thriller", "6.6", "2200"),                              # kept (one-quote title)
 )
 EXTRA_KEPT_TITLES = ('The "Quoted" Movie', 'Say "Hello" to "Quotes', '"')
 EXTRA_NON_MOVIES = 5

@@ -35,7 +35,8 @@ def int_param(params: dict, name: str, default: int | None, low: int | None = No
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or isinstance(raw, str) and not _WHOLE_NUMBER.fullmatch(raw):
+    if (isinstance(raw, bool) or not isinstance(raw, (int, str))
+            or isinstance(raw, str) and not _WHOLE_NUMBER.fullmatch(raw)):
         raise InvalidRequest(f"'{name}' must be a whole number written in ASCII digits, got {clip(raw)}")
     value = int(raw)
     if low is not None and value < low or high is not None and value > high:

@@ -56,7 +56,8 @@ class SageMakerEndpoint:
             if err.response.get("OriginalStatusCode") in MODEL_REFUSALS or any(
                     f"client error ({status})" in message for status in MODEL_REFUSALS):
                 original = err.response.get("OriginalMessage") or message
-                raise InvalidRequest(f"the model rejected the features: {_model_message(original)[:MAX_MODEL_MESSAGE]}") from None
+                raise InvalidRequest("the model rejected the features: "
+                                     f"{_model_message(original)[:MAX_MODEL_MESSAGE]}") from None
             raise EndpointUnavailable(f"endpoint {name} failed: {error.get('Code', '')}: {message}") from None
         except BotoCoreError as err:
             raise EndpointUnavailable(f"endpoint {name} is unreachable: {err}") from None
@@ -159,7 +160,8 @@ class LocalEndpoint:
         # respond() is what the container's transform_fn answers with: same statuses, same bodies
         answer = handler.respond(model, json.dumps(features), "application/json", "application/json")
         if answer.status in MODEL_REFUSALS:
-            raise InvalidRequest(f"the model rejected the features: {_model_message(answer.body.decode())[:MAX_MODEL_MESSAGE]}")
+            raise InvalidRequest("the model rejected the features: "
+                                 f"{_model_message(answer.body.decode())[:MAX_MODEL_MESSAGE]}")
         if answer.status != 200:
             raise EndpointUnavailable(f"the endpoint's model answered {answer.status}: {answer.body[:200]!r}")
         return json.loads(answer.body)

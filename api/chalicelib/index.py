@@ -55,7 +55,8 @@ class MovieIndex:
         cluster = pd.to_numeric(frame["cluster"], errors="coerce").to_numpy()
         bad_cluster = ~np.isfinite(cluster.astype(np.float64))
         dup = ids.duplicated(keep="first").to_numpy() & ~bad_id
-        for reason, mask in (("missing tconst", bad_id), ("embedding missing, of the wrong length or not finite", bad_emb),
+        for reason, mask in (("missing tconst", bad_id),
+                             ("embedding missing, of the wrong length or not finite", bad_emb),
                              ("missing cluster", bad_cluster), ("duplicate tconst", dup)):
             count = int((mask & ok).sum())
             if count:

@@ -166,8 +166,9 @@ def document(genres: list[str] | None = None, features: list[str] | None = None)
     return {
         "openapi": "3.0.3",
         "info": {"title": "MyFlix API", "version": "1.0.0",
-                 "description": "Movie clusters of the MyFlix pipeline: search, similar movies, clusters, recommendations. "
-                                "Errors are {Code, Message}; an empty query value means the parameter is not given."},
+                 "description": "Movie clusters of the MyFlix pipeline: search, similar movies, clusters, "
+                                "recommendations. Errors are {Code, Message}; an empty query value means the "
+                                "parameter is not given."},
         "paths": {
             "/health": {"get": {"summary": "is the table loaded; which execution published it",
                                 "responses": {"200": {"description": "status", "content": {"application/json": {
@@ -176,7 +177,8 @@ def document(genres: list[str] | None = None, features: list[str] | None = None)
                 _param("q", "query", TEXT, "text in the title (case-insensitive); blank: every title"),
                 _param("genre", "query", genre, "one genre, as IMDb spells it"),
                 _param("year_min", "query", _int(*cfg.YEAR_RANGE), "first year"),
-                _param("year_max", "query", _int(*cfg.YEAR_RANGE), "last year (before year_min: nothing matches)"), LIMIT, OFFSET, SORT],
+                _param("year_max", "query", _int(*cfg.YEAR_RANGE), "last year (before year_min: nothing matches)"),
+                LIMIT, OFFSET, SORT],
                 "responses": _ok("MoviePage")}},
             "/movies/{id}": {"get": {"summary": "one movie", "parameters": [MOVIE_ID], "responses": _ok("Movie")}},
             "/movies/{id}/similar": {"get": {

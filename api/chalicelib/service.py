@@ -246,7 +246,8 @@ class Service:
                                  "'features' (and optionally 'limit', 'nprobe')")
         json_ints(body, ("limit", "nprobe"))
         # the query's values are checked even when the body's replace them
-        limit = int_param(body, "limit", int_param(params, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT), 1, cfg.MAX_LIMIT)
+        limit = int_param(body, "limit", int_param(params, "limit", cfg.DEFAULT_LIMIT, 1, cfg.MAX_LIMIT),
+                          1, cfg.MAX_LIMIT)
         nprobe = int_param(body, "nprobe", int_param(params, "nprobe", cfg.DEFAULT_NPROBE, 1, cfg.MAX_NPROBE),
                            1, cfg.MAX_NPROBE)
         has_taste, has_features = "liked" in body or "viewer" in body, "features" in body
@@ -283,7 +284,8 @@ class Service:
             prediction = answer["predictions"][0]
             cluster, scaled = int(prediction["cluster"]), np.asarray(prediction["scaled"], dtype=np.float32)
         except (KeyError, IndexError, TypeError, ValueError):
-            raise EndpointUnavailable(f"the endpoint's answer has no predictions[0].cluster/scaled: {clip(answer, 200)}") from None
+            raise EndpointUnavailable("the endpoint's answer has no predictions[0].cluster/scaled: "
+                                      f"{clip(answer, 200)}") from None
         if scaled.shape != (index.emb.shape[1],):
             raise EndpointUnavailable(f"the endpoint's model reads {scaled.size} features but the table holds "
                                    f"{index.emb.shape[1]}: the endpoint and the table come from different runs")

@@ -4,9 +4,10 @@ Two catalogs with one shape (Glue's GetTable()["Table"]): AWS Glue through boto3
 runner's `<workdir>/catalog/<database>/<table>.json`. The rows are the parquet files under the
 table's location, fetched with boto3 on S3 (or read under `<workdir>/s3/<bucket>/...` locally)
 and parsed with pyarrow, so the embeddings go straight from arrow into one numpy matrix (going
-through pandas' object column costs seconds at 300k rows). The catalog is asked first and cheaply (`TableRef`), so the API re-reads rows only when
-the location has moved (a new execution published). With the table comes the collaborative model
-released with it (`read_recommender`): both move together.
+through pandas' object column costs seconds at 300k rows). The catalog is asked first and
+cheaply (`TableRef`), so the API re-reads rows only when the location has moved (a new execution
+published). With the table comes the collaborative model released with it (`read_recommender`):
+both move together.
 """
 from __future__ import annotations
 

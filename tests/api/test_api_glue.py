@@ -96,7 +96,8 @@ def test_sagemaker_endpoint_answers_and_errors_are_mapped():
     def rejected(stubber):
         stubber.add_client_error("invoke_endpoint", service_error_code="ModelError", http_status_code=424,
                                  service_message='Received client error (400) from primary with message '
-                                                 '"{"error": "missing feature(s) [\'numVotes\']", "field": "numVotes"}"')
+                                                 '"{"error": "missing feature(s) [\'numVotes\']", '
+                                                 '"field": "numVotes"}"')
     with pytest.raises(InvalidRequest, match="numVotes"):
         SageMakerEndpoint(settings, _runtime_with(rejected)).predict({"startYear": 1999})
 

@@ -225,7 +225,8 @@ def test_approve_latest_package_in_the_group(aws, capsys):
     code, out, _ = run(capsys, "pipeline", "approve", "--status", "Rejected", "--reason", "drift on runtime")
     assert code == 0
     described = aws.describe_model_package(ModelPackageName=arns[1])
-    assert described["ApprovalDescription"].startswith("drift on runtime (") and "UTC" in described["ApprovalDescription"]
+    assert (described["ApprovalDescription"].startswith("drift on runtime (")
+            and "UTC" in described["ApprovalDescription"])
 
 
 def test_approve_shows_the_quality_metrics_studio_cannot_chart(aws, capsys):
@@ -262,14 +263,17 @@ def test_missing_credentials_is_one_clear_line(monkeypatch, capsys):
 def test_wait_reports_progress_and_fails_with_the_execution(capsys):
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     states = iter([
-        ({"PipelineExecutionStatus": "Executing"}, [{"StepName": "Preprocess", "StepStatus": "Executing", "StartTime": t0}]),
-        ({"PipelineExecutionStatus": "Executing"}, [{"StepName": "Preprocess", "StepStatus": "Succeeded", "StartTime": t0, "EndTime": t0 + timedelta(seconds=65)},
-                                                    {"StepName": "TrainScaler", "StepStatus": "Executing", "StartTime": t0}]),
+        ({"PipelineExecutionStatus": "Executing"},
+         [{"StepName": "Preprocess", "StepStatus": "Executing", "StartTime": t0}]),
+        ({"PipelineExecutionStatus": "Executing"},
+         [{"StepName": "Preprocess", "StepStatus": "Succeeded", "StartTime": t0, "EndTime": t0 + timedelta(seconds=65)},
+          {"StepName": "TrainScaler", "StepStatus": "Executing", "StartTime": t0}]),
         ({"PipelineExecutionStatus": "Failed", "FailureReason": "Step failure: TrainScaler"},
          [{"StepName": "Preprocess", "StepStatus": "Succeeded", "StartTime": t0, "EndTime": t0 + timedelta(seconds=65)},
           {"StepName": "TrainScaler", "StepStatus": "Failed", "StartTime": t0, "EndTime": t0,
            "FailureReason": "ClientError: bad input",
-           "Metadata": {"TrainingJob": {"Arn": f"arn:aws:sagemaker:{REGION}:1:training-job/pipelines-abc-TrainScaler"}}}]),
+           "Metadata": {"TrainingJob": {
+               "Arn": f"arn:aws:sagemaker:{REGION}:1:training-job/pipelines-abc-TrainScaler"}}}]),
     ])
     code = executions.wait(lambda: (*next(states), ""), region=REGION, poll=0)
     out = capsys.readouterr().out
@@ -297,7 +301,8 @@ def _record_local_execution(workdir: Path, execution_id: str, fail: bool) -> Non
     if fail:
         recorder.step_started("TrainScaler", workdir / "TrainScaler.log")
         recorder.step_finished("TrainScaler", "Failed", failure_reason="ValueError: no rows left",
-                               log_tail="reading features\nTraceback (most recent call last):\nValueError: no rows left\n")
+                               log_tail="reading features\nTraceback (most recent call last):\n"
+                                        "ValueError: no rows left\n")
         recorder.finish("Failed", "Step failure: TrainScaler")
     else:
         recorder.step_started("TrainScaler", None)

@@ -30,7 +30,8 @@ def started(capsys):
 
 def test_reports_are_downloaded_and_drawn(started, capsys, tmp_path):
     s3, execution_id = started
-    keys = {(step, name.rsplit("/", 1)[1]): name for step, _, name in report_keys("myflix-movie-clusters", execution_id)}
+    keys = {(step, name.rsplit("/", 1)[1]): name
+            for step, _, name in report_keys("myflix-movie-clusters", execution_id)}
     s3.put_object(Bucket=cli.BUCKET, Key=keys[("TuneKMeans", "elbow.json")], Body=json.dumps(ELBOW))
     s3.put_object(Bucket=cli.BUCKET, Key=keys[("Evaluate", "evaluation.json")], Body=json.dumps(EVALUATION))
     out_dir = tmp_path / "report"

@@ -73,7 +73,8 @@ def add_moto_stand_ins(monkeypatch) -> None:
     def invoke_endpoint(self):
         name = self.path.split("/")[2]
         sm, s3 = boto3.client("sagemaker", region_name=self.region), boto3.client("s3", region_name=self.region)
-        config = sm.describe_endpoint_config(EndpointConfigName=sm.describe_endpoint(EndpointName=name)["EndpointConfigName"])
+        config = sm.describe_endpoint_config(
+            EndpointConfigName=sm.describe_endpoint(EndpointName=name)["EndpointConfigName"])
         model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
         package = sm.describe_model_package(ModelPackageName=model["Containers"][0]["ModelPackageName"])
         url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
@@ -186,7 +187,8 @@ def test_approval_stages_and_smoke_tests_then_promote_moves_prod_and_the_table(a
     published = table()
     assert published["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/{schema.TABLE_PREFIX}/exec-1/"
     assert published["Parameters"]["myflix_model_package_arn"] == v1["ModelPackageArn"]
-    config = aws.describe_endpoint_config(EndpointConfigName=aws.describe_endpoint(EndpointName=PROD)["EndpointConfigName"])
+    config = aws.describe_endpoint_config(
+        EndpointConfigName=aws.describe_endpoint(EndpointName=PROD)["EndpointConfigName"])
     assert config["EndpointConfigName"].startswith(f"{PROD}-cfg-v1-")
     assert config["ProductionVariants"][0]["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
     model = aws.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
@@ -202,7 +204,8 @@ def test_failed_smoke_test_leaves_prod_untouched_and_says_why(aws, models, monke
     # v2's table was built with another model than the one registered: the smoke test must see it
     v2 = register(aws, models, "exec-2", "other", table_of="a")
     cases = manifest_of(f"s3://{BUCKET}/{schema.TABLE_PREFIX}/exec-2/",
-                        lambda uri: boto3.client("s3").get_object(Bucket=BUCKET, Key=uri.split("/", 3)[3])["Body"].read())["Smoke"]
+                        lambda uri: boto3.client("s3").get_object(
+                            Bucket=BUCKET, Key=uri.split("/", 3)[3])["Body"].read())["Smoke"]
     wrong = sum(a != c["cluster"] for a, c in zip(model_predictions(models["other"], cases), cases))
     assert wrong > 0
     result = approve(aws, v2)

@@ -1,4 +1,5 @@
-"""inference/inference.py: loads the real artefact (digest checked) and answers JSON and CSV, refusing bad input by name."""
+"""inference/inference.py: loads the real artefact (digest checked) and answers JSON and CSV,
+refusing bad input by name."""
 from __future__ import annotations
 
 import json

@@ -211,7 +211,8 @@ def test_a_later_run_waits_for_a_reviewer_and_approve_releases_it(workdir: Path,
     page keeps its table); `myflix run --approve` releases its model."""
     from cli.main import main
     pending = {k: v for k, v in SMALL.items() if k != "model_approval_status"}
-    args = ["run", "--no-serve", "--workdir", str(workdir)] + [a for k, v in pending.items() for a in ("-p", f"{k}={v}")]
+    args = (["run", "--no-serve", "--workdir", str(workdir)]
+            + [a for k, v in pending.items() for a in ("-p", f"{k}={v}")])
     prod_before = json.loads((workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json").read_text())["ModelPackageArn"]
     table_before = (workdir / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").read_text()
     assert main(args) == 0
@@ -220,7 +221,8 @@ def test_a_later_run_waits_for_a_reviewer_and_approve_releases_it(workdir: Path,
     assert newest["ModelApprovalStatus"] == "PendingManualApproval"
     assert f"registered version {newest['ModelPackageVersion']} as PendingManualApproval" in out
     assert "the page is unchanged" in out and f"myflix registry approve {newest['ModelPackageVersion']}" in out
-    assert json.loads((workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json").read_text())["ModelPackageArn"] == prod_before
+    served = json.loads((workdir / "endpoints" / f"{schema.ENDPOINT_NAME}.json").read_text())
+    assert served["ModelPackageArn"] == prod_before
     assert (workdir / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").read_text() == table_before
     assert main(args + ["--approve"]) == 0
     out = capsys.readouterr().out

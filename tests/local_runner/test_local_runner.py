@@ -447,7 +447,8 @@ def test_undeclared_container_path_is_refused(workdir: Path):
 
 
 def test_steps_cannot_reach_the_network(workdir: Path):
-    prep = prep_step(["--connect", "api.sagemaker.us-east-1.amazonaws.com"])   # what a step forgetting the stand-ins would call
+    # what a step forgetting the stand-ins would call
+    prep = prep_step(["--connect", "api.sagemaker.us-east-1.amazonaws.com"])
     result = runner(workdir).run(definition(prep))
     prep_record = steps_by_name(result)["Prep"]
     assert prep_record["StepStatus"] == "Failed"

@@ -46,7 +46,8 @@ def test_the_run_has_params_metrics_inertia_per_k_artefacts_and_tags(logged):
     assert run.data.params["k_max"] == "6" and run.data.params["min_silhouette"] == "-1.0"
     assert len(run.data.params) == len(json.loads(
         (work / "executions" / ids["passed"] / "definition.json").read_text())["Parameters"])
-    evaluation = json.loads(next((work / "s3").rglob(f"runs/*/{ids['passed']}/Evaluate/evaluation/evaluation.json")).read_text())
+    evaluation = json.loads(
+        next((work / "s3").rglob(f"runs/*/{ids['passed']}/Evaluate/evaluation/evaluation.json")).read_text())
     elbow = json.loads(next((work / "s3").rglob(f"runs/*/{ids['passed']}/TuneKMeans/elbow/elbow.json")).read_text())
     assert run.data.metrics["silhouette"] == pytest.approx(evaluation["silhouette"])
     assert run.data.metrics["k"] == evaluation["k"] == elbow["chosen_k"] == run.data.metrics["chosen_k"]
@@ -65,7 +66,8 @@ def test_the_run_has_params_metrics_inertia_per_k_artefacts_and_tags(logged):
                                          filter_string=f"source_run_id = '{first.run_id}'", output_format="list")
     assert len(models) == 1 and run.data.tags[tracking.MODEL_TAG] == "true"
     info = get_model_info(models[0].model_uri)
-    features = json.loads(next((work / "s3").rglob(f"runs/*/{ids['passed']}/Preprocess/features/features.json")).read_text())
+    features = json.loads(
+        next((work / "s3").rglob(f"runs/*/{ids['passed']}/Preprocess/features/features.json")).read_text())
     assert [c["name"] for c in info.signature.inputs.to_dict()] == features["features"]
     assert info.signature.outputs is not None
     loaded = mlflow.sklearn.load_model(models[0].model_uri)
@@ -149,7 +151,8 @@ def test_the_mlflow_commands(logged, capsys, monkeypatch, tmp_path):
     assert settings.mlflow_tracking_uri() is None
     settings.save_config({"mlflow_tracking_arn": "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/t"})
     assert settings.mlflow_tracking_uri().endswith(":mlflow-tracking-server/t")
-    monkeypatch.setenv(settings.MLFLOW_TRACKING_ENV, "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/e")
+    monkeypatch.setenv(settings.MLFLOW_TRACKING_ENV,
+                       "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/e")
     assert settings.mlflow_tracking_uri().endswith("/e")
 
 

@@ -121,8 +121,8 @@ EXPECTED_TYPES = {
     "Evaluate": "Processing", "QualityGate": "Condition",
     "QualityGateFailed": "Fail", "Register": "RegisterModel", "Publish": "Processing",
 }
-SCRIPTS = {"Ingest": "ingest.py", "Preprocess": "preprocess.py", "TuneKMeans": "tune_kmeans.py", "Evaluate": "evaluate.py",
-           "Publish": "publish.py", "TrainScaler": "train_scaler.py",
+SCRIPTS = {"Ingest": "ingest.py", "Preprocess": "preprocess.py", "TuneKMeans": "tune_kmeans.py",
+           "Evaluate": "evaluate.py", "Publish": "publish.py", "TrainScaler": "train_scaler.py",
            "TrainKMeans": "train_kmeans.py", "PrepareInteractions": "prepare_interactions.py",
            "TrainRecommender": "train_recommender.py"}
 # docs/CONTRACTS.md "Step scripts": the arguments each processing script receives.

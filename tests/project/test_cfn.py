@@ -12,8 +12,9 @@ ecr:GetAuthorizationToken (the registry login before pulling the SKLearn image) 
 cloudwatch:PutMetricData (limited by a cloudwatch:namespace condition to /aws/sagemaker/*) in the
 execution role, which have no resource-level permissions, and sagemaker:ListModelPackages in the
 execution role (Evaluate finds the production model) and the operator policy (its resource is
-optional, so a listing is checked against `*`; it reveals summaries only). The ECR pull actions name the sagemaker-scikit-learn repository with an account
-wildcard, because AWS hosts that image in a different account in each region.
+optional, so a listing is checked against `*`; it reveals summaries only). The ECR pull actions
+name the sagemaker-scikit-learn repository with an account wildcard, because AWS hosts that image
+in a different account in each region.
 """
 from __future__ import annotations
 
@@ -162,7 +163,8 @@ def policy_findings(template: dict) -> list[str]:
                 if res == "*":
                     if not set(actions) <= STAR_RESOURCE_ACTIONS:
                         findings.append(f"{where}: Resource * for {sorted(set(actions) - STAR_RESOURCE_ACTIONS)}")
-                    if "cloudwatch:putmetricdata" in actions and "cloudwatch:namespace" not in json.dumps(st.get("Condition", {})):
+                    if ("cloudwatch:putmetricdata" in actions
+                            and "cloudwatch:namespace" not in json.dumps(st.get("Condition", {}))):
                         findings.append(f"{where}: PutMetricData without a namespace condition")
                     continue
                 part = _resource_part(res)
@@ -228,8 +230,9 @@ def test_template_has_no_policy_findings():
      "every resource of a type"),
     (lambda t: t["Resources"]["ApiRole"]["Properties"].update(
         ManagedPolicyArns=["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"]), "FullAccess"),
-    (lambda t: t["Resources"]["SageMakerExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
-        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}), "PassRole without iam:PassedToService"),
+    (lambda t: t["Resources"]["SageMakerExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"].append({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}),
+     "PassRole without iam:PassedToService"),
     (lambda t: t["Resources"]["DeployerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
         {"Effect": "Allow", "Action": "sagemaker:UpdateEndpoint",
          "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/*"}}),
@@ -609,13 +612,16 @@ def test_the_deployer_function_and_rule_come_with_its_code(stack):
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
     function = boto3.client("lambda", region_name=REGION).get_function(FunctionName=outputs["DeployerFunctionName"])
     config = function["Configuration"]
-    assert config["Role"] == DEPLOYER.replace("myflix-", "mfdep-") and config["Handler"] == "deployer.lambda_handler.handler"
+    assert (config["Role"] == DEPLOYER.replace("myflix-", "mfdep-")
+            and config["Handler"] == "deployer.lambda_handler.handler")
     assert config["Runtime"] == "python3.12" and config["Timeout"] == 900
     env = config["Environment"]["Variables"]
     assert env["MYFLIX_ENDPOINT_NAME"] == "mfdep-ep" and env["MYFLIX_AUTO_PROMOTE"] == "true"
     assert env["MYFLIX_STAGING_ENDPOINT_NAME"] == "mfdep-ep-staging"
-    assert env["MYFLIX_ROLE_ARN"] == SM_ROLE.replace("myflix-", "mfdep-") and env["MYFLIX_MODEL_PACKAGE_GROUP"] == "myflix-movie-clusters"
-    resources = {r.get("LogicalResourceId"): r for r in cfn.describe_stack_resources(StackName="mfdep")["StackResources"]}
+    assert (env["MYFLIX_ROLE_ARN"] == SM_ROLE.replace("myflix-", "mfdep-")
+            and env["MYFLIX_MODEL_PACKAGE_GROUP"] == "myflix-movie-clusters")
+    resources = {r.get("LogicalResourceId"): r
+                 for r in cfn.describe_stack_resources(StackName="mfdep")["StackResources"]}
     assert resources["DeployerRule"]["PhysicalResourceId"] == f"mfdep-model-package-state-{REGION}"
     # moto's CloudFormation records the rule here without creating it in EventBridge (a fresh
     # moto does), and moto has no TestEventPattern: the template's pattern is tried with
@@ -623,7 +629,8 @@ def test_the_deployer_function_and_rule_come_with_its_code(stack):
     template_rule = load_template()["Resources"]["DeployerRule"]["Properties"]
     rendered = json.loads(json.dumps(template_rule["EventPattern"]).replace(
         '{"Ref": "ModelPackageGroupName"}', '"myflix-movie-clusters"'))
-    rule = {"EventPattern": json.dumps(rendered), "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/mfdep-model-package-state-{REGION}"}
+    rule = {"EventPattern": json.dumps(rendered),
+            "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/mfdep-model-package-state-{REGION}"}
     assert template_rule["Targets"] == [{"Id": "deployer", "Arn": {"Fn::GetAtt": ["DeployerFunction", "Arn"]}}]
     pattern = json.loads(rule["EventPattern"])
     assert pattern == {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
@@ -684,7 +691,8 @@ def test_retrain_schedule_only_with_the_parameter():
     template = load_template()
     schedule = template["Resources"]["RetrainPipelineSchedule"]
     assert schedule["Condition"] == "HasRetrainSchedule"
-    assert template["Conditions"]["HasRetrainSchedule"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RetrainSchedule"}, ""]}]}
+    assert template["Conditions"]["HasRetrainSchedule"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "RetrainSchedule"}, ""]}]}
     assert template["Parameters"]["RetrainSchedule"]["Default"] == ""
     target = schedule["Properties"]["Target"]
     assert target["RoleArn"] == {"Fn::GetAtt": ["RetrainSchedulerRole", "Arn"]}
@@ -725,7 +733,8 @@ def test_bucket_policy_denies_plain_http_and_old_tls():
                                                  for r in st["Resource"]]) for st in statements]}
     obj = f"{OBJ}/raw/title.basics.tsv.gz"
     assert evaluate([rendered], "s3:GetObject", obj, {"aws:SecureTransport": "false", "s3:TlsVersion": "1.3"}) == "Deny"
-    assert evaluate([rendered], "s3:ListBucket", OBJ, {"aws:SecureTransport": "false", "s3:TlsVersion": "1.3"}) == "Deny"
+    assert evaluate([rendered], "s3:ListBucket", OBJ,
+                    {"aws:SecureTransport": "false", "s3:TlsVersion": "1.3"}) == "Deny"
     assert evaluate([rendered], "s3:PutObject", obj, {"aws:SecureTransport": "true", "s3:TlsVersion": "1.1"}) == "Deny"
     assert evaluate([rendered], "s3:GetObject", obj, {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}) is None
 
@@ -1134,7 +1143,8 @@ def test_api_table_reads_and_endpoint_calls_stay_inside_the_api_role(stack, monk
         from chalicelib import pairing  # which package the endpoint serves (DescribeEndpoint + ListTags)
         served = pairing.endpoint_package_aws(settings)
         assert served is None or served.startswith(f"{SM}:model-package/myflix-movie-clusters/")
-    assert {op for _, op, _ in calls} >= {"GetTable", "ListObjectsV2", "GetObject", "InvokeEndpoint", "DescribeEndpoint"}
+    assert {op for _, op, _ in calls} >= {"GetTable", "ListObjectsV2", "GetObject", "InvokeEndpoint",
+                                          "DescribeEndpoint"}
     docs = stack["policies"][f"myflix-api-{REGION}"]["docs"]
     # the test's database is api_db; the role names myflix: map it back before evaluating
     calls = [(s, o, {**p, "DatabaseName": "myflix"} if "DatabaseName" in p else p) for s, o, p in calls]
@@ -1347,7 +1357,8 @@ def test_mlflow_tracking_server_only_with_its_parameter_and_least_privilege():
     from operations.stack import OUTPUT_KEYS
     template = load_template()
     assert template["Parameters"]["MlflowTrackingServerSize"]["Default"] == ""
-    assert template["Conditions"]["HasMlflow"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "MlflowTrackingServerSize"}, ""]}]}
+    assert template["Conditions"]["HasMlflow"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "MlflowTrackingServerSize"}, ""]}]}
     resources = template["Resources"]
     for name in ("MlflowRole", "MlflowTrackingServer", "MlflowAccessPolicy"):
         assert resources[name]["Condition"] == "HasMlflow", name

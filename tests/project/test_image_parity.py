@@ -28,8 +28,9 @@ def test_the_project_pins_the_images_scikit_learn():
 def test_the_step_environment_has_the_images_versions_and_lacks_what_it_lacks():
     pins = step_env.pinned_versions()
     wanted = ["sklearn", "pandas", "pyarrow", "joblib", "sagemaker_training", "sagemaker_containers"]
+    distributions = ["scikit-learn", "pandas", "pyarrow", "joblib", "sagemaker-training", "sagemaker-containers"]
     script = ("import importlib, importlib.metadata as m, json\n"
-              f"print(json.dumps({{n: m.version(n) for n in {['scikit-learn', 'pandas', 'pyarrow', 'joblib', 'sagemaker-training', 'sagemaker-containers']!r}}}))\n"
+              f"print(json.dumps({{n: m.version(n) for n in {distributions!r}}}))\n"
               f"for name in {list(IMAGE_LACKS)!r}:\n"
               "    try:\n        importlib.import_module(name)\n        print('HAS', name)\n"
               "    except ImportError:\n        pass\n"

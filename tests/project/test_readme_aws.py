@@ -401,7 +401,8 @@ def test_every_command_of_the_section_runs_against_moto(workspace, models):
             arn = json.loads((workspace / "myflix-config.json").read_text())["operator_policy_arn"]
             version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
             state["operator"] = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
-            state["stack_id"] = boto3.client("cloudformation").describe_stacks(StackName="myflix")["Stacks"][0]["StackId"]
+            state["stack_id"] = boto3.client("cloudformation").describe_stacks(
+                StackName="myflix")["Stacks"][0]["StackId"]
             role = "myflix-deployer-us-east-1"
             state["deployer_docs"] = [iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"]
                                       for n in iam.list_role_policies(RoleName=role)["PolicyNames"]]

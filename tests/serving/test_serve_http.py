@@ -120,7 +120,8 @@ def test_a_chunked_body_over_the_limit_is_413(workdir):
 @pytest.mark.parametrize("framing", [
     b"Content-Length: abc\r\n\r\n{}", b"Content-Length: -1\r\n\r\n{}", b"Content-Length: 2, 3\r\n\r\n{}",
     b"Content-Length: +2\r\n\r\n{}", b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
-    b"Transfer-Encoding: gzip\r\n\r\n{}", b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    b"Transfer-Encoding: gzip\r\n\r\n{}",
+    b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
 ])
 def test_malformed_framing_is_400_json(server, framing):
     status, headers, body = raw(server, b"POST /recommendations HTTP/1.1\r\nHost: x\r\n"

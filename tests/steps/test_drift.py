@@ -145,9 +145,11 @@ def test_drift_png_is_drawn_beside_a_comparison_and_repeats_byte_for_byte(tmp_pa
 def test_run_summary_lines_show_the_figures_or_why_there_are_none():
     from reports.drift import summary_lines
     assert summary_lines({"silhouette": 0.2}) == []
-    first = {"baseline": None, "drift": {"status": "no production model (no Approved package in g): passes by definition"},
+    first = {"baseline": None,
+             "drift": {"status": "no production model (no Approved package in g): passes by definition"},
              "churn": {"status": "no production model", "similar_churn": 0.0}}
-    assert summary_lines(first) == ["against production: no production model (no Approved package in g): passes by definition"]
+    assert summary_lines(first) == [
+        "against production: no production model (no Approved package in g): passes by definition"]
     second = {"baseline": {"version": 1, "model_package_arn": "arn:x/1"},
               "drift": {"max_feature_psi": 0.118, "max_psi_feature": "numVotes", "max_ks": 0.079,
                         "movies": {"added": 0, "removed": 720, "common": 8448}},

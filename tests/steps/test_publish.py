@@ -1,4 +1,5 @@
-"""Publish's main() on real data: under moto (S3, read back with awswrangler) and locally: staged data + release manifest."""
+"""Publish's main() on real data: under moto (S3, read back with awswrangler) and locally: staged data +
+release manifest."""
 from __future__ import annotations
 
 import json

@@ -367,13 +367,15 @@ def test_a_steps_whole_log_and_the_error_line_in_view(app, studio_run):
     log = "\n".join(["SM_HP_SCALER=foo", "Invoking script with the following command:", "",
                       "/venv/bin/python steps/train_scaler.py --scaler foo", "",
                       "usage: train_scaler.py [-h] [--scaler {minmax,standard}]",
-                      "train_scaler.py: error: argument --scaler: invalid choice: 'foo' (choose from 'minmax', 'standard')",
+                      "train_scaler.py: error: argument --scaler: invalid choice: 'foo' "
+                      "(choose from 'minmax', 'standard')",
                       "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    Reporting training FAILURE",
                       "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    ExecuteUserScriptError:",
                       "ExitCode 2", 'ErrorMessage ""', 'Command "/venv/bin/python steps/train_scaler.py --scaler foo"',
                       "2026-12-03 10:04:00,947 sagemaker-training-toolkit ERROR    Encountered exit_code 1"])
     from studio.views import log_error
-    assert log_error(log, "AlgorithmError: ExecuteUserScriptError").startswith("train_scaler.py: error: argument --scaler")
+    assert log_error(log, "AlgorithmError: ExecuteUserScriptError").startswith(
+        "train_scaler.py: error: argument --scaler")
 
 
 # --- the registry (last: it approves) ---------------------------------------------------------------
@@ -400,7 +402,8 @@ def test_registry_approve_deploys_through_the_deployer(app, studio_run):
     assert get_json(app, "/studio/api/registry")["packages"][0]["production"] is True
     view = get_json(app, "/studio/api/registry")
     serving = {e["name"]: e for e in view["endpoints"]}
-    assert serving[schema.ENDPOINT_NAME]["version"] == "1" and serving[schema.STAGING_ENDPOINT_NAME]["smoke"] == "passed"
+    assert (serving[schema.ENDPOINT_NAME]["version"] == "1"
+            and serving[schema.STAGING_ENDPOINT_NAME]["smoke"] == "passed")
     assert set(view["packages"][0]["serving"]) == {schema.ENDPOINT_NAME, schema.STAGING_ENDPOINT_NAME}
     table = json.loads((work / "catalog" / schema.GLUE_DATABASE / f"{schema.GLUE_TABLE}.json").read_text())
     assert table["Parameters"]["myflix_model_package_arn"] == stored["ModelPackageArn"]

@@ -40,7 +40,8 @@ def readme_png(png: bytes, name: str, width: int) -> None:
     if image.width > width:
         image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
     out = io.BytesIO()
-    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, format="PNG", optimize=True)
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        out, format="PNG", optimize=True)
     assert out.tell() < MAX_README_PNG, f"{name} is {out.tell()} bytes"
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
     (DOCS_IMG / name).write_bytes(out.getvalue())
@@ -144,7 +145,8 @@ def test_open_an_execution_a_step_the_reports_and_approve_in_the_registry(studio
     assert "gate passed; clusters look right" in history and "(Studio)" in history and "Approved" in history
     row = browser.find_element(By.CSS_SELECTOR, "#packages tr[data-version='1']")
     assert "Approved" in row.text and "myflix-movie-clusters" in row.text
-    endpoints = {e.get_attribute("data-endpoint"): e.text for e in browser.find_elements(By.CSS_SELECTOR, "#endpoints tr[data-endpoint]")}
+    endpoints = {e.get_attribute("data-endpoint"): e.text
+                 for e in browser.find_elements(By.CSS_SELECTOR, "#endpoints tr[data-endpoint]")}
     assert "passed" in endpoints["myflix-movie-clusters-staging"] and "InService" in endpoints["myflix-movie-clusters"]
     assert "smoke" in browser.find_element(By.ID, "deploy-log").text
     browser.save_screenshot(str(shots / "registry-approved.png"))
@@ -248,7 +250,8 @@ def test_search_filter_and_compare_executions(studio_server, browser, tmp_path):
     shots.mkdir()
     browser.get(server.url + "/studio/")
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#executions tbody tr")))
-    shown = lambda: [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#executions tbody tr")]
+    def shown():
+        return [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#executions tbody tr")]
     assert shown() == [ids["failed"], ids["passed"]]
     browser.find_element(By.ID, "search").send_keys("min_silhouette=2")
     wait.until(lambda _: shown() == [ids["failed"]])
