@@ -24,6 +24,8 @@ if __package__ in (None, ""):  # started as a file, as the containers do: make `
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sklearn
 
 from steps import local_layout, schema  # local_layout: a copy of local_aws/layout.py
@@ -32,6 +34,26 @@ UNPACKED_SUFFIX = ".unpacked"      # <folder>.unpacked beside a folder holding m
 UNPACK_MARKER = ".myflix-unpacked-from"   # holds the sha256 of the tarball it came from
 INFERENCE_CODE = "code/inference.py"      # where the serving handler sits inside the model artefact
 
+
+
+def read_parquet_table(path: str | Path) -> pa.Table:
+    """A parquet file, or every `*.parquet` file of a folder (not `_`/`.` names), read on this thread.
+
+    Arrow's dataset scanner (what `pd.read_parquet` uses) can leave pool threads that abort the
+    interpreter at exit (`terminate called without an active exception`, exit -6; apache/arrow
+    issue 34314), failing a job after its work is done; a single-threaded file read starts none."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*.parquet") if not p.name.startswith(("_", "."))) \
+        if path.is_dir() else [path]
+    if not files:
+        raise FileNotFoundError(f"no parquet file in {path}")
+    tables = [pq.ParquetFile(f, pre_buffer=False).read(use_threads=False) for f in files]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def read_parquet(path: str | Path) -> pd.DataFrame:
+    """`read_parquet_table` as a DataFrame (converted on this thread too)."""
+    return read_parquet_table(path).to_pandas(use_threads=False)
 
 class ArtifactError(Exception):
     """An artefact is missing, malformed or does not match its recorded digest (a user-fixable problem)."""
@@ -171,7 +193,7 @@ def read_features(folder: str | os.PathLike, parquet_name: str = schema.FEATURES
     parquet = folder / parquet_name
     if not parquet.is_file():
         raise ArtifactError(f"{parquet} is missing: pass the Preprocess step's features output folder")
-    frame = pd.read_parquet(parquet)
+    frame = read_parquet(parquet)
     missing = [c for c in [id_column, *names] if c not in frame.columns]
     if missing:
         raise ArtifactError(f"{parquet} lacks the columns {missing} that features.json lists: "

@@ -247,14 +247,12 @@ def ranking_methods(features: artifacts.Features, Xs: np.ndarray, labels: np.nda
 def ranking_report(features: artifacts.Features, Xs: np.ndarray, labels: np.ndarray, interactions_dir: str,
                    recommender_dir: str, k: int, seed: int, log: Callable[[str], None]) -> dict[str, Any]:
     """evaluation.json's `ranking` block (I/O at this edge: the two input folders)."""
-    import pandas as pd
-
     from steps import ranking
     folder = Path(interactions_dir)
     if not (folder / schema.INTERACTIONS_JSON).is_file():
         return {"status": "skipped: no interactions input", "viewers": "none", "k": k, "methods": {}}
     report = artifacts.read_json(folder / schema.INTERACTIONS_JSON, "PrepareInteractions's report")
-    pairs = pd.read_parquet(folder / schema.INTERACTIONS_PARQUET)
+    pairs = artifacts.read_parquet(folder / schema.INTERACTIONS_PARQUET)
     simulated = bool(report.get("simulated"))
     viewers = "simulated" if simulated else ("real" if len(pairs) else "none")
     arrays, meta = None, {"kind": "none", "reason": "no recommender input"}

@@ -136,7 +136,7 @@ def read_interactions_uri(uri: str, budget: Budget, region: str | None,
             folder = Path(tempfile.mkdtemp(prefix="myflix-interactions-"))
             try:
                 local = aws_io.download_object(obj, folder / "part.parquet", region)
-                table = pq.read_table(local)
+                table = artifacts.read_parquet_table(local)
                 budget.take_rows(table.num_rows, obj)
                 frame = table.to_pandas().astype(object)
             except (pa.ArrowException, OSError) as err:
@@ -190,7 +190,7 @@ def read_catalog(folder: str) -> pd.DataFrame:
     path = path / schema.CATALOG_PARQUET if path.is_dir() else path
     if not path.is_file():
         raise artifacts.ArtifactError(f"no {schema.CATALOG_PARQUET} at {folder}: Preprocess writes it")
-    return pd.read_parquet(path)
+    return artifacts.read_parquet(path)
 
 
 def collaborative_status(counts: dict[str, Any], min_interactions: int) -> str:

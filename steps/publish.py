@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         catalog_path = Path(args.catalog) / schema.CATALOG_PARQUET
         if not catalog_path.is_file():
             raise PublishError(f"{catalog_path} is missing: pass the Preprocess step's catalog output folder")
-        table = build_table(pd.read_parquet(catalog_path), features, model)
+        table = build_table(artifacts.read_parquet(catalog_path), features, model)
         k = int(model.named_steps["kmeans"].n_clusters)
         print(f"publish: {len(table)} movies in {k} clusters; writing parquet to {location}", flush=True)
         files = aws_io.write_parquet_dataset(table, location, dict(TABLE_COLUMNS), region)

@@ -41,7 +41,7 @@ def read_interactions(folder: str) -> tuple[pd.DataFrame, dict]:
         raise artifacts.ArtifactError(
             f"no {schema.INTERACTIONS_PARQUET} in {folder}: PrepareInteractions writes it")
     report = artifacts.read_json(path / schema.INTERACTIONS_JSON, "PrepareInteractions's report")
-    return pd.read_parquet(frame_path), report
+    return artifacts.read_parquet(frame_path), report
 
 
 def skip_reason(pairs: pd.DataFrame, report: dict, min_interactions: int) -> str | None:
