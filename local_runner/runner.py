@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from local_aws import registry
-from local_aws.constants import LOCAL_BUCKET, LOCAL_REGION, LOCAL_ROLE
+from local_aws.constants import LOCAL_REGION
 from local_aws.store import LocalStore, StoreError, file_digest
 from local_runner.cache import StepCache, cache_key, parse_duration
 from local_runner.executions import ExecutionRecorder, stop_reason
@@ -39,8 +39,6 @@ from local_runner.jobs import (
     _clip,
     _decode_hp,
     _indent,
-    stop_process_group,
-    timeout_of,
 )
 from local_runner.plan import (
     DefinitionError,
@@ -48,19 +46,12 @@ from local_runner.plan import (
     job_name,
     load_definition,
     new_execution_id,
-    parse_assignments,
     plan,
     resolve_parameters,
 )
 from local_runner.progress import Progress, last_line, tail
 
-# Kept under their old names for callers of the runner (one copy: local_aws.constants).
-DEFAULT_REGION, DEFAULT_BUCKET, DEFAULT_ROLE = LOCAL_REGION, LOCAL_BUCKET, LOCAL_ROLE
 SUPPORTED_TYPES = ("Processing", "Training", "Condition", "Fail", "RegisterModel", "Model")
-__all__ = ["DEFAULT_BUCKET", "DEFAULT_REGION", "DEFAULT_ROLE", "DefinitionError", "ExecutionStopped",
-           "LocalRunner", "PlannedStep", "StepFailure", "StepResult", "job_name", "load_definition",
-           "new_execution_id", "parse_assignments", "plan", "resolve_parameters", "run_definition",
-           "stop_process_group", "timeout_of"]
 
 
 # --- the runner --------------------------------------------------------------------------------
@@ -68,7 +59,7 @@ class LocalRunner(JobExecutor):
     """Runs definitions in `workdir` (the object store, registry, records and cache live there)."""
 
     def __init__(self, workdir: Path, *, pipeline_name: str = "myflix-movie-clusters",
-                 region: str = DEFAULT_REGION, progress: Progress | None = None,
+                 region: str = LOCAL_REGION, progress: Progress | None = None,
                  block_network: bool = True, use_cache: bool = True,
                  extra_env: dict[str, str] | None = None, after_output: AfterOutput | None = None):
         self.workdir = Path(workdir).resolve()

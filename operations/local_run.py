@@ -21,7 +21,8 @@ import reports  # the PNGs of each stored report, drawn as the runner stores it 
 from local_aws import layout, registry
 from local_aws.constants import LOCAL_BUCKET, LOCAL_REGION
 from local_aws.store import LocalStore, file_digest
-from local_runner.runner import DefinitionError, LocalRunner, parse_assignments
+from local_runner.plan import DefinitionError, parse_assignments
+from local_runner.runner import LocalRunner
 from operations import approval, definitions
 from operations.demo_data import demo_uris, write_demo_imdb
 from operations.deploy import went_ahead

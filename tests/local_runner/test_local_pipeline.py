@@ -19,8 +19,9 @@ import reports
 from local_aws import registry
 from local_aws.store import LocalStore
 from local_runner import executions
+from local_runner.plan import plan
 from local_runner.progress import Progress
-from local_runner.runner import LocalRunner, plan
+from local_runner.runner import LocalRunner
 from steps import schema
 
 BUCKET = "myflix-local"

@@ -18,8 +18,9 @@ from local_aws import registry
 from local_aws.store import LocalStore
 from local_runner import executions
 from local_runner.expressions import Context, ExpressionError, evaluate_condition, lookup, parse_path, resolve
+from local_runner.plan import DefinitionError, plan, resolve_parameters
 from local_runner.progress import Progress
-from local_runner.runner import DefinitionError, LocalRunner, plan, resolve_parameters
+from local_runner.runner import LocalRunner
 
 BUCKET = "test-bucket"
 CODE_URI = f"s3://{BUCKET}/code/src/"

@@ -295,7 +295,7 @@ def test_live_an_executing_run_shows_its_running_step(studio_run, tmp_path):
     live = tmp_path / "live"
     recorder = ExecutionRecorder(live, "20990101000000beef", pipeline_name=schema.PIPELINE_NAME, region="us-east-1",
                                  display_name=None, parameters={"k_max": 6}, definition=definition)
-    from local_runner.runner import plan
+    from local_runner.plan import plan
     recorder.declare_steps([p.step for p in plan(definition)])
     recorder.step_finished("Ingest", "Succeeded")
     recorder.step_started("Preprocess", None)

@@ -209,7 +209,7 @@ def test_dag_edges_never_cross_a_step_also_with_extra_parallel_branches(studio_s
     from selenium.webdriver.support.ui import WebDriverWait
 
     from local_runner.executions import ExecutionRecorder, execution_dir
-    from local_runner.runner import plan
+    from local_runner.plan import plan
     from steps import schema
     server, ids = studio_server
     work = server.app.studio.workdir
