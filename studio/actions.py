@@ -20,7 +20,7 @@ from typing import Any
 
 from local_aws.constants import LOCAL_BUCKET
 from local_runner import executions
-from pipeline.parameters import ParameterError, parameter_specs
+from pipeline.parameters import ParameterError, parameter_defaults, parameter_specs
 from pipeline.parameters import check_parameters as check_values
 
 RUN_LOGS = "studio-runs"
@@ -76,7 +76,7 @@ def check_parameters(values: Any) -> dict[str, str]:
         typed = check_values(given)
     except ParameterError as err:
         raise ActionRefused(400, "BadRequest", str(err)) from None
-    defaults = {spec.name: spec.default for spec in parameter_specs(LOCAL_BUCKET)}
+    defaults = parameter_defaults(LOCAL_BUCKET)
     return {name: _as_text(value) for name, value in typed.items() if value != defaults[name]}
 
 
@@ -110,7 +110,7 @@ def _ended(workdir: Path, execution_id: str) -> bool:
 
 def start_run(workdir: Path, parameters: dict[str, str], display_name: str | None = None) -> str:
     """Start `myflix run --no-serve` on the work folder; returns the execution id it will record."""
-    from local_runner.runner import new_execution_id
+    from local_runner.plan import new_execution_id
     if display_name is not None and not DISPLAY_NAME.match(display_name):
         raise ActionRefused(400, "BadRequest", "display_name: letters, digits and '-', starting with a "
                                                "letter or digit, at most 82 characters (SageMaker's rule)")
