@@ -138,27 +138,6 @@ def _arrow_type(athena: str | None, column: pd.Series):
     return types[athena]
 
 
-def read_parquet_dataset(prefix_uri: str, region: str | None = None) -> pd.DataFrame:
-    """Read back every parquet file under a prefix (tests, and a check after writing)."""
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    prefix_uri = prefix_uri.rstrip("/") + "/"
-    root = local_root()
-    if root is not None:
-        return pd.read_parquet(local_s3_path(prefix_uri, root))
-    bucket, prefix = parse_s3_uri(prefix_uri)
-    s3 = _boto3_session(region).client("s3")
-    keys = sorted(o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-                  for o in page.get("Contents", []) if o["Key"].endswith(".parquet"))
-    if not keys:
-        raise AwsIoError(f"no parquet files under {prefix_uri}")
-    tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) for key in keys]
-    return pa.concat_tables(tables).to_pandas()
-
-
 # --- S3: single objects (Ingest's given files, Evaluate's production baseline) -------------------
 def find_object(uri: str, names: tuple[str, ...], region: str | None = None) -> str:
     """`uri` itself when it is an object, else the first of `names` under it as a prefix.
