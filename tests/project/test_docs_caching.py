@@ -6,25 +6,22 @@ import json
 import re
 from pathlib import Path
 
-from pipeline.definition import definition_json
+import pytest
+
+from local_runner.plan import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _cached() -> dict[str, str]:
-    definition = json.loads(definition_json("us-east-1", "arn:aws:iam::000000000000:role/r", "bucket-name"))
-
-    def walk(steps):
-        for step in steps:
-            yield step
-            for branch in ("IfSteps", "ElseSteps"):
-                yield from walk(step.get("Arguments", {}).get(branch, []) if step["Type"] == "Condition" else [])
-    return {s["Name"]: s["CacheConfig"]["ExpireAfter"] for s in walk(definition["Steps"])
-            if (s.get("CacheConfig") or {}).get("Enabled")}
+@pytest.fixture(scope="module")
+def cached(definition_json_once) -> dict[str, str]:
+    """Step name -> ExpireAfter of every step whose CacheConfig is enabled (branches included)."""
+    definition = json.loads(definition_json_once("us-east-1", "arn:aws:iam::000000000000:role/r", "bucket-name"))
+    return {p.step["Name"]: p.step["CacheConfig"]["ExpireAfter"] for p in plan(definition)
+            if (p.step.get("CacheConfig") or {}).get("Enabled")}
 
 
-def test_local_md_names_exactly_the_cached_steps():
-    cached = _cached()
+def test_local_md_names_exactly_the_cached_steps(cached):
     assert cached["Ingest"] == "PT12H" and "Evaluate" not in cached
     text = " ".join((ROOT / "docs" / "local.md").read_text().split())
     sentence = re.search(r"enables `CacheConfig` \(([^)]*)\)", text).group(1)
@@ -32,8 +29,7 @@ def test_local_md_names_exactly_the_cached_steps():
     assert named == set(cached)
 
 
-def test_pipeline_md_names_exactly_the_cached_steps():
-    cached = _cached()
+def test_pipeline_md_names_exactly_the_cached_steps(cached):
     text = " ".join((ROOT / "docs" / "pipeline.md").read_text().split())
     sentence = re.search(r"(Preprocess, [^.]*?) are cached for 30 days", text).group(1)
     thirty_days = set(re.findall(r"\b[A-Z][A-Za-z]+\b", sentence))
